@@ -1,0 +1,65 @@
+# The two commands: `make up` (bring the dev stack up) and `make test` (run the tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+STACK ?= dev
+STATE_DIR := $(CURDIR)/.pulumi-state
+SERVER_VENV := $(CURDIR)/.venv-mlflow-server
+
+# A laptop needs no Pulumi account: state in a local folder and a generated passphrase.
+# CI sets PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE itself, which win over these.
+export PULUMI_BACKEND_URL ?= file://$(STATE_DIR)
+ifndef PULUMI_CONFIG_PASSPHRASE
+export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(STATE_DIR)/passphrase
+endif
+
+.PHONY: up preview destroy outputs test test-fast install-dev server-venv lock-image check
+
+up: $(STATE_DIR)/passphrase
+	pulumi install
+	pulumi stack select --create $(STACK)
+	pulumi up --stack $(STACK)
+
+preview: $(STATE_DIR)/passphrase
+	pulumi install
+	pulumi stack select --create $(STACK)
+	pulumi preview --stack $(STACK)
+
+destroy:
+	pulumi destroy --stack $(STACK)
+
+# Ready-to-paste client environment (contains the password).
+outputs:
+	pulumi stack output clientEnv --show-secrets --stack $(STACK)
+
+$(STATE_DIR)/passphrase:
+	mkdir -p $(STATE_DIR)
+	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+
+# Everything: unit, whole program under mocks, policies, end to end.
+test: server-venv
+	$(PYTHON) -m pytest
+
+# No local servers: unit, mocks and policies only (seconds).
+test-fast:
+	$(PYTHON) -m pytest -m "not e2e"
+
+install-dev:
+	$(PYTHON) -m pip install -r requirements-dev.txt
+
+# The MLflow server for the end-to-end tests, from the image's own locked requirements.
+server-venv: $(SERVER_VENV)/.installed
+$(SERVER_VENV)/.installed: images/mlflow/requirements.txt
+	rm -rf $(SERVER_VENV)
+	$(PYTHON) -m venv $(SERVER_VENV)
+	$(SERVER_VENV)/bin/pip install --quiet --no-deps -r images/mlflow/requirements.txt
+	$(SERVER_VENV)/bin/pip check
+	touch $@
+
+# Re-lock the image after editing images/mlflow/requirements.in (Python 3.11, like the image).
+lock-image:
+	rm -rf /tmp/mlflow-platform-lock
+	$(PYTHON) -m venv /tmp/mlflow-platform-lock
+	/tmp/mlflow-platform-lock/bin/pip install --quiet -r images/mlflow/requirements.in
+	{ echo "# Generated from requirements.in by \`make lock-image\` (pip freeze of a clean Python 3.11 venv)."; \
+	  echo "# Do not edit by hand: the image and the end-to-end tests install exactly this closure."; \
+	  /tmp/mlflow-platform-lock/bin/pip freeze --exclude pip --exclude setuptools | sort -f; } > images/mlflow/requirements.txt

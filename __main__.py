@@ -1,0 +1,19 @@
+"""mlflow-platform: an MLflow tracking server on Docker (dev) or AWS (prod), from stack config."""
+
+from components.config import load_settings
+from components.platform import build_platform
+
+import pulumi
+
+# Validate everything first: a bad config fails here, before any resource is registered.
+settings = load_settings()
+platform = build_platform(settings)
+
+pulumi.export("trackingUri", platform.tracking_uri)
+if platform.username is not None:
+    pulumi.export("username", platform.username)
+if platform.password is not None:
+    pulumi.export("password", platform.password)
+pulumi.export("clientEnv", platform.client_env())
+if platform.tls_certificate is not None:
+    pulumi.export("tlsCertificate", platform.tls_certificate)

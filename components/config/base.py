@@ -1,0 +1,100 @@
+"""Building blocks shared by the docker and aws settings models."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from components.sizes import parse_size
+from components.versions import MINIMUM_SAFE_MLFLOW, pinned_mlflow_version, version_tuple
+
+
+class ConfigModel(BaseModel):
+    """Stack config section: camelCase keys as written in YAML, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
+
+
+def _check_host_pattern(value: str) -> str:
+    if value.strip() in ("*", "*:*"):
+        raise ValueError("'*' would switch MLflow's host check off; list the host names clients use")
+    if not re.fullmatch(r"[A-Za-z0-9.\-*\[\]:]+", value):
+        raise ValueError(f"'{value}' is not a host name, address or host:port pattern")
+    return value.lower()
+
+
+def _check_bucket_name(value: str) -> str:
+    # The S3 naming rules; MinIO enforces the same ones.
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", value) or ".." in value:
+        raise ValueError(
+            f"'{value}' is not a valid bucket name: 3-63 lowercase letters, digits, dots or hyphens, "
+            "starting and ending with a letter or digit"
+        )
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    raise ValueError("a bucket name cannot look like an IP address")
+
+
+def _check_identifier(value: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise ValueError(f"'{value}' must be a lowercase SQL identifier (letters, digits, _; at most 63)")
+    return value
+
+
+def _check_mlflow_version(value: str) -> str:
+    pinned = pinned_mlflow_version()
+    if value != pinned:
+        raise ValueError(
+            f"the MLflow image is built from images/mlflow/requirements.txt, which pins {pinned}; "
+            f"to run {value}, change the pin there (make lock-image) rather than the stack config"
+        )
+    if version_tuple(value) < version_tuple(MINIMUM_SAFE_MLFLOW):
+        raise ValueError(f"MLflow {value} has known server advisories; use {MINIMUM_SAFE_MLFLOW} or later")
+    return value
+
+
+def _check_pinned_image(value: str) -> str:
+    name, _, tag = value.rpartition(":") if "@" not in value else (value, "", "digest")
+    if "@" in value:
+        if not re.fullmatch(r"[^@\s]+@sha256:[0-9a-f]{64}", value):
+            raise ValueError(f"'{value}' is not an image@sha256:<64 hex digits> reference")
+    elif not name or "/" in tag or not tag or tag == "latest":
+        raise ValueError(f"'{value}' is not pinned: give an explicit tag (name:tag, not latest) or a digest")
+    return value
+
+
+HostPattern = Annotated[str, AfterValidator(_check_host_pattern)]
+BucketName = Annotated[str, AfterValidator(_check_bucket_name)]
+SqlIdentifier = Annotated[str, AfterValidator(_check_identifier)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+ByteSize = Annotated[int, BeforeValidator(parse_size), Field(ge=1024 * 1024)]
+PinnedImage = Annotated[str, AfterValidator(_check_pinned_image)]
+MlflowVersion = Annotated[str, AfterValidator(_check_mlflow_version)]
+
+
+class TrackingSettings(ConfigModel):
+    """The MLflow tracking server, whatever it runs on."""
+
+    mlflow_version: MlflowVersion = Field(default_factory=pinned_mlflow_version)
+    # uvicorn worker processes per server.
+    workers: int = Field(default=2, ge=1, le=32)
+    # Server instances (containers or ECS tasks) sharing one database.
+    replicas: int = Field(default=1, ge=1, le=20)
+    # proxied: clients upload through MLflow (--serve-artifacts); direct: clients use S3 themselves.
+    artifacts: Literal["proxied", "direct"] = "proxied"
+    # Host headers MLflow accepts (its DNS-rebinding protection); nginx forwards the bare host name.
+    allowed_hosts: list[HostPattern] = Field(default_factory=lambda: ["localhost", "127.0.0.1"], min_length=1)
+    cors_allowed_origins: list[str] = Field(default_factory=list)
+    # Where MLflow spools proxied uploads before sending them to the bucket.
+    scratch_dir: str = Field(default="/tmp", pattern=r"^/")
+
+
+class DatabaseSettings(ConfigModel):
+    name: SqlIdentifier = "mlflow"
+    username: SqlIdentifier = "mlflow"

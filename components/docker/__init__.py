@@ -1,0 +1,1 @@
+"""The dev stack on a Docker engine: network, stores, tracking server and proxy."""

@@ -1,0 +1,62 @@
+"""The dev stack: explicit providers, then network, stores, tracking server and proxy."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+import pulumi_tls as tls
+
+from components.config.docker import DockerSettings
+from components.docker.artifact_store import MinioStore
+from components.docker.metadata_store import PostgresStore
+from components.docker.network import DockerNetwork
+from components.docker.proxy import NginxProxy
+from components.docker.tracking_server import MlflowServer
+from components.platform import PlatformOutputs
+from components.specs.mlflow_server import mlflow_server_spec
+
+
+class DockerPlatform(pulumi.ComponentResource):
+    outputs: PlatformOutputs
+
+    def __init__(self, name: str, settings: DockerSettings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlflow-platform:docker:Platform", name, None, opts)
+        prefix = name
+        # Explicit providers: nothing silently uses the ambient DOCKER_HOST.
+        docker_provider = docker.Provider("docker", docker.ProviderArgs(host=settings.docker.host),
+                                          opts=pulumi.ResourceOptions(parent=self))
+        random_provider = random.Provider("random", opts=pulumi.ResourceOptions(parent=self))
+        tls_provider = tls.Provider("tls", opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, providers={"docker": docker_provider})
+        keep_data = settings.docker.keep_data_on_destroy
+
+        network = DockerNetwork("network", prefix, opts=child)
+        database = PostgresStore("metadata-store", settings.database, prefix=prefix, network=network.backend,
+                                 keep_data=keep_data, random_provider=random_provider, opts=child)
+        artifacts = MinioStore("artifact-store", settings.artifact_store, prefix=prefix, network=network.backend,
+                               keep_data=keep_data, random_provider=random_provider, opts=child)
+
+        spec = mlflow_server_spec(settings.tracking, database.endpoint, artifacts.endpoint)
+        server = MlflowServer(
+            "tracking-server", spec, prefix=prefix, replicas=settings.tracking.replicas,
+            secrets={
+                "MLFLOW_DB_PASSWORD": database.password,
+                "AWS_ACCESS_KEY_ID": artifacts.access_key,
+                "AWS_SECRET_ACCESS_KEY": artifacts.secret_key,
+            },
+            networks=[network.backend, network.frontend],
+            depends_on=[database.container, artifacts.container],
+            opts=child,
+        )
+        proxy = NginxProxy(
+            "proxy", settings.proxy, prefix=prefix, upstreams=server.upstreams, network=network.frontend,
+            depends_on=server.containers, random_provider=random_provider, tls_provider=tls_provider, opts=child,
+        )
+        self.outputs = PlatformOutputs(
+            tracking_uri=proxy.tracking_uri,
+            username=proxy.username,
+            password=proxy.password,
+            tls_certificate=proxy.certificate,
+        )
+        self.register_outputs({"trackingUri": proxy.tracking_uri})

@@ -1,0 +1,58 @@
+"""The MLflow image, built from images/mlflow for both targets.
+
+The tag carries the MLflow version and a hash of the build context, so a change to
+the Dockerfile, the boot module or the locked requirements gives a new tag and a
+rolled deployment, and an unchanged context never rebuilds into a new container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pulumi
+import pulumi_docker as docker
+
+from components.versions import MLFLOW_IMAGE_DIR, pinned_mlflow_version
+
+# Fargate's default CPU architecture. Local Docker builds for the laptop's own platform.
+FARGATE_PLATFORM = "linux/amd64"
+
+
+def build_context_hash() -> str:
+    """sha256 over the files the Dockerfile uses (names and contents), first 12 hex digits."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in MLFLOW_IMAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(MLFLOW_IMAGE_DIR).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def image_tag() -> str:
+    return f"{pinned_mlflow_version()}-{build_context_hash()}"
+
+
+def mlflow_image(
+    name: str,
+    repository: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+    registry: docker.RegistryArgs | None = None,
+    platform: str | None = None,
+) -> docker.Image:
+    """Build (and, given a registry, push) the image as `<repository>:<tag>`."""
+    tag = image_tag()
+    return docker.Image(
+        name,
+        docker.ImageArgs(
+            image_name=pulumi.Output.from_input(repository).apply(lambda repo: f"{repo}:{tag}"),
+            build=docker.DockerBuildArgs(
+                context=str(MLFLOW_IMAGE_DIR),
+                dockerfile=str(MLFLOW_IMAGE_DIR / "Dockerfile"),
+                platform=platform,
+            ),
+            registry=registry,
+            # Local Docker: nothing to push to. ECR: push.
+            skip_push=registry is None,
+        ),
+        opts=opts,
+    )

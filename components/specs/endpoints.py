@@ -1,0 +1,32 @@
+"""What the stores expose to the tracking server: an address and names, never their insides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DatabaseEndpoint:
+    host: str
+    port: int
+    name: str
+    user: str
+    # libpq sslmode: "disable" on the private Docker network, "verify-full" against RDS.
+    sslmode: str = "disable"
+    sslrootcert: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactEndpoint:
+    bucket: str
+    region: str = "us-east-1"
+    # Set for MinIO (and the e2e S3 server); None means AWS S3 itself.
+    s3_endpoint_url: str | None = None
+    # True where the server holds static S3 keys (MinIO); False where a role grants access.
+    static_credentials: bool = False
+    # True where nothing else creates the bucket (MinIO): the server creates it at boot.
+    create_bucket: bool = False
+
+    @property
+    def root(self) -> str:
+        return f"s3://{self.bucket}/"

@@ -1,0 +1,119 @@
+"""The MLflow tracking server: command, environment and health check, built once.
+
+Used as is by the Docker container and the ECS task definition; the end-to-end
+tests build it with a loopback host, a free port and a temp scratch dir.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from components.config.base import TrackingSettings
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.health import HealthCheck
+
+SERVER_PORT = 5000
+# Longer than any keep-alive in front of MLflow (nginx upstream: 60 s), so the proxy, not
+# uvicorn, closes idle connections: otherwise a reused connection can hit a closed socket (502).
+DEFAULT_KEEP_ALIVE_SECONDS = 75
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    command: tuple[str, ...]
+    # Plain settings: no secret ever goes here.
+    env: Mapping[str, str]
+    # Names the runtime must provide secretly: as NAME_FILE (Docker upload) or NAME (ECS secret).
+    secret_env: tuple[str, ...]
+    port: int
+    health: HealthCheck
+    scratch_dir: str
+    # Where the migration lock and bucket creation happen: `python -m mlflow_boot ...`.
+    entrypoint: tuple[str, ...] = field(default=("python", "-m", "mlflow_boot"))
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """What the container runs: the boot module, then the server command."""
+        return self.entrypoint + self.command
+
+
+def mlflow_server_spec(
+    tracking: TrackingSettings,
+    database: DatabaseEndpoint,
+    artifacts: ArtifactEndpoint,
+    *,
+    listen_host: str = "0.0.0.0",
+    port: int = SERVER_PORT,
+    scratch_dir: str | None = None,
+    keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS,
+    app_name: str | None = None,
+) -> ServerSpec:
+    """The one definition of how MLflow runs, given where its stores are."""
+    scratch = scratch_dir or tracking.scratch_dir
+    uvicorn_opts = f"--loop uvloop --http httptools --timeout-keep-alive {keep_alive_seconds}"
+    command = [
+        "mlflow", "server",
+        "--host", listen_host,
+        "--port", str(port),
+        "--workers", str(tracking.workers),
+        # Security middleware stays on: only these Host headers are served.
+        "--allowed-hosts", ",".join(tracking.allowed_hosts),
+        "--uvicorn-opts", uvicorn_opts,
+    ]  # fmt: skip
+    if tracking.cors_allowed_origins:
+        command += ["--cors-allowed-origins", ",".join(tracking.cors_allowed_origins)]
+    if tracking.artifacts == "proxied":
+        command += [
+            "--serve-artifacts",
+            "--artifacts-destination", artifacts.root,
+            "--default-artifact-root", "mlflow-artifacts:/",
+        ]  # fmt: skip
+    else:
+        command += ["--no-serve-artifacts", "--default-artifact-root", artifacts.root]
+    if app_name:
+        command += ["--app-name", app_name]
+
+    env = {
+        "MLFLOW_DB_HOST": database.host,
+        "MLFLOW_DB_PORT": str(database.port),
+        "MLFLOW_DB_NAME": database.name,
+        "MLFLOW_DB_USER": database.user,
+        "MLFLOW_DB_SSLMODE": database.sslmode,
+        "AWS_DEFAULT_REGION": artifacts.region,
+        "AWS_REGION": artifacts.region,
+        # Proxied uploads are spooled here before they go to the bucket: size it for big artifacts.
+        "TMPDIR": scratch,
+        "PYTHONUNBUFFERED": "1",
+    }
+    if database.sslrootcert:
+        env["MLFLOW_DB_SSLROOTCERT"] = database.sslrootcert
+    if artifacts.s3_endpoint_url:
+        env["MLFLOW_S3_ENDPOINT_URL"] = artifacts.s3_endpoint_url
+    if artifacts.create_bucket:
+        env["MLFLOW_BOOT_CREATE_BUCKET"] = artifacts.bucket
+
+    secret_env = ["MLFLOW_DB_PASSWORD"]
+    if artifacts.static_credentials:
+        secret_env += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    if app_name == "basic-auth":
+        # Shared by every worker and replica, or sessions break between them.
+        secret_env.append("MLFLOW_FLASK_SERVER_SECRET_KEY")
+
+    health = HealthCheck(
+        command=("python", "-m", "mlflow_boot", "healthcheck", f"http://127.0.0.1:{port}/health"),
+        interval_seconds=15,
+        timeout_seconds=5,
+        retries=4,
+        # First start runs the schema migration before serving.
+        start_period_seconds=120,
+    )
+    return ServerSpec(
+        command=tuple(command),
+        env=MappingProxyType(env),
+        secret_env=tuple(secret_env),
+        port=port,
+        health=health,
+        scratch_dir=scratch,
+    )

@@ -1,0 +1,244 @@
+"""Run the real `__main__.py` under Pulumi mocks and record every resource it registers.
+
+No Pulumi CLI, no plugins, no Docker engine, no AWS account: the SDK's mock monitor
+answers registrations, and this recorder keeps their inputs for assertions.
+Secret inputs stay wrapped (`is_secret()` tells), so tests can prove a value is secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pulumi
+import yaml
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "mlflow-platform"
+# The sentinel Pulumi uses to mark a secret value in serialized inputs.
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
+def reveal(value: Any) -> Any:
+    """The plain value behind secret wrappers, recursively."""
+    if is_secret(value):
+        return reveal(value.get("value"))
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def secret_paths(value: Any, path: str = "") -> list[str]:
+    """Where in an input tree secrets sit."""
+    if is_secret(value):
+        return [path or "."]
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += secret_paths(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += secret_paths(item, f"{path}[{index}]")
+    return found
+
+
+@dataclass
+class Resource:
+    typ: str
+    name: str
+    inputs: dict
+    provider: str | None
+    custom: bool
+    urn: str = ""
+    parent: str = ""
+    # Resource options as the engine receives them.
+    dependencies: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
+    protect: bool = False
+
+    @property
+    def plain(self) -> dict:
+        return reveal(self.inputs)
+
+
+class OptionRecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, also keeping the options mocks do not see (depends_on, retain...).
+
+    Registrations run on several threads at once; each thread hands its own request
+    to `new_resource` through a thread-local, so options land on the right record.
+    """
+
+    def __init__(self, mocks: "RecordingMocks"):
+        super().__init__(mocks)
+        mocks.monitor = self
+
+    def RegisterResource(self, request):
+        _CURRENT.request = request
+        try:
+            return super().RegisterResource(request)
+        finally:
+            _CURRENT.request = None
+
+
+_CURRENT = threading.local()
+
+
+@dataclass
+class Call:
+    token: str
+    args: dict
+
+
+def fake_secret_text(name: str, length: int) -> str:
+    """A deterministic stand-in for a generated value (what the random provider would return)."""
+    return (hashlib.sha256(name.encode()).hexdigest() * 4)[:length]
+
+
+def default_outputs(typ: str, name: str, inputs: dict) -> dict:
+    """Outputs the real providers compute and the program reads (the mock echoes inputs only)."""
+    if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
+        return {"result": fake_secret_text(name, int(inputs.get("length", 16)))}
+    if typ == "docker:index/remoteImage:RemoteImage":
+        return {"imageId": f"sha256:{hashlib.sha256(inputs['name'].encode()).hexdigest()}"}
+    if typ == "tls:index/privateKey:PrivateKey":
+        return {"privateKeyPem": f"-----BEGIN PRIVATE KEY-----\n{fake_secret_text(name, 64)}\n-----END PRIVATE KEY-----\n"}
+    if typ == "tls:index/selfSignedCert:SelfSignedCert":
+        return {"certPem": f"-----BEGIN CERTIFICATE-----\n{fake_secret_text(name, 64)}\n-----END CERTIFICATE-----\n"}
+    return {}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records registrations; answers the outputs and invokes the program reads."""
+
+    def __init__(self, outputs: Callable[[str, str, dict], dict] | None = None,
+                 calls: Callable[[str, dict], dict] | None = None):
+        self.resources: list[Resource] = []
+        self.calls: list[Call] = []
+        self.monitor: MockMonitor | None = None
+        self._lock = threading.Lock()
+        self._outputs = outputs
+        self._calls = calls
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        resource = Resource(args.typ, args.name, dict(args.inputs), args.provider, bool(args.custom))
+        request = getattr(_CURRENT, "request", None)
+        if request is not None and self.monitor is not None:
+            resource.urn = self.monitor.make_urn(request.parent, request.type, request.name)
+            resource.parent = request.parent
+            resource.dependencies = list(request.dependencies)
+            resource.retain_on_delete = bool(request.retainOnDelete)
+            resource.protect = bool(request.protect)
+        with self._lock:
+            self.resources.append(resource)
+        state = dict(args.inputs)
+        state.update(default_outputs(args.typ, args.name, dict(args.inputs)))
+        if self._outputs:
+            state.update(self._outputs(args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append(Call(args.token, dict(args.args)))
+        if self._calls:
+            return self._calls(args.token, dict(args.args))
+        return {}
+
+
+@dataclass
+class ProgramRun:
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    calls: list[Call] = field(default_factory=list)
+    # The exception the program raised, when run with raise_errors=False.
+    error: BaseException | None = None
+
+    # Finders, so assertions read as what they check.
+    def of_type(self, typ: str) -> list[Resource]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str, name_contains: str = "") -> Resource:
+        matches = [r for r in self.of_type(typ) if name_contains in r.name]
+        assert len(matches) == 1, f"expected one {typ} named *{name_contains}*, got {[r.name for r in matches]}"
+        return matches[0]
+
+    def by_urn(self, urn: str) -> Resource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def depends_on(self, resource: Resource, other: Resource) -> bool:
+        """Whether `resource` waits for `other`, directly or through a component it depends on."""
+        return other.urn in resource.dependencies
+
+    def named(self, name: str) -> Resource:
+        matches = [r for r in self.resources if r.name == name]
+        assert len(matches) == 1, f"expected one resource named {name}, got {len(matches)}"
+        return matches[0]
+
+    @property
+    def custom(self) -> list[Resource]:
+        return [r for r in self.resources if r.custom]
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """The committed Pulumi.<stack>.yaml as the flat key -> string map the engine passes."""
+    data = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in data.get("config", {}).items()}
+
+
+def run_program(
+    config: dict[str, str],
+    stack: str = "dev",
+    outputs: Callable[[str, str, dict], dict] | None = None,
+    calls: Callable[[str, dict], dict] | None = None,
+    raise_errors: bool = True,
+) -> ProgramRun:
+    """Run __main__.py once with `config`, from a clean runtime state, and return what it registered."""
+    mocks = RecordingMocks(outputs, calls)
+    # A clean slate: no root resource, exports or config left over from an earlier run.
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config, [])
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
+                             monitor=OptionRecordingMonitor(mocks))
+
+    exports: dict[str, Any] = {}
+    original_export = pulumi.export
+
+    def recording_export(name: str, value: Any) -> None:
+        exports[name] = value
+        original_export(name, value)
+
+    pulumi.export = recording_export
+    error = None
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            # run_pulumi_func runs the program, then waits for every registration to finish.
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")))
+        resolved = {name: _sync_await(_settle(value)) for name, value in exports.items()}
+    except Exception as exc:  # noqa: BLE001 (handed back to the test when asked)
+        if raise_errors:
+            raise
+        error, resolved = exc, {}
+    finally:
+        pulumi.export = original_export
+    return ProgramRun(mocks.resources, resolved, mocks.calls, error)
+
+
+async def _settle(value: Any) -> tuple[Any, bool]:
+    """An export as (value, is_secret)."""
+    output = pulumi.Output.from_input(value)
+    return await output.future(with_unknowns=True), await output.is_secret()

@@ -1,0 +1,56 @@
+"""The image entrypoint's pure parts: secrets from files, the backend URI, the health probe."""
+
+from __future__ import annotations
+
+import sys
+import urllib.parse
+
+import pytest
+
+from components.versions import MLFLOW_IMAGE_DIR
+
+sys.path.insert(0, str(MLFLOW_IMAGE_DIR))
+import mlflow_boot  # noqa: E402
+
+
+def test_file_secrets_become_process_env(tmp_path):
+    secret = tmp_path / "db_password"
+    secret.write_text("s3cr3t\n")
+    environ = {"MLFLOW_DB_PASSWORD_FILE": str(secret), "UNRELATED_FILE": "/nope"}
+    mlflow_boot.load_file_secrets(environ)
+    assert environ["MLFLOW_DB_PASSWORD"] == "s3cr3t"
+    assert "UNRELATED" not in environ
+
+
+def test_unreadable_secret_file_is_a_clear_error(tmp_path):
+    with pytest.raises(mlflow_boot.BootError, match="MLFLOW_DB_PASSWORD_FILE points to .*missing"):
+        mlflow_boot.load_file_secrets({"MLFLOW_DB_PASSWORD_FILE": str(tmp_path / "missing")})
+
+
+def test_backend_uri_quotes_credentials_and_carries_tls_settings():
+    password = "p@ss/w:rd?#%"
+    uri = mlflow_boot.backend_store_uri({
+        "MLFLOW_DB_HOST": "db.internal", "MLFLOW_DB_PORT": "6543", "MLFLOW_DB_NAME": "mlflow",
+        "MLFLOW_DB_USER": "mlflow", "MLFLOW_DB_PASSWORD": password, "MLFLOW_DB_SSLMODE": "verify-full",
+        "MLFLOW_DB_SSLROOTCERT": "/etc/ssl/rds.pem",
+    })
+    parsed = urllib.parse.urlsplit(uri)
+    assert parsed.scheme == "postgresql+psycopg2"
+    assert urllib.parse.unquote(parsed.password) == password
+    assert (parsed.hostname, parsed.port, parsed.path) == ("db.internal", 6543, "/mlflow")
+    assert urllib.parse.parse_qs(parsed.query) == {"sslmode": ["verify-full"], "sslrootcert": ["/etc/ssl/rds.pem"]}
+
+
+def test_backend_uri_names_what_is_missing():
+    with pytest.raises(mlflow_boot.BootError, match="MLFLOW_DB_HOST, MLFLOW_DB_PASSWORD"):
+        mlflow_boot.backend_store_uri({"MLFLOW_DB_NAME": "m", "MLFLOW_DB_USER": "u"})
+
+
+def test_healthcheck_fails_when_nothing_listens():
+    assert mlflow_boot.healthcheck("http://127.0.0.1:9/health", timeout=1) == 1
+
+
+def test_unreachable_database_fails_with_a_message_not_a_traceback():
+    uri = "postgresql+psycopg2://u:p@127.0.0.1:9/db?sslmode=disable"
+    with pytest.raises(mlflow_boot.BootError, match="database not reachable after 1s"):
+        mlflow_boot.wait_for_database(uri, timeout=1)

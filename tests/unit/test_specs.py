@@ -1,0 +1,153 @@
+"""Service specs: the MLflow command/env/health check and the rendered nginx config."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from components.config import parse_settings
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.mlflow_server import mlflow_server_spec
+from components.specs.nginx import NginxPaths, nginx_proxy_spec
+from components.specs.postgres import postgres_spec
+from components.specs.minio import minio_config_env, minio_spec
+
+DB = DatabaseEndpoint(host="postgres", port=5432, name="mlflow", user="mlflow")
+MINIO = ArtifactEndpoint(bucket="mlflow", s3_endpoint_url="http://minio:9000", static_credentials=True,
+                         create_bucket=True)
+S3 = ArtifactEndpoint(bucket="prod-artifacts", region="eu-west-1")
+
+
+def flag(command: tuple[str, ...], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_proxied_artifacts_serve_through_mlflow_into_the_bucket():
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO)
+    assert spec.argv[:3] == ("python", "-m", "mlflow_boot")
+    assert spec.command[:2] == ("mlflow", "server")
+    assert "--serve-artifacts" in spec.command
+    assert flag(spec.command, "--artifacts-destination") == "s3://mlflow/"
+    assert flag(spec.command, "--default-artifact-root") == "mlflow-artifacts:/"
+    assert spec.env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert spec.env["MLFLOW_BOOT_CREATE_BUCKET"] == "mlflow"
+    assert set(spec.secret_env) == {"MLFLOW_DB_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+def test_direct_artifacts_give_clients_the_bucket_and_no_proxying():
+    tracking = parse_settings({"target": "docker"}).tracking.model_copy(update={"artifacts": "direct"})
+    spec = mlflow_server_spec(tracking, DB, S3)
+    assert "--no-serve-artifacts" in spec.command and "--serve-artifacts" not in spec.command
+    assert flag(spec.command, "--default-artifact-root") == "s3://prod-artifacts/"
+    # A role grants S3 access on AWS: no static keys to hand over.
+    assert spec.secret_env == ("MLFLOW_DB_PASSWORD",)
+    assert "MLFLOW_S3_ENDPOINT_URL" not in spec.env and "MLFLOW_BOOT_CREATE_BUCKET" not in spec.env
+
+
+def test_security_middleware_stays_on_with_configured_hosts():
+    tracking = parse_settings({"target": "docker", "tracking": {"allowedHosts": ["mlflow.example.com", "localhost"]}}).tracking
+    spec = mlflow_server_spec(tracking, DB, MINIO)
+    assert flag(spec.command, "--allowed-hosts") == "mlflow.example.com,localhost"
+    assert "--disable-security-middleware" not in spec.command
+    # uvicorn with uvloop; no gunicorn (the middleware only runs under uvicorn).
+    assert "--loop uvloop" in flag(spec.command, "--uvicorn-opts")
+    assert "--gunicorn-opts" not in spec.command
+
+
+def test_no_secret_on_the_command_line_or_in_plain_env():
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO)
+    plain = " ".join(spec.argv) + " " + " ".join(f"{k}={v}" for k, v in spec.env.items())
+    for secret in spec.secret_env:
+        assert secret not in spec.env
+    assert "password" not in plain.lower().replace("mlflow_db_password", "")
+    assert "postgresql://" not in plain and "postgresql+psycopg2://" not in plain
+
+
+def test_health_check_targets_the_served_port_and_health_endpoint():
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO, port=6123,
+                              listen_host="127.0.0.1", scratch_dir="/scratch")
+    assert spec.health.test[0] == "CMD"
+    assert spec.health.command[-1] == "http://127.0.0.1:6123/health"
+    assert flag(spec.command, "--port") == "6123" and flag(spec.command, "--host") == "127.0.0.1"
+    assert spec.env["TMPDIR"] == "/scratch"
+
+
+def test_postgres_reads_its_password_from_a_file_and_checks_readiness():
+    spec = postgres_spec(parse_settings({"target": "docker"}).database)
+    assert "POSTGRES_PASSWORD" not in spec.env
+    assert spec.env["POSTGRES_PASSWORD_FILE"] == spec.password_file
+    assert spec.health.command[0] == "pg_isready"
+    assert spec.image.startswith("postgres:") and not spec.image.endswith(":latest")
+
+
+def test_minio_credentials_come_from_a_file_not_env():
+    spec = minio_spec(parse_settings({"target": "docker"}).artifact_store)
+    assert "MINIO_ROOT_PASSWORD" not in spec.env and "MINIO_ROOT_USER" not in spec.env
+    assert spec.env["MINIO_CONFIG_ENV_FILE"] == spec.config_env_file
+    assert minio_config_env("AKEY", "SKEY") == "MINIO_ROOT_USER='AKEY'\nMINIO_ROOT_PASSWORD='SKEY'\n"
+    with pytest.raises(ValueError):
+        minio_config_env("a'b", "secret")
+
+
+def render(raw_proxy: dict, tmp_path, upstreams=("127.0.0.1:5000",)):
+    proxy = parse_settings({"target": "docker", "proxy": raw_proxy}).proxy
+    paths = NginxPaths(htpasswd=str(tmp_path / "htpasswd"), tls_certificate=str(tmp_path / "tls.crt"),
+                       tls_key=str(tmp_path / "tls.key"), pid=str(tmp_path / "nginx.pid"), temp_dir=str(tmp_path),
+                       access_log=str(tmp_path / "access.log"), error_log=str(tmp_path / "error.log"))
+    return nginx_proxy_spec(proxy, list(upstreams), listen_port=18080, health_port=18081,
+                            listen_address="127.0.0.1", paths=paths, worker_user=None)
+
+
+def test_nginx_streams_big_uploads_with_the_configured_limit(tmp_path):
+    text = render({"maxUploadSize": "25g", "timeoutSeconds": 7200}, tmp_path).config_text
+    for directive in ("client_max_body_size 25g;", "proxy_request_buffering off;", "proxy_buffering off;",
+                      "proxy_http_version 1.1;", 'proxy_set_header Connection "";', "proxy_read_timeout 7200s;",
+                      "proxy_send_timeout 7200s;", "client_body_timeout 7200s;", "proxy_set_header Host $host;",
+                      "proxy_set_header X-Forwarded-Proto $scheme;", "keepalive 32;"):
+        assert directive in text, directive
+
+
+def test_nginx_requires_auth_everywhere_but_health(tmp_path):
+    text = render({}, tmp_path).config_text
+    health = text[text.index("location = /health"):]
+    assert health.index("auth_basic off;") < health.index("}")
+    root = text[text.index("location / {"):]
+    assert "auth_basic \"MLflow\";" in root[:root.index("}")]
+    assert f"auth_basic_user_file {tmp_path / 'htpasswd'};" in root
+    # The password never travels further than nginx.
+    assert 'proxy_set_header Authorization "";' in text
+
+
+def test_nginx_lists_every_mlflow_replica(tmp_path):
+    text = render({}, tmp_path, upstreams=("mlflow-0:5000", "mlflow-1:5000")).config_text
+    assert "server mlflow-0:5000;" in text and "server mlflow-1:5000;" in text
+    with pytest.raises(ValueError):
+        render({}, tmp_path, upstreams=())
+
+
+def test_nginx_tls_is_modern_and_optional(tmp_path):
+    plain = render({}, tmp_path).config_text
+    assert "ssl_certificate" not in plain and "listen 127.0.0.1:18080;" in plain
+    tls = render({"tls": True}, tmp_path).config_text
+    assert "listen 127.0.0.1:18080 ssl;" in tls
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in tls
+    assert "Strict-Transport-Security" in tls
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None and __import__("os").environ.get("CI") != "true",
+                    reason="nginx is not installed (CI installs it)")
+@pytest.mark.parametrize("tls", [False, True])
+def test_rendered_config_passes_nginx_t(tmp_path, tls):
+    spec = render({"tls": tls}, tmp_path)
+    (tmp_path / "htpasswd").write_text("mlflow:$6$abc$def\n")
+    if tls:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", str(tmp_path / "tls.key"), "-out", str(tmp_path / "tls.crt"), "-subj",
+                        "/CN=localhost", "-days", "1"], check=True, capture_output=True)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(spec.config_text)
+    result = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
