@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_random as random
 
 from components.specs.health import HealthCheck
 
@@ -38,3 +39,62 @@ def healthcheck_args(health: HealthCheck) -> docker.ContainerHealthcheckArgs:
 def env_list(env: dict[str, str] | object) -> list[str]:
     """Docker wants `K=V` strings; sorted so the diff is stable between runs."""
     return [f"{key}={value}" for key, value in sorted(dict(env).items())]  # type: ignore[arg-type]
+
+
+def generated_secret(name: str, length: int, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """A random alphanumeric secret (safe in URLs and env files), marked secret explicitly:
+    the engine does so for `result` on a real run, but nothing should depend on that."""
+    password = random.RandomPassword(name, random.RandomPasswordArgs(length=length, special=False), opts=opts)
+    return pulumi.Output.secret(password.result)
+
+
+def pulled_image(parent: pulumi.Resource, reference: str) -> docker.RemoteImage:
+    return docker.RemoteImage("image", docker.RemoteImageArgs(name=reference, keep_locally=True),
+                              opts=pulumi.ResourceOptions(parent=parent))
+
+
+def stateful_container(
+    parent: pulumi.Resource,
+    *,
+    name: str,
+    prefix: str,
+    image: str,
+    data_path: str,
+    keep_data: bool,
+    network: docker.Network,
+    alias: str,
+    envs: list[str],
+    uploads: list[docker.ContainerUploadArgs],
+    health: HealthCheck,
+    command: list[str] | None = None,
+    stop_timeout: int | None = None,
+) -> docker.Container:
+    """A data service on the backend network: pinned image, named volume, health-gated start."""
+    volume = docker.Volume(
+        "data",
+        docker.VolumeArgs(name=f"{prefix}-{name}-data",
+                          labels=[docker.VolumeLabelArgs(label="mlflow-platform.data", value=name)]),
+        # `pulumi destroy` keeps the data unless the stack says otherwise.
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=keep_data),
+    )
+    return docker.Container(
+        name,
+        docker.ContainerArgs(
+            name=f"{prefix}-{name}",
+            image=pulled_image(parent, image).image_id,
+            command=command,
+            envs=envs,
+            uploads=uploads,
+            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data_path)],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[alias])],
+            healthcheck=healthcheck_args(health),
+            # Created only once healthy, so the tracking server starts against ready stores.
+            wait=True,
+            wait_timeout=120,
+            restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            log_opts=LOG_OPTS,
+            stop_timeout=stop_timeout,
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

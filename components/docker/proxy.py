@@ -10,7 +10,14 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components.config.docker import ProxySettings
-from components.docker.common import LOG_OPTS, SECURITY_OPTS, healthcheck_args, secret_upload
+from components.docker.common import (
+    LOG_OPTS,
+    SECURITY_OPTS,
+    generated_secret,
+    healthcheck_args,
+    pulled_image,
+    secret_upload,
+)
 from components.specs.htpasswd import htpasswd_line
 from components.specs.nginx import NginxPaths, nginx_proxy_spec
 
@@ -50,13 +57,11 @@ class NginxProxy(pulumi.ComponentResource):
         paths = NginxPaths()
         spec = nginx_proxy_spec(settings, upstreams, paths=paths)
         random_opts = pulumi.ResourceOptions(parent=self, provider=random_provider)
-        password = random.RandomPassword("password", random.RandomPasswordArgs(length=32, special=False),
-                                         opts=random_opts)
+        self.password = generated_secret("password", 32, random_opts)
         # A stable salt keeps the htpasswd (and so the container) unchanged between `pulumi up`s.
         salt = random.RandomString("htpasswd-salt", random.RandomStringArgs(length=16, special=False),
                                    opts=random_opts)
         self.username = pulumi.Output.from_input(settings.username)
-        self.password = pulumi.Output.secret(password.result)
         htpasswd = pulumi.Output.all(self.password, salt.result).apply(
             lambda values: htpasswd_line(settings.username, values[0], values[1])
         )
@@ -74,10 +79,7 @@ class NginxProxy(pulumi.ComponentResource):
             ]
             self.certificate = cert.cert_pem
 
-        image = docker.RemoteImage(
-            "image", docker.RemoteImageArgs(name=settings.image, keep_locally=True),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        image = pulled_image(self, settings.image)
         self.container = docker.Container(
             "nginx",
             docker.ContainerArgs(
