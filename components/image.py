@@ -14,6 +14,8 @@ import pulumi_docker as docker
 
 from components.versions import MLFLOW_IMAGE_DIR, pinned_mlflow_version
 
+# Where the Dockerfile puts Amazon RDS's CA bundle (MLFLOW_DB_SSLROOTCERT on AWS).
+RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
 # Fargate's default CPU architecture. Local Docker builds for the laptop's own platform.
 FARGATE_PLATFORM = "linux/amd64"
 
@@ -49,6 +51,8 @@ def mlflow_image(
                 context=str(MLFLOW_IMAGE_DIR),
                 dockerfile=str(MLFLOW_IMAGE_DIR / "Dockerfile"),
                 platform=platform,
+                # BuildKit: the Dockerfile uses `ADD --chmod`.
+                builder_version="BuilderBuildKit",
             ),
             registry=registry,
             # Local Docker: nothing to push to. ECR: push.

@@ -49,6 +49,7 @@ def mlflow_server_spec(
     scratch_dir: str | None = None,
     keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS,
     app_name: str | None = None,
+    auth_admin_username: str = "admin",
 ) -> ServerSpec:
     """The one definition of how MLflow runs, given where its stores are."""
     scratch = scratch_dir or tracking.scratch_dir
@@ -85,6 +86,8 @@ def mlflow_server_spec(
         "AWS_REGION": artifacts.region,
         # Proxied uploads are spooled here before they go to the bucket: size it for big artifacts.
         "TMPDIR": scratch,
+        # Anything that writes under $HOME lands in scratch too: prod runs a read-only root FS.
+        "HOME": scratch,
         "PYTHONUNBUFFERED": "1",
     }
     if database.sslrootcert:
@@ -98,6 +101,12 @@ def mlflow_server_spec(
     if artifacts.static_credentials:
         secret_env += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
     if app_name == "basic-auth":
+        # The boot module writes this ini (database_uri, auth cache) into the writable scratch dir.
+        env["MLFLOW_AUTH_CONFIG_PATH"] = f"{scratch.rstrip('/')}/mlflow-auth.ini"
+        # Users and permissions in a database of their own, created and migrated at boot.
+        env["MLFLOW_BOOT_AUTH_DB_NAME"] = f"{database.name}_auth"
+        env["MLFLOW_AUTH_ADMIN_USERNAME"] = auth_admin_username
+        secret_env.append("MLFLOW_AUTH_ADMIN_PASSWORD")
         # Shared by every worker and replica, or sessions break between them.
         secret_env.append("MLFLOW_FLASK_SERVER_SECRET_KEY")
 

@@ -11,22 +11,33 @@ Preparing means:
    MLFLOW_BACKEND_STORE_URI, so the password is not in argv.
 3. The schema is created or upgraded (`mlflow db upgrade`) under a PostgreSQL advisory lock:
    replicas starting together migrate exactly once, the others wait and find it current.
-4. With MLFLOW_BOOT_CREATE_BUCKET set (the dev MinIO), the artifact bucket is created if missing.
+4. With MLFLOW_BOOT_AUTH_DB_NAME set (`--app-name basic-auth`), the auth database is created
+   and migrated under the same lock, and the auth app's ini is written to MLFLOW_AUTH_CONFIG_PATH.
+5. With MLFLOW_BOOT_CREATE_BUCKET set (the dev MinIO), the artifact bucket is created if missing.
 
 Standard library plus what the image installs (SQLAlchemy, psycopg2, boto3, mlflow) only.
 """
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import logging
 import os
+import re
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-SECRET_NAMES = ("MLFLOW_DB_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_FLASK_SERVER_SECRET_KEY")
+SECRET_NAMES = (
+    "MLFLOW_DB_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "MLFLOW_AUTH_ADMIN_PASSWORD",
+    "MLFLOW_FLASK_SERVER_SECRET_KEY",
+)
 # pg_advisory_lock key: any fixed 64-bit number, the same in every replica.
 MIGRATION_LOCK_KEY = 0x6D6C666C6F77  # "mlflow"
 DB_WAIT_SECONDS = float(os.environ.get("MLFLOW_BOOT_DB_WAIT_SECONDS", "120"))
@@ -90,32 +101,97 @@ def wait_for_database(uri: str, timeout: float = DB_WAIT_SECONDS):
             time.sleep(1)
 
 
-def migrate_schema(engine) -> str:
-    """Create or upgrade MLflow's schema once, under a cluster-wide advisory lock.
-
-    Returns what happened: "created", "upgraded" or "current".
-    """
+@contextlib.contextmanager
+def migration_lock(engine):
+    """A cluster-wide lock: one replica migrates, the others wait, then find it current."""
     import sqlalchemy
-    from mlflow.store.db import utils as db_utils
 
     with engine.connect() as lock_connection:
         lock_connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         try:
-            if db_utils._is_empty_database(engine):
-                log.info("empty database: creating the MLflow schema")
-                db_utils._initialize_tables(engine)
-                return "created"
-            head = db_utils._get_latest_schema_revision()
-            current = db_utils._get_schema_version(engine)
-            if current == head:
-                log.info("schema is current (%s)", head)
-                return "current"
-            log.info("upgrading schema %s -> %s", current, head)
-            db_utils._upgrade_db(engine)
-            return "upgraded"
+            yield
         finally:
             lock_connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
             lock_connection.commit()
+
+
+def migrate_schema(engine) -> str:
+    """Create or upgrade MLflow's schema (what `mlflow db upgrade` does). Call under the lock.
+
+    Returns what happened: "created", "upgraded" or "current".
+    """
+    from mlflow.store.db import utils as db_utils
+
+    if db_utils._is_empty_database(engine):
+        log.info("empty database: creating the MLflow schema")
+        db_utils._initialize_tables(engine)
+        return "created"
+    head = db_utils._get_latest_schema_revision()
+    current = db_utils._get_schema_version(engine)
+    if current == head:
+        log.info("schema is current (%s)", head)
+        return "current"
+    log.info("upgrading schema %s -> %s", current, head)
+    db_utils._upgrade_db(engine)
+    return "upgraded"
+
+
+def with_database(uri: str, name: str) -> str:
+    """The same server and credentials, another database."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(uri).set(database=name).render_as_string(hide_password=False)
+
+
+def ensure_database(engine, name: str) -> bool:
+    """CREATE DATABASE `name` unless it exists. Returns True when it was created."""
+    import sqlalchemy
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        raise BootError(f"refusing to create database {name!r}: not a plain lowercase identifier")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        exists = connection.execute(sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                    {"name": name}).scalar()
+        if exists:
+            return False
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    log.info("created database %s", name)
+    return True
+
+
+def prepare_auth(engine, uri: str, environ) -> None:
+    """basic-auth: its own database, migrated here (under the lock) rather than by every worker,
+    and the ini MLflow's auth app reads, with the credential cache on (10x faster logins)."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+    from mlflow.server.auth.db import utils as auth_db_utils
+
+    name = environ["MLFLOW_BOOT_AUTH_DB_NAME"]
+    ensure_database(engine, name)
+    auth_uri = with_database(uri, name)
+    auth_engine = sqlalchemy.create_engine(auth_uri, poolclass=NullPool)
+    try:
+        auth_db_utils.migrate_if_needed(auth_engine, "head")
+    finally:
+        auth_engine.dispose()
+    write_auth_config(environ["MLFLOW_AUTH_CONFIG_PATH"], auth_uri, environ)
+
+
+def write_auth_config(path: str, auth_uri: str, environ) -> None:
+    config = configparser.ConfigParser(interpolation=None)
+    config["mlflow"] = {
+        "default_permission": environ.get("MLFLOW_BOOT_AUTH_DEFAULT_PERMISSION", "READ"),
+        "database_uri": auth_uri,
+        "admin_username": environ.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin"),
+        "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+        "grant_default_workspace_access": "false",
+        "auth_cache_ttl_seconds": environ.get("MLFLOW_BOOT_AUTH_CACHE_SECONDS", "60"),
+        "auth_cache_max_size": "10000",
+    }
+    # The file holds the database password: owner-only, created that way (no window).
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        config.write(handle)
 
 
 def ensure_bucket(bucket: str, environ: dict[str, str]) -> bool:
@@ -152,7 +228,10 @@ def prepare(environ: dict[str, str]) -> None:
     uri = backend_store_uri(environ)
     engine = wait_for_database(uri)
     try:
-        outcome = migrate_schema(engine)
+        with migration_lock(engine):
+            outcome = migrate_schema(engine)
+            if environ.get("MLFLOW_BOOT_AUTH_DB_NAME"):
+                prepare_auth(engine, uri, environ)
     finally:
         engine.dispose()
     log.info("database schema: %s", outcome)

@@ -151,3 +151,14 @@ def test_rendered_config_passes_nginx_t(tmp_path, tls):
     result = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def test_basic_auth_gets_its_database_ini_path_and_secrets_from_the_spec():
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, S3, app_name="basic-auth",
+                              scratch_dir="/scratch", auth_admin_username="root")
+    assert flag(spec.command, "--app-name") == "basic-auth"
+    assert spec.env["MLFLOW_AUTH_CONFIG_PATH"] == "/scratch/mlflow-auth.ini"
+    assert spec.env["MLFLOW_BOOT_AUTH_DB_NAME"] == "mlflow_auth"
+    assert spec.env["MLFLOW_AUTH_ADMIN_USERNAME"] == "root"
+    assert {"MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"} <= set(spec.secret_env)
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in spec.env

@@ -1,0 +1,101 @@
+"""Who may use the server: MLflow's basic-auth app, or OIDC / Cognito sign-in at the load balancer.
+
+basic-auth: the admin password and the Flask session key are generated, kept in Secrets Manager
+and handed to the tasks as ECS secrets. The ALB modes put an authenticate action before forward.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.aws.providers import AwsContext
+from components.config.aws import AuthSettings
+
+ADMIN_PASSWORD_KEY = "admin_password"
+SESSION_KEY_KEY = "flask_secret_key"
+
+
+class BasicAuthCredentials(pulumi.ComponentResource):
+    """The admin credentials and session key of MLflow's basic-auth app."""
+
+    username: str
+    password: pulumi.Output[str]
+    secret_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, settings: AuthSettings, ctx: AwsContext, kms_key_arn: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions):  # fmt: skip
+        super().__init__("mlflow-platform:aws:BasicAuthCredentials", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # MLflow wants 12+ characters; 32 letters and digits are ~190 bits.
+        admin = random.RandomPassword(f"{name}-admin", random.RandomPasswordArgs(length=32, special=False), opts=child)
+        # Shared by every worker of every task, or sessions break between them.
+        session = random.RandomPassword(f"{name}-session", random.RandomPasswordArgs(length=64, special=False), opts=child)
+        self.username = settings.admin_username
+        self.password = pulumi.Output.secret(admin.result)
+        secret = aws.secretsmanager.Secret(
+            name,
+            aws.secretsmanager.SecretArgs(
+                description="MLflow basic-auth: admin password and session key", kms_key_id=kms_key_arn, recovery_window_in_days=30
+            ),
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            name,
+            aws.secretsmanager.SecretVersionArgs(
+                secret_id=secret.id,
+                secret_string=pulumi.Output.secret(
+                    pulumi.Output.all(self.password, session.result).apply(
+                        lambda values: json.dumps({ADMIN_PASSWORD_KEY: values[0], SESSION_KEY_KEY: values[1]})
+                    )
+                ),
+            ),
+            opts=child,
+        )
+        self.secret_arn = secret.arn
+        self.register_outputs({"username": self.username, "secretArn": self.secret_arn})
+
+    def ecs_secrets(self) -> dict[str, pulumi.Output[str]]:
+        """Environment name -> ECS valueFrom (a JSON key of the secret)."""
+        return {
+            "MLFLOW_AUTH_ADMIN_PASSWORD": pulumi.Output.concat(self.secret_arn, f":{ADMIN_PASSWORD_KEY}::"),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": pulumi.Output.concat(self.secret_arn, f":{SESSION_KEY_KEY}::"),
+        }
+
+
+def authenticate_action(settings: AuthSettings) -> aws.lb.ListenerDefaultActionArgs | None:
+    """The ALB sign-in step before forwarding, for the oidc and cognito modes."""
+    if settings.mode == "oidc" and settings.oidc:
+        oidc = settings.oidc
+        return aws.lb.ListenerDefaultActionArgs(
+            type="authenticate-oidc",
+            order=1,
+            authenticate_oidc=aws.lb.ListenerDefaultActionAuthenticateOidcArgs(
+                issuer=oidc.issuer,
+                authorization_endpoint=oidc.authorization_endpoint,
+                token_endpoint=oidc.token_endpoint,
+                user_info_endpoint=oidc.user_info_endpoint,
+                client_id=oidc.client_id,
+                client_secret=pulumi.Output.secret(oidc.client_secret.get_secret_value()),
+                scope=oidc.scope,
+                session_timeout=oidc.session_timeout_seconds,
+                on_unauthenticated_request="authenticate",
+            ),
+        )
+    if settings.mode == "cognito" and settings.cognito:
+        cognito = settings.cognito
+        return aws.lb.ListenerDefaultActionArgs(
+            type="authenticate-cognito",
+            order=1,
+            authenticate_cognito=aws.lb.ListenerDefaultActionAuthenticateCognitoArgs(
+                user_pool_arn=cognito.user_pool_arn,
+                user_pool_client_id=cognito.user_pool_client_id,
+                user_pool_domain=cognito.user_pool_domain,
+                session_timeout=cognito.session_timeout_seconds,
+                on_unauthenticated_request="authenticate",
+            ),
+        )
+    return None

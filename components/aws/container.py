@@ -1,0 +1,76 @@
+"""The ECS container definition of the MLflow server, from its ServerSpec (pure data, no Pulumi)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from components.specs.mlflow_server import ServerSpec
+
+CONTAINER_NAME = "mlflow"
+SCRATCH_VOLUME = "scratch"
+# The image's non-root user (images/mlflow/Dockerfile).
+IMAGE_USER = "10001:10001"
+# Seconds between SIGTERM and SIGKILL: uvicorn finishes in-flight requests (Fargate allows 120).
+STOP_TIMEOUT_SECONDS = 120
+
+
+class SecretLeakError(ValueError):
+    """A secret name was about to be passed as a plain environment variable."""
+
+
+def container_definition(
+    spec: ServerSpec,
+    *,
+    image: str,
+    secrets: Mapping[str, str],
+    log_group: str,
+    region: str,
+) -> dict:
+    """Runs exactly `spec.argv`, as a non-root user on a read-only root filesystem.
+
+    `secrets`: env name -> Secrets Manager valueFrom; it must cover every name in `spec.secret_env`.
+    """
+    missing = sorted(set(spec.secret_env) - set(secrets))
+    if missing:
+        raise ValueError(f"no ECS secret for {', '.join(missing)}")
+    env = dict(spec.env)
+    leaked = sorted(set(env) & set(secrets))
+    if leaked:
+        raise SecretLeakError(f"{', '.join(leaked)} must be passed as secrets, not environment")
+    health = spec.health
+    return {
+        "name": CONTAINER_NAME,
+        "image": image,
+        "essential": True,
+        # entryPoint + command == spec.argv: the same process the Docker stack runs.
+        "entryPoint": list(spec.entrypoint),
+        "command": list(spec.command),
+        "user": IMAGE_USER,
+        "readonlyRootFilesystem": True,
+        "portMappings": [{"containerPort": spec.port, "protocol": "tcp", "name": "http"}],
+        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(secrets.items())],
+        # The only writable path: Fargate ephemeral storage, where TMPDIR spools proxied uploads.
+        "mountPoints": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": spec.scratch_dir, "readOnly": False}],
+        "healthCheck": {
+            "command": health.test,
+            "interval": health.interval_seconds,
+            "timeout": health.timeout_seconds,
+            "retries": health.retries,
+            "startPeriod": health.start_period_seconds,
+        },
+        "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
+        "stopTimeout": STOP_TIMEOUT_SECONDS,
+        "ulimits": [{"name": "nofile", "softLimit": 65536, "hardLimit": 65536}],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group,
+                "awslogs-region": region,
+                "awslogs-stream-prefix": CONTAINER_NAME,
+                # Never block the server on a slow log pipe; a bounded buffer drops instead.
+                "mode": "non-blocking",
+                "max-buffer-size": "25m",
+            },
+        },
+    }

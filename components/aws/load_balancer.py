@@ -1,0 +1,172 @@
+"""The HTTPS entry: an ALB in the public subnets, a modern TLS policy, HTTP redirected to HTTPS,
+access logs, optional sign-in (OIDC/Cognito) and WAF, and the Route 53 alias of the domain."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.auth import authenticate_action
+from components.aws.log_archive import ALB_PREFIX, LogArchive
+from components.aws.providers import AwsContext
+from components.config.aws import AuthSettings, AwsLoadBalancerSettings
+from components.specs.health import HealthCheck
+
+# In-flight requests a draining task may still finish during a deployment or scale-in.
+DEREGISTRATION_DELAY_SECONDS = 120
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+class LoadBalancer(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    target_group_arn: pulumi.Output[str]
+    # For the request-count scaling metric: "<lb arn suffix>/<target group arn suffix>".
+    resource_label: pulumi.Output[str]
+    https_listener: aws.lb.Listener
+
+    def __init__(
+        self,
+        name: str,
+        settings: AwsLoadBalancerSettings,
+        auth: AuthSettings,
+        ctx: AwsContext,
+        *,
+        vpc_id: pulumi.Input[str],
+        subnet_ids: list[pulumi.Input[str]],
+        security_group_id: pulumi.Input[str],
+        server_port: int,
+        health: HealthCheck,
+        health_path: str,
+        log_archive: LogArchive,
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__("mlflow-platform:aws:LoadBalancer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        assert settings.domain_name, "validated in AwsSettings.semantic_problems"
+        certificate_arn = settings.certificate_arn or self._certificate(name, settings, child)
+
+        alb = aws.lb.LoadBalancer(
+            name,
+            aws.lb.LoadBalancerArgs(
+                load_balancer_type="application",
+                internal=settings.internal,
+                subnets=subnet_ids,
+                security_groups=[security_group_id],
+                ip_address_type="ipv4",
+                # Requests with header names that are not valid HTTP are dropped, not passed to MLflow.
+                drop_invalid_header_fields=True,
+                desync_mitigation_mode="defensive",
+                # A multi-GB proxied upload sends nothing back until MLflow has copied it to S3.
+                idle_timeout=settings.idle_timeout_seconds,
+                enable_http2=True,
+                enable_deletion_protection=settings.deletion_protection,
+                access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=log_archive.bucket_name, prefix=ALB_PREFIX, enabled=True),
+            ),
+            # The bucket policy must let ELB write before the access logs are switched on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_archive.policy]),
+        )
+        target_group = aws.lb.TargetGroup(
+            name,
+            aws.lb.TargetGroupArgs(
+                vpc_id=vpc_id,
+                target_type="ip",
+                port=server_port,
+                protocol="HTTP",
+                protocol_version="HTTP1",
+                deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
+                health_check=aws.lb.TargetGroupHealthCheckArgs(
+                    enabled=True,
+                    path=health_path,
+                    port="traffic-port",
+                    protocol="HTTP",
+                    matcher="200",
+                    interval=health.interval_seconds,
+                    timeout=health.timeout_seconds,
+                    healthy_threshold=2,
+                    unhealthy_threshold=3,
+                ),
+            ),
+            opts=child,
+        )
+        aws.lb.Listener(
+            f"{name}-http",
+            aws.lb.ListenerArgs(
+                load_balancer_arn=alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=[
+                    aws.lb.ListenerDefaultActionArgs(
+                        type="redirect",
+                        redirect=aws.lb.ListenerDefaultActionRedirectArgs(protocol="HTTPS", port="443", status_code="HTTP_301"),
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        sign_in = authenticate_action(auth)
+        forward = aws.lb.ListenerDefaultActionArgs(
+            type="forward", order=2 if sign_in else None, target_group_arn=target_group.arn
+        )
+        self.https_listener = aws.lb.Listener(
+            f"{name}-https",
+            aws.lb.ListenerArgs(
+                load_balancer_arn=alb.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy=settings.ssl_policy,
+                certificate_arn=certificate_arn,
+                default_actions=[sign_in, forward] if sign_in else [forward],
+                routing_http_response_strict_transport_security_header_value=HSTS,
+                routing_http_response_x_content_type_options_header_value="nosniff",
+                routing_http_response_x_frame_options_header_value="SAMEORIGIN",
+                routing_http_response_server_enabled=False,
+            ),
+            opts=child,
+        )
+        if settings.waf_acl_arn:
+            aws.wafv2.WebAclAssociation(
+                name, aws.wafv2.WebAclAssociationArgs(resource_arn=alb.arn, web_acl_arn=settings.waf_acl_arn), opts=child
+            )
+        if settings.hosted_zone_id:
+            aws.route53.Record(
+                name,
+                aws.route53.RecordArgs(
+                    zone_id=settings.hosted_zone_id,
+                    name=settings.domain_name,
+                    type="A",
+                    aliases=[aws.route53.RecordAliasArgs(name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True)],
+                ),
+                opts=child,
+            )
+        self.url = pulumi.Output.from_input(f"https://{settings.domain_name}")
+        self.dns_name = alb.dns_name
+        self.target_group_arn = target_group.arn
+        self.resource_label = pulumi.Output.concat(alb.arn_suffix, "/", target_group.arn_suffix)
+        self.register_outputs({"url": self.url, "dnsName": alb.dns_name})
+
+    def _certificate(self, name: str, settings: AwsLoadBalancerSettings, child: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        """A certificate for domainName, validated by a DNS record in hostedZoneId (ACM renews it)."""
+        certificate = aws.acm.Certificate(
+            name,
+            aws.acm.CertificateArgs(domain_name=settings.domain_name, validation_method="DNS", key_algorithm="EC_prime256v1"),
+            opts=child,
+        )
+        option = certificate.domain_validation_options[0]
+        record = aws.route53.Record(
+            f"{name}-certificate-validation",
+            aws.route53.RecordArgs(
+                zone_id=settings.hosted_zone_id,
+                name=option.resource_record_name,
+                type=option.resource_record_type,
+                records=[option.resource_record_value],
+                ttl=300,
+                allow_overwrite=True,
+            ),
+            opts=child,
+        )
+        validation = aws.acm.CertificateValidation(
+            name,
+            aws.acm.CertificateValidationArgs(certificate_arn=certificate.arn, validation_record_fqdns=[record.fqdn]),
+            opts=child,
+        )
+        return validation.certificate_arn

@@ -1,0 +1,161 @@
+"""The metadata store: RDS PostgreSQL in private subnets, TLS forced, encrypted, Multi-AZ, backed up.
+
+The master password is generated, kept in Secrets Manager (encrypted with the platform key) and
+never leaves Pulumi's secret handling; the tracking server receives only the secret's ARN.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.aws.providers import AwsContext
+from components.aws.security_groups import POSTGRES_PORT
+from components.config.aws import AwsDatabaseSettings
+
+# The CA that signs RDS server certificates; clients verify against the RDS global bundle.
+RDS_CA = "rds-ca-rsa2048-g1"
+LOG_EXPORTS = ["postgresql", "upgrade"]
+PASSWORD_KEY = "password"
+
+
+def db_identifier(stack: str) -> str:
+    """A valid RDS identifier: letter first, letters/digits/single hyphens, at most 63."""
+    ident = re.sub(r"[^a-z0-9]+", "-", f"mlflow-{stack}".lower()).strip("-")
+    return ident[:63].rstrip("-")
+
+
+class MetadataStore(pulumi.ComponentResource):
+    address: pulumi.Output[str]
+    port: pulumi.Output[int]
+    db_name: str
+    username: str
+    # The Secrets Manager secret (JSON) holding the password under PASSWORD_KEY.
+    secret_arn: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: AwsDatabaseSettings,
+        ctx: AwsContext,
+        subnet_ids: list[pulumi.Input[str]],
+        security_group_id: pulumi.Input[str],
+        kms_key_arn: pulumi.Input[str],
+        log_retention_days: int,
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__("mlflow-platform:aws:MetadataStore", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        identifier = db_identifier(ctx.stack)
+
+        # Letters and digits only: nothing to escape in a URI, 40 characters (~238 bits).
+        password = random.RandomPassword(f"{name}-password", random.RandomPasswordArgs(length=40, special=False), opts=child)
+        # RandomPassword.result is secret in the engine, not under every runtime: make sure.
+        secret_password = pulumi.Output.secret(password.result)
+        secret = aws.secretsmanager.Secret(
+            f"{name}-credentials",
+            aws.secretsmanager.SecretArgs(
+                description=f"MLflow metadata database ({identifier}) master credentials",
+                kms_key_id=kms_key_arn,
+                recovery_window_in_days=30,
+            ),
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-credentials",
+            aws.secretsmanager.SecretVersionArgs(
+                secret_id=secret.id,
+                secret_string=pulumi.Output.secret(
+                    secret_password.apply(lambda pw: json.dumps({"username": settings.username, PASSWORD_KEY: pw}))
+                ),
+            ),
+            opts=child,
+        )
+
+        subnets = aws.rds.SubnetGroup(
+            name, aws.rds.SubnetGroupArgs(subnet_ids=subnet_ids, description="MLflow database: private subnets"), opts=child
+        )
+        parameters = aws.rds.ParameterGroup(
+            name,
+            aws.rds.ParameterGroupArgs(
+                family=f"postgres{settings.major_version}",
+                description="MLflow database: TLS only, connection and slow-statement logging",
+                parameters=[
+                    # Refuse any connection without TLS.
+                    aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1", apply_method="pending-reboot"),
+                    aws.rds.ParameterGroupParameterArgs(name="ssl_min_protocol_version", value="TLSv1.2", apply_method="pending-reboot"),
+                    aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
+                    aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
+                    aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value=str(settings.log_min_duration_ms)),
+                ],
+            ),
+            opts=child,
+        )
+        # Created here, not by RDS on first export, so they get a retention period and encryption.
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-{log}",
+                aws.cloudwatch.LogGroupArgs(
+                    name=f"/aws/rds/instance/{identifier}/{log}", retention_in_days=log_retention_days, kms_key_id=kms_key_arn
+                ),
+                opts=child,
+            )
+            for log in LOG_EXPORTS
+        ]
+        instance = aws.rds.Instance(
+            name,
+            aws.rds.InstanceArgs(
+                identifier=identifier,
+                engine="postgres",
+                # A bare major version lets RDS apply minor upgrades without a diff here.
+                engine_version=settings.engine_version,
+                auto_minor_version_upgrade="." not in settings.engine_version,
+                allow_major_version_upgrade=False,
+                instance_class=settings.instance_class,
+                allocated_storage=settings.allocated_storage_gb,
+                max_allocated_storage=settings.max_allocated_storage_gb,
+                storage_type="gp3",
+                storage_encrypted=True,
+                kms_key_id=kms_key_arn,
+                db_name=settings.name,
+                username=settings.username,
+                password=secret_password,
+                port=POSTGRES_PORT,
+                db_subnet_group_name=subnets.name,
+                vpc_security_group_ids=[security_group_id],
+                publicly_accessible=False,
+                multi_az=settings.multi_az,
+                parameter_group_name=parameters.name,
+                ca_cert_identifier=RDS_CA,
+                backup_retention_period=settings.backup_retention_days,
+                backup_window=settings.backup_window,
+                maintenance_window=settings.maintenance_window,
+                copy_tags_to_snapshot=True,
+                delete_automated_backups=False,
+                deletion_protection=settings.deletion_protection,
+                skip_final_snapshot=False,
+                final_snapshot_identifier=f"{identifier}-final",
+                enabled_cloudwatch_logs_exports=LOG_EXPORTS,
+                performance_insights_enabled=settings.performance_insights,
+                performance_insights_kms_key_id=kms_key_arn if settings.performance_insights else None,
+                performance_insights_retention_period=7 if settings.performance_insights else None,
+                iam_database_authentication_enabled=False,
+                apply_immediately=False,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
+        )
+        self.address = instance.address
+        self.port = instance.port
+        self.db_name = settings.name
+        self.username = settings.username
+        self.secret_arn = secret.arn
+        self.register_outputs({"address": self.address, "port": self.port, "secretArn": self.secret_arn})
+
+    @property
+    def password_value_from(self) -> pulumi.Output[str]:
+        """ECS `valueFrom` of the password: the JSON key of the secret."""
+        return pulumi.Output.concat(self.secret_arn, f":{PASSWORD_KEY}::")

@@ -1,0 +1,82 @@
+"""Who may talk to whom, in one place: world -> ALB (80/443) -> tasks (MLflow port) -> database (5432).
+
+Each group starts with no rule at all (the provider strips AWS's default allow-all egress);
+every permitted flow is one rule below, named by its description.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+
+import pulumi
+import pulumi_aws as aws
+
+POSTGRES_PORT = 5432
+HTTPS_PORT = 443
+HTTP_PORT = 80
+
+
+class SecurityGroups(pulumi.ComponentResource):
+    load_balancer_id: pulumi.Output[str]
+    tasks_id: pulumi.Output[str]
+    database_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        vpc_id: pulumi.Input[str],
+        ingress_cidrs: list[IPv4Network],
+        server_port: int,
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__("mlflow-platform:aws:SecurityGroups", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def group(role: str, description: str) -> aws.ec2.SecurityGroup:
+            return aws.ec2.SecurityGroup(
+                f"{name}-{role}",
+                aws.ec2.SecurityGroupArgs(
+                    vpc_id=vpc_id, description=description, revoke_rules_on_delete=True, tags={"Name": f"{name}-{role}"}
+                ),
+                opts=child,
+            )
+
+        alb = group("alb", "MLflow load balancer: HTTPS (and HTTP->HTTPS redirect) from the allowed ranges")
+        tasks = group("tasks", "MLflow tasks: the MLflow port from the load balancer only")
+        db = group("db", "MLflow metadata database: PostgreSQL from the MLflow tasks only")
+
+        def ingress(rule: str, sg, port: int, description: str, *, cidr=None, source=None) -> None:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-{rule}",
+                aws.vpc.SecurityGroupIngressRuleArgs(
+                    security_group_id=sg.id, ip_protocol="tcp", from_port=port, to_port=port,
+                    cidr_ipv4=cidr, referenced_security_group_id=source, description=description,
+                ),
+                opts=child,
+            )  # fmt: skip
+
+        def egress(rule: str, sg, port: int, description: str, *, cidr=None, destination=None) -> None:
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-{rule}",
+                aws.vpc.SecurityGroupEgressRuleArgs(
+                    security_group_id=sg.id, ip_protocol="tcp", from_port=port, to_port=port,
+                    cidr_ipv4=cidr, referenced_security_group_id=destination, description=description,
+                ),
+                opts=child,
+            )  # fmt: skip
+
+        for i, cidr in enumerate(ingress_cidrs):
+            ingress(f"alb-https-in-{i}", alb, HTTPS_PORT, f"HTTPS from {cidr}", cidr=str(cidr))
+            ingress(f"alb-http-in-{i}", alb, HTTP_PORT, f"HTTP from {cidr} (redirected to HTTPS)", cidr=str(cidr))
+        egress("alb-to-tasks", alb, server_port, "to the MLflow tasks", destination=tasks.id)
+        ingress("tasks-from-alb", tasks, server_port, "from the load balancer", source=alb.id)
+        egress("tasks-to-db", tasks, POSTGRES_PORT, "to the metadata database", destination=db.id)
+        # AWS APIs (S3 through the gateway endpoint, ECR, Secrets Manager, CloudWatch Logs) are HTTPS only.
+        egress("tasks-to-aws-apis", tasks, HTTPS_PORT, "HTTPS to AWS APIs", cidr="0.0.0.0/0")
+        ingress("db-from-tasks", db, POSTGRES_PORT, "PostgreSQL from the MLflow tasks", source=tasks.id)
+        # The database has no egress rule: it answers connections and starts none.
+
+        self.load_balancer_id = alb.id
+        self.tasks_id = tasks.id
+        self.database_id = db.id
+        self.register_outputs({"loadBalancer": alb.id, "tasks": tasks.id, "database": db.id})

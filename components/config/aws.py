@@ -1,0 +1,340 @@
+"""Settings of the `aws` target: the production stack.
+
+Defaults are the production answer (Multi-AZ, deletion protection, HTTPS only, auth on);
+`semantic_problems()` refuses the combinations a security reviewer would reject.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, SecretStr
+
+from components.config.base import BucketName, ConfigModel, DatabaseSettings, TrackingSettings
+
+AWS_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
+ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
+ACM_CERTIFICATE_ARN = r"^arn:aws[a-z-]*:acm:[a-z]{2}(-[a-z]+)+-\d:\d{12}:certificate/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/([0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+WAF_ACL_ARN = r"^arn:aws[a-z-]*:wafv2:[a-z]{2}(-[a-z]+)+-\d:\d{12}:regional/webacl/[\w-]+/[0-9a-f-]+$"
+COGNITO_POOL_ARN = r"^arn:aws[a-z-]*:cognito-idp:[a-z]{2}(-[a-z]+)+-\d:\d{12}:userpool/[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+$"
+HOSTED_ZONE_ID = r"^Z[0-9A-Z]{1,31}$"
+HTTPS_URL = r"^https://[^\s/?#]+[^\s]*$"
+
+# ALB policies that offer TLS 1.2 and 1.3 only, with forward-secret ciphers (no TLS 1.0/1.1).
+MODERN_TLS_POLICIES = (
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+)
+TlsPolicy = Literal[MODERN_TLS_POLICIES]  # type: ignore[valid-type]
+
+# The only values CloudWatch Logs accepts for a retention period.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)  # fmt: skip
+
+# Fargate's CPU units -> the memory sizes (MiB) it accepts with them.
+FARGATE_SIZES = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+
+def _check_domain(value: str) -> str:
+    value = value.lower().rstrip(".")
+    label = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+    if len(value) > 253 or not re.fullmatch(rf"({label}\.)+[a-z]{{2,63}}", value):
+        raise ValueError(f"'{value}' is not a fully qualified domain name such as mlflow.example.com")
+    return value
+
+
+def _check_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days (got {value})")
+    return value
+
+
+def _check_private_cidr(value: IPv4Network) -> IPv4Network:
+    if not value.is_private:
+        raise ValueError(f"{value} is not a private (RFC 1918) range")
+    if not 16 <= value.prefixlen <= 22:
+        raise ValueError(f"{value}: use a /16 to /22, so each subnet (1/16 of it) still fits a load balancer")
+    return value
+
+
+DomainName = Annotated[str, AfterValidator(_check_domain)]
+LogRetentionDays = Annotated[int, AfterValidator(_check_retention)]
+SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+
+
+def _region_of(arn: str | None) -> str | None:
+    return arn.split(":")[3] if arn else None
+
+
+class AwsNetworkSettings(ConfigModel):
+    # A new VPC over `availabilityZones` AZs, unless an existing VPC and its subnets are given.
+    vpc_cidr: Annotated[IPv4Network, AfterValidator(_check_private_cidr)] = IPv4Network("10.42.0.0/16")
+    availability_zones: int = Field(default=2, ge=2, le=3)
+    # one-per-az: an AZ outage does not cut the others off from AWS APIs; single: ~$33/month cheaper.
+    nat_gateways: Literal["one-per-az", "single"] = "one-per-az"
+    # VPC flow logs (all traffic) to the access-log bucket.
+    flow_logs: bool = True
+    existing_vpc_id: str | None = Field(default=None, pattern=r"^vpc-[0-9a-f]{8,17}$")
+    # Public subnets hold only the load balancer; private ones the tasks and the database.
+    existing_public_subnet_ids: list[SubnetId] = Field(default_factory=list)
+    existing_private_subnet_ids: list[SubnetId] = Field(default_factory=list)
+
+
+class AwsDatabaseSettings(DatabaseSettings):
+    # A major version ("17") takes minor upgrades in the maintenance window; "17.6" pins one.
+    engine_version: str = Field(default="17", pattern=r"^\d{2}(\.\d+)?$")
+    instance_class: str = Field(default="db.t4g.medium", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    allocated_storage_gb: int = Field(default=20, ge=20, le=65536)
+    max_allocated_storage_gb: int = Field(default=100, ge=20, le=65536)
+    multi_az: bool = True
+    backup_retention_days: int = Field(default=7, ge=7, le=35)
+    backup_window: str = Field(default="03:00-04:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    maintenance_window: str = Field(
+        default="sun:04:30-sun:05:30",
+        pattern=r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$",
+    )
+    # Set false (and `pulumi up`) only to destroy the stack; a final snapshot is taken either way.
+    deletion_protection: bool = True
+    performance_insights: bool = True
+    # Statements slower than this are logged (and exported to CloudWatch); -1 turns it off.
+    log_min_duration_ms: int = Field(default=1000, ge=-1)
+    # Present so that `true` gets a clear refusal rather than "unknown key".
+    publicly_accessible: bool = False
+
+    @property
+    def major_version(self) -> int:
+        return int(self.engine_version.split(".")[0])
+
+
+class AwsArtifactStoreSettings(ConfigModel):
+    # None: a name is derived from the project and stack (bucket names are global).
+    bucket: BucketName | None = None
+    # None: the program creates a customer-managed KMS key (with rotation) for the bucket.
+    kms_key_arn: str | None = Field(default=None, pattern=KMS_KEY_ARN)
+    noncurrent_version_expiration_days: int = Field(default=90, ge=1, le=3650)
+    abort_incomplete_upload_days: int = Field(default=7, ge=1, le=365)
+    # Lets `pulumi destroy` delete a non-empty bucket: artifacts are lost. Keep false in prod.
+    force_destroy: bool = False
+
+
+class OidcSettings(ConfigModel):
+    issuer: str = Field(pattern=HTTPS_URL)
+    authorization_endpoint: str = Field(pattern=HTTPS_URL)
+    token_endpoint: str = Field(pattern=HTTPS_URL)
+    user_info_endpoint: str = Field(pattern=HTTPS_URL)
+    client_id: str = Field(min_length=1, max_length=512)
+    # Set it with `pulumi config set --secret`; it only ever reaches the listener as a secret.
+    client_secret: SecretStr
+    scope: str = "openid email"
+    session_timeout_seconds: int = Field(default=28800, ge=60, le=604800)
+
+
+class CognitoSettings(ConfigModel):
+    user_pool_arn: str = Field(pattern=COGNITO_POOL_ARN)
+    user_pool_client_id: str = Field(pattern=r"^[0-9a-z]{1,128}$")
+    # The user pool's domain prefix (or custom domain) that hosts the sign-in page.
+    user_pool_domain: str = Field(pattern=r"^[a-z0-9.-]{1,253}$")
+    session_timeout_seconds: int = Field(default=28800, ge=60, le=604800)
+
+
+class AuthSettings(ConfigModel):
+    # basic-auth: MLflow's own users (UI and API clients); oidc/cognito: the ALB signs browsers in
+    # (API clients cannot follow that redirect); none: only behind a restricted ingress range.
+    mode: Literal["basic-auth", "oidc", "cognito", "none"] = "basic-auth"
+    # basic-auth: the admin user created on first start; its password is generated.
+    admin_username: str = Field(default="admin", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    oidc: OidcSettings | None = None
+    cognito: CognitoSettings | None = None
+
+
+class AwsLoadBalancerSettings(ConfigModel):
+    # The HTTPS name clients use; the certificate must cover it.
+    domain_name: DomainName | None = None
+    # An existing ACM certificate in aws.region, or None to create one validated in hostedZoneId.
+    certificate_arn: str | None = Field(default=None, pattern=ACM_CERTIFICATE_ARN)
+    # Route 53 zone of domainName: DNS validation of a created certificate and an alias record.
+    hosted_zone_id: str | None = Field(default=None, pattern=HOSTED_ZONE_ID)
+    ssl_policy: TlsPolicy = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    # Seconds a connection may sit without bytes: MLflow copying a multi-GB proxied upload to S3
+    # sends nothing until it is done. The server's keep-alive is derived from it (always longer).
+    idle_timeout_seconds: int = Field(default=3600, ge=60, le=3900)
+    # Who may reach 80/443. Narrow it (a VPN range) where the server needs no internet clients.
+    ingress_cidrs: list[IPv4Network] = Field(default_factory=lambda: [IPv4Network("0.0.0.0/0")], min_length=1)
+    internal: bool = False
+    deletion_protection: bool = True
+    waf_acl_arn: str | None = Field(default=None, pattern=WAF_ACL_ARN)
+
+
+class AwsTaskSettings(ConfigModel):
+    """The Fargate tasks of the tracking server; their minimum count is tracking.replicas."""
+
+    cpu: int = 1024
+    memory_mib: int = 4096
+    # Fargate ephemeral storage: the writable scratch where proxied uploads are spooled.
+    ephemeral_storage_gib: int = Field(default=50, ge=21, le=200)
+    max_count: int = Field(default=6, ge=2, le=100)
+    target_cpu_percent: int = Field(default=60, ge=10, le=90)
+    target_requests_per_task: int = Field(default=1000, ge=10, le=1_000_000)
+    # `pulumi up` waits for the new tasks to be healthy (and fails if the rollout rolls back).
+    wait_for_steady_state: bool = True
+
+
+class AwsLogSettings(ConfigModel):
+    # Container, database and VPC logs in CloudWatch.
+    retention_days: LogRetentionDays = 90
+    # ALB access logs and flow logs in the log bucket.
+    access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
+
+
+class AwsTargetSettings(ConfigModel):
+    region: str = Field(pattern=AWS_REGION_PATTERN)
+    # The provider refuses any other account: a wrong profile cannot deploy prod elsewhere.
+    allowed_account_ids: list[ACCOUNT_ID] = Field(default_factory=list)
+    network: AwsNetworkSettings = Field(default_factory=AwsNetworkSettings)
+
+
+class AwsSettings(ConfigModel):
+    target: Literal["aws"]
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    database: AwsDatabaseSettings = Field(default_factory=AwsDatabaseSettings)
+    artifact_store: AwsArtifactStoreSettings = Field(default_factory=AwsArtifactStoreSettings)
+    load_balancer: AwsLoadBalancerSettings = Field(default_factory=AwsLoadBalancerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    tasks: AwsTaskSettings = Field(default_factory=AwsTaskSettings)
+    logs: AwsLogSettings = Field(default_factory=AwsLogSettings)
+    aws: AwsTargetSettings
+
+    def semantic_problems(self) -> list[tuple[str, str]]:
+        """Rules across keys, as (key path, reason)."""
+        return [
+            *self._database_problems(),
+            *self._https_problems(),
+            *self._auth_problems(),
+            *self._server_problems(),
+            *self._network_problems(),
+            *self._region_problems(),
+        ]
+
+    def _database_problems(self) -> list[tuple[str, str]]:
+        db, problems = self.database, []
+        if db.publicly_accessible:
+            problems.append((
+                "database.publiclyAccessible",
+                "the metadata database must not be public: it lives in private subnets and only the "
+                "tracking server's tasks reach it; remove this key",
+            ))
+        if db.max_allocated_storage_gb < db.allocated_storage_gb:
+            problems.append((
+                "database.maxAllocatedStorageGb",
+                f"must be at least allocatedStorageGb ({db.allocated_storage_gb}), the storage autoscaling ceiling",
+            ))
+        if db.major_version < 14:
+            problems.append(("database.engineVersion", f"PostgreSQL {db.major_version} is past RDS standard support; use 14 or later"))
+        return problems
+
+    def _https_problems(self) -> list[tuple[str, str]]:
+        lb, problems = self.load_balancer, []
+        if lb.domain_name is None:
+            problems.append((
+                "loadBalancer.domainName",
+                "required: a prod stack serves HTTPS only, on a name its certificate covers (e.g. mlflow.example.com)",
+            ))
+        if lb.certificate_arn is None and lb.hosted_zone_id is None:
+            problems.append((
+                "loadBalancer.certificateArn",
+                "a prod stack serves HTTPS only: set certificateArn (an ACM certificate for domainName) "
+                "or hostedZoneId (to create one, DNS-validated in that Route 53 zone)",
+            ))
+        if lb.domain_name and lb.domain_name not in self.tracking.allowed_hosts:
+            problems.append((
+                "tracking.allowedHosts",
+                f"must include loadBalancer.domainName '{lb.domain_name}': the load balancer forwards the Host "
+                "header and MLflow refuses hosts not listed",
+            ))
+        return problems
+
+    def _auth_problems(self) -> list[tuple[str, str]]:
+        auth, lb, problems = self.auth, self.load_balancer, []
+        if auth.mode == "oidc" and auth.oidc is None:
+            problems.append(("auth.oidc", "required when auth.mode is 'oidc': issuer, endpoints, clientId, clientSecret"))
+        if auth.mode == "cognito" and auth.cognito is None:
+            problems.append(("auth.cognito", "required when auth.mode is 'cognito': userPoolArn, userPoolClientId, userPoolDomain"))
+        for section in ("oidc", "cognito"):
+            if getattr(auth, section) is not None and auth.mode != section:
+                problems.append((f"auth.{section}", f"is ignored unless auth.mode is '{section}' (it is {auth.mode!r}); remove it"))
+        world = [str(cidr) for cidr in lb.ingress_cidrs if cidr.prefixlen == 0]
+        if auth.mode == "none" and not lb.internal and world:
+            problems.append((
+                "auth.mode",
+                f"'none' would publish an unauthenticated MLflow to {world[0]}; use basic-auth, oidc or cognito, "
+                "or restrict loadBalancer.ingressCidrs (or set loadBalancer.internal)",
+            ))
+        return problems
+
+    def _server_problems(self) -> list[tuple[str, str]]:
+        tasks, problems = self.tasks, []
+        if self.tracking.replicas < 2:
+            problems.append((
+                "tracking.replicas",
+                f"a prod service runs at least 2 tasks, spread over availability zones (got {self.tracking.replicas})",
+            ))
+        if tasks.max_count < self.tracking.replicas:
+            problems.append(("tasks.maxCount", f"must be at least tracking.replicas ({self.tracking.replicas})"))
+        if tasks.cpu not in FARGATE_SIZES:
+            problems.append(("tasks.cpu", f"Fargate takes {', '.join(map(str, FARGATE_SIZES))} CPU units (got {tasks.cpu})"))
+        elif tasks.memory_mib not in FARGATE_SIZES[tasks.cpu]:
+            sizes = FARGATE_SIZES[tasks.cpu]
+            problems.append((
+                "tasks.memoryMib",
+                f"Fargate with {tasks.cpu} CPU units takes {sizes[0]} to {sizes[-1]} MiB in its steps (got {tasks.memory_mib})",
+            ))
+        if self.tracking.artifacts == "direct":
+            problems.append((
+                "tracking.artifacts",
+                "'direct' needs every client to read and write the bucket with its own AWS credentials, but only "
+                "the tracking server's task role may; use 'proxied'",
+            ))
+        if self.tracking.scratch_dir.rstrip("/") in ("", "/home", "/app", "/usr", "/etc", "/var"):
+            problems.append(("tracking.scratchDir", f"'{self.tracking.scratch_dir}' would hide part of the image; use a dedicated directory such as /tmp"))
+        return problems
+
+    def _network_problems(self) -> list[tuple[str, str]]:
+        net, problems = self.aws.network, []
+        public, private = net.existing_public_subnet_ids, net.existing_private_subnet_ids
+        if net.existing_vpc_id is None:
+            if public or private:
+                problems.append(("aws.network.existingVpcId", "required when existing subnet ids are given"))
+            return problems
+        for key, ids in (("existingPublicSubnetIds", public), ("existingPrivateSubnetIds", private)):
+            if len(set(ids)) < 2:
+                problems.append((f"aws.network.{key}", "give at least 2 subnets, in different availability zones"))
+        if set(public) & set(private):
+            problems.append(("aws.network.existingPrivateSubnetIds", "a subnet cannot be both public and private"))
+        return problems
+
+    def _region_problems(self) -> list[tuple[str, str]]:
+        region, problems = self.aws.region, []
+        arns = {
+            "loadBalancer.certificateArn": self.load_balancer.certificate_arn,
+            "loadBalancer.wafAclArn": self.load_balancer.waf_acl_arn,
+            "artifactStore.kmsKeyArn": self.artifact_store.kms_key_arn,
+        }
+        for key, arn in arns.items():
+            if arn and _region_of(arn) != region:
+                problems.append((key, f"is in {_region_of(arn)}, but the stack deploys to aws.region {region}"))
+        return problems

@@ -1,0 +1,623 @@
+"""The whole prod program under Pulumi mocks, for Pulumi.prod.yaml as committed.
+
+Each test reads the inputs the program registered, i.e. what `pulumi up -s prod` would ask AWS for.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+
+import pytest
+
+from components.config import ConfigError, parse_settings
+from components.config.aws import MODERN_TLS_POLICIES
+from pulumi_mocks import REPO_ROOT, is_secret, reveal, run_program, secret_paths, stack_config
+from tests.mocks.aws_fixtures import ACCOUNT, REGION, aws_calls, aws_outputs
+
+PROD = stack_config("prod")
+BUCKET = "aws:s3/bucket:Bucket"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+LISTENER = "aws:lb/listener:Listener"
+
+
+def run_prod(**overrides: dict):
+    """Run the program with the committed prod config, sections replaced by `overrides`."""
+    config = dict(PROD)
+    for section, value in overrides.items():
+        key = f"mlflow-platform:{section}"
+        config[key] = json.dumps(value) if value is not None else None
+        if value is None:
+            del config[key]
+    return run_program(config, "prod", aws_outputs, aws_calls)
+
+
+def prod_section(section: str) -> dict:
+    return json.loads(PROD[f"mlflow-platform:{section}"])
+
+
+@pytest.fixture(scope="module")
+def run():
+    return run_prod()
+
+
+@pytest.fixture(scope="module")
+def settings():
+    raw = {k.split(":", 1)[1]: json.loads(v) if v[:1] in "[{" else v for k, v in PROD.items() if k.startswith("mlflow-platform:")}
+    return parse_settings(raw)
+
+
+def container(run) -> dict:
+    definitions = json.loads(reveal(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"]))
+    assert len(definitions) == 1
+    return definitions[0]
+
+
+def policy(resource) -> dict:
+    return json.loads(reveal(resource.inputs["policy"]))
+
+
+def statements(doc: dict, sid: str) -> dict:
+    return next(s for s in doc["Statement"] if s["Sid"] == sid)
+
+
+def sg_id(run, role: str) -> str:
+    return f"{run.one(SG, f'-{role}').name}-id"
+
+
+def rules_of(run, typ: str, group: str) -> list[dict]:
+    return [r.plain for r in run.of_type(typ) if r.plain["securityGroupId"] == group]
+
+
+# --- the committed config and the providers ----------------------------------------------------
+
+
+def test_committed_prod_config_targets_aws_and_disables_default_providers():
+    assert PROD["mlflow-platform:target"] == "aws"
+    assert json.loads(PROD["pulumi:disable-default-providers"]) == ["*"]
+
+
+def test_every_custom_resource_has_an_explicit_provider(run):
+    providers = {r.typ for r in run.custom if r.typ.startswith("pulumi:providers:")}
+    assert providers == {"pulumi:providers:aws", "pulumi:providers:docker", "pulumi:providers:random"}
+    missing = [(r.typ, r.name) for r in run.custom if not r.typ.startswith("pulumi:providers:") and not r.provider]
+    assert missing == []
+    for r in run.custom:
+        if r.provider:
+            package = r.typ.split(":")[0]
+            assert re.search(rf"[:$]pulumi:providers:{package}::", r.provider), (r.typ, r.provider)
+
+
+def test_aws_provider_is_pinned_to_the_region_and_account(run):
+    provider = run.one("pulumi:providers:aws").plain
+    assert provider["region"] == REGION
+    assert json.loads(provider["allowedAccountIds"]) == [ACCOUNT]
+    tags = json.loads(provider["defaultTags"])["tags"]
+    assert tags["project"] == "mlflow-platform" and tags["stack"] == "prod"
+
+
+def test_components_use_the_aws_type_tokens(run):
+    components = {r.typ for r in run.resources if not r.custom}
+    assert components >= {
+        "mlflow-platform:aws:Platform", "mlflow-platform:aws:Network", "mlflow-platform:aws:SecurityGroups",
+        "mlflow-platform:aws:MetadataStore", "mlflow-platform:aws:ArtifactStore", "mlflow-platform:aws:ImageRegistry",
+        "mlflow-platform:aws:LoadBalancer", "mlflow-platform:aws:TrackingServer", "mlflow-platform:aws:LogArchive",
+    }  # fmt: skip
+    assert all(t.startswith("mlflow-platform:aws:") for t in components)
+
+
+# --- network -------------------------------------------------------------------------------------
+
+
+def test_network_spans_two_azs_with_public_private_subnets_nat_and_s3_endpoint(run):
+    subnets = [r.plain for r in run.of_type("aws:ec2/subnet:Subnet")]
+    public = [s for s in subnets if s["tags"]["tier"] == "public"]
+    private = [s for s in subnets if s["tags"]["tier"] == "private"]
+    assert len(public) == len(private) == 2
+    assert {s["availabilityZone"] for s in public} == {s["availabilityZone"] for s in private} == {"eu-west-1a", "eu-west-1b"}
+    assert not any(s["mapPublicIpOnLaunch"] for s in subnets)
+    assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == 2
+    nat_routes = [r.plain for r in run.of_type("aws:ec2/route:Route") if r.plain.get("natGatewayId")]
+    assert len(nat_routes) == 2 and all(r["destinationCidrBlock"] == "0.0.0.0/0" for r in nat_routes)
+    endpoint = run.one("aws:ec2/vpcEndpoint:VpcEndpoint").plain
+    assert endpoint["serviceName"] == f"com.amazonaws.{REGION}.s3" and endpoint["vpcEndpointType"] == "Gateway"
+    assert len(endpoint["routeTableIds"]) == 2
+    default_sg = run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup").plain
+    assert default_sg.get("ingress", []) == [] and default_sg.get("egress", []) == []
+    flow = run.one("aws:ec2/flowLog:FlowLog").plain
+    assert flow["trafficType"] == "ALL" and flow["logDestinationType"] == "s3"
+
+
+def test_existing_vpc_is_used_as_given():
+    net = {"existingVpcId": "vpc-0123456789abcdef0",
+           "existingPublicSubnetIds": ["subnet-0000000000000000a", "subnet-0000000000000000b"],
+           "existingPrivateSubnetIds": ["subnet-0000000000000000c", "subnet-0000000000000000d"]}  # fmt: skip
+    run = run_prod(aws={"region": REGION, "network": net})
+    assert run.of_type("aws:ec2/vpc:Vpc") == [] and run.of_type("aws:ec2/subnet:Subnet") == []
+    service = run.one("aws:ecs/service:Service").plain
+    assert service["networkConfiguration"]["subnets"] == net["existingPrivateSubnetIds"]
+    assert run.one("aws:lb/loadBalancer:LoadBalancer").plain["subnets"] == net["existingPublicSubnetIds"]
+    assert run.one("aws:rds/subnetGroup:SubnetGroup").plain["subnetIds"] == net["existingPrivateSubnetIds"]
+    assert {r.plain["vpcId"] for r in run.of_type(SG)} == {net["existingVpcId"]}
+
+
+# --- security groups -----------------------------------------------------------------------------
+
+
+def test_world_reaches_only_80_and_443_on_the_alb(run):
+    alb = sg_id(run, "alb")
+    ingress = rules_of(run, INGRESS, alb)
+    assert sorted((r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in ingress) == [(80, 80, "0.0.0.0/0"), (443, 443, "0.0.0.0/0")]
+    assert [(r["fromPort"], r["referencedSecurityGroupId"]) for r in rules_of(run, EGRESS, alb)] == [(5000, sg_id(run, "tasks"))]
+
+
+def test_tasks_accept_only_the_alb_and_reach_only_the_database_and_https(run):
+    tasks, db = sg_id(run, "tasks"), sg_id(run, "db")
+    ingress = rules_of(run, INGRESS, tasks)
+    assert [(r["fromPort"], r["toPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4")) for r in ingress] == [
+        (5000, 5000, sg_id(run, "alb"), None)
+    ]
+    egress = sorted((r["fromPort"], r.get("referencedSecurityGroupId") or r.get("cidrIpv4")) for r in rules_of(run, EGRESS, tasks))
+    assert egress == [(443, "0.0.0.0/0"), (5432, db)]
+
+
+def test_database_is_reachable_only_from_the_tasks_on_5432(run):
+    db = sg_id(run, "db")
+    ingress = rules_of(run, INGRESS, db)
+    assert [(r["ipProtocol"], r["fromPort"], r["toPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4")) for r in ingress] == [
+        ("tcp", 5432, 5432, sg_id(run, "tasks"), None)
+    ]
+    assert rules_of(run, EGRESS, db) == []
+    # No inline rules anywhere: every flow is one of the rule resources checked above.
+    assert all(not r.plain.get("ingress") and not r.plain.get("egress") for r in run.of_type(SG))
+
+
+# --- metadata store ------------------------------------------------------------------------------
+
+
+def test_rds_is_private_encrypted_multi_az_backed_up_and_protected(run):
+    db = run.one("aws:rds/instance:Instance")
+    plain = db.plain
+    assert plain["engine"] == "postgres"
+    assert plain["storageEncrypted"] is True and plain["kmsKeyId"]
+    assert plain["publiclyAccessible"] is False
+    assert plain["multiAz"] is True
+    assert plain["backupRetentionPeriod"] == prod_section("database")["backupRetentionDays"] >= 7
+    assert plain["deletionProtection"] is True
+    assert plain["skipFinalSnapshot"] is False and plain["finalSnapshotIdentifier"] == "mlflow-prod-final"
+    assert set(plain["enabledCloudwatchLogsExports"]) == {"postgresql", "upgrade"}
+    assert plain["vpcSecurityGroupIds"] == [sg_id(run, "db")]
+    assert plain["caCertIdentifier"].startswith("rds-ca-")
+
+
+def test_rds_parameter_group_forces_tls(run):
+    group = run.one("aws:rds/parameterGroup:ParameterGroup").plain
+    assert group["family"] == "postgres17"
+    params = {p["name"]: p["value"] for p in group["parameters"]}
+    assert params["rds.force_ssl"] == "1" and params["ssl_min_protocol_version"] == "TLSv1.2"
+    assert run.one("aws:rds/instance:Instance").plain["parameterGroupName"] == "mlflow-prod-db"
+
+
+def test_rds_log_groups_exist_with_retention_before_rds_creates_them(run):
+    groups = {r.plain["name"]: r.plain for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    for log in ("postgresql", "upgrade"):
+        group = groups[f"/aws/rds/instance/mlflow-prod/{log}"]
+        assert group["retentionInDays"] == 90 and group["kmsKeyId"]
+
+
+def test_database_password_is_generated_secret_and_stored_in_secrets_manager(run):
+    db = run.one("aws:rds/instance:Instance")
+    assert is_secret(db.inputs["password"])
+    version = run.one("aws:secretsmanager/secretVersion:SecretVersion", "db-credentials")
+    assert is_secret(version.inputs["secretString"])
+    stored = json.loads(reveal(version.inputs["secretString"]))
+    assert stored == {"username": "mlflow", "password": reveal(db.inputs["password"])}
+    secret = run.one("aws:secretsmanager/secret:Secret", "db-credentials").plain
+    assert secret["kmsKeyId"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
+
+
+# --- artifact store ------------------------------------------------------------------------------
+
+
+def artifact(run, typ: str):
+    return run.one(typ, "artifacts")
+
+
+def test_artifact_bucket_blocks_public_access_and_acls(run):
+    pab = artifact(run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").plain
+    assert all(pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    ownership = artifact(run, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").plain
+    assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+    assert artifact(run, BUCKET).plain.get("forceDestroy") in (None, False)
+
+
+def test_artifact_bucket_is_sse_kms_with_bucket_key_and_versioned(run):
+    sse = artifact(run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").plain
+    (rule,) = sse["rules"]
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/mlflow-prod-artifacts-key"
+    assert rule["bucketKeyEnabled"] is True
+    versioning = artifact(run, "aws:s3/bucketVersioning:BucketVersioning").plain
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    key = run.one("aws:kms/key:Key", "artifacts").plain
+    assert key["enableKeyRotation"] is True
+
+
+def test_artifact_bucket_lifecycle_aborts_uploads_and_expires_old_versions(run):
+    rules = {r["id"]: r for r in artifact(run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").plain["rules"]}
+    assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
+    assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"] == 90
+    assert all(r["status"] == "Enabled" for r in rules.values())
+
+
+def test_artifact_bucket_policy_denies_plain_http_and_everyone_but_the_task_role(run):
+    bucket_arn = f"arn:aws:s3:::{artifact(run, BUCKET).name}-0a1b2c3"
+    doc = policy(artifact(run, "aws:s3/bucketPolicy:BucketPolicy"))
+    tls = statements(doc, "DenyInsecureTransport")
+    assert tls["Effect"] == "Deny" and tls["Principal"] == "*" and tls["Action"] == ["s3:*"]
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert tls["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
+    others = statements(doc, "OnlyTheTrackingServerTouchesObjects")
+    assert others["Effect"] == "Deny" and {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= set(others["Action"])
+    task_role_arn = f"arn:aws:iam::{ACCOUNT}:role/mlflow-prod-task"
+    assert others["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": task_role_arn}}
+    assert all(s["Effect"] == "Deny" for s in doc["Statement"])
+
+
+def test_only_the_task_role_is_granted_the_artifact_bucket(run):
+    bucket_arn = f"arn:aws:s3:::{artifact(run, BUCKET).name}-0a1b2c3"
+    grants = [r for r in run.of_type("aws:iam/rolePolicy:RolePolicy") if bucket_arn in json.dumps(r.plain)]
+    assert [g.plain["role"] for g in grants] == ["mlflow-prod-task-id"]
+    doc = policy(grants[0])
+    assert statements(doc, "ReadWriteObjects")["Resource"] == [f"{bucket_arn}/*"]
+    assert statements(doc, "ListTheBucket")["Resource"] == [bucket_arn]
+    kms = statements(doc, "UseTheBucketKeyThroughS3")
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}}
+    assert not any("*" == r for s in doc["Statement"] for r in s["Resource"])
+
+
+def test_log_bucket_is_private_sse_s3_and_expiring(run):
+    logs = run.one(BUCKET, "access-logs")
+    pab = run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "access-logs").plain
+    assert all(pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    sse = run.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "access-logs").plain
+    assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"  # ALB logs need SSE-S3
+    doc = policy(run.one("aws:s3/bucketPolicy:BucketPolicy", "access-logs"))
+    assert statements(doc, "DenyInsecureTransport")["Effect"] == "Deny"
+    # Only log delivery may write, and only under its prefixes.
+    writes = [s for s in doc["Statement"] if s["Effect"] == "Allow"]
+    assert writes and all(s["Principal"] != "*" for s in writes)
+    assert all(r.endswith("/*") and "/AWSLogs/" in r for s in writes if s["Action"] == ["s3:PutObject"] for r in s["Resource"])
+    rules = {r["id"]: r for r in run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "access-logs").plain["rules"]}
+    assert rules["expire-logs"]["expiration"]["days"] == 365
+    assert run.one("aws:lb/loadBalancer:LoadBalancer").plain["accessLogs"]["bucket"] == f"{logs.name}-0a1b2c3"
+
+
+# --- IAM -----------------------------------------------------------------------------------------
+
+
+def test_roles_trust_only_ecs_tasks_of_this_account(run):
+    for role in run.of_type("aws:iam/role:Role"):
+        (trust,) = policy_doc(role.plain["assumeRolePolicy"])["Statement"]
+        assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+        assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+        assert trust["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:*"}
+        assert not role.plain.get("managedPolicyArns") and not role.plain.get("inlinePolicies")
+
+
+def policy_doc(text: str) -> dict:
+    return json.loads(text)
+
+
+def test_execution_role_may_only_pull_read_its_secrets_and_log(run):
+    doc = policy(run.one("aws:iam/rolePolicy:RolePolicy", "execution"))
+    actions = {a for s in doc["Statement"] for a in s["Action"]}
+    assert actions == {
+        "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage",
+        "logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue", "kms:Decrypt",
+    }  # fmt: skip
+    wildcard = [s["Sid"] for s in doc["Statement"] if "*" in s["Resource"]]
+    assert wildcard == ["EcrToken"]
+    secret_arns = {r.name: f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{r.name}-AbCdEf"
+                   for r in run.of_type("aws:secretsmanager/secret:Secret")}  # fmt: skip
+    assert set(statements(doc, "ReadTheTaskSecrets")["Resource"]) == set(secret_arns.values())
+    assert statements(doc, "WriteContainerLogs")["Resource"] == [
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/mlflow/prod/tracking-server:log-stream:*"
+    ]
+
+
+# --- registry and image --------------------------------------------------------------------------
+
+
+def test_ecr_repository_scans_on_push_and_has_immutable_tags(run):
+    repo = run.one("aws:ecr/repository:Repository").plain
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+    assert run.one("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+
+
+def test_image_is_built_for_fargate_and_pushed_with_a_secret_token(run):
+    image = run.one("docker:index/image:Image")
+    plain = image.plain
+    assert plain["build"]["platform"] == "linux/amd64"
+    assert plain["imageName"].startswith(f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/")
+    assert plain["skipPush"] is False
+    # The ECR token keeps the registry block secret as a whole.
+    assert secret_paths(image.inputs) == ["registry"]
+    assert plain["registry"]["server"] == plain["imageName"].split(":")[0]
+
+
+# --- tracking server -----------------------------------------------------------------------------
+
+
+def test_task_definition_runs_the_image_digest_non_root_on_a_read_only_root(run):
+    c = container(run)
+    assert re.fullmatch(rf"{ACCOUNT}\.dkr\.ecr\.{REGION}\.amazonaws\.com/[\w-]+@sha256:[0-9a-f]{{64}}", c["image"])
+    assert c["readonlyRootFilesystem"] is True
+    assert c["user"] == "10001:10001"
+    assert c["linuxParameters"]["capabilities"]["drop"] == ["ALL"]
+    assert "privileged" not in c
+
+
+def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(run):
+    c = container(run)
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    secrets = {s["name"]: s["valueFrom"] for s in c["secrets"]}
+    assert set(secrets) == {"MLFLOW_DB_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"}
+    assert not set(env) & set(secrets)
+    assert not any(re.search("PASSWORD|SECRET|TOKEN", name) and not name.endswith("_PATH") for name in env)
+    assert secrets["MLFLOW_DB_PASSWORD"] == f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlflow-prod-db-credentials-AbCdEf:password::"
+    assert env["MLFLOW_DB_SSLMODE"] == "verify-full" and env["MLFLOW_DB_SSLROOTCERT"].endswith(".pem")
+    assert env["MLFLOW_DB_HOST"] == f"mlflow-prod.abcdefghijkl.{REGION}.rds.amazonaws.com"
+    # The task definition as a whole holds no secret value (it would be in plain ECS API output).
+    assert secret_paths(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs) == []
+
+
+def test_scratch_is_a_writable_ephemeral_volume_sized_from_config(run):
+    task = run.one("aws:ecs/taskDefinition:TaskDefinition").plain
+    c = container(run)
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    assert task["ephemeralStorage"]["sizeInGib"] == prod_section("tasks")["ephemeralStorageGib"]
+    (mount,) = c["mountPoints"]
+    assert mount["containerPath"] == env["TMPDIR"] and mount["readOnly"] is False
+    assert task["volumes"] == [{"name": mount["sourceVolume"]}]  # no host path: task-local ephemeral storage
+
+
+def test_task_definition_is_fargate_with_separate_roles(run):
+    task = run.one("aws:ecs/taskDefinition:TaskDefinition").plain
+    assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
+    assert task["taskRoleArn"].endswith("role/mlflow-prod-task")
+    assert task["executionRoleArn"].endswith("role/mlflow-prod-execution")
+    assert (task["cpu"], task["memory"]) == ("1024", "4096")
+
+
+def test_container_logs_go_to_awslogs_with_retention(run):
+    c = container(run)
+    log = c["logConfiguration"]
+    assert log["logDriver"] == "awslogs" and log["options"]["awslogs-region"] == REGION
+    group = next(r.plain for r in run.of_type("aws:cloudwatch/logGroup:LogGroup") if r.plain["name"] == log["options"]["awslogs-group"])
+    assert group["retentionInDays"] == prod_section("logs")["retentionDays"]
+    assert group["kmsKeyId"]
+
+
+def test_container_runs_the_spec_command_and_health_check(run, settings):
+    from components.aws.platform import server_spec
+
+    c = container(run)
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    bucket = f"{artifact(run, BUCKET).name}-0a1b2c3"
+    spec = server_spec(settings, env["MLFLOW_DB_HOST"], bucket)
+    assert c["entryPoint"] + c["command"] == list(spec.argv)
+    assert {k: env[k] for k in spec.env} == dict(spec.env)
+    assert c["healthCheck"] == {
+        "command": spec.health.test,
+        "interval": spec.health.interval_seconds,
+        "timeout": spec.health.timeout_seconds,
+        "retries": spec.health.retries,
+        "startPeriod": spec.health.start_period_seconds,
+    }
+    assert c["portMappings"][0]["containerPort"] == spec.port
+    assert f"s3://{bucket}/" in c["command"]
+
+
+def test_service_runs_two_tasks_across_azs_with_circuit_breaker_rollback(run):
+    service = run.one("aws:ecs/service:Service").plain
+    assert service["desiredCount"] >= 2
+    assert service["launchType"] == "FARGATE"
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    network = service["networkConfiguration"]
+    assert network["assignPublicIp"] is False and network["securityGroups"] == [sg_id(run, "tasks")]
+    private = [f"{r.name}-id" for r in run.of_type("aws:ec2/subnet:Subnet") if r.plain["tags"]["tier"] == "private"]
+    assert sorted(network["subnets"]) == sorted(private)
+    assert service["enableExecuteCommand"] is False
+    assert service["loadBalancers"][0]["containerPort"] == 5000
+    cluster = run.one("aws:ecs/cluster:Cluster").plain
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"]
+
+
+def test_service_autoscales_on_cpu_and_request_count(run):
+    target = run.one("aws:appautoscaling/target:Target").plain
+    assert (target["minCapacity"], target["maxCapacity"]) == (2, prod_section("tasks")["maxCount"])
+    metrics = {}
+    for p in run.of_type("aws:appautoscaling/policy:Policy"):
+        config = p.plain["targetTrackingScalingPolicyConfiguration"]
+        metrics[config["predefinedMetricSpecification"]["predefinedMetricType"]] = config["predefinedMetricSpecification"]
+    assert set(metrics) == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+    assert re.fullmatch(r"app/.+/\w+/targetgroup/.+/\w+", metrics["ALBRequestCountPerTarget"]["resourceLabel"])
+
+
+# --- load balancer -------------------------------------------------------------------------------
+
+
+def test_alb_drops_invalid_headers_logs_and_outlasts_big_uploads(run):
+    alb = run.one("aws:lb/loadBalancer:LoadBalancer").plain
+    assert alb["dropInvalidHeaderFields"] is True
+    assert alb["internal"] is False and alb["loadBalancerType"] == "application"
+    assert alb["accessLogs"]["enabled"] is True
+    assert alb["idleTimeout"] == prod_section("loadBalancer")["idleTimeoutSeconds"] >= 900
+    assert alb["securityGroups"] == [sg_id(run, "alb")]
+    public = [f"{r.name}-id" for r in run.of_type("aws:ec2/subnet:Subnet") if r.plain["tags"]["tier"] == "public"]
+    assert sorted(alb["subnets"]) == sorted(public)
+    assert alb["enableDeletionProtection"] is True
+
+
+def test_uvicorn_keep_alive_outlasts_the_alb_idle_timeout(run):
+    idle = run.one("aws:lb/loadBalancer:LoadBalancer").plain["idleTimeout"]
+    command = container(run)["command"]
+    opts = shlex.split(command[command.index("--uvicorn-opts") + 1])
+    assert int(opts[opts.index("--timeout-keep-alive") + 1]) > idle
+
+
+def test_http_listener_only_redirects_to_https(run):
+    http = run.named("mlflow-prod-http").plain
+    assert (http["port"], http["protocol"]) == (80, "HTTP")
+    (action,) = http["defaultActions"]
+    assert action["type"] == "redirect"
+    assert action["redirect"] == {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}
+
+
+def test_https_listener_uses_the_configured_certificate_and_a_modern_tls_policy(run):
+    https = run.named("mlflow-prod-https").plain
+    assert (https["port"], https["protocol"]) == (443, "HTTPS")
+    assert https["sslPolicy"] in MODERN_TLS_POLICIES and "TLS13" in https["sslPolicy"]
+    assert https["certificateArn"] == prod_section("loadBalancer")["certificateArn"]
+    (forward,) = https["defaultActions"]
+    assert forward["type"] == "forward"
+    assert https["routingHttpResponseStrictTransportSecurityHeaderValue"].startswith("max-age=")
+
+
+def test_target_group_health_checks_health(run):
+    tg = run.one("aws:lb/targetGroup:TargetGroup").plain
+    assert tg["targetType"] == "ip" and tg["port"] == 5000 and tg["protocol"] == "HTTP"
+    assert tg["healthCheck"]["path"] == "/health" and tg["healthCheck"]["matcher"] == "200"
+
+
+def test_route53_alias_points_the_domain_at_the_alb(run):
+    (record,) = [r.plain for r in run.of_type("aws:route53/record:Record")]
+    assert record["name"] == "mlflow.example.com" and record["type"] == "A"
+    assert record["zoneId"] == prod_section("loadBalancer")["hostedZoneId"]
+    assert record["aliases"][0]["name"].endswith(".elb.amazonaws.com")
+
+
+def test_certificate_is_created_and_dns_validated_without_a_certificate_arn():
+    lb = {k: v for k, v in prod_section("loadBalancer").items() if k != "certificateArn"}
+    run = run_prod(loadBalancer=lb)
+    cert = run.one("aws:acm/certificate:Certificate").plain
+    assert cert["domainName"] == "mlflow.example.com" and cert["validationMethod"] == "DNS"
+    validation = run.one("aws:route53/record:Record", "certificate-validation").plain
+    assert validation["type"] == "CNAME" and validation["zoneId"] == lb["hostedZoneId"]
+    assert run.one("aws:acm/certificateValidation:CertificateValidation")
+    assert run.named("mlflow-prod-https").plain["certificateArn"] == f"arn:aws:acm:{REGION}:{ACCOUNT}:{run.one('aws:acm/certificate:Certificate').name}"
+
+
+def test_oidc_signs_in_at_the_alb_with_a_secret_client_secret():
+    oidc = {
+        "issuer": "https://login.example.com", "authorizationEndpoint": "https://login.example.com/authorize",
+        "tokenEndpoint": "https://login.example.com/token", "userInfoEndpoint": "https://login.example.com/userinfo",
+        "clientId": "mlflow", "clientSecret": "not-in-plain-text",
+    }  # fmt: skip
+    run = run_prod(auth={"mode": "oidc", "oidc": oidc})
+    https = run.named("mlflow-prod-https")
+    # The client secret makes the listener's actions secret as a whole.
+    assert secret_paths(https.inputs) == ["defaultActions"]
+    sign_in, forward = reveal(https.inputs["defaultActions"])
+    assert sign_in["type"] == "authenticate-oidc" and sign_in["order"] == 1
+    assert sign_in["authenticateOidc"]["clientSecret"] == "not-in-plain-text"
+    assert sign_in["authenticateOidc"]["onUnauthenticatedRequest"] == "authenticate"
+    assert forward["type"] == "forward" and forward["order"] == 2
+    assert "not-in-plain-text" not in json.dumps(strip_secrets(https.inputs))
+    assert "username" not in run.outputs and "password" not in run.outputs
+    secrets = {s["name"] for s in container(run)["secrets"]}
+    assert secrets == {"MLFLOW_DB_PASSWORD"}
+    assert "--app-name" not in container(run)["command"]
+
+
+# --- outputs and secrets -------------------------------------------------------------------------
+
+
+def strip_secrets(value):
+    if is_secret(value):
+        return "<secret>"
+    if isinstance(value, dict):
+        return {k: strip_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strip_secrets(v) for v in value]
+    return value
+
+
+def test_outputs_are_the_https_url_and_secret_credentials(run):
+    uri, uri_secret = run.outputs["trackingUri"]
+    assert uri == "https://mlflow.example.com" and not uri_secret
+    assert run.outputs["username"] == ("admin", False)
+    password, password_secret = run.outputs["password"]
+    assert password_secret and len(password) >= 12
+    env, env_secret = run.outputs["clientEnv"]
+    assert env_secret and "MLFLOW_TRACKING_URI='https://mlflow.example.com'" in env
+
+
+def test_no_generated_secret_appears_in_plain_text_anywhere(run):
+    db_password = reveal(run.one("aws:rds/instance:Instance").inputs["password"])
+    auth = json.loads(reveal(run.one("aws:secretsmanager/secretVersion:SecretVersion", "auth").inputs["secretString"]))
+    values = [db_password, *auth.values(), run.outputs["password"][0]]
+    assert all(v and len(v) >= 32 for v in values)
+    for resource in run.resources:
+        text = json.dumps(strip_secrets(resource.inputs))
+        assert not any(v in text for v in values), f"a secret leaks through {resource.typ} {resource.name}"
+    plain_outputs = json.dumps({k: v for k, (v, secret) in run.outputs.items() if not secret})
+    assert not any(v in plain_outputs for v in values)
+
+
+def test_invalid_config_fails_before_any_resource_is_registered():
+    db = {**prod_section("database"), "publiclyAccessible": True}
+    with pytest.raises(ConfigError) as error:
+        run_prod(database=db)
+    assert ("database.publiclyAccessible" in dict(error.value.problems))
+
+
+# --- dev and prod run the same MLflow ------------------------------------------------------------
+
+
+def test_dev_and_prod_containers_run_the_same_mlflow_command(run):
+    """Same entrypoint, same server, same options: only host/bucket values and the auth app differ."""
+    prod_argv = container(run)["entryPoint"] + container(run)["command"]
+    dev_yaml = REPO_ROOT / "Pulumi.dev.yaml"
+    if not dev_yaml.exists() or not (REPO_ROOT / "components" / "docker").is_dir():
+        pytest.skip("the docker stack (Pulumi.dev.yaml, components/docker) is not in this tree yet")
+    dev = run_program(stack_config("dev"), "dev")
+    containers = [r.plain for r in dev.of_type("docker:index/container:Container")]
+    dev_argvs = [(c.get("entrypoints") or []) + (c.get("command") or []) for c in containers]
+    (dev_argv,) = [a for a in dev_argvs if a[3:5] == ["mlflow", "server"]]
+    assert dev_argv[:5] == prod_argv[:5] == ["python", "-m", "mlflow_boot", "mlflow", "server"]
+
+    def options(argv: list[str]) -> list[str]:
+        return [a for a in argv if a.startswith("--") and a != "--app-name" and " " not in a]
+
+    assert options(dev_argv) == options(prod_argv)
+
+
+# --- creation order ------------------------------------------------------------------------------
+
+
+def test_creation_order_closes_every_window(run):
+    service = run.one("aws:ecs/service:Service")
+    # Tasks start only once they may read their secrets and bucket, behind a listener.
+    for dependency in (run.one("aws:iam/rolePolicy:RolePolicy", "execution"), run.named("mlflow-prod-task-artifacts"),
+                       run.named("mlflow-prod-https")):  # fmt: skip
+        assert run.depends_on(service, dependency), dependency.name
+    # A bucket policy is never applied before the public-access block.
+    for bucket in ("mlflow-prod-artifacts", "mlflow-prod-access-logs"):
+        bucket_policy = next(r for r in run.of_type("aws:s3/bucketPolicy:BucketPolicy") if r.name == bucket)
+        block = next(r for r in run.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock") if r.name == bucket)
+        assert run.depends_on(bucket_policy, block), bucket
+    # Access logs and flow logs switch on after the log bucket lets them write.
+    log_policy = run.one("aws:s3/bucketPolicy:BucketPolicy", "access-logs")
+    assert run.depends_on(run.one("aws:lb/loadBalancer:LoadBalancer"), log_policy)
+    assert run.depends_on(run.one("aws:ec2/flowLog:FlowLog"), log_policy)
+    # RDS exports into log groups that already have a retention period.
+    db = run.one("aws:rds/instance:Instance")
+    for group in run.of_type("aws:cloudwatch/logGroup:LogGroup"):
+        if group.plain["name"].startswith("/aws/rds/"):
+            assert run.depends_on(db, group)
