@@ -14,14 +14,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_IMAGE_DIR = REPO_ROOT / "images" / "mlflow"
 MLFLOW_REQUIREMENTS = MLFLOW_IMAGE_DIR / "requirements.txt"
 
-# Third-party images, pinned by tag. Debian-based nginx on purpose: glibc crypt(),
-# the same nginx family the end-to-end tests run from Debian's package.
+# Third-party images, pinned by tag. nginx: the Debian-based variant on purpose (glibc
+# crypt(), like the Debian nginx the end-to-end tests run), 1.30.6+ for its CVE fixes
+# (see docs/policy.md, tests/static/test_nginx_config.py).
 POSTGRES_IMAGE = "postgres:17.6-bookworm"
 MINIO_IMAGE = "minio/minio:RELEASE.2025-04-22T22-12-26Z"
-NGINX_IMAGE = "nginx:1.28.0-bookworm"
+NGINX_IMAGE = "nginx:1.30.6"
 
 # The lowest MLflow release without a known server advisory (see
-# ../shared/advisories/mlflow-later.yaml and tests/unit/test_versions.py).
+# ../shared/advisories/mlflow-later.yaml and tests/static/).
 MINIMUM_SAFE_MLFLOW = "3.17.0"
 
 

@@ -1,0 +1,108 @@
+"""RDS: the metadata database (PostgreSQL)."""
+
+from __future__ import annotations
+
+from .base import UNKNOWN, Res, Stack, get, is_true, label, number, resource_rule, stack_rule
+
+INSTANCE = "aws:rds/instance:Instance"
+PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
+MIN_BACKUP_DAYS = 7
+
+
+@resource_rule("rds-storage-encrypted", ["CKV_AWS_16", "FSBP RDS.3"],
+               "RDS storage is encrypted at rest", [INSTANCE])
+def storage_encrypted(r: Res) -> list[str]:
+    # Replicas inherit encryption from their source; everything else must ask for it.
+    if r.get("replicateSourceDb") not in (None, ""):
+        return []
+    ok = is_true(r.get("storageEncrypted"))
+    return [] if ok in (True, None) else ["storageEncrypted must be true"]
+
+
+@resource_rule("rds-not-public", ["CKV_AWS_17", "FSBP RDS.2"],
+               "RDS instance is not publicly accessible", [INSTANCE])
+def not_public(r: Res) -> list[str]:
+    return ["publiclyAccessible must be false"] if is_true(r.get("publiclyAccessible")) else []
+
+
+@resource_rule("rds-backup-retention", ["FSBP RDS.11"],
+               f"RDS automated backups are kept at least {MIN_BACKUP_DAYS} days", [INSTANCE])
+def backup_retention(r: Res) -> list[str]:
+    value = r.get("backupRetentionPeriod")
+    if value is UNKNOWN:
+        return []
+    days = number(value)
+    if days is None:
+        return [f"backupRetentionPeriod is not set; keep backups at least {MIN_BACKUP_DAYS} days"]
+    if days < MIN_BACKUP_DAYS:
+        return [f"backupRetentionPeriod is {int(days)} days; keep backups at least {MIN_BACKUP_DAYS} days"]
+    return []
+
+
+@resource_rule("rds-deletion-protection", ["CKV_AWS_293", "FSBP RDS.8"],
+               "RDS instance has deletion protection", [INSTANCE], dev=False)
+def deletion_protection(r: Res) -> list[str]:
+    ok = is_true(r.get("deletionProtection"))
+    return [] if ok in (True, None) else ["deletionProtection must be true"]
+
+
+@resource_rule("rds-final-snapshot", ["AWS Well-Architected REL09 (back up data)"],
+               "Deleting the RDS instance takes a final snapshot", [INSTANCE])
+def final_snapshot(r: Res) -> list[str]:
+    if is_true(r.get("skipFinalSnapshot")) is True:
+        return ["skipFinalSnapshot must be false"]
+    if r.get("finalSnapshotIdentifier") in (None, ""):
+        # Without it the provider cannot take the snapshot, so `pulumi destroy` stops at the database.
+        return ["finalSnapshotIdentifier must be set"]
+    return []
+
+
+@resource_rule("rds-multi-az", ["CKV_AWS_157", "FSBP RDS.5"],
+               "RDS instance is Multi-AZ", [INSTANCE], dev=False)
+def multi_az(r: Res) -> list[str]:
+    ok = is_true(r.get("multiAz"))
+    return [] if ok in (True, None) else ["multiAz must be true"]
+
+
+@resource_rule("rds-minor-upgrades-and-logs", ["CKV_AWS_226", "CKV_AWS_129", "FSBP RDS.13", "FSBP RDS.9"],
+               "RDS applies minor upgrades and exports its logs to CloudWatch", [INSTANCE])
+def upgrades_and_logs(r: Res) -> list[str]:
+    problems = []
+    if is_true(r.get("autoMinorVersionUpgrade", True)) is False:
+        problems.append("autoMinorVersionUpgrade must not be false")
+    exports = r.get("enabledCloudwatchLogsExports")
+    if exports is None or (isinstance(exports, list) and not exports):
+        problems.append("enabledCloudwatchLogsExports must list the engine's logs (postgresql)")
+    elif isinstance(exports, list) and r.get("engine") == "postgres" and "postgresql" not in exports:
+        problems.append("enabledCloudwatchLogsExports must include 'postgresql'")
+    return problems
+
+
+@stack_rule("rds-force-ssl", ["CKV2_AWS_69"],
+            "RDS PostgreSQL only accepts TLS connections (rds.force_ssl=1 in its parameter group)",
+            [INSTANCE, PARAMETER_GROUP])
+def force_ssl(stack: Stack) -> list[tuple[str, str]]:
+    found = []
+    for db in stack.of(INSTANCE):
+        engine = db.get("engine")
+        if not isinstance(engine, str) or not engine.startswith("postgres"):
+            continue
+        group_name = db.get("parameterGroupName")
+        groups = stack.joined(db, "parameterGroupName", PARAMETER_GROUP)
+        if not groups:
+            if group_name is None or (isinstance(group_name, str) and group_name.startswith("default.")):
+                found.append((db.urn, f"{label(db)} uses the engine's default parameter group, which does not force SSL"))
+            elif isinstance(group_name, str):
+                found.append((db.urn, f"{label(db)}: parameter group '{group_name}' is not managed by this stack, "
+                                      "so rds.force_ssl=1 cannot be verified"))
+            continue
+        for group in groups:
+            params = group.get("parameters", [])
+            if not isinstance(params, list):
+                continue
+            values = {get(p, "name"): get(p, "value") for p in params}
+            if UNKNOWN in values or values.get("rds.force_ssl") is UNKNOWN:
+                continue
+            if str(values.get("rds.force_ssl")) != "1":
+                found.append((db.urn, f"{label(db)}: parameter group '{group.name}' must set rds.force_ssl to 1"))
+    return found

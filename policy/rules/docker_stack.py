@@ -1,0 +1,96 @@
+"""The dev stack on Docker: one published port (the proxy), pinned images, secrets in files."""
+
+from __future__ import annotations
+
+import re
+
+from .base import UNKNOWN, Res, as_list, get, items, number, resource_rule, secret_env_problem
+
+CONTAINER = "docker:index/container:Container"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+IMAGE = "docker:index/image:Image"
+# The program's proxy component: its container is the only one that may publish a port.
+PROXY_COMPONENT = "mlflow-platform:docker:Proxy"
+
+
+def _in_proxy(urn: str) -> bool:
+    # A URN names its ancestors' types: ...::mlflow-platform:docker:Platform$mlflow-platform:docker:Proxy$docker:...
+    type_chain = urn.split("::")[2] if urn.count("::") >= 3 else ""
+    return PROXY_COMPONENT in type_chain.split("$")
+
+
+@resource_rule("docker-only-proxy-published", ["CIS Docker 5.8", "CIS Docker 5.13"],
+               "Only the proxy container publishes a port on the host", [CONTAINER])
+def only_proxy_published(r: Res) -> list[str]:
+    ports = items(r.get("ports"))
+    if not ports or _in_proxy(r.urn):
+        return []
+    # Numbers arrive as floats over the wire (protobuf Struct): print 5000, not 5000.0.
+    published = ", ".join(f"{number(get(p, 'external', get(p, 'internal'))) or 0:g}" for p in as_list(ports))
+    return [f"publishes {published}: only the proxy ({PROXY_COMPONENT}) may publish a port"]
+
+
+def _unpinned(reference: str) -> str | None:
+    """Why an image reference is not pinned, or None (a digest, an image id, or a tag other than latest)."""
+    if reference.startswith("sha256:") or "@sha256:" in reference:
+        return None
+    last = reference.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return f"image {reference!r} has no tag"
+    if last.rsplit(":", 1)[1] == "latest":
+        return f"image {reference!r} uses the moving tag 'latest'"
+    return None
+
+
+@resource_rule("docker-images-pinned", ["CKV_K8S_14", "CKV_DOCKER_7"],
+               "Images are pinned to a version tag or digest, never latest", [CONTAINER, REMOTE_IMAGE, IMAGE])
+def images_pinned(r: Res) -> list[str]:
+    key = {CONTAINER: "image", REMOTE_IMAGE: "name", IMAGE: "imageName"}[r.type]
+    reference = r.get(key)
+    if not isinstance(reference, str):
+        return []
+    problem = _unpinned(reference)
+    return [problem] if problem else []
+
+
+@resource_rule("docker-no-secret-in-env", ["CKV_K8S_35"],
+               "No secret in a container's plain environment (NAME_FILE pointing at a file instead)",
+               [CONTAINER])
+def no_secret_in_env(r: Res) -> list[str]:
+    found = []
+    for entry in items(r.get("envs")):
+        if not isinstance(entry, str):
+            continue
+        name, _, value = entry.partition("=")
+        problem = secret_env_problem(name, value)
+        if problem:
+            found.append(f"{problem}; mount it as a file and pass {name}_FILE")
+    return found
+
+
+@resource_rule("docker-not-privileged", ["CIS Docker 5.4", "CKV_K8S_16"],
+               "Containers are not privileged", [CONTAINER])
+def not_privileged(r: Res) -> list[str]:
+    return ["privileged must not be true"] if r.get("privileged") is True else []
+
+
+@resource_rule("docker-no-new-privileges", ["CIS Docker 5.25", "CKV_K8S_20"],
+               "Containers cannot gain privileges (no-new-privileges)", [CONTAINER])
+def no_new_privileges(r: Res) -> list[str]:
+    options = r.get("securityOpts")
+    if options is UNKNOWN:
+        return []
+    if any(isinstance(o, str) and re.fullmatch(r"no-new-privileges(:true|=true)?", o) for o in items(options)):
+        return []
+    return ["securityOpts must include 'no-new-privileges:true'"]
+
+
+@resource_rule("docker-healthcheck", ["CIS Docker 5.26", "CIS Docker 4.6"],
+               "Containers have a health check", [CONTAINER])
+def healthcheck(r: Res) -> list[str]:
+    tests = r.get("healthcheck.tests")
+    if tests is UNKNOWN:
+        return []
+    if not tests or tests[0] == "NONE":
+        return ["healthcheck.tests must define a health check"]
+    return []

@@ -1,0 +1,75 @@
+"""The whole pack against the real program's resources (dev and prod, under the mocks): no violation.
+
+The Pulumi CLI is not available here, so this is what `pulumi preview --policy-pack policy`
+checks in the pull-request workflow, run through pulumi-policy's own analyzer.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pulumi_mocks import stack_config
+from rules import ALL_RULES
+from tests.mocks.aws_fixtures import aws_calls, aws_outputs
+from tests.policy.harness import analyze, evaluate, record
+
+
+def prod_config(**sections: dict) -> dict[str, str]:
+    config = stack_config("prod")
+    for section, changes in sections.items():
+        key = f"mlflow-platform:{section}"
+        config[key] = json.dumps({**json.loads(config[key]), **changes})
+    return config
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return record(stack_config("dev"), "dev")
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return record(prod_config(), "prod", aws_outputs, aws_calls)
+
+
+def covered(recorded) -> set[str]:
+    """Rules that had something of theirs to look at."""
+    types = {r.type for r in recorded.resources()}
+    return {rule.id for rule in ALL_RULES if types & set(rule.types)}
+
+
+def test_the_dev_stack_passes_every_rule(dev):
+    assert analyze(dev.resources(raw=True), "dev") == []
+    assert {rule.id for rule in ALL_RULES if rule.id.startswith("docker-")} <= covered(dev)
+
+
+def test_the_dev_stack_with_tls_and_replicas_passes_every_rule():
+    config = stack_config("dev")
+    config["mlflow-platform:proxy"] = json.dumps({"tls": True, "port": 8443})
+    config["mlflow-platform:tracking"] = json.dumps({"replicas": 2})
+    assert analyze(record(config, "dev").resources(raw=True), "dev") == []
+
+
+def test_the_prod_stack_passes_every_rule(prod):
+    assert analyze(prod.resources(raw=True), "prod") == []
+    aws_rules = {rule.id for rule in ALL_RULES if not rule.id.startswith("docker-")}
+    assert aws_rules <= covered(prod), f"rules with nothing to check in prod: {aws_rules - covered(prod)}"
+
+
+def test_the_joins_hold_without_property_dependencies(prod):
+    """Same verdict from the engine's plain dependency lists (older state files have no property dependencies)."""
+    from dataclasses import replace
+    bare = [replace(r, property_dependencies={}) for r in prod.resources()]
+    assert [(rule.id, v) for rule in ALL_RULES for v in evaluate(rule, bare)] == []
+
+
+def test_a_prod_config_that_breaks_rules_is_caught_and_dev_exemptions_hold():
+    """Multi-AZ and deletion protection off: mandatory violations in prod, exempt under the dev profile."""
+    broken = record(prod_config(database={"multiAz": False, "deletionProtection": False}), "prod",
+                    aws_outputs, aws_calls).resources(raw=True)
+    found = sorted((d.policy, d.level, d.message.split("\n")[1]) for d in analyze(broken, "prod"))
+    assert found == [("rds-deletion-protection", "mandatory", "deletionProtection must be true"),
+                     ("rds-multi-az", "mandatory", "multiAz must be true")]
+    assert analyze(broken, "dev") == []

@@ -1,0 +1,1 @@
+"""Repository tools (offline checks that CI runs)."""
