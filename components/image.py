@@ -14,8 +14,6 @@ import pulumi_docker as docker
 
 from components.versions import MLFLOW_IMAGE_DIR, pinned_mlflow_version
 
-# Where the Dockerfile puts Amazon RDS's CA bundle (MLFLOW_DB_SSLROOTCERT on AWS).
-RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
 # Fargate's default CPU architecture. Local Docker builds for the laptop's own platform.
 FARGATE_PLATFORM = "linux/amd64"
 
@@ -40,13 +38,18 @@ def mlflow_image(
     opts: pulumi.ResourceOptions,
     registry: docker.RegistryArgs | None = None,
     platform: str | None = None,
+    tag_suffix: pulumi.Input[str] | None = None,
 ) -> docker.Image:
-    """Build (and, given a registry, push) the image as `<repository>:<tag>`."""
+    """Build (and, given a registry, push) the image as `<repository>:<tag>`, or
+    `<repository>:<tag>-<tag_suffix>` given a suffix (a registry with immutable tags)."""
     tag = image_tag()
+    image_name = pulumi.Output.from_input(repository).apply(lambda repo: f"{repo}:{tag}")
+    if tag_suffix is not None:
+        image_name = pulumi.Output.concat(image_name, "-", tag_suffix)
     return docker.Image(
         name,
         docker.ImageArgs(
-            image_name=pulumi.Output.from_input(repository).apply(lambda repo: f"{repo}:{tag}"),
+            image_name=image_name,
             build=docker.DockerBuildArgs(
                 context=str(MLFLOW_IMAGE_DIR),
                 dockerfile=str(MLFLOW_IMAGE_DIR / "Dockerfile"),

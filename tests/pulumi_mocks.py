@@ -71,6 +71,11 @@ class Resource:
     dependencies: list[str] = field(default_factory=list)
     retain_on_delete: bool = False
     protect: bool = False
+    delete_before_replace: bool = False
+    # URNs whose replacement replaces this resource too (ResourceOptions.replace_with).
+    replace_with: list[str] = field(default_factory=list)
+    # Input property -> URNs it came from (what the engine hands to stack policies).
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def plain(self) -> dict:
@@ -144,6 +149,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             resource.dependencies = list(request.dependencies)
             resource.retain_on_delete = bool(request.retainOnDelete)
             resource.protect = bool(request.protect)
+            resource.delete_before_replace = bool(request.deleteBeforeReplace)
+            resource.replace_with = list(request.replace_with)
+            resource.property_dependencies = {key: list(deps.urns)
+                                              for key, deps in request.propertyDependencies.items()}
         with self._lock:
             self.resources.append(resource)
         state = dict(args.inputs)
@@ -205,12 +214,16 @@ def run_program(
     outputs: Callable[[str, str, dict], dict] | None = None,
     calls: Callable[[str, dict], dict] | None = None,
     raise_errors: bool = True,
+    secret_keys: list[str] | tuple[str, ...] = (),
 ) -> ProgramRun:
-    """Run __main__.py once with `config`, from a clean runtime state, and return what it registered."""
+    """Run __main__.py once with `config`, from a clean runtime state, and return what it registered.
+
+    `secret_keys`: config keys set with `pulumi config set --secret` (the engine passes their names).
+    """
     mocks = RecordingMocks(outputs, calls)
     # A clean slate: no root resource, exports or config left over from an earlier run.
     pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(config, [])
+    pulumi.runtime.set_all_config(config, list(secret_keys))
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                              monitor=OptionRecordingMonitor(mocks))
 

@@ -1,4 +1,9 @@
-"""The access-log bucket: ALB access logs and VPC flow logs, SSE-S3 (the only encryption ALB logs support)."""
+"""The access-log bucket: ALB access logs and VPC flow logs, SSE-S3 (the only encryption ALB logs support).
+
+It is the audit trail of who reached the server, so `pulumi destroy` leaves it in place, with its
+policy, encryption, public-access block and lifecycle (the logs still expire on schedule), rather
+than failing on a non-empty bucket or force-deleting the logs (docs/aws.md, Destroying).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,6 @@ class LogArchive(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: AwsSettings, ctx: AwsContext, opts: pulumi.ResourceOptions):
         super().__init__("mlflow-platform:aws:LogArchive", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         days = settings.logs.access_log_expiration_days
 
         elb_principals: list[dict] = [{"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}]
@@ -59,7 +63,9 @@ class LogArchive(pulumi.ComponentResource):
         )
         bucket, self.policy = private_bucket(
             f"{name}-logs",
-            child,
+            # Every piece retained, not only the bucket: a bucket left without its public-access
+            # block, TLS-only policy or expiry rule would be a worse bucket than the one deployed.
+            pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             encryption=aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                 apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                     sse_algorithm="AES256"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from components.aws.artifact_store import ArtifactStore
-from components.aws.auth import BasicAuthCredentials
+from components.aws.auth import BasicAuthCredentials, plaintext_secret_problems
 from components.aws.iam import attach, task_service_role
 from components.aws.kms import platform_key
 from components.aws.load_balancer import LoadBalancer
@@ -20,8 +20,8 @@ from components.aws.providers import make_context
 from components.aws.registry import ImageRegistry
 from components.aws.security_groups import POSTGRES_PORT, SecurityGroups
 from components.aws.tracking_server import TrackingServer
-from components.config import AwsSettings
-from components.image import RDS_CA_BUNDLE_PATH
+from components.config import AwsSettings, ConfigError
+from components.specs.image_layout import RDS_CA_BUNDLE_PATH
 from components.platform import PlatformOutputs
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.mlflow_server import SERVER_PORT, ServerSpec, mlflow_server_spec
@@ -56,6 +56,11 @@ class AwsPlatform(pulumi.ComponentResource):
     outputs: PlatformOutputs
 
     def __init__(self, name: str, settings: AwsSettings, opts: pulumi.ResourceOptions | None = None):
+        # Which config values are Pulumi secrets is runtime state, not part of AwsSettings: checked
+        # here, before this component or anything else is registered.
+        problems = plaintext_secret_problems(settings.auth)
+        if problems:
+            raise ConfigError(problems)
         super().__init__("mlflow-platform:aws:Platform", name, None, opts)
         ctx = make_context(name, settings, self)
         child = ctx.child(self)
@@ -66,7 +71,10 @@ class AwsPlatform(pulumi.ComponentResource):
         key = platform_key(f"{name}-platform", ctx, child)
         logs = LogArchive(f"{name}-access", settings, ctx, child)
         network = Network(name, settings.aws.network, ctx, logs, child)
-        groups = SecurityGroups(name, network.vpc_id, settings.load_balancer.ingress_cidrs, shape.port, child)
+        groups = SecurityGroups(
+            name, network.vpc_id, settings.load_balancer.ingress_cidrs, shape.port, child,
+            sign_in_at_load_balancer=settings.auth.mode in ("oidc", "cognito"),
+        )  # fmt: skip
 
         execution_role = task_service_role(f"{name}-execution", "MLflow tasks: ECS pulls, secrets, logs", ctx, child)
         task_role = task_service_role(f"{name}-task", "MLflow server: the artifact bucket", ctx, child)

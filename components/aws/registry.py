@@ -7,11 +7,14 @@ import json
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
+import pulumi_random as random
 
 from components.aws.providers import AwsContext
-from components.image import FARGATE_PLATFORM, mlflow_image
+from components.image import FARGATE_PLATFORM, build_context_hash, mlflow_image
 
 KEEP_IMAGES = 30
+# Random bytes in each tag's suffix: 8 hex digits.
+TAG_SUFFIX_BYTES = 4
 
 
 class ImageRegistry(pulumi.ComponentResource):
@@ -25,11 +28,13 @@ class ImageRegistry(pulumi.ComponentResource):
         repository = aws.ecr.Repository(
             name,
             aws.ecr.RepositoryArgs(
-                # Tags are `<mlflow version>-<build context hash>`: a pushed tag never changes meaning.
+                # A pushed tag never changes meaning: every build gets a tag of its own (below).
                 image_tag_mutability="IMMUTABLE",
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
                 encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
-                force_delete=False,
+                # `pulumi destroy` deletes the images with the repository: each is rebuilt from
+                # images/mlflow by `pulumi up`, and nothing else pushes here (docs/aws.md, Destroying).
+                force_delete=True,
             ),
             opts=child,
         )
@@ -48,6 +53,17 @@ class ImageRegistry(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # `<mlflow version>-<context hash>` alone can repeat: images/mlflow reverted to an earlier
+        # content (that tag still in ECR), or the stack re-created without its state. With immutable
+        # tags that push would fail. The suffix is drawn again whenever the context hash changes
+        # (keepers) and kept in the state otherwise: an unchanged context reuses its tag (no build,
+        # no push); a revert or a lost state draws a fresh one. (An `up` interrupted between push and
+        # checkpoint keeps its saved suffix: `pulumi up --replace <this URN>`, docs/aws.md.)
+        suffix = random.RandomId(
+            f"{name}-tag",
+            random.RandomIdArgs(byte_length=TAG_SUFFIX_BYTES, keepers={"buildContext": build_context_hash()}),
+            opts=pulumi.ResourceOptions(parent=self, provider=ctx.random),
+        )
         token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id, opts=ctx.invoke(self))
         image = mlflow_image(
             f"{name}-mlflow",
@@ -59,6 +75,7 @@ class ImageRegistry(pulumi.ComponentResource):
                 password=pulumi.Output.secret(token.password),
             ),
             platform=FARGATE_PLATFORM,
+            tag_suffix=suffix.hex,
         )
         self.repository_arn = repository.arn
         self.repository_url = repository.repository_url

@@ -1,4 +1,5 @@
-"""Who may talk to whom, in one place: world -> ALB (80/443) -> tasks (MLflow port) -> database (5432).
+"""Who may talk to whom, in one place: world -> ALB (80/443) -> tasks (MLflow port) -> database (5432);
+with sign-in at the ALB (oidc, cognito), also ALB -> identity provider (HTTPS).
 
 Each group starts with no rule at all (the provider strips AWS's default allow-all egress);
 every permitted flow is one rule below, named by its description.
@@ -28,6 +29,8 @@ class SecurityGroups(pulumi.ComponentResource):
         ingress_cidrs: list[IPv4Network],
         server_port: int,
         opts: pulumi.ResourceOptions,
+        *,
+        sign_in_at_load_balancer: bool = False,
     ):
         super().__init__("mlflow-platform:aws:SecurityGroups", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -69,6 +72,11 @@ class SecurityGroups(pulumi.ComponentResource):
             ingress(f"alb-https-in-{i}", alb, HTTPS_PORT, f"HTTPS from {cidr}", cidr=str(cidr))
             ingress(f"alb-http-in-{i}", alb, HTTP_PORT, f"HTTP from {cidr} (redirected to HTTPS)", cidr=str(cidr))
         egress("alb-to-tasks", alb, server_port, "to the MLflow tasks", destination=tasks.id)
+        if sign_in_at_load_balancer:
+            # The ALB itself redeems the sign-in code at the IdP's token endpoint and calls its
+            # userinfo endpoint (Cognito's are public too): internet hosts, addresses not fixed.
+            egress("alb-to-idp", alb, HTTPS_PORT, "HTTPS to the identity provider (token and userinfo endpoints)",
+                   cidr="0.0.0.0/0")  # fmt: skip
         ingress("tasks-from-alb", tasks, server_port, "from the load balancer", source=alb.id)
         egress("tasks-to-db", tasks, POSTGRES_PORT, "to the metadata database", destination=db.id)
         # AWS APIs (S3 through the gateway endpoint, ECR, Secrets Manager, CloudWatch Logs) are HTTPS only.

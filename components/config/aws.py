@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Network
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
 from components.config.base import BucketName, ConfigModel, DatabaseSettings, TrackingSettings
 
@@ -33,6 +33,15 @@ MODERN_TLS_POLICIES = (
     "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
 )
 TlsPolicy = Literal[MODERN_TLS_POLICIES]  # type: ignore[valid-type]
+
+# IPv4 ranges no internet client can come from (IANA special-purpose registry: private, shared,
+# loopback, link-local, documentation, benchmarking, multicast, reserved). Disjoint, so the public
+# addresses of a range are its size minus its overlaps with these.
+NON_PUBLIC_IPV4 = tuple(IPv4Network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4",
+))  # fmt: skip
 
 # The only values CloudWatch Logs accepts for a retention period.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -72,7 +81,27 @@ def _check_private_cidr(value: IPv4Network) -> IPv4Network:
     return value
 
 
+def public_addresses(network: IPv4Network) -> int:
+    """How many addresses of `network` are public (outside NON_PUBLIC_IPV4).
+
+    Counted against the explicit list above rather than asked of `IPv4Network.is_private` /
+    `is_global`, whose answers for networks have changed between Python versions (an older
+    definition looked only at the first and last address: 0.0.0.0/1 runs from 0/8 to 127/8).
+    """
+    covered = sum(min(network.num_addresses, block.num_addresses)
+                  for block in NON_PUBLIC_IPV4 if network.overlaps(block))  # fmt: skip
+    return network.num_addresses - covered
+
+
+def _check_secret_text(value: Any) -> Any:
+    # Our own message, without the value: pydantic's would quote a non-string input.
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be a non-empty string (its value is not shown)")
+    return value
+
+
 DomainName = Annotated[str, AfterValidator(_check_domain)]
+SecretText = Annotated[SecretStr, BeforeValidator(_check_secret_text)]
 LogRetentionDays = Annotated[int, AfterValidator(_check_retention)]
 SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
 
@@ -138,8 +167,9 @@ class OidcSettings(ConfigModel):
     token_endpoint: str = Field(pattern=HTTPS_URL)
     user_info_endpoint: str = Field(pattern=HTTPS_URL)
     client_id: str = Field(min_length=1, max_length=512)
-    # Set it with `pulumi config set --secret`; it only ever reaches the listener as a secret.
-    client_secret: SecretStr
+    # Must be a Pulumi secret (`pulumi config set --secret --path mlflow-platform:auth.oidc.clientSecret`),
+    # checked by components.aws.auth.plaintext_secret_problems; it reaches the listener as a secret.
+    client_secret: SecretText
     scope: str = "openid email"
     session_timeout_seconds: int = Field(default=28800, ge=60, le=604800)
 
@@ -277,12 +307,14 @@ class AwsSettings(ConfigModel):
         for section in ("oidc", "cognito"):
             if getattr(auth, section) is not None and auth.mode != section:
                 problems.append((f"auth.{section}", f"is ignored unless auth.mode is '{section}' (it is {auth.mode!r}); remove it"))
-        world = [str(cidr) for cidr in lb.ingress_cidrs if cidr.prefixlen == 0]
-        if auth.mode == "none" and not lb.internal and world:
+        public = [str(cidr) for cidr in lb.ingress_cidrs if public_addresses(cidr)]
+        if auth.mode == "none" and not lb.internal and public:
             problems.append((
                 "auth.mode",
-                f"'none' would publish an unauthenticated MLflow to {world[0]}; use basic-auth, oidc or cognito, "
-                "or restrict loadBalancer.ingressCidrs (or set loadBalancer.internal)",
+                f"'none' (no sign-in at all) is refused on an internet-facing load balancer whose "
+                f"loadBalancer.ingressCidrs include public addresses ({', '.join(public)}): only private or reserved "
+                "ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, ...) may reach an unauthenticated "
+                "MLflow; use basic-auth, oidc or cognito, or set loadBalancer.internal",
             ))
         return problems
 
@@ -309,8 +341,6 @@ class AwsSettings(ConfigModel):
                 "'direct' needs every client to read and write the bucket with its own AWS credentials, but only "
                 "the tracking server's task role may; use 'proxied'",
             ))
-        if self.tracking.scratch_dir.rstrip("/") in ("", "/home", "/app", "/usr", "/etc", "/var"):
-            problems.append(("tracking.scratchDir", f"'{self.tracking.scratch_dir}' would hide part of the image; use a dedicated directory such as /tmp"))
         return problems
 
     def _network_problems(self) -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import re
 from typing import Annotated, Literal
@@ -19,12 +20,26 @@ class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
 
 
+# Hosts no pattern of ours should ever accept: a pattern matching one of these matches anything.
+_FOREIGN_HOSTS = ("attacker.invalid", "a.b.attacker.invalid:8443", "203.0.113.7", "[2001:db8::7]:80")
+
+
 def _check_host_pattern(value: str) -> str:
-    if value.strip() in ("*", "*:*"):
-        raise ValueError("'*' would switch MLflow's host check off; list the host names clients use")
-    if not re.fullmatch(r"[A-Za-z0-9.\-*\[\]:]+", value):
+    if not re.fullmatch(r"[A-Za-z0-9.\-*?\[\]:]+", value):
         raise ValueError(f"'{value}' is not a host name, address or host:port pattern")
-    return value.lower()
+    value = value.lower()
+    # MLflow matches with fnmatch: '*', '**', '*.*', '?*' ... would all switch the check off.
+    if "*" in value or "?" in value or "[" in value:
+        if any(fnmatch.fnmatch(host, value) for host in _FOREIGN_HOSTS):
+            raise ValueError(f"'{value}' matches any host, which switches MLflow's host check off; "
+                             "list the host names clients use")
+    return value
+
+
+def _check_cors_origin(value: str) -> str:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?", value):
+        raise ValueError(f"'{value}' is not an origin like https://mlflow.example.com (no wildcards, no path)")
+    return value
 
 
 def _check_bucket_name(value: str) -> str:
@@ -42,8 +57,10 @@ def _check_bucket_name(value: str) -> str:
 
 
 def _check_identifier(value: str) -> str:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
-        raise ValueError(f"'{value}' must be a lowercase SQL identifier (letters, digits, _; at most 63)")
+    # RDS wants a leading letter; 57 leaves room for the basic-auth database `<name>_auth`.
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,56}", value):
+        raise ValueError(f"'{value}' must be a lowercase identifier: a letter, then letters, digits or _ "
+                         "(at most 57 characters)")
     return value
 
 
@@ -70,6 +87,7 @@ def _check_pinned_image(value: str) -> str:
 
 
 HostPattern = Annotated[str, AfterValidator(_check_host_pattern)]
+CorsOrigin = Annotated[str, AfterValidator(_check_cors_origin)]
 BucketName = Annotated[str, AfterValidator(_check_bucket_name)]
 SqlIdentifier = Annotated[str, AfterValidator(_check_identifier)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -90,9 +108,7 @@ class TrackingSettings(ConfigModel):
     artifacts: Literal["proxied", "direct"] = "proxied"
     # Host headers MLflow accepts (its DNS-rebinding protection); nginx forwards the bare host name.
     allowed_hosts: list[HostPattern] = Field(default_factory=lambda: ["localhost", "127.0.0.1"], min_length=1)
-    cors_allowed_origins: list[str] = Field(default_factory=list)
-    # Where MLflow spools proxied uploads before sending them to the bucket.
-    scratch_dir: str = Field(default="/tmp", pattern=r"^/")
+    cors_allowed_origins: list[CorsOrigin] = Field(default_factory=list)
 
 
 class DatabaseSettings(ConfigModel):

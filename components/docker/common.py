@@ -13,6 +13,12 @@ LOG_OPTS = {"max-size": "20m", "max-file": "5"}
 SECURITY_OPTS = ["no-new-privileges:true"]
 
 
+def container_options(parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
+    """Containers have fixed names (and nginx a fixed published port), so a replacement must
+    remove the old container first: create-before-delete would collide on both."""
+    return pulumi.ResourceOptions(parent=parent, delete_before_replace=True, **extra)
+
+
 def secret_upload(path: str, content: pulumi.Input[str], owner: str) -> docker.ContainerUploadArgs:
     """A file only `owner` can read, whose content stays a Pulumi secret in state."""
     return docker.ContainerUploadArgs(
@@ -67,6 +73,7 @@ def stateful_container(
     uploads: list[docker.ContainerUploadArgs],
     health: HealthCheck,
     command: list[str] | None = None,
+    entrypoints: list[str] | None = None,
     stop_timeout: int | None = None,
 ) -> docker.Container:
     """A data service on the backend network: pinned image, named volume, health-gated start."""
@@ -82,6 +89,7 @@ def stateful_container(
         docker.ContainerArgs(
             name=f"{prefix}-{name}",
             image=pulled_image(parent, image).image_id,
+            entrypoints=entrypoints,
             command=command,
             envs=envs,
             uploads=uploads,
@@ -96,5 +104,5 @@ def stateful_container(
             log_opts=LOG_OPTS,
             stop_timeout=stop_timeout,
         ),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=container_options(parent),
     )

@@ -39,7 +39,12 @@ class PostgresStore(pulumi.ComponentResource):
         self.container = stateful_container(
             self, name="postgres", prefix=prefix, image=spec.image, data_path=spec.data_dir, keep_data=keep_data,
             network=network, alias=HOST_ALIAS, envs=env_list(spec.env),
-            uploads=[secret_upload(spec.password_file, self.password, owner=POSTGRES_UID)],
+            entrypoints=list(spec.entrypoint),
+            command=list(spec.command),
+            uploads=[
+                secret_upload(spec.password_file, self.password, owner=POSTGRES_UID),
+                docker.ContainerUploadArgs(file=spec.entrypoint[0], content=spec.entrypoint_script, permissions="0755"),
+            ],
             health=spec.health,
             # Let PostgreSQL finish a checkpoint on stop.
             stop_timeout=60,

@@ -50,8 +50,8 @@ class DockerPlatform(pulumi.ComponentResource):
             opts=child,
         )
         proxy = NginxProxy(
-            "proxy", settings.proxy, prefix=prefix, upstreams=server.upstreams, network=network.frontend,
-            depends_on=server.containers, random_provider=random_provider, tls_provider=tls_provider, opts=child,
+            "proxy", settings.proxy, prefix=prefix, upstreams=server.upstreams, upstream_containers=server.containers,
+            network=network.frontend, random_provider=random_provider, tls_provider=tls_provider, opts=child,
         )
         self.outputs = PlatformOutputs(
             tracking_uri=proxy.tracking_uri,

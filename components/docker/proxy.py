@@ -13,6 +13,7 @@ from components.config.docker import ProxySettings
 from components.docker.common import (
     LOG_OPTS,
     SECURITY_OPTS,
+    container_options,
     generated_secret,
     healthcheck_args,
     pulled_image,
@@ -47,8 +48,8 @@ class NginxProxy(pulumi.ComponentResource):
         *,
         prefix: str,
         upstreams: list[str],
+        upstream_containers: list[docker.Container],
         network: docker.Network,
-        depends_on: list[pulumi.Resource],
         random_provider: random.Provider,
         tls_provider: tls.Provider,
         opts: pulumi.ResourceOptions | None = None,
@@ -97,7 +98,9 @@ class NginxProxy(pulumi.ComponentResource):
                 security_opts=SECURITY_OPTS,
                 log_opts=LOG_OPTS,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            # nginx resolves the upstream names once, at start: when an MLflow container is
+            # replaced (new IP), restart nginx with it rather than proxy to a stale address.
+            opts=container_options(self, depends_on=upstream_containers, replace_with=upstream_containers),
         )
         scheme = "https" if settings.tls else "http"
         self.tracking_uri = pulumi.Output.from_input(f"{scheme}://{tracking_host(settings)}:{settings.port}")

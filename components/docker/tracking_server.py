@@ -7,12 +7,19 @@ from typing import Mapping
 import pulumi
 import pulumi_docker as docker
 
-from components.docker.common import LOG_OPTS, SECURITY_OPTS, env_list, healthcheck_args, secret_upload
+from components.docker.common import (
+    LOG_OPTS,
+    SECURITY_OPTS,
+    container_options,
+    env_list,
+    healthcheck_args,
+    secret_upload,
+)
 from components.image import mlflow_image
+from components.specs.image_layout import IMAGE_UID
 from components.specs.mlflow_server import ServerSpec
 
-# The image's non-root user (images/mlflow/Dockerfile).
-MLFLOW_UID = "10001"
+MLFLOW_UID = IMAGE_UID
 SECRETS_DIR = "/run/secrets"
 
 
@@ -79,7 +86,7 @@ class MlflowServer(pulumi.ComponentResource):
                     # Give uvicorn time to finish in-flight uploads on stop.
                     stop_timeout=30,
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+                opts=container_options(self, depends_on=depends_on),
             )
             self.containers.append(container)
             self.upstreams.append(f"{alias}:{spec.port}")

@@ -13,6 +13,7 @@ from typing import Mapping
 from components.config.base import TrackingSettings
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.health import HealthCheck
+from components.specs.image_layout import SCRATCH_DIR
 
 SERVER_PORT = 5000
 # Longer than any keep-alive in front of MLflow (nginx upstream: 60 s), so the proxy, not
@@ -52,7 +53,7 @@ def mlflow_server_spec(
     auth_admin_username: str = "admin",
 ) -> ServerSpec:
     """The one definition of how MLflow runs, given where its stores are."""
-    scratch = scratch_dir or tracking.scratch_dir
+    scratch = scratch_dir or SCRATCH_DIR
     uvicorn_opts = f"--loop uvloop --http httptools --timeout-keep-alive {keep_alive_seconds}"
     command = [
         "mlflow", "server",
@@ -89,6 +90,8 @@ def mlflow_server_spec(
         # Anything that writes under $HOME lands in scratch too: prod runs a read-only root FS.
         "HOME": scratch,
         "PYTHONUNBUFFERED": "1",
+        # A private server phones nowhere (prod tasks could otherwise reach it through NAT).
+        "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     if database.sslrootcert:
         env["MLFLOW_DB_SSLROOTCERT"] = database.sslrootcert

@@ -14,6 +14,42 @@ DATA_DIR = "/var/lib/postgresql/data"
 PASSWORD_FILE = "/run/secrets/postgres_password"
 # uid/gid of `postgres` in the official Debian image: the password file must be readable by it.
 POSTGRES_UID = "999"
+# Wraps the image's entrypoint (see ENTRYPOINT_SCRIPT).
+ENTRYPOINT_PATH = "/usr/local/bin/mlflow-platform-postgres"
+
+# The official image applies POSTGRES_PASSWORD_FILE only when it initialises an empty data
+# directory. A volume kept across `pulumi destroy` meets a newly generated password on the
+# next `up`, so after every start the role's password is set from the file again: the secret
+# in the Pulumi state is always the one that works (and replacing it rotates the password).
+# psql reads the file itself (`\set` with backticks): the password is never in an argv.
+ENTRYPOINT_SCRIPT = r"""#!/usr/bin/env bash
+set -uo pipefail
+# Job control: without it bash starts background jobs with SIGINT ignored.
+set -m
+docker-entrypoint.sh "$@" &
+server=$!
+# Forward what Docker sends (the image stops with SIGINT: fast shutdown).
+trap 'kill -INT "$server" 2>/dev/null' INT
+trap 'kill -TERM "$server" 2>/dev/null' TERM
+# The entrypoint's own init server listens on the socket only; wait for the real one on TCP.
+until pg_isready --host 127.0.0.1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" --quiet; do
+    kill -0 "$server" 2>/dev/null || break
+    sleep 1
+done
+if kill -0 "$server" 2>/dev/null; then
+    psql --no-psqlrc --quiet --set ON_ERROR_STOP=1 --host /var/run/postgresql          --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<'SQL' || echo "mlflow-platform: could not sync the password" >&2
+\set password `cat "$POSTGRES_PASSWORD_FILE"`
+ALTER ROLE CURRENT_USER PASSWORD :'password';
+SQL
+fi
+# A trapped signal ends `wait` early: wait until the server has really exited, then take
+# its own exit status (bash keeps it for a reaped child).
+while kill -0 "$server" 2>/dev/null; do
+    wait "$server"
+done
+wait "$server"
+exit $?
+"""
 
 
 @dataclass(frozen=True)
@@ -24,6 +60,9 @@ class PostgresSpec:
     port: int = PORT
     data_dir: str = DATA_DIR
     password_file: str = PASSWORD_FILE
+    entrypoint: tuple[str, ...] = (ENTRYPOINT_PATH,)
+    command: tuple[str, ...] = ("postgres",)
+    entrypoint_script: str = ENTRYPOINT_SCRIPT
 
 
 def postgres_spec(database: DockerDatabaseSettings) -> PostgresSpec:

@@ -181,7 +181,9 @@ def write_auth_config(path: str, auth_uri: str, environ) -> None:
     config = configparser.ConfigParser(interpolation=None)
     config["mlflow"] = {
         "default_permission": environ.get("MLFLOW_BOOT_AUTH_DEFAULT_PERMISSION", "READ"),
-        "database_uri": auth_uri,
+        # MLflow reads this file with configparser's default interpolation: '%' must be doubled
+        # (the URI is percent-encoded: sslrootcert=%2Fetc%2F..., quoted passwords).
+        "database_uri": auth_uri.replace("%", "%%"),
         "admin_username": environ.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin"),
         "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
         "grant_default_workspace_access": "false",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 AZS = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
@@ -41,6 +45,10 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
         out.update(address=host, endpoint=f"{host}:5432", port=5432)
     elif typ == "aws:ecr/repository:Repository":
         out.update(repositoryUrl=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}", registryId=ACCOUNT, name=name)
+    elif typ == "random:index/randomId:RandomId":
+        # Deterministic per name and keepers, as the random provider's value is per resource and keepers.
+        seed = json.dumps([name, inputs.get("keepers")], sort_keys=True).encode()
+        out = {"hex": hashlib.sha256(seed).hexdigest()[: 2 * int(inputs["byteLength"])]}
     elif typ == "docker:index/image:Image":
         repo = str(inputs.get("imageName", "")).split(":")[0]
         out = {"repoDigest": f"{repo}@sha256:{'ab' * 32}", "imageName": inputs.get("imageName")}
@@ -73,3 +81,5 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
     elif typ == "aws:rds/parameterGroup:ParameterGroup" or typ == "aws:rds/subnetGroup:SubnetGroup":
         out.update(name=name)
     return out
+
+

@@ -15,6 +15,8 @@ from components.config import parse_settings
 from pulumi_mocks import is_secret, reveal, run_program, secret_paths, stack_config
 
 CONTAINER = "docker:index/container:Container"
+# Uploaded files that hold no secret (config text, a script); every other upload must be 0400.
+NOT_SECRET_FILES = {"/etc/nginx/nginx.conf", "/usr/local/bin/mlflow-platform-postgres"}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,7 @@ def test_generated_secrets_stay_secret_and_never_reach_plain_env_or_commands(dev
             continue
         assert is_secret(uploads) or secret_paths(uploads), name
         for upload in reveal(uploads):
-            if upload["file"] == "/etc/nginx/nginx.conf" or upload["file"].endswith(".crt"):
+            if upload["file"] in NOT_SECRET_FILES or upload["file"].endswith(".crt"):
                 continue
             assert upload["permissions"] == "0400", upload["file"]
     assert dev.outputs["password"][1] is True
@@ -208,3 +210,22 @@ def test_a_bad_config_registers_nothing():
     assert isinstance(run.error, ConfigError)
     assert [path for path, _ in run.error.problems] == ["proxy.port", "proxy.tls"]
     assert run.resources == []
+
+
+def test_named_containers_are_replaced_delete_first(dev):
+    # Fixed names and a fixed published port: create-before-delete would collide.
+    for name, container in containers(dev).items():
+        assert container.delete_before_replace, name
+
+
+def test_nginx_is_replaced_with_the_mlflow_containers(dev):
+    by_name = containers(dev)
+    assert by_name["nginx"].replace_with == [by_name["mlflow-0"].urn]
+
+
+def test_postgres_runs_the_password_sync_wrapper(dev):
+    from components.specs.postgres import ENTRYPOINT_PATH, ENTRYPOINT_SCRIPT
+    postgres = containers(dev)["postgres"].inputs
+    assert postgres["entrypoints"] == [ENTRYPOINT_PATH] and postgres["command"] == ["postgres"]
+    (wrapper,) = [u for u in reveal(postgres["uploads"]) if u["file"] == ENTRYPOINT_PATH]
+    assert wrapper["content"] == ENTRYPOINT_SCRIPT and wrapper["permissions"] == "0755"

@@ -13,6 +13,7 @@ import pytest
 
 from components.config import ConfigError, parse_settings
 from components.config.aws import MODERN_TLS_POLICIES
+from components.image import build_context_hash, image_tag
 from pulumi_mocks import REPO_ROOT, is_secret, reveal, run_program, secret_paths, stack_config
 from tests.mocks.aws_fixtures import ACCOUNT, REGION, aws_calls, aws_outputs
 
@@ -24,15 +25,34 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 LISTENER = "aws:lb/listener:Listener"
 
 
-def run_prod(**overrides: dict):
-    """Run the program with the committed prod config, sections replaced by `overrides`."""
+def run_prod(secret_keys: tuple[str, ...] = (), raise_errors: bool = True, **overrides: dict):
+    """Run the program with the committed prod config, sections replaced by `overrides`;
+    `secret_keys`: the config keys set with `pulumi config set --secret`."""
     config = dict(PROD)
     for section, value in overrides.items():
         key = f"mlflow-platform:{section}"
         config[key] = json.dumps(value) if value is not None else None
         if value is None:
             del config[key]
-    return run_program(config, "prod", aws_outputs, aws_calls)
+    return run_program(config, "prod", aws_outputs, aws_calls, raise_errors=raise_errors, secret_keys=secret_keys)
+
+
+OIDC = {
+    "issuer": "https://login.example.com", "authorizationEndpoint": "https://login.example.com/authorize",
+    "tokenEndpoint": "https://login.example.com/token", "userInfoEndpoint": "https://login.example.com/userinfo",
+    "clientId": "mlflow", "clientSecret": "not-in-plain-text",
+}  # fmt: skip
+COGNITO = {
+    "userPoolArn": f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_AbCdEf123",
+    "userPoolClientId": "abc123", "userPoolDomain": "auth.example.com",
+}  # fmt: skip
+# What `pulumi config set --secret --path mlflow-platform:auth.oidc.clientSecret ...` marks secret.
+AUTH_IS_SECRET = ("mlflow-platform:auth",)
+
+
+@pytest.fixture(scope="module")
+def oidc_run():
+    return run_prod(secret_keys=AUTH_IS_SECRET, auth={"mode": "oidc", "oidc": OIDC})
 
 
 def prod_section(section: str) -> dict:
@@ -152,6 +172,28 @@ def test_world_reaches_only_80_and_443_on_the_alb(run):
     ingress = rules_of(run, INGRESS, alb)
     assert sorted((r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in ingress) == [(80, 80, "0.0.0.0/0"), (443, 443, "0.0.0.0/0")]
     assert [(r["fromPort"], r["referencedSecurityGroupId"]) for r in rules_of(run, EGRESS, alb)] == [(5000, sg_id(run, "tasks"))]
+
+
+def alb_egress(run) -> list[tuple]:
+    return sorted((r["ipProtocol"], r["fromPort"], r["toPort"], r.get("referencedSecurityGroupId") or r.get("cidrIpv4"))
+                  for r in rules_of(run, EGRESS, sg_id(run, "alb")))  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["oidc", "cognito"])
+def test_alb_reaches_the_identity_provider_over_https_when_it_signs_users_in(mode, oidc_run):
+    run = oidc_run if mode == "oidc" else run_prod(auth={"mode": "cognito", "cognito": COGNITO})
+    # The ALB redeems the sign-in code at the token endpoint and reads userinfo itself.
+    assert alb_egress(run) == [("tcp", 443, 443, "0.0.0.0/0"), ("tcp", 5000, 5000, sg_id(run, "tasks"))]
+    (idp,) = [r for r in rules_of(run, EGRESS, sg_id(run, "alb")) if r["fromPort"] == 443]
+    assert "identity provider" in idp["description"]
+    # Nothing else opens up: the world still reaches only 80/443 of the ALB.
+    assert sorted(r["fromPort"] for r in rules_of(run, INGRESS, sg_id(run, "alb"))) == [80, 443]
+
+
+def test_alb_has_no_internet_egress_without_sign_in_at_the_alb(run):
+    assert alb_egress(run) == [("tcp", 5000, 5000, sg_id(run, "tasks"))]  # basic-auth: the tasks only
+    internal = run_prod(auth={"mode": "none"}, loadBalancer={**prod_section("loadBalancer"), "internal": True})
+    assert alb_egress(internal) == [("tcp", 5000, 5000, sg_id(internal, "tasks"))]
 
 
 def test_tasks_accept_only_the_alb_and_reach_only_the_database_and_https(run):
@@ -339,6 +381,23 @@ def test_ecr_repository_scans_on_push_and_has_immutable_tags(run):
     assert run.one("aws:ecr/lifecyclePolicy:LifecyclePolicy")
 
 
+def test_every_build_gets_its_own_tag_kept_while_the_build_context_is_unchanged(run):
+    """Immutable tags and `<version>-<context hash>` repeat on a revert or a lost state: a random
+    suffix, drawn again whenever the context hash changes and otherwise kept in the state."""
+    suffix = run.one("random:index/randomId:RandomId")
+    assert suffix.parent == run.one("mlflow-platform:aws:ImageRegistry").urn
+    assert "$pulumi:providers:random::mlflow-prod-random::" in suffix.provider
+    assert suffix.plain["keepers"] == {"buildContext": build_context_hash()}
+    assert suffix.plain["byteLength"] == 4
+    image = run.one("docker:index/image:Image")
+    drawn = aws_outputs(suffix.typ, suffix.name, suffix.inputs)["hex"]
+    repository_url = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{run.one('aws:ecr/repository:Repository').name}"
+    assert image.plain["imageName"] == f"{repository_url}:{image_tag()}-{drawn}"
+    assert run.depends_on(image, suffix)
+    # The task still runs the pushed digest, never the tag.
+    assert container(run)["image"] == f"{repository_url}@sha256:{'ab' * 32}"
+
+
 def test_image_is_built_for_fargate_and_pushed_with_a_secret_token(run):
     image = run.one("docker:index/image:Image")
     plain = image.plain
@@ -382,7 +441,9 @@ def test_scratch_is_a_writable_ephemeral_volume_sized_from_config(run):
     env = {e["name"]: e["value"] for e in c["environment"]}
     assert task["ephemeralStorage"]["sizeInGib"] == prod_section("tasks")["ephemeralStorageGib"]
     (mount,) = c["mountPoints"]
-    assert mount["containerPath"] == env["TMPDIR"] and mount["readOnly"] is False
+    # The image's VOLUME (owned by uid 10001): on Fargate only that path gives a writable task volume.
+    assert mount["containerPath"] == "/scratch" == env["TMPDIR"] == env["HOME"]
+    assert mount["readOnly"] is False
     assert task["volumes"] == [{"name": mount["sourceVolume"]}]  # no host path: task-local ephemeral storage
 
 
@@ -513,13 +574,8 @@ def test_certificate_is_created_and_dns_validated_without_a_certificate_arn():
     assert run.named("mlflow-prod-https").plain["certificateArn"] == f"arn:aws:acm:{REGION}:{ACCOUNT}:{run.one('aws:acm/certificate:Certificate').name}"
 
 
-def test_oidc_signs_in_at_the_alb_with_a_secret_client_secret():
-    oidc = {
-        "issuer": "https://login.example.com", "authorizationEndpoint": "https://login.example.com/authorize",
-        "tokenEndpoint": "https://login.example.com/token", "userInfoEndpoint": "https://login.example.com/userinfo",
-        "clientId": "mlflow", "clientSecret": "not-in-plain-text",
-    }  # fmt: skip
-    run = run_prod(auth={"mode": "oidc", "oidc": oidc})
+def test_oidc_signs_in_at_the_alb_with_a_secret_client_secret(oidc_run):
+    run = oidc_run
     https = run.named("mlflow-prod-https")
     # The client secret makes the listener's actions secret as a whole.
     assert secret_paths(https.inputs) == ["defaultActions"]
@@ -575,6 +631,35 @@ def test_invalid_config_fails_before_any_resource_is_registered():
     with pytest.raises(ConfigError) as error:
         run_prod(database=db)
     assert ("database.publiclyAccessible" in dict(error.value.problems))
+
+
+@pytest.mark.parametrize("secret_keys", [(), ("mlflow-platform:database",)])
+def test_a_plain_text_oidc_client_secret_is_refused_before_anything_is_registered(secret_keys):
+    run = run_prod(secret_keys=secret_keys, raise_errors=False, auth={"mode": "oidc", "oidc": OIDC})
+    assert isinstance(run.error, ConfigError)
+    assert list(dict(run.error.problems)) == ["auth.oidc.clientSecret"]
+    assert "pulumi config set --secret --path mlflow-platform:auth.oidc.clientSecret" in str(run.error)
+    assert OIDC["clientSecret"] not in str(run.error)
+    assert [r.typ for r in run.resources if r.typ != "pulumi:pulumi:Stack"] == []
+
+
+# --- destroying -----------------------------------------------------------------------------------
+
+
+def test_destroy_keeps_the_access_logs_and_deletes_only_what_is_rebuilt(run):
+    """`pulumi destroy` must not fail on the always non-empty log bucket, nor delete the audit trail."""
+    archive = run.one("mlflow-platform:aws:LogArchive")
+    kept = [r for r in run.custom if r.parent == archive.urn]
+    assert {r.typ.split(":")[-1] for r in kept} == {
+        "Bucket", "BucketPublicAccessBlock", "BucketOwnershipControls", "BucketServerSideEncryptionConfiguration",
+        "BucketVersioning", "BucketLifecycleConfiguration", "BucketPolicy",
+    }  # fmt: skip
+    assert all(r.retain_on_delete for r in kept)
+    assert run.one(BUCKET, "access-logs").plain.get("forceDestroy") in (None, False)
+    # Nothing else is retained; the artifacts (data) stop a destroy unless artifactStore.forceDestroy.
+    assert [r.name for r in run.custom if r.retain_on_delete and r.parent != archive.urn] == []
+    # The ECR images go with the repository: every one is rebuilt from images/mlflow by `pulumi up`.
+    assert run.one("aws:ecr/repository:Repository").plain["forceDelete"] is True
 
 
 # --- dev and prod run the same MLflow ------------------------------------------------------------

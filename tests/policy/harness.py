@@ -10,11 +10,10 @@ proxies all run as in a preview.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
@@ -35,36 +34,17 @@ from rules import ALL_RULES, Res, Rule, Stack  # noqa: E402
 @dataclass
 class Recorded:
     run: pulumi_mocks.ProgramRun
-    property_dependencies: dict[str, dict[str, list[str]]]
 
     def resources(self, raw: bool = False) -> list[Res]:
         """The custom resources (providers and components are not analysed), as the rules see them,
         or with `raw` their inputs as recorded (secrets still wrapped), as the engine would send them."""
-        return [to_res(r, self.property_dependencies.get(r.urn, {}), raw) for r in self.run.resources
+        return [to_res(r, r.property_dependencies, raw) for r in self.run.resources
                 if r.custom and not r.typ.startswith("pulumi:providers:")]
 
 
-@contextlib.contextmanager
-def _capturing_property_dependencies() -> Iterator[dict[str, dict[str, list[str]]]]:
-    captured: dict[str, dict[str, list[str]]] = {}
-    original = pulumi_mocks.OptionRecordingMonitor.RegisterResource
-
-    def register(monitor, request):
-        urn = monitor.make_urn(request.parent, request.type, request.name)
-        captured[urn] = {key: list(deps.urns) for key, deps in request.propertyDependencies.items()}
-        return original(monitor, request)
-
-    pulumi_mocks.OptionRecordingMonitor.RegisterResource = register
-    try:
-        yield captured
-    finally:
-        pulumi_mocks.OptionRecordingMonitor.RegisterResource = original
-
-
-def record(config: dict[str, str], stack: str, outputs=None, calls=None) -> Recorded:
-    with _capturing_property_dependencies() as captured:
-        run = pulumi_mocks.run_program(config, stack=stack, outputs=outputs, calls=calls)
-    return Recorded(run, captured)
+def record(config: dict[str, str], stack: str, outputs=None, calls=None, secret_keys=()) -> Recorded:
+    return Recorded(pulumi_mocks.run_program(config, stack=stack, outputs=outputs, calls=calls,
+                                             secret_keys=secret_keys))
 
 
 def to_res(resource: pulumi_mocks.Resource, property_dependencies: dict[str, list[str]] | None = None,

@@ -58,6 +58,20 @@ def test_the_prod_stack_passes_every_rule(prod):
     assert aws_rules <= covered(prod), f"rules with nothing to check in prod: {aws_rules - covered(prod)}"
 
 
+def test_the_prod_stack_with_sign_in_at_the_alb_passes_every_rule():
+    """OIDC adds ALB egress tcp/443 to 0.0.0.0/0 (the IdP's endpoints): named, described, not all traffic."""
+    oidc = {"issuer": "https://login.example.com", "authorizationEndpoint": "https://login.example.com/authorize",
+            "tokenEndpoint": "https://login.example.com/token", "userInfoEndpoint": "https://login.example.com/userinfo",
+            "clientId": "mlflow", "clientSecret": "not-in-plain-text"}  # fmt: skip
+    config = stack_config("prod")
+    config["mlflow-platform:auth"] = json.dumps({"mode": "oidc", "oidc": oidc})
+    recorded = record(config, "prod", aws_outputs, aws_calls, secret_keys=["mlflow-platform:auth"])
+    egress = [r.plain for r in recorded.run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")]
+    assert any(r["cidrIpv4"] == "0.0.0.0/0" and r["fromPort"] == 443 and "identity provider" in r["description"]
+               for r in egress if r.get("cidrIpv4"))  # fmt: skip
+    assert analyze(recorded.resources(raw=True), "prod") == []
+
+
 def test_the_joins_hold_without_property_dependencies(prod):
     """Same verdict from the engine's plain dependency lists (older state files have no property dependencies)."""
     from dataclasses import replace

@@ -56,27 +56,17 @@ def test_unreachable_database_fails_with_a_message_not_a_traceback():
         mlflow_boot.wait_for_database(uri, timeout=1)
 
 
-def test_image_ships_the_rds_ca_bundle_where_the_prod_spec_expects_it():
-    from components.image import RDS_CA_BUNDLE_PATH
-
-    dockerfile = (MLFLOW_IMAGE_DIR / "Dockerfile").read_text()
-    add_lines = [line for line in dockerfile.splitlines() if line.startswith("ADD ") and RDS_CA_BUNDLE_PATH in line]
-    assert len(add_lines) == 1
-    # Readable by the non-root user (ADD from a URL defaults to 0600).
-    assert "--chmod=0644" in add_lines[0]
-    assert add_lines[0].split()[-2].startswith("https://")
-
-
 def test_auth_config_is_written_owner_only_with_the_cache_on(tmp_path):
     import configparser
 
     path = tmp_path / "auth.ini"
-    mlflow_boot.write_auth_config(str(path), "postgresql+psycopg2://u:p%40ss@db:5432/mlflow_auth",
-                                  {"MLFLOW_AUTH_ADMIN_USERNAME": "root"})
+    uri = "postgresql+psycopg2://u:p%40ss@db:5432/mlflow_auth?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem"
+    mlflow_boot.write_auth_config(str(path), uri, {"MLFLOW_AUTH_ADMIN_USERNAME": "root"})
     assert path.stat().st_mode & 0o777 == 0o600
-    config = configparser.ConfigParser(interpolation=None)
+    # Read it the way MLflow's auth app does (default interpolation): '%' must survive.
+    config = configparser.ConfigParser()
     config.read(path)
-    assert config["mlflow"]["database_uri"].endswith("@db:5432/mlflow_auth")
+    assert config["mlflow"]["database_uri"] == uri
     assert config["mlflow"]["admin_username"] == "root"
     assert int(config["mlflow"]["auth_cache_ttl_seconds"]) > 0
 

@@ -28,6 +28,13 @@ def test_minimal_docker_config_gets_secure_defaults():
     assert "*" not in settings.tracking.allowed_hosts
 
 
+def test_specific_wildcards_that_cannot_match_foreign_hosts_are_allowed():
+    tracking = parse_settings({"target": "docker", "tracking": {
+        "allowedHosts": ["*.mlflow.example.com", "localhost:*"],
+        "corsAllowedOrigins": ["https://notebooks.example.com"]}}).tracking
+    assert tracking.allowed_hosts == ["*.mlflow.example.com", "localhost:*"]
+
+
 @pytest.mark.parametrize(
     ("raw", "path", "reason"),
     [
@@ -45,7 +52,13 @@ def test_minimal_docker_config_gets_secure_defaults():
         ({"target": "docker", "aws": {"region": "eu-west-1"}}, "aws", "only valid when target is 'aws'"),
         ({"target": "docker", "bogus": 1}, "bogus", "unknown key"),
         ({"target": "docker", "database": {"image": "postgres:latest"}}, "database.image", "not pinned"),
-        ({"target": "docker", "database": {"name": "Robert'); DROP"}}, "database.name", "lowercase SQL identifier"),
+        ({"target": "docker", "database": {"name": "Robert'); DROP"}}, "database.name", "lowercase identifier"),
+        ({"target": "docker", "database": {"name": "_mlflow"}}, "database.name", "a letter, then"),
+        ({"target": "docker", "database": {"name": "m" * 58}}, "database.name", "at most 57"),
+        ({"target": "docker", "tracking": {"allowedHosts": ["*.*"]}}, "tracking.allowedHosts.0", "matches any host"),
+        ({"target": "docker", "tracking": {"allowedHosts": ["?*"]}}, "tracking.allowedHosts.0", "matches any host"),
+        ({"target": "docker", "tracking": {"corsAllowedOrigins": ["*"]}}, "tracking.corsAllowedOrigins.0",
+         "no wildcards"),
         ({"target": "docker", "artifactStore": {"bucket": "My_Bucket"}}, "artifactStore.bucket", "not a valid bucket"),
         ({"target": "docker", "tracking": {"mlflowVersion": "2.9.2"}}, "tracking.mlflowVersion", "pins"),
         ({"target": "docker", "proxy": {"tls": "maybe"}}, "proxy.tls", "valid boolean"),

@@ -61,6 +61,12 @@ def test_minimal_prod_config_gets_production_defaults():
     assert s.tasks.ephemeral_storage_gib >= 21
 
 
+NONE_REFUSAL = (
+    "'none' (no sign-in at all) is refused on an internet-facing load balancer whose loadBalancer.ingressCidrs "
+    "include public addresses ({}): only private or reserved ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, "
+    "100.64.0.0/10, ...) may reach an unauthenticated MLflow; use basic-auth, oidc or cognito, or set "
+    "loadBalancer.internal"
+)
 HTTPS_REFUSAL = (
     "a prod stack serves HTTPS only: set certificateArn (an ACM certificate for domainName) "
     "or hostedZoneId (to create one, DNS-validated in that Route 53 zone)"
@@ -110,9 +116,7 @@ HTTPS_REFUSAL = (
          "must include loadBalancer.domainName 'ml.example.org': the load balancer forwards the Host header and "
          "MLflow refuses hosts not listed"),
         # Auth: never an open server by accident.
-        (with_(auth={"mode": "none"}), "auth.mode",
-         "'none' would publish an unauthenticated MLflow to 0.0.0.0/0; use basic-auth, oidc or cognito, "
-         "or restrict loadBalancer.ingressCidrs (or set loadBalancer.internal)"),
+        (with_(auth={"mode": "none"}), "auth.mode", NONE_REFUSAL.format("0.0.0.0/0")),
         (with_(auth={"mode": "oidc"}), "auth.oidc",
          "required when auth.mode is 'oidc': issuer, endpoints, clientId, clientSecret"),
         (with_(auth={"mode": "cognito"}), "auth.cognito",
@@ -130,8 +134,6 @@ HTTPS_REFUSAL = (
         (with_(tracking={"artifacts": "direct"}), "tracking.artifacts",
          "'direct' needs every client to read and write the bucket with its own AWS credentials, but only the "
          "tracking server's task role may; use 'proxied'"),
-        (with_(tracking={"scratchDir": "/home"}), "tracking.scratchDir",
-         "'/home' would hide part of the image; use a dedicated directory such as /tmp"),
         (with_(tasks={"cpu": 1000}), "tasks.cpu", "Fargate takes 256, 512, 1024, 2048, 4096, 8192, 16384 CPU units (got 1000)"),
         (with_(tasks={"cpu": 1024, "memoryMib": 1024}), "tasks.memoryMib",
          "Fargate with 1024 CPU units takes 2048 to 8192 MiB in its steps (got 1024)"),
@@ -174,6 +176,43 @@ def test_auth_none_is_accepted_only_behind_a_restricted_range():
     assert parse_settings(with_(auth={"mode": "none"}, loadBalancer={"internal": True})).load_balancer.internal
 
 
+@pytest.mark.parametrize(
+    ("cidrs", "named"),
+    [
+        (["0.0.0.0/0"], "0.0.0.0/0"),
+        # The whole internet in two halves: no /0 anywhere.
+        (["0.0.0.0/1", "128.0.0.0/1"], "0.0.0.0/1, 128.0.0.0/1"),
+        # A /5 from 0.0.0.0 starts and ends in reserved space (0/8 ... 7/8) but is ~117M public addresses.
+        (["10.0.0.0/8", "0.0.0.0/5"], "0.0.0.0/5"),
+        # Small, but public all the same: anyone behind that address reaches an open server.
+        (["192.168.0.0/16", "198.51.100.0/24", "8.8.8.8/32"], "8.8.8.8/32"),
+    ],
+)
+def test_auth_none_is_refused_when_any_public_address_may_connect(cidrs, named):
+    found = problems(with_(auth={"mode": "none"}, loadBalancer={"ingressCidrs": cidrs}))
+    assert found["auth.mode"] == NONE_REFUSAL.format(named)
+    # An internal load balancer has no public address: the same ranges are accepted there.
+    assert parse_settings(with_(auth={"mode": "none"}, loadBalancer={"ingressCidrs": cidrs, "internal": True}))
+
+
+def test_auth_none_is_accepted_behind_private_and_reserved_ranges_only():
+    cidrs = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "198.51.100.0/24"]
+    settings = parse_settings(with_(auth={"mode": "none"}, loadBalancer={"ingressCidrs": cidrs}))
+    assert [str(c) for c in settings.load_balancer.ingress_cidrs] == cidrs
+
+
+def test_public_addresses_are_counted_not_guessed_from_the_ends():
+    from ipaddress import IPv4Network
+
+    from components.config.aws import public_addresses
+
+    assert public_addresses(IPv4Network("0.0.0.0/1")) + public_addresses(IPv4Network("128.0.0.0/1")) == public_addresses(
+        IPv4Network("0.0.0.0/0")
+    ) > 3_500_000_000
+    assert public_addresses(IPv4Network("10.0.0.0/8")) == public_addresses(IPv4Network("224.0.0.0/3")) == 0
+    assert public_addresses(IPv4Network("8.8.8.0/24")) == 256
+
+
 def test_a_zone_alone_gives_https_through_a_created_certificate():
     settings = parse_settings(with_(loadBalancer={"certificateArn": None, "hostedZoneId": "Z0123456789EXAMPLEABC"}))
     assert settings.load_balancer.certificate_arn is None and settings.load_balancer.hosted_zone_id
@@ -186,6 +225,17 @@ def test_oidc_client_secret_is_never_printed():
     settings = parse_settings(with_(auth={"mode": "oidc", "oidc": oidc}))
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
     assert settings.auth.oidc.client_secret.get_secret_value() == "hunter2-but-longer"
+
+
+@pytest.mark.parametrize("value", [73194628105, ["hunter2-in-a-list"], ""])
+def test_a_wrong_oidc_client_secret_is_refused_without_being_printed(value):
+    oidc = {"issuer": "https://idp.example.com", "authorizationEndpoint": "https://idp.example.com/a",
+            "tokenEndpoint": "https://idp.example.com/t", "userInfoEndpoint": "https://idp.example.com/u",
+            "clientId": "mlflow", "clientSecret": value}  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(with_(auth={"mode": "oidc", "oidc": oidc}))
+    assert dict(caught.value.problems) == {"auth.oidc.clientSecret": "must be a non-empty string (its value is not shown)"}
+    assert "73194628105" not in str(caught.value) and "hunter2" not in str(caught.value)
 
 
 def test_all_problems_are_reported_at_once():
