@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -19,6 +19,8 @@ class PlatformOutputs:
     password: pulumi.Output[str] | None
     # The self-signed certificate clients must trust (MLFLOW_TRACKING_SERVER_CERT_PATH), if any.
     tls_certificate: pulumi.Output[str] | None = None
+    # Plain client settings the target needs (exported in clientEnv).
+    client_settings: dict[str, str] = field(default_factory=dict)
 
     def client_env(self) -> pulumi.Output[str]:
         """Ready-to-paste `export` lines for the MLflow client; secret, as it holds the password."""
@@ -27,6 +29,7 @@ class PlatformOutputs:
             parts["MLFLOW_TRACKING_USERNAME"] = self.username
         if self.password is not None:
             parts["MLFLOW_TRACKING_PASSWORD"] = self.password
+        parts.update(self.client_settings)
         lines = pulumi.Output.all(**parts).apply(
             lambda values: "".join(f"export {name}='{value}'\n" for name, value in values.items())
         )

@@ -18,3 +18,21 @@ __all__ = [
     "wait_for_http",
     "wait_for_tcp",
 ]
+
+# The dev topology imports components/ (pydantic, pulumi): loaded on first use only,
+# so `from testkit import LocalPostgres` stays light.
+_LAZY = {
+    "DevTopology": "topology",
+    "TopologyError": "topology",
+    "require_server_venv": "server_venv",
+    "ServerVenvError": "server_venv",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

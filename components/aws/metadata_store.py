@@ -46,6 +46,7 @@ class MetadataStore(pulumi.ComponentResource):
         security_group_id: pulumi.Input[str],
         kms_key_arn: pulumi.Input[str],
         log_retention_days: int,
+        max_connections: int,
         opts: pulumi.ResourceOptions,
     ):
         super().__init__("mlflow-platform:aws:MetadataStore", name, None, opts)
@@ -91,6 +92,9 @@ class MetadataStore(pulumi.ComponentResource):
                     aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
                     aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
                     aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value=str(settings.log_min_duration_ms)),
+                    # Every worker of every task at the autoscaling maximum may hold its full pool.
+                    aws.rds.ParameterGroupParameterArgs(name="max_connections", value=str(max_connections),
+                                                        apply_method="pending-reboot"),
                 ],
             ),
             opts=child,

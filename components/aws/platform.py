@@ -24,7 +24,7 @@ from components.config import AwsSettings, ConfigError
 from components.specs.image_layout import RDS_CA_BUNDLE_PATH
 from components.platform import PlatformOutputs
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
-from components.specs.mlflow_server import SERVER_PORT, ServerSpec, mlflow_server_spec
+from components.specs.mlflow_server import SERVER_PORT, ServerSpec, database_connections_needed, mlflow_server_spec
 
 # The RDS CA bundle inside the image: the server certificate is verified, not just encrypted.
 HEALTH_PATH = "/health"
@@ -89,6 +89,7 @@ class AwsPlatform(pulumi.ComponentResource):
             security_group_id=groups.database_id,
             kms_key_arn=key.arn,
             log_retention_days=settings.logs.retention_days,
+            max_connections=database_connections_needed(settings.tracking.workers, settings.tasks.max_count),
             opts=child,
         )
         secrets = {"MLFLOW_DB_PASSWORD": database.password_value_from}

@@ -252,6 +252,7 @@ class AwsSettings(ConfigModel):
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across keys, as (key path, reason)."""
         return [
+            *self.tracking.semantic_problems(),
             *self._database_problems(),
             *self._https_problems(),
             *self._auth_problems(),

@@ -109,6 +109,15 @@ class TrackingSettings(ConfigModel):
     # Host headers MLflow accepts (its DNS-rebinding protection); nginx forwards the bare host name.
     allowed_hosts: list[HostPattern] = Field(default_factory=lambda: ["localhost", "127.0.0.1"], min_length=1)
     cors_allowed_origins: list[CorsOrigin] = Field(default_factory=list)
+    # MLflow's background job runner (e.g. scheduled GenAI jobs); it must run on one server only.
+    job_execution: bool = False
+
+    def semantic_problems(self) -> list[tuple[str, str]]:
+        """Rules across tracking keys, as (key path, reason); both targets include these."""
+        if self.job_execution and self.replicas > 1:
+            return [("tracking.jobExecution",
+                     "needs tracking.replicas: 1 (MLflow would run its periodic jobs on every server)")]
+        return []
 
 
 class DatabaseSettings(ConfigModel):

@@ -68,7 +68,7 @@ class DockerSettings(ConfigModel):
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across keys, as (key path, reason)."""
-        problems = []
+        problems = self.tracking.semantic_problems()
         if self.tracking.artifacts == "direct":
             problems.append((
                 "tracking.artifacts",

@@ -30,11 +30,12 @@ class PostgresStore(pulumi.ComponentResource):
         prefix: str,
         network: docker.Network,
         keep_data: bool,
+        max_connections: int,
         random_provider: random.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("mlflow-platform:docker:MetadataStore", name, None, opts)
-        spec = postgres_spec(settings)
+        spec = postgres_spec(settings, max_connections)
         self.password = generated_secret("password", 32, pulumi.ResourceOptions(parent=self, provider=random_provider))
         self.container = stateful_container(
             self, name="postgres", prefix=prefix, image=spec.image, data_path=spec.data_dir, keep_data=keep_data,

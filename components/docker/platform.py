@@ -14,7 +14,11 @@ from components.docker.network import DockerNetwork
 from components.docker.proxy import NginxProxy
 from components.docker.tracking_server import MlflowServer
 from components.platform import PlatformOutputs
-from components.specs.mlflow_server import mlflow_server_spec
+from components.specs.mlflow_server import (
+    PROXY_ONLY_CLIENT_SETTINGS,
+    database_connections_needed,
+    mlflow_server_spec,
+)
 
 
 class DockerPlatform(pulumi.ComponentResource):
@@ -32,8 +36,11 @@ class DockerPlatform(pulumi.ComponentResource):
         keep_data = settings.docker.keep_data_on_destroy
 
         network = DockerNetwork("network", prefix, opts=child)
-        database = PostgresStore("metadata-store", settings.database, prefix=prefix, network=network.backend,
-                                 keep_data=keep_data, random_provider=random_provider, opts=child)
+        database = PostgresStore(
+            "metadata-store", settings.database, prefix=prefix, network=network.backend, keep_data=keep_data,
+            max_connections=database_connections_needed(settings.tracking.workers, settings.tracking.replicas),
+            random_provider=random_provider, opts=child,
+        )
         artifacts = MinioStore("artifact-store", settings.artifact_store, prefix=prefix, network=network.backend,
                                keep_data=keep_data, random_provider=random_provider, opts=child)
 
@@ -58,5 +65,7 @@ class DockerPlatform(pulumi.ComponentResource):
             username=proxy.username,
             password=proxy.password,
             tls_certificate=proxy.certificate,
+            # MinIO (http://minio:9000) is reachable from the containers only.
+            client_settings=dict(PROXY_ONLY_CLIENT_SETTINGS),
         )
         self.register_outputs({"trackingUri": proxy.tracking_uri})

@@ -16,9 +16,31 @@ from components.specs.health import HealthCheck
 from components.specs.image_layout import SCRATCH_DIR
 
 SERVER_PORT = 5000
+# Database connections one uvicorn worker may hold. MLflow serves up to 40 requests at once
+# per worker, and `log_batch` holds two connections; with MLflow's default pool (5 + 10),
+# 15 concurrent batches exhaust the pool and stall 30 s, then fail ("QueuePool limit").
+DB_POOL_SIZE = 10
+DB_MAX_OVERFLOW = 31
+DB_CONNECTIONS_PER_WORKER = DB_POOL_SIZE + DB_MAX_OVERFLOW
+# Room for the boot module's migration, psql and monitoring.
+DB_CONNECTIONS_HEADROOM = 10
 # Longer than any keep-alive in front of MLflow (nginx upstream: 60 s), so the proxy, not
 # uvicorn, closes idle connections: otherwise a reused connection can hit a closed socket (502).
 DEFAULT_KEEP_ALIVE_SECONDS = 75
+
+
+# For clients of a server whose S3 endpoint they cannot reach (the dev stack's MinIO):
+# MLflow 3.17 offers presigned direct S3 transfers (every download, uploads >= 500 MB) at
+# MLFLOW_S3_ENDPOINT_URL; these keep every byte on the proxy.
+PROXY_ONLY_CLIENT_SETTINGS = MappingProxyType({
+    "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+    "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
+})
+
+
+def database_connections_needed(workers: int, servers: int) -> int:
+    """What PostgreSQL's max_connections must allow for `servers` replicas of `workers` workers."""
+    return workers * servers * DB_CONNECTIONS_PER_WORKER + DB_CONNECTIONS_HEADROOM
 
 
 @dataclass(frozen=True)
@@ -92,6 +114,11 @@ def mlflow_server_spec(
         "PYTHONUNBUFFERED": "1",
         # A private server phones nowhere (prod tasks could otherwise reach it through NAT).
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": str(DB_POOL_SIZE),
+        "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": str(DB_MAX_OVERFLOW),
+        # MLflow's job runner: 8 extra processes (~0.5 GB) per server, and periodic jobs that
+        # must run on one server only. Off unless the stack asks for it (single replica).
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if tracking.job_execution else "false",
     }
     if database.sslrootcert:
         env["MLFLOW_DB_SSLROOTCERT"] = database.sslrootcert

@@ -65,7 +65,8 @@ class PostgresSpec:
     entrypoint_script: str = ENTRYPOINT_SCRIPT
 
 
-def postgres_spec(database: DockerDatabaseSettings) -> PostgresSpec:
+def postgres_spec(database: DockerDatabaseSettings, max_connections: int = 100) -> PostgresSpec:
+    """`max_connections`: what the MLflow servers may open (database_connections_needed)."""
     env = {
         "POSTGRES_DB": database.name,
         "POSTGRES_USER": database.username,
@@ -82,4 +83,5 @@ def postgres_spec(database: DockerDatabaseSettings) -> PostgresSpec:
         retries=10,
         start_period_seconds=30,
     )
-    return PostgresSpec(image=database.image, env=MappingProxyType(env), health=health)
+    return PostgresSpec(image=database.image, env=MappingProxyType(env), health=health,
+                        command=("postgres", "-c", f"max_connections={max(100, max_connections)}"))

@@ -164,17 +164,20 @@ def prepare_auth(engine, uri: str, environ) -> None:
     and the ini MLflow's auth app reads, with the credential cache on (10x faster logins)."""
     import sqlalchemy
     from sqlalchemy.pool import NullPool
-    from mlflow.server.auth.db import utils as auth_db_utils
 
     name = environ["MLFLOW_BOOT_AUTH_DB_NAME"]
     ensure_database(engine, name)
     auth_uri = with_database(uri, name)
+    # First: importing mlflow.server.auth reads this file (MLFLOW_AUTH_CONFIG_PATH) at once.
+    write_auth_config(environ["MLFLOW_AUTH_CONFIG_PATH"], auth_uri, environ)
+    os.environ["MLFLOW_AUTH_CONFIG_PATH"] = environ["MLFLOW_AUTH_CONFIG_PATH"]
+    from mlflow.server.auth.db import utils as auth_db_utils
+
     auth_engine = sqlalchemy.create_engine(auth_uri, poolclass=NullPool)
     try:
         auth_db_utils.migrate_if_needed(auth_engine, "head")
     finally:
         auth_engine.dispose()
-    write_auth_config(environ["MLFLOW_AUTH_CONFIG_PATH"], auth_uri, environ)
 
 
 def write_auth_config(path: str, auth_uri: str, environ) -> None:

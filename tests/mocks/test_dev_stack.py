@@ -102,6 +102,17 @@ def test_generated_secrets_stay_secret_and_never_reach_plain_env_or_commands(dev
     assert dev.outputs["trackingUri"] == ("http://localhost:8080", False)
 
 
+def test_client_env_keeps_artifact_bytes_on_the_proxy(dev):
+    env, secret = dev.outputs["clientEnv"]
+    assert secret
+    lines = dict(line.removeprefix("export ").split("=", 1) for line in env.strip().splitlines())
+    assert lines["MLFLOW_TRACKING_URI"] == "'http://localhost:8080'"
+    assert lines["MLFLOW_TRACKING_USERNAME"] == "'mlflow'"
+    # MinIO (http://minio:9000) is unreachable from the host: no presigned direct transfers.
+    assert lines["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"] == "'false'"
+    assert lines["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] == "'false'"
+
+
 def test_password_env_vars_point_to_files(dev):
     envs = {name: dict(e.split("=", 1) for e in c.inputs.get("envs", [])) for name, c in containers(dev).items()}
     assert envs["postgres"]["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets/")
@@ -200,6 +211,8 @@ def test_replicas_share_one_database_behind_one_proxy():
     assert len(servers) == 3
     conf = next(u for u in reveal(run.one(CONTAINER, "nginx").inputs["uploads"]) if u["file"].endswith("nginx.conf"))
     assert all(f"server mlflow-{i}:5000;" in conf["content"] for i in range(3))
+    # Every worker of every replica may hold 41 connections (no pool exhaustion under log_batch).
+    assert run.one(CONTAINER, "postgres").inputs["command"] == ["postgres", "-c", "max_connections=256"]
 
 
 def test_a_bad_config_registers_nothing():
@@ -226,6 +239,8 @@ def test_nginx_is_replaced_with_the_mlflow_containers(dev):
 def test_postgres_runs_the_password_sync_wrapper(dev):
     from components.specs.postgres import ENTRYPOINT_PATH, ENTRYPOINT_SCRIPT
     postgres = containers(dev)["postgres"].inputs
-    assert postgres["entrypoints"] == [ENTRYPOINT_PATH] and postgres["command"] == ["postgres"]
+    assert postgres["entrypoints"] == [ENTRYPOINT_PATH]
+    # 2 workers x 1 server x 41 connections + 10 is below PostgreSQL's usual 100.
+    assert postgres["command"] == ["postgres", "-c", "max_connections=100"]
     (wrapper,) = [u for u in reveal(postgres["uploads"]) if u["file"] == ENTRYPOINT_PATH]
     assert wrapper["content"] == ENTRYPOINT_SCRIPT and wrapper["permissions"] == "0755"

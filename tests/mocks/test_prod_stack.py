@@ -243,6 +243,17 @@ def test_rds_parameter_group_forces_tls(run):
     assert run.one("aws:rds/instance:Instance").plain["parameterGroupName"] == "mlflow-prod-db"
 
 
+def test_rds_allows_every_worker_of_every_task_its_full_pool(run):
+    from components.specs.mlflow_server import DB_CONNECTIONS_PER_WORKER, DB_CONNECTIONS_HEADROOM
+
+    settings = parse_settings({k.split(":", 1)[1]: json.loads(v) if v.startswith(("{", "[")) else v
+                               for k, v in PROD.items() if k.startswith("mlflow-platform:")})
+    params = {p["name"]: p for p in run.one("aws:rds/parameterGroup:ParameterGroup").plain["parameters"]}
+    expected = settings.tracking.workers * settings.tasks.max_count * DB_CONNECTIONS_PER_WORKER + DB_CONNECTIONS_HEADROOM
+    assert params["max_connections"]["value"] == str(expected)
+    assert params["max_connections"]["applyMethod"] == "pending-reboot"
+
+
 def test_rds_log_groups_exist_with_retention_before_rds_creates_them(run):
     groups = {r.plain["name"]: r.plain for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")}
     for log in ("postgresql", "upgrade"):

