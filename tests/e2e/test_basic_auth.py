@@ -92,7 +92,7 @@ def test_admin_works_on_any_server_and_a_new_user_is_confined(authed, as_user):
     uri = as_user("admin", authed.auth_admin_password, server=1)
     assert mlflow.get_experiment(experiment).name == "basic-auth-e2e"
     get_app_client("basic-auth", tracking_uri=uri).create_user("analyst", "analyst-password-123")
-    get_app_client("basic-auth", tracking_uri=uri).create_experiment_permission(experiment, "analyst", "READ")
+    get_app_client("basic-auth", tracking_uri=uri).grant_user_permission("analyst", "experiment", experiment, "READ")
 
     as_user("analyst", "analyst-password-123", server=0)
     assert mlflow.get_experiment(experiment).name == "basic-auth-e2e"
