@@ -16,7 +16,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Mapping
@@ -25,7 +24,7 @@ from urllib.parse import quote
 import psycopg2
 from psycopg2 import sql
 
-from .processes import ManagedProcess, free_port
+from .processes import ManagedProcess, free_port, working_dir
 
 __all__ = ["LocalPostgres"]
 
@@ -142,11 +141,7 @@ class LocalPostgres:
     def start(self) -> "LocalPostgres":
         if self.process is not None:
             raise RuntimeError("already started")
-        if self._given_dir is not None:
-            self._given_dir.mkdir(parents=True, exist_ok=True)
-            self.base_dir = self._given_dir.resolve()
-        else:
-            self.base_dir = Path(tempfile.mkdtemp(prefix="testkit-pg-"))
+        self.base_dir = working_dir(self._given_dir, "testkit-pg-")
         try:
             self._prepare_binaries()
             if not (self.data_dir / "PG_VERSION").exists():

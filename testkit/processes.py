@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -245,3 +246,11 @@ class ManagedProcess:
     def __repr__(self) -> str:
         state = "running" if self.is_running() else f"exited({self.returncode})"
         return f"<ManagedProcess {self.name} pid={self.pid} {state}>"
+
+
+def working_dir(given: Path | None, prefix: str) -> Path:
+    """`given` (created if missing), or a fresh temp dir the caller removes when done."""
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        return given.resolve()
+    return Path(tempfile.mkdtemp(prefix=prefix))

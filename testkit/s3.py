@@ -15,7 +15,6 @@ import secrets
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +23,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from .processes import ManagedProcess, free_ports
+from .processes import ManagedProcess, free_ports, working_dir
 
 __all__ = ["LocalS3"]
 
@@ -121,11 +120,7 @@ class LocalS3:
     def start(self) -> "LocalS3":
         if self.process is not None:
             raise RuntimeError("already started")
-        if self._given_dir is not None:
-            self._given_dir.mkdir(parents=True, exist_ok=True)
-            self.base_dir = self._given_dir.resolve()
-        else:
-            self.base_dir = Path(tempfile.mkdtemp(prefix="testkit-s3-"))
+        self.base_dir = working_dir(self._given_dir, "testkit-s3-")
         try:
             self._launch()
             self._wait_ready()
