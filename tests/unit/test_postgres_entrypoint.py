@@ -21,6 +21,7 @@ STUBS = {
     # The "server": records its args, runs until signalled, exits 0 on INT (fast shutdown).
     "docker-entrypoint.sh": """#!/usr/bin/env bash
 echo "$@" > "$STUB_LOG/server-args"
+echo $$ > "$STUB_LOG/server-pid"
 trap 'echo INT > "$STUB_LOG/server-signal"; exit 0' INT
 trap 'echo TERM > "$STUB_LOG/server-signal"; exit 0' TERM
 touch "$STUB_LOG/server-up"
@@ -81,6 +82,13 @@ def test_syncs_the_password_from_the_file_and_stops_on_int(stubbed):
     finally:
         if process.poll() is None:
             process.kill()
+        # The stand-in server runs in its own process group (the wrapper uses job control).
+        pid_file = log / "server-pid"
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_a_server_that_dies_ends_the_wrapper_with_its_status(stubbed, tmp_path):
