@@ -12,7 +12,7 @@ ifndef PULUMI_CONFIG_PASSPHRASE
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(STATE_DIR)/passphrase
 endif
 
-.PHONY: up preview destroy outputs test test-fast install-dev server-venv lock-image check
+.PHONY: up preview destroy outputs tls-cert test test-fast install-dev server-venv lock-image check
 
 up: $(STATE_DIR)/passphrase
 	pulumi install
@@ -31,6 +31,10 @@ destroy:
 outputs:
 	pulumi stack output clientEnv --show-secrets --stack $(STACK)
 
+# The proxy's self-signed certificate (proxy.tls: true), for MLFLOW_TRACKING_SERVER_CERT_PATH.
+tls-cert:
+	pulumi stack output tlsCertificate --stack $(STACK)
+
 $(STATE_DIR)/passphrase:
 	mkdir -p $(STATE_DIR)
 	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
@@ -39,7 +43,7 @@ $(STATE_DIR)/passphrase:
 test: server-venv
 	$(PYTHON) -m pytest
 
-# No local servers: unit, mocks and policies only (seconds).
+# No local servers: unit, mocks, policies and static checks (~30 s).
 test-fast:
 	$(PYTHON) -m pytest -m "not e2e"
 

@@ -210,6 +210,8 @@ class DevTopology:
 
         env = self.client_env()
         saved = {name: os.environ.get(name) for name in env}
+        # Only an explicitly set URI is restored (get_tracking_uri() alone returns a default).
+        previous_uri = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
         os.environ.update(env)
         mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
         try:
@@ -220,7 +222,7 @@ class DevTopology:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-            mlflow.set_tracking_uri(None)
+            mlflow.set_tracking_uri(previous_uri)
 
     def s3_client(self, **kwargs):
         """boto3 client on the S3 server, with the artifact store's credentials."""

@@ -10,7 +10,7 @@ import re
 from ipaddress import IPv4Network
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 
 from components.config.base import BucketName, ConfigModel, DatabaseSettings, TrackingSettings
 
@@ -248,6 +248,20 @@ class AwsSettings(ConfigModel):
     tasks: AwsTaskSettings = Field(default_factory=AwsTaskSettings)
     logs: AwsLogSettings = Field(default_factory=AwsLogSettings)
     aws: AwsTargetSettings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _production_defaults(cls, data: Any) -> Any:
+        """Where prod's defaults differ from the shared ones (explicit keys always win): at least
+        two tasks, and the load balancer's name as the Host MLflow accepts."""
+        if not isinstance(data, dict) or not isinstance(data.get("tracking", {}), dict):
+            return data
+        tracking = dict(data.get("tracking", {}))
+        tracking.setdefault("replicas", 2)
+        balancer = data.get("loadBalancer")
+        if isinstance(balancer, dict) and isinstance(balancer.get("domainName"), str):
+            tracking.setdefault("allowedHosts", [balancer["domainName"]])
+        return {**data, "tracking": tracking}
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across keys, as (key path, reason)."""

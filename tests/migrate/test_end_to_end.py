@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from conftest import file_digest, migrate_env, run_migrate, under_root
 from source_builder import snapshot
+from testkit.server_venv import require_server_venv
 from testkit import ManagedProcess, free_port, wait_for_http
 
 pytestmark = pytest.mark.e2e  # real PostgreSQL and S3 servers
@@ -55,12 +56,15 @@ def migrated(postgres, s3, source, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(migrated, s3, tmp_path_factory):
-    """`mlflow server` as the platform runs it (proxied artifacts) on the migrated stores."""
+    """The image's pinned MLflow (the server venv), in the platform's proxied-artifact mode, on the
+    migrated stores; a clean environment, so nothing of the test process leaks in."""
+    venv = require_server_venv()
     port = free_port()
     logs = tmp_path_factory.mktemp("server-logs")
-    env = {**os.environ, **s3.env(), "MLFLOW_BACKEND_STORE_URI": migrated["url"]}
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8", "MLFLOW_DISABLE_TELEMETRY": "true",
+           **s3.env(), "MLFLOW_BACKEND_STORE_URI": migrated["url"]}
     proc = ManagedProcess(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        [str(venv / "bin" / "python"), "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--serve-artifacts", "--artifacts-destination", f"s3://{migrated['bucket']}/",
          "--default-artifact-root", "mlflow-artifacts:/"],
         logs, name="mlflow", env=env)

@@ -389,7 +389,14 @@ def test_ecr_repository_scans_on_push_and_has_immutable_tags(run):
     repo = run.one("aws:ecr/repository:Repository").plain
     assert repo["imageTagMutability"] == "IMMUTABLE"
     assert repo["imageScanningConfiguration"]["scanOnPush"] is True
-    assert run.one("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+
+
+def test_ecr_keeps_the_last_30_images_for_rollbacks(run):
+    policy = json.loads(run.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").plain["policy"])
+    (rule,) = policy["rules"]
+    assert rule["selection"]["countType"] == "imageCountMoreThan"
+    assert rule["selection"]["countNumber"] == 30
+    assert rule["action"]["type"] == "expire"
 
 
 def test_every_build_gets_its_own_tag_kept_while_the_build_context_is_unchanged(run):
@@ -581,8 +588,10 @@ def test_certificate_is_created_and_dns_validated_without_a_certificate_arn():
     assert cert["domainName"] == "mlflow.example.com" and cert["validationMethod"] == "DNS"
     validation = run.one("aws:route53/record:Record", "certificate-validation").plain
     assert validation["type"] == "CNAME" and validation["zoneId"] == lb["hostedZoneId"]
-    assert run.one("aws:acm/certificateValidation:CertificateValidation")
-    assert run.named("mlflow-prod-https").plain["certificateArn"] == f"arn:aws:acm:{REGION}:{ACCOUNT}:{run.one('aws:acm/certificate:Certificate').name}"
+    certificate_arn = f"arn:aws:acm:{REGION}:{ACCOUNT}:{run.one('aws:acm/certificate:Certificate').name}"
+    validated = run.one("aws:acm/certificateValidation:CertificateValidation").plain
+    assert validated["certificateArn"] == certificate_arn
+    assert run.named("mlflow-prod-https").plain["certificateArn"] == certificate_arn
 
 
 def test_oidc_signs_in_at_the_alb_with_a_secret_client_secret(oidc_run):
@@ -677,21 +686,52 @@ def test_destroy_keeps_the_access_logs_and_deletes_only_what_is_rebuilt(run):
 
 
 def test_dev_and_prod_containers_run_the_same_mlflow_command(run):
-    """Same entrypoint, same server, same options: only host/bucket values and the auth app differ."""
+    """Same entrypoint, server and options with the same values, except the ones that must differ."""
     prod_argv = container(run)["entryPoint"] + container(run)["command"]
-    dev_yaml = REPO_ROOT / "Pulumi.dev.yaml"
-    if not dev_yaml.exists() or not (REPO_ROOT / "components" / "docker").is_dir():
-        pytest.skip("the docker stack (Pulumi.dev.yaml, components/docker) is not in this tree yet")
     dev = run_program(stack_config("dev"), "dev")
     containers = [r.plain for r in dev.of_type("docker:index/container:Container")]
     dev_argvs = [(c.get("entrypoints") or []) + (c.get("command") or []) for c in containers]
     (dev_argv,) = [a for a in dev_argvs if a[3:5] == ["mlflow", "server"]]
     assert dev_argv[:5] == prod_argv[:5] == ["python", "-m", "mlflow_boot", "mlflow", "server"]
 
-    def options(argv: list[str]) -> list[str]:
-        return [a for a in argv if a.startswith("--") and a != "--app-name" and " " not in a]
+    def is_flag(arg: str) -> bool:
+        return arg.startswith("--") and " " not in arg
 
-    assert options(dev_argv) == options(prod_argv)
+    def options(argv: list[str]) -> dict[str, str | None]:
+        """--flag -> its value (None for a switch); a value may itself start with '--' (uvicorn opts)."""
+        found, rest = {}, argv[5:]
+        for index, arg in enumerate(rest):
+            if is_flag(arg) and not (index and rest[index - 1] == "--uvicorn-opts"):
+                nxt = rest[index + 1] if index + 1 < len(rest) else None
+                found[arg] = None if nxt is None or is_flag(nxt) else nxt
+        return found
+
+    dev_options, prod_options = options(dev_argv), options(prod_argv)
+    # Allowed to differ: where the bucket is, which hosts clients use, the load balancer's
+    # keep-alive, and prod's auth app. Everything else is the same flag with the same value.
+    differ = {"--artifacts-destination", "--allowed-hosts", "--uvicorn-opts", "--app-name"}
+    assert set(dev_options) | {"--app-name"} == set(prod_options)
+    assert {k: v for k, v in dev_options.items() if k not in differ} == \
+        {k: v for k, v in prod_options.items() if k not in differ}
+    dev_uvicorn, prod_uvicorn = dev_options["--uvicorn-opts"].split(), prod_options["--uvicorn-opts"].split()
+    assert dev_uvicorn[:-1] == prod_uvicorn[:-1]  # the same loop and HTTP parser; keep-alive differs
+
+
+def test_prod_command_values_come_from_the_committed_config(run):
+    """Literal values of Pulumi.prod.yaml, not the program's own spec function."""
+    command = container(run)["command"]
+
+    def value(flag: str) -> str:
+        return command[command.index(flag) + 1]
+
+    tracking, balancer = prod_section("tracking"), prod_section("loadBalancer")
+    assert value("--allowed-hosts") == ",".join(tracking["allowedHosts"]) == "mlflow.example.com"
+    assert value("--workers") == str(tracking["workers"])
+    assert value("--app-name") == "basic-auth"
+    assert value("--default-artifact-root") == "mlflow-artifacts:/"
+    # uvicorn must keep idle connections longer than the ALB (3600 s), or reused ones get 502s.
+    assert f"--timeout-keep-alive {balancer['idleTimeoutSeconds'] + 15}" in value("--uvicorn-opts")
+    assert re.fullmatch(r"s3://mlflow-prod-artifacts-[0-9a-z-]+/", value("--artifacts-destination"))
 
 
 # --- creation order ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ DEV_EXEMPT = {"rds-deletion-protection", "rds-multi-az", "alb-deletion-protectio
 
 def test_the_pack_has_at_least_24_policies_with_unique_names():
     policies = pack.build_policies("prod")
-    assert len(policies) == len(ALL_RULES) >= 24
+    assert len(policies) == len(ALL_RULES) == 51
     assert len({p.name for p in policies}) == len(policies)
     kinds = {type(p) for p in policies}
     assert kinds == {ResourceValidationPolicy, StackValidationPolicy}
@@ -77,7 +77,7 @@ def served(monkeypatch, capsysbinary):
 def test_main_serves_a_valid_policy_pack(served):
     info = served("prod").GetAnalyzerInfo(None, None)
     assert info.name == pack.PACK_NAME
-    assert len(info.policies) == len(ALL_RULES) >= 24
+    assert len(info.policies) == len(ALL_RULES) == 51
     assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
     assert {p.policy_type for p in info.policies} == {proto.PolicyType.POLICY_TYPE_RESOURCE,
                                                       proto.PolicyType.POLICY_TYPE_STACK}
@@ -172,7 +172,7 @@ def test_the_pack_answers_the_engine_over_grpc():
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = analyzer_pb2_grpc.AnalyzerStub(channel)
             info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=20)
-            assert info.name == pack.PACK_NAME and len(info.policies) >= 24
+            assert info.name == pack.PACK_NAME and len(info.policies) == len(ALL_RULES)
             props = struct_pb2.Struct()
             props.update({"engine": "postgres", "publiclyAccessible": True})
             response = stub.Analyze(proto.AnalyzeRequest(type="aws:rds/instance:Instance", properties=props,

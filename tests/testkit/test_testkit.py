@@ -25,6 +25,9 @@ from testkit import (
 )
 from testkit.processes import _descendants
 
+# Starts real PostgreSQL and SeaweedFS processes: the end-to-end layer.
+pytestmark = pytest.mark.e2e
+
 
 def _alive(pid: int) -> bool:
     """True if pid exists and is not a zombie (dead, waiting to be reaped)."""

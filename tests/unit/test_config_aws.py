@@ -52,13 +52,13 @@ def test_committed_prod_config_validates():
 def test_minimal_prod_config_gets_production_defaults():
     s = parse_settings(GOOD)
     assert s.database.multi_az is True and s.database.deletion_protection is True
-    assert s.database.backup_retention_days >= 7 and s.database.publicly_accessible is False
+    assert s.database.backup_retention_days == 7 and s.database.publicly_accessible is False
     assert s.auth.mode == "basic-auth"
     assert s.load_balancer.ssl_policy.startswith("ELBSecurityPolicy-TLS13-")
     assert s.load_balancer.idle_timeout_seconds >= 900
     assert s.aws.network.availability_zones == 2 and s.aws.network.nat_gateways == "one-per-az"
     assert s.artifact_store.force_destroy is False
-    assert s.tasks.ephemeral_storage_gib >= 21
+    assert s.tasks.ephemeral_storage_gib == 50
 
 
 NONE_REFUSAL = (
@@ -246,3 +246,24 @@ def test_all_problems_are_reported_at_once():
         auth={"mode": "none"},
     ))  # fmt: skip
     assert {"loadBalancer.certificateArn", "database.publiclyAccessible", "tracking.replicas", "auth.mode"} <= set(found)
+
+
+def test_the_documented_minimal_prod_config_is_valid():
+    """docs/aws.md: only target, aws.region, loadBalancer.domainName and a certificate are required."""
+    settings = parse_settings({
+        "target": "aws",
+        "aws": {"region": "eu-west-1"},
+        "loadBalancer": {"domainName": "mlflow.example.com",
+                         "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/8c5e4f1a-2b3d-4e6f-9a7b-0c1d2e3f4a5b"},
+    })
+    # Prod's own defaults: two tasks, and the load balancer's name as the accepted Host.
+    assert settings.tracking.replicas == 2
+    assert settings.tracking.allowed_hosts == ["mlflow.example.com"]
+
+
+def test_explicit_tracking_keys_win_over_prod_defaults():
+    raw = {**GOOD, "tracking": {**GOOD.get("tracking", {}), "replicas": 3,
+                                "allowedHosts": ["mlflow.example.com", "mlflow.internal.example.com"]}}
+    settings = parse_settings(raw)
+    assert settings.tracking.replicas == 3
+    assert settings.tracking.allowed_hosts == ["mlflow.example.com", "mlflow.internal.example.com"]
