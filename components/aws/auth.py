@@ -6,17 +6,17 @@ and handed to the tasks as ECS secrets. The ALB modes put an authenticate action
 
 from __future__ import annotations
 
-import json
 from typing import Callable
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 from pulumi.runtime import config as runtime_config
 
 from components.aws.providers import AwsContext
+from components.aws.secrets import json_secret
 from components.config import NAMESPACE
 from components.config.aws import AuthSettings
+from components.generated import generated_secret
 
 ADMIN_PASSWORD_KEY = "admin_password"
 SESSION_KEY_KEY = "flask_secret_key"
@@ -52,29 +52,15 @@ class BasicAuthCredentials(pulumi.ComponentResource):
         super().__init__("mlflow-platform:aws:BasicAuthCredentials", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # MLflow wants 12+ characters; 32 letters and digits are ~190 bits.
-        admin = random.RandomPassword(f"{name}-admin", random.RandomPasswordArgs(length=32, special=False), opts=child)
+        self.password = generated_secret(f"{name}-admin", 32, child)
         # Shared by every worker of every task, or sessions break between them.
-        session = random.RandomPassword(f"{name}-session", random.RandomPasswordArgs(length=64, special=False), opts=child)
+        session_key = generated_secret(f"{name}-session", 64, child)
         self.username = settings.admin_username
-        self.password = pulumi.Output.secret(admin.result)
-        secret = aws.secretsmanager.Secret(
-            name,
-            aws.secretsmanager.SecretArgs(
-                description="MLflow basic-auth: admin password and session key", kms_key_id=kms_key_arn, recovery_window_in_days=30
-            ),
-            opts=child,
-        )
-        aws.secretsmanager.SecretVersion(
-            name,
-            aws.secretsmanager.SecretVersionArgs(
-                secret_id=secret.id,
-                secret_string=pulumi.Output.secret(
-                    pulumi.Output.all(self.password, session.result).apply(
-                        lambda values: json.dumps({ADMIN_PASSWORD_KEY: values[0], SESSION_KEY_KEY: values[1]})
-                    )
-                ),
-            ),
-            opts=child,
+        secret = json_secret(
+            name, "MLflow basic-auth: admin password and session key",
+            pulumi.Output.all(self.password, session_key).apply(
+                lambda values: {ADMIN_PASSWORD_KEY: values[0], SESSION_KEY_KEY: values[1]}),
+            kms_key_arn, child,
         )
         self.secret_arn = secret.arn
         self.register_outputs({"username": self.username, "secretArn": self.secret_arn})

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from components.specs.image_layout import IMAGE_UID
 from components.specs.mlflow_server import ServerSpec
 
 CONTAINER_NAME = "mlflow"
 SCRATCH_VOLUME = "scratch"
 # The image's non-root user (images/mlflow/Dockerfile).
-IMAGE_USER = "10001:10001"
+IMAGE_USER = f"{IMAGE_UID}:{IMAGE_UID}"
 # Seconds between SIGTERM and SIGKILL: uvicorn finishes in-flight requests (Fargate allows 120).
 STOP_TIMEOUT_SECONDS = 120
 

@@ -25,30 +25,26 @@ def platform_key(name: str, ctx: AwsContext, opts: pulumi.ResourceOptions) -> aw
             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", "log-group:*")}},
         },
     )
+    return _rotated_key(name, ctx, "platform", "secrets, database storage and logs", opts, policy=policy)
+
+
+def artifact_key(name: str, ctx: AwsContext, opts: pulumi.ResourceOptions) -> aws.kms.Key:
+    """The artifact bucket's key. The default key policy: usable only through IAM grants of this account."""
+    return _rotated_key(name, ctx, "artifacts", "artifact bucket", opts)
+
+
+def _rotated_key(name: str, ctx: AwsContext, alias: str, purpose: str, opts: pulumi.ResourceOptions,
+                 policy: pulumi.Input[str] | None = None) -> aws.kms.Key:  # fmt: skip
+    """A customer-managed key, rotated yearly, 30 days to cancel a deletion, with an alias."""
     key = aws.kms.Key(
         name,
         aws.kms.KeyArgs(
-            description=f"mlflow-platform {ctx.stack}: secrets, database storage and logs",
+            description=f"mlflow-platform {ctx.stack}: {purpose}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=policy,
         ),
         opts=opts,
     )
-    aws.kms.Alias(name, aws.kms.AliasArgs(name=f"alias/mlflow-{ctx.stack}-platform", target_key_id=key.key_id), opts=opts)
-    return key
-
-
-def artifact_key(name: str, ctx: AwsContext, opts: pulumi.ResourceOptions) -> aws.kms.Key:
-    """The artifact bucket's key. The default key policy: usable only through IAM grants of this account."""
-    key = aws.kms.Key(
-        name,
-        aws.kms.KeyArgs(
-            description=f"mlflow-platform {ctx.stack}: artifact bucket",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-        ),
-        opts=opts,
-    )
-    aws.kms.Alias(name, aws.kms.AliasArgs(name=f"alias/mlflow-{ctx.stack}-artifacts", target_key_id=key.key_id), opts=opts)
+    aws.kms.Alias(name, aws.kms.AliasArgs(name=f"alias/mlflow-{ctx.stack}-{alias}", target_key_id=key.key_id), opts=opts)
     return key

@@ -6,16 +6,16 @@ never leaves Pulumi's secret handling; the tracking server receives only the sec
 
 from __future__ import annotations
 
-import json
 import re
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from components.aws.providers import AwsContext
+from components.aws.secrets import json_secret
 from components.aws.security_groups import POSTGRES_PORT
 from components.config.aws import AwsDatabaseSettings
+from components.generated import generated_secret
 
 # The CA that signs RDS server certificates; clients verify against the RDS global bundle.
 RDS_CA = "rds-ca-rsa2048-g1"
@@ -54,27 +54,11 @@ class MetadataStore(pulumi.ComponentResource):
         identifier = db_identifier(ctx.stack)
 
         # Letters and digits only: nothing to escape in a URI, 40 characters (~238 bits).
-        password = random.RandomPassword(f"{name}-password", random.RandomPasswordArgs(length=40, special=False), opts=child)
-        # RandomPassword.result is secret in the engine, not under every runtime: make sure.
-        secret_password = pulumi.Output.secret(password.result)
-        secret = aws.secretsmanager.Secret(
-            f"{name}-credentials",
-            aws.secretsmanager.SecretArgs(
-                description=f"MLflow metadata database ({identifier}) master credentials",
-                kms_key_id=kms_key_arn,
-                recovery_window_in_days=30,
-            ),
-            opts=child,
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-credentials",
-            aws.secretsmanager.SecretVersionArgs(
-                secret_id=secret.id,
-                secret_string=pulumi.Output.secret(
-                    secret_password.apply(lambda pw: json.dumps({"username": settings.username, PASSWORD_KEY: pw}))
-                ),
-            ),
-            opts=child,
+        secret_password = generated_secret(f"{name}-password", 40, child)
+        secret = json_secret(
+            f"{name}-credentials", f"MLflow metadata database ({identifier}) master credentials",
+            secret_password.apply(lambda pw: {"username": settings.username, PASSWORD_KEY: pw}),
+            kms_key_arn, child,
         )
 
         subnets = aws.rds.SubnetGroup(

@@ -7,7 +7,8 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components.config.docker import DockerArtifactStoreSettings
-from components.docker.common import env_list, generated_secret, secret_upload, stateful_container
+from components.generated import generated_secret
+from components.docker.common import env_list, secret_upload, stateful_container
 from components.specs.endpoints import ArtifactEndpoint
 from components.specs.minio import REGION, minio_config_env, minio_spec
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 
 from components.specs.health import HealthCheck
 
@@ -45,13 +44,6 @@ def healthcheck_args(health: HealthCheck) -> docker.ContainerHealthcheckArgs:
 def env_list(env: dict[str, str] | object) -> list[str]:
     """Docker wants `K=V` strings; sorted so the diff is stable between runs."""
     return [f"{key}={value}" for key, value in sorted(dict(env).items())]  # type: ignore[arg-type]
-
-
-def generated_secret(name: str, length: int, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
-    """A random alphanumeric secret (safe in URLs and env files), marked secret explicitly:
-    the engine does so for `result` on a real run, but nothing should depend on that."""
-    password = random.RandomPassword(name, random.RandomPasswordArgs(length=length, special=False), opts=opts)
-    return pulumi.Output.secret(password.result)
 
 
 def pulled_image(parent: pulumi.Resource, reference: str) -> docker.RemoteImage:

@@ -10,11 +10,11 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components.config.docker import ProxySettings
+from components.generated import generated_secret
 from components.docker.common import (
     LOG_OPTS,
     SECURITY_OPTS,
     container_options,
-    generated_secret,
     healthcheck_args,
     pulled_image,
     secret_upload,
