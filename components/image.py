@@ -12,10 +12,15 @@ import hashlib
 import pulumi
 import pulumi_docker as docker
 
-from components.versions import MLFLOW_IMAGE_DIR, pinned_mlflow_version
+from components.versions import MLFLOW_IMAGE_DIR, REPO_ROOT, pinned_mlflow_version
 
 # Fargate's default CPU architecture. Local Docker builds for the laptop's own platform.
 FARGATE_PLATFORM = "linux/amd64"
+# Relative to the project directory, where Pulumi runs the program and the provider: an absolute
+# path would differ between a laptop and CI (or after a rename), and a changed context input
+# rebuilds and pushes the same tag again, which an IMMUTABLE repository refuses.
+BUILD_CONTEXT = MLFLOW_IMAGE_DIR.relative_to(REPO_ROOT).as_posix()
+DOCKERFILE = f"{BUILD_CONTEXT}/Dockerfile"
 
 
 def build_context_hash() -> str:
@@ -51,8 +56,8 @@ def mlflow_image(
         docker.ImageArgs(
             image_name=image_name,
             build=docker.DockerBuildArgs(
-                context=str(MLFLOW_IMAGE_DIR),
-                dockerfile=str(MLFLOW_IMAGE_DIR / "Dockerfile"),
+                context=BUILD_CONTEXT,
+                dockerfile=DOCKERFILE,
                 platform=platform,
                 # BuildKit: the Dockerfile uses `ADD --chmod`.
                 builder_version="BuilderBuildKit",

@@ -14,12 +14,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_IMAGE_DIR = REPO_ROOT / "images" / "mlflow"
 MLFLOW_REQUIREMENTS = MLFLOW_IMAGE_DIR / "requirements.txt"
 
-# Third-party images, pinned by tag. nginx: the Debian-based variant on purpose (glibc
-# crypt(), like the Debian nginx the end-to-end tests run), 1.30.6+ for its CVE fixes
-# (see docs/policy.md, tests/static/test_nginx_config.py).
+# Third-party images, pinned by tag.
 POSTGRES_IMAGE = "postgres:17.6-bookworm"
-MINIO_IMAGE = "minio/minio:RELEASE.2025-04-22T22-12-26Z"
-NGINX_IMAGE = "nginx:1.30.6"
+# Docker Hub stopped serving minio/minio (and minio/mc) around September 2026 ("pull access
+# denied"); MinIO publishes the same release tags on quay.io.
+MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
+# The Debian-based variant on purpose (glibc crypt(), like the Debian nginx the end-to-end tests
+# run). Shown to exist: docker-library/official-images commit 484f9b49b3 ("Updated nginx mainline
+# to 1.31.1", tags 1.31.1 / 1.31.1-trixie) and nginx's release-1.31.1 changes (2026-05-22, the
+# fix of CVE-2026-9256). Chosen over the newer tags seen there (1.31.2-1.31.4, 1.30.0-1.30.4),
+# which gixy-ng's CVE database lists as affected by CVE-2026-93479 (fixed in 1.30.6 / 1.31.7,
+# releases no source here shows yet). 1.27.3+ also gives `server ... resolve` in upstreams.
+NGINX_IMAGE = "nginx:1.31.1"
+# The first open-source nginx whose upstream `server` takes `resolve` (nginx CHANGES, 1.27.3).
+NGINX_RESOLVE_SINCE = (1, 27, 3)
 
 # The lowest MLflow release without a known server advisory (see
 # ../shared/advisories/mlflow-later.yaml and tests/static/).

@@ -36,7 +36,7 @@ from components.config import DockerSettings, parse_settings
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.htpasswd import htpasswd_line
 from components.specs.minio import REGION
-from components.specs.mlflow_server import PROXY_ONLY_CLIENT_SETTINGS, ServerSpec, mlflow_server_spec
+from components.specs.mlflow_server import ServerSpec, mlflow_server_spec
 from components.specs.nginx import HEALTH_PATH, NginxPaths, ProxySpec, nginx_proxy_spec
 
 from .postgres import LocalPostgres
@@ -44,7 +44,7 @@ from .processes import ManagedProcess, _descendants, free_ports, wait_for_http
 from .s3 import LocalS3
 from .server_venv import REPO_ROOT, require_server_venv
 
-__all__ = ["PROXY_ONLY_CLIENT_ENV", "DevTopology", "MlflowInstance", "TopologyError", "nginx_binary", "random_secret"]
+__all__ = ["DevTopology", "MlflowInstance", "TopologyError", "nginx_binary", "random_secret"]
 
 HOST = "127.0.0.1"
 BOOT_DIR = REPO_ROOT / "images" / "mlflow"
@@ -56,7 +56,6 @@ _ERROR_LINE = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|Exception in ASGI|Bo
 
 
 # The same client settings the dev stack exports in clientEnv (see the spec module).
-PROXY_ONLY_CLIENT_ENV = dict(PROXY_ONLY_CLIENT_SETTINGS)
 
 # One line of the `mlflow` log_format in components/specs/nginx.py.
 _ACCESS_LINE = re.compile(
@@ -197,8 +196,9 @@ class DevTopology:
         return self.username, self.password
 
     def client_env(self) -> dict[str, str]:
-        """What a user of the stack exports (cf. the stack output clientEnv)."""
-        env = {"MLFLOW_TRACKING_URI": self.tracking_uri, **PROXY_ONLY_CLIENT_ENV}
+        """What a user of the stack exports (cf. the stack output clientEnv): the URI and the
+        credentials, nothing else (the proxy keeps every artifact byte on itself)."""
+        env = {"MLFLOW_TRACKING_URI": self.tracking_uri}
         if self.with_nginx:
             env.update(MLFLOW_TRACKING_USERNAME=self.username, MLFLOW_TRACKING_PASSWORD=self.password)
         return env
@@ -301,7 +301,7 @@ class DevTopology:
         assert self.s3 is not None
         # The dev MinIO endpoint (components/docker/artifact_store.py) with a local address.
         return ArtifactEndpoint(bucket=self.bucket, region=REGION, s3_endpoint_url=self.s3.endpoint_url,
-                                static_credentials=True, create_bucket=True)
+                                static_credentials=True, create_bucket=True, reachable_by_clients=False)
 
     # -- MLflow --------------------------------------------------------------
 
@@ -449,6 +449,7 @@ class DevTopology:
                 self.settings.proxy, [f"{HOST}:{inst.port}" for inst in self.instances],
                 listen_port=self.nginx_port, health_port=self.nginx_health_port, listen_address=HOST,
                 paths=paths, worker_user=None,
+                clients_reach_object_store=self.artifact_endpoint().reachable_by_clients,
             )
             conf = root / "nginx.conf"
             conf.write_text(self.proxy_spec.config_text)

@@ -76,6 +76,8 @@ class Resource:
     replace_with: list[str] = field(default_factory=list)
     # Input property -> URNs it came from (what the engine hands to stack policies).
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    # ResourceOptions.custom_timeouts: {"create": "60m", ...}, only those set.
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
     @property
     def plain(self) -> dict:
@@ -153,6 +155,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             resource.replace_with = list(request.replace_with)
             resource.property_dependencies = {key: list(deps.urns)
                                               for key, deps in request.propertyDependencies.items()}
+            timeouts = request.customTimeouts
+            resource.custom_timeouts = {kind: getattr(timeouts, kind) for kind in ("create", "update", "delete")
+                                        if getattr(timeouts, kind)}
         with self._lock:
             self.resources.append(resource)
         state = dict(args.inputs)

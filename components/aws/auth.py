@@ -62,14 +62,15 @@ class BasicAuthCredentials(pulumi.ComponentResource):
                 lambda values: {ADMIN_PASSWORD_KEY: values[0], SESSION_KEY_KEY: values[1]}),
             kms_key_arn, child,
         )
+        self._secret = secret
         self.secret_arn = secret.arn
         self.register_outputs({"username": self.username, "secretArn": self.secret_arn})
 
     def ecs_secrets(self) -> dict[str, pulumi.Output[str]]:
         """Environment name -> ECS valueFrom (a JSON key of the secret)."""
         return {
-            "MLFLOW_AUTH_ADMIN_PASSWORD": pulumi.Output.concat(self.secret_arn, f":{ADMIN_PASSWORD_KEY}::"),
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": pulumi.Output.concat(self.secret_arn, f":{SESSION_KEY_KEY}::"),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": self._secret.value_from(ADMIN_PASSWORD_KEY),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": self._secret.value_from(SESSION_KEY_KEY),
         }
 
 

@@ -12,8 +12,18 @@ from components.aws.providers import AwsContext
 from components.config.aws import AuthSettings, AwsLoadBalancerSettings
 from components.specs.health import HealthCheck
 
-# In-flight requests a draining task may still finish during a deployment or scale-in.
-DEREGISTRATION_DELAY_SECONDS = 120
+# The longest deregistration delay a target group takes.
+MAX_DEREGISTRATION_DELAY_SECONDS = 3600
+
+
+def deregistration_delay(idle_timeout_seconds: int) -> int:
+    """How long a draining task (a deploy, a scale-in) keeps serving its in-flight requests.
+
+    As long as a proxied upload may run (the idle timeout), so a deploy does not cut one off;
+    the ALB ends the wait early once a target has no request left in flight. Capped at what
+    AWS accepts: an upload longer than an hour can still be cut by a deploy (docs/aws.md).
+    """
+    return min(idle_timeout_seconds, MAX_DEREGISTRATION_DELAY_SECONDS)
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -73,7 +83,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 port=server_port,
                 protocol="HTTP",
                 protocol_version="HTTP1",
-                deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
+                deregistration_delay=deregistration_delay(settings.idle_timeout_seconds),
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
                     enabled=True,
                     path=health_path,
@@ -135,12 +145,16 @@ class LoadBalancer(pulumi.ComponentResource):
                     name=settings.domain_name,
                     type="A",
                     aliases=[aws.route53.RecordAliasArgs(name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True)],
+                    # A record left by an earlier stack of the same name (or made by hand) is taken
+                    # over rather than failing the `up` with "already exists".
+                    allow_overwrite=True,
                 ),
                 opts=child,
             )
         self.url = pulumi.Output.from_input(f"https://{settings.domain_name}")
         self.dns_name = alb.dns_name
         self.target_group_arn = target_group.arn
+        self.deregistration_delay_seconds = deregistration_delay(settings.idle_timeout_seconds)
         self.resource_label = pulumi.Output.concat(alb.arn_suffix, "/", target_group.arn_suffix)
         self.register_outputs({"url": self.url, "dnsName": alb.dns_name})
 

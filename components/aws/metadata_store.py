@@ -140,10 +140,11 @@ class MetadataStore(pulumi.ComponentResource):
         self.port = instance.port
         self.db_name = settings.name
         self.username = settings.username
+        self._secret = secret
         self.secret_arn = secret.arn
         self.register_outputs({"address": self.address, "port": self.port, "secretArn": self.secret_arn})
 
     @property
     def password_value_from(self) -> pulumi.Output[str]:
-        """ECS `valueFrom` of the password: the JSON key of the secret."""
-        return pulumi.Output.concat(self.secret_arn, f":{PASSWORD_KEY}::")
+        """ECS `valueFrom` of the password: the JSON key of the secret's version."""
+        return self._secret.value_from(PASSWORD_KEY)

@@ -133,6 +133,9 @@ class AwsPlatform(pulumi.ComponentResource):
             subnet_ids=network.private_subnet_ids,
             security_group_id=groups.tasks_id,
             target_group_arn=balancer.target_group_arn,
+            drain_seconds=balancer.deregistration_delay_seconds,
+            # The first start migrates the schema before /health answers.
+            start_grace_seconds=shape.health.start_period_seconds + 60,
             request_count_label=balancer.resource_label,
             # Tasks need their bucket grant, and the target group must belong to a listener.
             ready_before_service=[task_policy, balancer.https_listener],

@@ -18,6 +18,19 @@ from components.aws.providers import AwsContext
 from components.config.aws import AwsSettings
 from components.specs.mlflow_server import ServerSpec
 
+# Beyond starting and draining tasks: image pulls, placement, a slow health check or two.
+ROLLOUT_MARGIN_SECONDS = 15 * 60
+
+
+def rollout_timeout(start_grace_seconds: int, drain_seconds: int) -> str:
+    """How long `pulumi up` may wait for the service to be steady (the provider's default is 20 min).
+
+    A rolling deploy starts new tasks (up to their health grace period), then drains the old ones
+    for up to the target group's deregistration delay, so one long upload can hold it that long.
+    """
+    minutes = -(-(start_grace_seconds + drain_seconds + ROLLOUT_MARGIN_SECONDS) // 60)
+    return f"{minutes}m"
+
 
 class TrackingServer(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
@@ -40,6 +53,8 @@ class TrackingServer(pulumi.ComponentResource):
         subnet_ids: list[pulumi.Input[str]],
         security_group_id: pulumi.Input[str],
         target_group_arn: pulumi.Input[str],
+        drain_seconds: int,
+        start_grace_seconds: int,
         request_count_label: pulumi.Input[str],
         ready_before_service: list[pulumi.Resource],
         opts: pulumi.ResourceOptions,
@@ -108,7 +123,6 @@ class TrackingServer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        grace = spec.apply(lambda s: s.health.start_period_seconds + 60)
         service = aws.ecs.Service(
             name,
             aws.ecs.ServiceArgs(
@@ -132,7 +146,7 @@ class TrackingServer(pulumi.ComponentResource):
                 deployment_minimum_healthy_percent=100,
                 deployment_maximum_percent=200,
                 # The first start migrates the schema before /health answers.
-                health_check_grace_period_seconds=grace,
+                health_check_grace_period_seconds=start_grace_seconds,
                 availability_zone_rebalancing="ENABLED",
                 enable_execute_command=False,
                 enable_ecs_managed_tags=True,
@@ -144,6 +158,12 @@ class TrackingServer(pulumi.ComponentResource):
                 depends_on=[exec_policy, *ready_before_service],
                 # Autoscaling owns the task count once the service exists.
                 ignore_changes=["desiredCount"],
+                # Waiting for steady state covers draining the old tasks (their uploads) too.
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=rollout_timeout(start_grace_seconds, 0),
+                    update=rollout_timeout(start_grace_seconds, drain_seconds),
+                    delete=rollout_timeout(0, drain_seconds),
+                ),
             ),
         )
 

@@ -21,6 +21,9 @@ KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/([0-9a-f]{8
 WAF_ACL_ARN = r"^arn:aws[a-z-]*:wafv2:[a-z]{2}(-[a-z]+)+-\d:\d{12}:regional/webacl/[\w-]+/[0-9a-f-]+$"
 COGNITO_POOL_ARN = r"^arn:aws[a-z-]*:cognito-idp:[a-z]{2}(-[a-z]+)+-\d:\d{12}:userpool/[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+$"
 HOSTED_ZONE_ID = r"^Z[0-9A-Z]{1,31}$"
+IAM_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$"
+# The role CI deploys with (docs/aws.md; its policy: deploy/aws/deploy-role-policy.json).
+DEPLOY_ROLE_NAME = "mlflow-platform-deploy"
 HTTPS_URL = r"^https://[^\s/?#]+[^\s]*$"
 
 # ALB policies that offer TLS 1.2 and 1.3 only, with forward-secret ciphers (no TLS 1.0/1.1).
@@ -122,6 +125,9 @@ class AwsNetworkSettings(ConfigModel):
     # Public subnets hold only the load balancer; private ones the tasks and the database.
     existing_public_subnet_ids: list[SubnetId] = Field(default_factory=list)
     existing_private_subnet_ids: list[SubnetId] = Field(default_factory=list)
+    # Interface endpoints (ECR, Secrets Manager, CloudWatch Logs, KMS) in the created VPC, and task
+    # egress limited to them and the S3 gateway endpoint: no task reaches the internet. ~$73/month.
+    interface_endpoints: bool = True
 
 
 class AwsDatabaseSettings(DatabaseSettings):
@@ -159,6 +165,9 @@ class AwsArtifactStoreSettings(ConfigModel):
     abort_incomplete_upload_days: int = Field(default=7, ge=1, le=365)
     # Lets `pulumi destroy` delete a non-empty bucket: artifacts are lost. Keep false in prod.
     force_destroy: bool = False
+    # Roles that may read and write objects besides the tracking server (backups, restores, a
+    # destroy with forceDestroy). None: the deploy role of this account (DEPLOY_ROLE_NAME).
+    operator_role_arns: list[Annotated[str, Field(pattern=IAM_ROLE_ARN)]] | None = None
 
 
 class OidcSettings(ConfigModel):

@@ -58,6 +58,7 @@ class MinioStore(pulumi.ComponentResource):
             s3_endpoint_url=f"http://{HOST_ALIAS}:{spec.port}",
             static_credentials=True,
             create_bucket=True,
+            reachable_by_clients=False,
         )
         self.register_outputs({"endpoint": self.endpoint.s3_endpoint_url, "bucket": spec.bucket,
                                "container": self.container.name})

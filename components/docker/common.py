@@ -5,11 +5,13 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from components.specs.durations import go_duration
 from components.specs.health import HealthCheck
 
 # Bounded json-file logs, so a chatty container cannot fill a laptop's disk.
 LOG_OPTS = {"max-size": "20m", "max-file": "5"}
 SECURITY_OPTS = ["no-new-privileges:true"]
+START_INTERVAL_SECONDS = 2
 
 
 def container_options(parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
@@ -32,12 +34,13 @@ def secret_upload(path: str, content: pulumi.Input[str], owner: str) -> docker.C
 def healthcheck_args(health: HealthCheck) -> docker.ContainerHealthcheckArgs:
     return docker.ContainerHealthcheckArgs(
         tests=health.test,
-        interval=f"{health.interval_seconds}s",
-        timeout=f"{health.timeout_seconds}s",
+        # Go's spelling ("2m0s"): the provider reads durations back that way (no perpetual diff).
+        interval=go_duration(health.interval_seconds),
+        timeout=go_duration(health.timeout_seconds),
         retries=health.retries,
-        start_period=f"{health.start_period_seconds}s",
+        start_period=go_duration(health.start_period_seconds),
         # Poll quickly while starting, so `wait=True` returns as soon as the service is up.
-        start_interval="2s",
+        start_interval=go_duration(START_INTERVAL_SECONDS),
     )
 
 

@@ -14,11 +14,7 @@ from components.docker.network import DockerNetwork
 from components.docker.proxy import NginxProxy
 from components.docker.tracking_server import MlflowServer
 from components.platform import PlatformOutputs
-from components.specs.mlflow_server import (
-    PROXY_ONLY_CLIENT_SETTINGS,
-    database_connections_needed,
-    mlflow_server_spec,
-)
+from components.specs.mlflow_server import database_connections_needed, mlflow_server_spec
 
 
 class DockerPlatform(pulumi.ComponentResource):
@@ -58,6 +54,7 @@ class DockerPlatform(pulumi.ComponentResource):
         )
         proxy = NginxProxy(
             "proxy", settings.proxy, prefix=prefix, upstreams=server.upstreams, upstream_containers=server.containers,
+            clients_reach_object_store=artifacts.endpoint.reachable_by_clients,
             network=network.frontend, random_provider=random_provider, tls_provider=tls_provider, opts=child,
         )
         self.outputs = PlatformOutputs(
@@ -65,7 +62,5 @@ class DockerPlatform(pulumi.ComponentResource):
             username=proxy.username,
             password=proxy.password,
             tls_certificate=proxy.certificate,
-            # MinIO (http://minio:9000) is reachable from the containers only.
-            client_settings=dict(PROXY_ONLY_CLIENT_SETTINGS),
         )
         self.register_outputs({"trackingUri": proxy.tracking_uri})

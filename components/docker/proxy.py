@@ -20,7 +20,7 @@ from components.docker.common import (
     secret_upload,
 )
 from components.specs.htpasswd import htpasswd_line
-from components.specs.nginx import NginxPaths, nginx_proxy_spec
+from components.specs.nginx import DOCKER_DNS, NginxPaths, nginx_proxy_spec
 
 # uid of `nginx` in the official image: its workers read the htpasswd file per request.
 NGINX_UID = "101"
@@ -49,6 +49,7 @@ class NginxProxy(pulumi.ComponentResource):
         prefix: str,
         upstreams: list[str],
         upstream_containers: list[docker.Container],
+        clients_reach_object_store: bool,
         network: docker.Network,
         random_provider: random.Provider,
         tls_provider: tls.Provider,
@@ -56,7 +57,9 @@ class NginxProxy(pulumi.ComponentResource):
     ):
         super().__init__("mlflow-platform:docker:Proxy", name, None, opts)
         paths = NginxPaths()
-        spec = nginx_proxy_spec(settings, upstreams, paths=paths)
+        # Docker's DNS: a restarted MLflow container may come back with another address.
+        spec = nginx_proxy_spec(settings, upstreams, paths=paths, resolver=DOCKER_DNS,
+                                clients_reach_object_store=clients_reach_object_store)
         random_opts = pulumi.ResourceOptions(parent=self, provider=random_provider)
         self.password = generated_secret("password", 32, random_opts)
         # A stable salt keeps the htpasswd (and so the container) unchanged between `pulumi up`s.

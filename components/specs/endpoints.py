@@ -26,6 +26,9 @@ class ArtifactEndpoint:
     static_credentials: bool = False
     # True where nothing else creates the bucket (MinIO): the server creates it at boot.
     create_bucket: bool = False
+    # Whether MLflow's clients can reach `s3_endpoint_url` themselves (presigned transfers):
+    # not the dev stack's http://minio:9000, which only the containers resolve.
+    reachable_by_clients: bool = True
 
     @property
     def root(self) -> str:

@@ -29,14 +29,6 @@ DB_CONNECTIONS_HEADROOM = 10
 DEFAULT_KEEP_ALIVE_SECONDS = 75
 
 
-# For clients of a server whose S3 endpoint they cannot reach (the dev stack's MinIO):
-# MLflow 3.17 offers presigned direct S3 transfers (every download, uploads >= 500 MB) at
-# MLFLOW_S3_ENDPOINT_URL; these keep every byte on the proxy.
-PROXY_ONLY_CLIENT_SETTINGS = MappingProxyType({
-    "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
-    "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
-})
-
 
 def database_connections_needed(workers: int, servers: int) -> int:
     """What PostgreSQL's max_connections must allow for `servers` replicas of `workers` workers."""

@@ -20,6 +20,15 @@ HEALTH_PORT = 8081
 HEALTH_PATH = "/nginx-health"
 # nginx closes idle upstream connections before uvicorn does (its keep-alive is 75 s).
 UPSTREAM_KEEPALIVE_SECONDS = 60
+# Docker's embedded DNS server, on every user-defined network.
+DOCKER_DNS = "127.0.0.11"
+# How long nginx trusts a resolved upstream address: a restarted MLflow container with a new
+# address gets traffic again within this (plus one health check), instead of 502s until nginx restarts.
+RESOLVER_VALID_SECONDS = 5
+# MLflow's capability endpoint (Python client and UI). It offers presigned S3 transfers whenever
+# its artifact store can presign them, whether or not clients can reach that S3 endpoint.
+SERVER_INFO_PATH = r"^/(ajax-)?api/3\.0/mlflow/server-info$"
+DIRECT_TRANSFER_CAPABILITIES = ("multipart_uploads_enabled", "multipart_downloads_enabled")
 
 
 @dataclass(frozen=True)
@@ -68,13 +77,22 @@ def nginx_proxy_spec(
     listen_address: str = "",
     paths: NginxPaths = NginxPaths(),
     worker_user: str | None = "nginx",
+    resolver: str | None = None,
+    clients_reach_object_store: bool = False,
 ) -> ProxySpec:
-    """The proxy for `upstreams` (host:port of each MLflow server)."""
+    """The proxy for `upstreams` (host:port of each MLflow server).
+
+    `resolver`: a DNS server to re-resolve upstream names with (Docker's); None for addresses.
+    `clients_reach_object_store`: False where clients cannot reach the server's S3 endpoint (the
+    dev stack's `http://minio:9000`): MLflow's offer of presigned transfers is then answered
+    "not available", so every client, with no setting of its own, sends every byte through here.
+    """
     if not upstreams:
         raise ValueError("nginx needs at least one MLflow upstream")
     port = listen_port or container_port(proxy)
     text = render_nginx_conf(proxy, upstreams, listen_port=port, health_port=health_port,
-                             listen_address=listen_address, paths=paths, worker_user=worker_user)
+                             listen_address=listen_address, paths=paths, worker_user=worker_user,
+                             resolver=resolver, clients_reach_object_store=clients_reach_object_store)
     return ProxySpec(config_text=text, listen_port=port, health=nginx_health_check(health_port), paths=paths)
 
 
@@ -87,12 +105,43 @@ def render_nginx_conf(
     listen_address: str,
     paths: NginxPaths,
     worker_user: str | None,
+    resolver: str | None = None,
+    clients_reach_object_store: bool = False,
 ) -> str:
     timeout = f"{proxy.timeout_seconds}s"
     listen = f"{listen_address}:{listen_port}" if listen_address else str(listen_port)
     health_listen = f"{listen_address or '127.0.0.1'}:{health_port}"
-    servers = "\n".join(f"        server {upstream};" for upstream in upstreams)
+    # `resolve` (open-source nginx 1.27.3+) re-resolves each name while running; it needs a zone.
+    resolve = " resolve" if resolver else ""
+    servers = "\n".join(f"        server {upstream}{resolve};" for upstream in upstreams)
     user_line = f"user {worker_user};\n" if worker_user else ""
+    resolver_lines = ""
+    zone = ""
+    if resolver:
+        resolver_lines = f"""
+    # Upstream names through Docker's DNS, so a restarted container's new address is picked up.
+    resolver {resolver} valid={RESOLVER_VALID_SECONDS}s ipv6=off;
+    resolver_timeout 5s;
+"""
+        zone = "\n        zone mlflow_upstreams 64k;"
+    server_info = ""
+    if not clients_reach_object_store:
+        rewrites = "\n".join(f"            sub_filter '\"{name}\":true' '\"{name}\":false';"
+                             for name in DIRECT_TRANSFER_CAPABILITIES)
+        server_info = f"""
+        # Clients cannot reach the server's S3 endpoint: MLflow's capability answer must not send
+        # them there (presigned uploads and downloads), or a plain client fails on big artifacts.
+        location ~ {SERVER_INFO_PATH} {{
+            auth_basic "MLflow";
+            auth_basic_user_file {paths.htpasswd};
+            # No proxy_set_header here: one would drop every header set for the server. MLflow
+            # does not compress, so sub_filter sees the JSON as it is.
+            proxy_pass http://mlflow;
+            sub_filter_types application/json;
+            sub_filter_once off;
+{rewrites}
+        }}
+"""
     tls = ""
     if proxy.tls:
         tls = f"""
@@ -104,6 +153,9 @@ def render_nginx_conf(
         ssl_prefer_server_ciphers off;
         ssl_session_cache shared:mlflow_tls:10m;
         ssl_session_timeout 1h;
+        # Resumption through the session cache only: automatic ticket-key rotation is what
+        # CVE-2026-97629 forges sessions with (nginx before 1.30.6 / 1.31.7).
+        ssl_session_tickets off;
         add_header Strict-Transport-Security "max-age=31536000" always;"""
     return f"""# Rendered by mlflow-platform (components/specs/nginx.py) from the stack config.
 {user_line}worker_processes auto;
@@ -124,6 +176,7 @@ http {{
     tcp_nodelay on;
     keepalive_timeout 65s;
 
+{resolver_lines}
     # Who called what, how long MLflow took; never the Authorization header.
     log_format mlflow '$remote_addr $remote_user [$time_local] "$request" $status '
                       '$body_bytes_sent $request_length rt=$request_time urt=$upstream_response_time';
@@ -132,7 +185,7 @@ http {{
     client_body_temp_path {paths.temp_dir}/client_body;
     proxy_temp_path {paths.temp_dir}/proxy;
 
-    upstream mlflow {{
+    upstream mlflow {{{zone}
 {servers}
         keepalive 32;
         keepalive_timeout {UPSTREAM_KEEPALIVE_SECONDS}s;
@@ -167,6 +220,7 @@ http {{
 
         add_header X-Content-Type-Options nosniff always;
 
+{server_info}
         location = /health {{
             auth_basic off;
             proxy_pass http://mlflow;

@@ -13,7 +13,8 @@ Preparing means:
    replicas starting together migrate exactly once, the others wait and find it current.
 4. With MLFLOW_BOOT_AUTH_DB_NAME set (`--app-name basic-auth`), the auth database is created
    and migrated under the same lock, and the auth app's ini is written to MLFLOW_AUTH_CONFIG_PATH.
-5. With MLFLOW_BOOT_CREATE_BUCKET set (the dev MinIO), the artifact bucket is created if missing.
+5. With MLFLOW_BOOT_CREATE_BUCKET set (the dev object store), the artifact bucket is created if missing,
+   after waiting (bounded) for the object store to answer: after a reboot it may start later.
 
 Standard library plus what the image installs (SQLAlchemy, psycopg2, boto3, mlflow) only.
 """
@@ -41,6 +42,8 @@ SECRET_NAMES = (
 # pg_advisory_lock key: any fixed 64-bit number, the same in every replica.
 MIGRATION_LOCK_KEY = 0x6D6C666C6F77  # "mlflow"
 DB_WAIT_SECONDS = float(os.environ.get("MLFLOW_BOOT_DB_WAIT_SECONDS", "120"))
+# After a reboot the object store may start after this server: wait for it as for the database.
+STORE_WAIT_SECONDS = float(os.environ.get("MLFLOW_BOOT_STORE_WAIT_SECONDS", "120"))
 
 log = logging.getLogger("mlflow_boot")
 
@@ -199,25 +202,60 @@ def write_auth_config(path: str, auth_uri: str, environ) -> None:
         config.write(handle)
 
 
-def ensure_bucket(bucket: str, environ: dict[str, str]) -> bool:
-    """Create the bucket if missing (dev MinIO). Returns True when it was created.
-
-    A new bucket is private: no bucket policy, so no anonymous access.
-    """
+def s3_client(environ: dict[str, str]):
+    """The S3 client the boot module uses: one attempt per call, short timeouts (we retry)."""
     import boto3
-    from botocore.exceptions import ClientError
+    from botocore.config import Config
 
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=environ.get("MLFLOW_S3_ENDPOINT_URL"),
         region_name=environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        # Static keys where the store has them (dev); None lets boto3 find the task role (AWS).
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+        config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1, "mode": "standard"}),
     )
-    try:
-        client.head_bucket(Bucket=bucket)
+
+
+# Answers of an object store that is up but not ready yet (MinIO: 503 "Server not initialized").
+_STARTING_CODES = {"500", "502", "503", "504", "ServiceUnavailable", "XMinioServerNotInitialized", "SlowDown"}
+
+
+def bucket_exists(client, bucket: str, timeout: float = STORE_WAIT_SECONDS) -> bool:
+    """head_bucket, retried while the object store is unreachable or starting; False when missing."""
+    from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.head_bucket(Bucket=bucket)
+            return True
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code"))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            if code not in _STARTING_CODES:
+                raise BootError(f"cannot check bucket {bucket!r}: {error}") from None
+            reason = f"the object store answers {code}"
+        except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError) as error:
+            reason = str(error)
+        if time.monotonic() > deadline:
+            raise BootError(f"object store not reachable after {timeout:.0f}s: {reason}")
+        log.info("waiting for the object store: %s", reason)
+        time.sleep(1)
+
+
+def ensure_bucket(bucket: str, environ: dict[str, str], timeout: float = STORE_WAIT_SECONDS) -> bool:
+    """Create the bucket if missing (dev object stores). Returns True when it was created.
+
+    A new bucket is private: no bucket policy, so no anonymous access.
+    """
+    from botocore.exceptions import ClientError
+
+    client = s3_client(environ)
+    if bucket_exists(client, bucket, timeout):
         return False
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise BootError(f"cannot check bucket {bucket!r}: {error}") from None
     try:
         client.create_bucket(Bucket=bucket)
     except ClientError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 
 
 ACCOUNT = "123456789012"
@@ -76,6 +77,12 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
         out.update(keyId=f"{name}-key-id", arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}")
     elif typ == "aws:secretsmanager/secret:Secret":
         out.update(arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")
+    elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
+        # The version's `secretArn` is its secret's; the id is a UUID AWS draws.
+        out.update(secretArn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf",
+                   versionId=str(uuid.UUID(hashlib.md5(name.encode()).hexdigest())))
+    elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+        out.update(prefixListId="pl-6da54004" if inputs.get("vpcEndpointType") == "Gateway" else None)
     elif typ == "aws:cloudwatch/logGroup:LogGroup":
         out.update(arn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{inputs.get('name')}")
     elif typ == "aws:rds/parameterGroup:ParameterGroup" or typ == "aws:rds/subnetGroup:SubnetGroup":

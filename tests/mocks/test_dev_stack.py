@@ -54,7 +54,8 @@ def test_every_image_is_pinned(dev):
     built = dev.one("docker:index/image:Image")
     assert built.inputs["imageName"].startswith("mlflow-platform/mlflow:3.17.2-")
     assert built.inputs["skipPush"] is True
-    assert built.inputs["build"]["context"].endswith("images/mlflow")
+    assert built.inputs["build"]["context"] == "images/mlflow"
+    assert built.inputs["build"]["dockerfile"] == "images/mlflow/Dockerfile"
 
 
 def test_only_the_proxy_publishes_a_port_on_loopback(dev):
@@ -102,15 +103,24 @@ def test_generated_secrets_stay_secret_and_never_reach_plain_env_or_commands(dev
     assert dev.outputs["trackingUri"] == ("http://localhost:8080", False)
 
 
-def test_client_env_keeps_artifact_bytes_on_the_proxy(dev):
+def test_client_env_is_the_three_variables_a_plain_client_sets(dev):
     env, secret = dev.outputs["clientEnv"]
     assert secret
     lines = dict(line.removeprefix("export ").split("=", 1) for line in env.strip().splitlines())
+    assert set(lines) == {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
     assert lines["MLFLOW_TRACKING_URI"] == "'http://localhost:8080'"
     assert lines["MLFLOW_TRACKING_USERNAME"] == "'mlflow'"
-    # MinIO (http://minio:9000) is unreachable from the host: no presigned direct transfers.
-    assert lines["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"] == "'false'"
-    assert lines["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] == "'false'"
+
+
+def test_the_proxy_withholds_presigned_transfers_clients_cannot_reach_and_resolves_upstreams(dev):
+    """MinIO (http://minio:9000) is reachable from the containers only: nginx answers MLflow's
+    capability probe with no direct transfers; upstream names go through Docker's DNS."""
+    nginx = containers(dev)["nginx"].plain
+    (conf,) = [u["content"] for u in nginx["uploads"] if u["file"] == "/etc/nginx/nginx.conf"]
+    assert "sub_filter '\"multipart_uploads_enabled\":true' '\"multipart_uploads_enabled\":false';" in conf
+    assert "sub_filter '\"multipart_downloads_enabled\":true' '\"multipart_downloads_enabled\":false';" in conf
+    assert "resolver 127.0.0.11 valid=5s ipv6=off;" in conf
+    assert "server mlflow-0:5000 resolve;" in conf and "zone mlflow_upstreams" in conf
 
 
 def test_password_env_vars_point_to_files(dev):
@@ -180,7 +190,7 @@ def _dev_minio():
 def test_nginx_gets_the_rendered_config_and_a_sha512_htpasswd(dev):
     uploads = {u["file"]: u for u in reveal(containers(dev)["nginx"].inputs["uploads"])}
     conf = uploads["/etc/nginx/nginx.conf"]["content"]
-    assert "client_max_body_size 10g;" in conf and "server mlflow-0:5000;" in conf
+    assert "client_max_body_size 10g;" in conf and "server mlflow-0:5000 resolve;" in conf
     htpasswd = uploads["/etc/nginx/mlflow/htpasswd"]
     assert htpasswd["content"].startswith("mlflow:$6$")
     assert htpasswd["owner"] == "101"
@@ -210,7 +220,7 @@ def test_replicas_share_one_database_behind_one_proxy():
     servers = [r for r in run.of_type(CONTAINER) if r.name.startswith("mlflow-")]
     assert len(servers) == 3
     conf = next(u for u in reveal(run.one(CONTAINER, "nginx").inputs["uploads"]) if u["file"].endswith("nginx.conf"))
-    assert all(f"server mlflow-{i}:5000;" in conf["content"] for i in range(3))
+    assert all(f"server mlflow-{i}:5000 resolve;" in conf["content"] for i in range(3))
     # Every worker of every replica may hold 41 connections (no pool exhaustion under log_batch).
     assert run.one(CONTAINER, "postgres").inputs["command"] == ["postgres", "-c", "max_connections=256"]
 
@@ -244,3 +254,25 @@ def test_postgres_runs_the_password_sync_wrapper(dev):
     assert postgres["command"] == ["postgres", "-c", "max_connections=100"]
     (wrapper,) = [u for u in reveal(postgres["uploads"]) if u["file"] == ENTRYPOINT_PATH]
     assert wrapper["content"] == ENTRYPOINT_SCRIPT and wrapper["permissions"] == "0755"
+
+
+HEALTH_DURATIONS = ("interval", "timeout", "startPeriod", "startInterval")
+
+
+@pytest.mark.parametrize("config", ["committed", "tls"])
+def test_health_check_durations_are_written_as_the_provider_reads_them_back(config):
+    from unit.test_durations import is_go_canonical
+
+    stack = stack_config("dev")
+    if config == "tls":
+        stack["mlflow-platform:proxy"] = json.dumps({"tls": True})
+    run = run_program(stack, stack="dev")
+    checked = 0
+    for container in run.of_type(CONTAINER):
+        health = container.plain["healthcheck"]
+        for key in HEALTH_DURATIONS:
+            assert is_go_canonical(health[key]), (container.name, key, health[key])
+            checked += 1
+    assert checked == 4 * len(HEALTH_DURATIONS)
+    # The MLflow server's 120 s start period: the case that showed a diff on every preview.
+    assert containers(run)["mlflow-0"].plain["healthcheck"]["startPeriod"] == "2m0s"

@@ -446,11 +446,27 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(run)
     assert set(secrets) == {"MLFLOW_DB_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"}
     assert not set(env) & set(secrets)
     assert not any(re.search("PASSWORD|SECRET|TOKEN", name) and not name.endswith("_PATH") for name in env)
-    assert secrets["MLFLOW_DB_PASSWORD"] == f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlflow-prod-db-credentials-AbCdEf:password::"
+    # Pinned to the version the program wrote: <arn>:<json key>:<stage, empty>:<version id>.
+    versions = {v.name: v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
+    db_version = aws_outputs(versions["mlflow-prod-db-credentials"].typ, "mlflow-prod-db-credentials", {})
+    assert secrets["MLFLOW_DB_PASSWORD"] == (
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlflow-prod-db-credentials-AbCdEf:password::"
+        f"{db_version['versionId']}")
+    assert all(re.fullmatch(r"arn:aws:secretsmanager:[^:]+:\d{12}:secret:[\w-]+:\w+::[0-9a-f-]{36}", value)
+               for value in secrets.values()), secrets
     assert env["MLFLOW_DB_SSLMODE"] == "verify-full" and env["MLFLOW_DB_SSLROOTCERT"].endswith(".pem")
     assert env["MLFLOW_DB_HOST"] == f"mlflow-prod.abcdefghijkl.{REGION}.rds.amazonaws.com"
     # The task definition as a whole holds no secret value (it would be in plain ECS API output).
     assert secret_paths(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs) == []
+
+
+def test_no_task_definition_is_registered_before_its_secret_values_exist(run):
+    """ECS fetches the secrets when a task starts: the values must exist by then."""
+    task = run.one("aws:ecs/taskDefinition:TaskDefinition")
+    versions = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert len(versions) == 2
+    for version in versions:
+        assert version.urn in task.property_dependencies["containerDefinitions"], version.name
 
 
 def test_scratch_is_a_writable_ephemeral_volume_sized_from_config(run):

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from components.config import parse_settings
-from components.specs.nginx import NginxPaths, nginx_proxy_spec
-from components.versions import NGINX_IMAGE
+from components.specs.nginx import DOCKER_DNS, NginxPaths, nginx_proxy_spec
+from components.versions import NGINX_IMAGE, NGINX_RESOLVE_SINCE
 from tests.static.conftest import ON_CI, tool
 
 RENDERS = {"plain": {"tls": False, "port": 8080}, "tls": {"tls": True, "port": 8443}}
@@ -19,7 +19,7 @@ RENDERS = {"plain": {"tls": False, "port": 8080}, "tls": {"tls": True, "port": 8
 def deployed_config(render: str) -> str:
     """The file the proxy container gets (default paths), for the dev stack's replicas."""
     proxy = parse_settings({"target": "docker", "proxy": RENDERS[render]}).proxy
-    return nginx_proxy_spec(proxy, ["mlflow-0:5000", "mlflow-1:5000"]).config_text
+    return nginx_proxy_spec(proxy, ["mlflow-0:5000", "mlflow-1:5000"], resolver=DOCKER_DNS).config_text
 
 
 def gixy(conf, *extra: str) -> tuple[int, list[dict], str]:
@@ -40,7 +40,7 @@ def test_gixy_reports_no_issues(tmp_path, render):
 
 
 def pinned_nginx_version() -> str:
-    """1.30.6 from nginx:1.30.6 (or nginx:1.30.6-bookworm)."""
+    """1.31.1 from nginx:1.31.1 (or nginx:1.31.1-trixie)."""
     return NGINX_IMAGE.split(":", 1)[1].split("-", 1)[0]
 
 
@@ -69,8 +69,14 @@ def test_nginx_t_accepts_the_config(tmp_path, render):
                        tls_key=str(tmp_path / "tls.key"), pid=str(tmp_path / "nginx.pid"), temp_dir=str(tmp_path),
                        access_log=str(tmp_path / "access.log"), error_log=str(tmp_path / "error.log"))
     proxy = parse_settings({"target": "docker", "proxy": RENDERS[render]}).proxy
-    text = nginx_proxy_spec(proxy, ["127.0.0.1:5000"], listen_port=18080, health_port=18081,
-                            listen_address="127.0.0.1", paths=paths, worker_user=None).config_text
+    # As the container runs it: names re-resolved through a DNS server, presigned offers withheld.
+    text = nginx_proxy_spec(proxy, ["localhost:5000"], listen_port=18080, health_port=18081,
+                            listen_address="127.0.0.1", paths=paths, worker_user=None,
+                            resolver="127.0.0.1").config_text
+    # Debian's nginx (1.22) predates the upstream `resolve` parameter (1.27.3+, the pinned image
+    # has it: test_the_pinned_nginx_supports_upstream_resolve); everything else is checked as is.
+    assert text.count(" resolve;") == 1
+    text = text.replace(" resolve;", ";")
     (tmp_path / "htpasswd").write_text("mlflow:$6$salt$hash\n")
     if proxy.tls:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -80,3 +86,10 @@ def test_nginx_t_accepts_the_config(tmp_path, render):
     conf.write_text(text)
     result = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
     assert result.returncode == 0 and "test is successful" in result.stderr, result.stderr
+
+
+def test_the_pinned_nginx_supports_upstream_resolve():
+    """The deployed config re-resolves upstream names (`server ... resolve`), open source since 1.27.3."""
+    version = tuple(int(part) for part in pinned_nginx_version().split("."))
+    assert version >= NGINX_RESOLVE_SINCE, NGINX_IMAGE
+    assert " resolve;" in deployed_config("plain")

@@ -74,3 +74,71 @@ def test_auth_config_is_written_owner_only_with_the_cache_on(tmp_path):
 def test_auth_database_uri_keeps_credentials_and_changes_only_the_database():
     uri = "postgresql+psycopg2://u:p%40ss@db:5432/mlflow?sslmode=verify-full"
     assert mlflow_boot.with_database(uri, "mlflow_auth") == "postgresql+psycopg2://u:p%40ss@db:5432/mlflow_auth?sslmode=verify-full"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _s3_env(port: int) -> dict[str, str]:
+    return {"MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+
+
+def test_an_object_store_that_never_answers_fails_after_the_bound_with_a_message():
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(mlflow_boot.BootError, match="object store not reachable after 2s"):
+        mlflow_boot.ensure_bucket("mlflow", _s3_env(_free_port()), timeout=2)
+    assert time.monotonic() - started < 15
+
+
+def test_boot_waits_for_an_object_store_that_starts_later(monkeypatch):
+    """The store comes up 2 s after boot starts waiting (first 503, then a bucket): boot creates it."""
+    import http.server
+    import threading
+    import time
+
+    port = _free_port()
+    requests = []
+
+    class Store(http.server.BaseHTTPRequestHandler):
+        def _answer(self, status: int) -> None:
+            requests.append((self.command, status))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_HEAD(self):  # head_bucket: "not initialized" first, then "no such bucket"
+            self._answer(503 if len(requests) < 2 else 404)
+
+        def do_PUT(self):  # create_bucket
+            self._answer(200)
+
+        def log_message(self, *args):
+            pass
+
+    server = None
+
+    def start():
+        nonlocal server
+        time.sleep(2)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Store)
+        server.serve_forever()
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    try:
+        assert mlflow_boot.ensure_bucket("mlflow", _s3_env(port), timeout=30) is True
+    finally:
+        while server is None:
+            time.sleep(0.1)
+        server.shutdown()
+        server.server_close()
+    assert requests[:2] == [("HEAD", 503), ("HEAD", 503)]
+    assert requests[-1] == ("PUT", 200)
