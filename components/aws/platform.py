@@ -15,12 +15,13 @@ from components.aws.kms import platform_key
 from components.aws.load_balancer import LoadBalancer
 from components.aws.log_archive import LogArchive
 from components.aws.metadata_store import MetadataStore
-from components.aws.network import Network
+from components.aws.network import InterfaceEndpoints, Network
 from components.aws.providers import make_context
 from components.aws.registry import ImageRegistry
 from components.aws.security_groups import POSTGRES_PORT, SecurityGroups
 from components.aws.tracking_server import TrackingServer
 from components.config import AwsSettings, ConfigError
+from components.config.aws import DEPLOY_ROLE_NAME
 from components.specs.image_layout import RDS_CA_BUNDLE_PATH
 from components.platform import PlatformOutputs
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
@@ -52,6 +53,13 @@ def server_spec(settings: AwsSettings, db_host: str, bucket: str) -> ServerSpec:
     )
 
 
+def operator_roles(settings: AwsSettings, ctx) -> list[pulumi.Input[str]]:
+    """Who besides the server may touch artifacts: configured roles, else this account's deploy role."""
+    if settings.artifact_store.operator_role_arns is not None:
+        return list(settings.artifact_store.operator_role_arns)
+    return [ctx.arn("iam", f"role/{DEPLOY_ROLE_NAME}", region=False)]
+
+
 class AwsPlatform(pulumi.ComponentResource):
     outputs: PlatformOutputs
 
@@ -70,16 +78,23 @@ class AwsPlatform(pulumi.ComponentResource):
 
         key = platform_key(f"{name}-platform", ctx, child)
         logs = LogArchive(f"{name}-access", settings, ctx, child)
-        network = Network(name, settings.aws.network, ctx, logs, child)
+        execution_role = task_service_role(f"{name}-execution", "MLflow tasks: ECS pulls, secrets, logs", ctx, child)
+        task_role = task_service_role(f"{name}-task", "MLflow server: the artifact bucket", ctx, child)
+        artifacts = ArtifactStore(f"{name}-artifacts", settings.artifact_store, ctx, task_role.arn, child,
+                                  operator_role_arns=operator_roles(settings, ctx))
+
+        # The S3 gateway endpoint reaches the artifact bucket (and ECR's layers) only.
+        network = Network(name, settings.aws.network, ctx, logs, child, endpoint_bucket_arns=[artifacts.bucket_arn])
+        private_endpoints = settings.aws.network.interface_endpoints and network.s3_prefix_list_id is not None
         groups = SecurityGroups(
             name, network.vpc_id, settings.load_balancer.ingress_cidrs, shape.port, child,
             sign_in_at_load_balancer=settings.auth.mode in ("oidc", "cognito"),
+            s3_prefix_list_id=network.s3_prefix_list_id if private_endpoints else None,
         )  # fmt: skip
+        if private_endpoints:
+            InterfaceEndpoints(f"{name}-endpoints", ctx, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+                               security_group_id=groups.endpoints_id, opts=child)  # fmt: skip
 
-        execution_role = task_service_role(f"{name}-execution", "MLflow tasks: ECS pulls, secrets, logs", ctx, child)
-        task_role = task_service_role(f"{name}-task", "MLflow server: the artifact bucket", ctx, child)
-
-        artifacts = ArtifactStore(f"{name}-artifacts", settings.artifact_store, ctx, task_role.arn, child)
         task_policy = attach(f"{name}-task-artifacts", task_role, artifacts.access_policy(ctx.region), child)
         database = MetadataStore(
             f"{name}-db",

@@ -31,7 +31,10 @@ class SecurityGroups(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
         *,
         sign_in_at_load_balancer: bool = False,
+        s3_prefix_list_id: pulumi.Input[str] | None = None,
     ):
+        """`s3_prefix_list_id`: given, the tasks reach AWS only through interface endpoints (a group
+        of their own, `endpoints_id`) and S3's addresses; otherwise any HTTPS address (through NAT)."""
         super().__init__("mlflow-platform:aws:SecurityGroups", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -47,6 +50,9 @@ class SecurityGroups(pulumi.ComponentResource):
         alb = group("alb", "MLflow load balancer: HTTPS (and HTTP->HTTPS redirect) from the allowed ranges")
         tasks = group("tasks", "MLflow tasks: the MLflow port from the load balancer only")
         db = group("db", "MLflow metadata database: PostgreSQL from the MLflow tasks only")
+        endpoints = None
+        if s3_prefix_list_id is not None:
+            endpoints = group("endpoints", "AWS API endpoints: HTTPS from the MLflow tasks only")
 
         def ingress(rule: str, sg, port: int, description: str, *, cidr=None, source=None) -> None:
             aws.vpc.SecurityGroupIngressRule(
@@ -58,12 +64,14 @@ class SecurityGroups(pulumi.ComponentResource):
                 opts=child,
             )  # fmt: skip
 
-        def egress(rule: str, sg, port: int, description: str, *, cidr=None, destination=None) -> None:
+        def egress(rule: str, sg, port: int, description: str, *, cidr=None, destination=None,
+                   prefix_list=None) -> None:  # fmt: skip
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-{rule}",
                 aws.vpc.SecurityGroupEgressRuleArgs(
                     security_group_id=sg.id, ip_protocol="tcp", from_port=port, to_port=port,
-                    cidr_ipv4=cidr, referenced_security_group_id=destination, description=description,
+                    cidr_ipv4=cidr, referenced_security_group_id=destination, prefix_list_id=prefix_list,
+                    description=description,
                 ),
                 opts=child,
             )  # fmt: skip
@@ -79,12 +87,20 @@ class SecurityGroups(pulumi.ComponentResource):
                    cidr="0.0.0.0/0")  # fmt: skip
         ingress("tasks-from-alb", tasks, server_port, "from the load balancer", source=alb.id)
         egress("tasks-to-db", tasks, POSTGRES_PORT, "to the metadata database", destination=db.id)
-        # AWS APIs (S3 through the gateway endpoint, ECR, Secrets Manager, CloudWatch Logs) are HTTPS only.
-        egress("tasks-to-aws-apis", tasks, HTTPS_PORT, "HTTPS to AWS APIs", cidr="0.0.0.0/0")
+        if endpoints is not None:
+            # ECR, Secrets Manager, CloudWatch Logs and KMS through their interface endpoints, S3
+            # through the gateway endpoint (whose policy names our buckets): nothing else.
+            egress("tasks-to-endpoints", tasks, HTTPS_PORT, "HTTPS to the AWS API endpoints", destination=endpoints.id)
+            egress("tasks-to-s3", tasks, HTTPS_PORT, "HTTPS to S3 (gateway endpoint)", prefix_list=s3_prefix_list_id)
+            ingress("endpoints-from-tasks", endpoints, HTTPS_PORT, "HTTPS from the MLflow tasks", source=tasks.id)
+        else:
+            # AWS APIs (S3, ECR, Secrets Manager, CloudWatch Logs) are HTTPS only, through NAT.
+            egress("tasks-to-aws-apis", tasks, HTTPS_PORT, "HTTPS to AWS APIs", cidr="0.0.0.0/0")
         ingress("db-from-tasks", db, POSTGRES_PORT, "PostgreSQL from the MLflow tasks", source=tasks.id)
         # The database has no egress rule: it answers connections and starts none.
 
         self.load_balancer_id = alb.id
         self.tasks_id = tasks.id
         self.database_id = db.id
+        self.endpoints_id = endpoints.id if endpoints is not None else None
         self.register_outputs({"loadBalancer": alb.id, "tasks": tasks.id, "database": db.id})

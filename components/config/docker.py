@@ -6,7 +6,7 @@ import fnmatch
 import ipaddress
 from typing import Literal
 
-from pydantic import Field, IPvAnyAddress
+from pydantic import Field, IPvAnyAddress, ValidationInfo, field_validator
 
 from components.config.base import (
     BucketName,
@@ -17,7 +17,7 @@ from components.config.base import (
     Port,
     TrackingSettings,
 )
-from components.versions import MINIO_IMAGE, NGINX_IMAGE, POSTGRES_IMAGE
+from components.versions import MINIO_IMAGE, NGINX_IMAGE, POSTGRES_IMAGE, SEAWEEDFS_IMAGE
 
 
 def is_allowed_host(host: str, allowed: list[str]) -> bool:
@@ -30,9 +30,22 @@ class DockerDatabaseSettings(DatabaseSettings):
     image: PinnedImage = POSTGRES_IMAGE
 
 
+# The pinned image of each artifact-store engine.
+ARTIFACT_STORE_IMAGES = {"minio": MINIO_IMAGE, "seaweedfs": SEAWEEDFS_IMAGE}
+
+
 class DockerArtifactStoreSettings(ConfigModel):
     bucket: BucketName = "mlflow"
-    image: PinnedImage = MINIO_IMAGE
+    # seaweedfs: the `weed mini` S3 server the end-to-end tests run (testkit/s3.py).
+    engine: Literal["minio", "seaweedfs"] = "minio"
+    # None: the engine's pinned image (declared after `engine`, which the validator reads).
+    image: PinnedImage | None = Field(default=None, validate_default=True)
+
+    @field_validator("image")
+    @classmethod
+    def _engine_image(cls, image: str | None, info: ValidationInfo) -> str | None:
+        # `engine` is missing from info.data only when it was invalid (that error is reported).
+        return image if image is not None else ARTIFACT_STORE_IMAGES.get(info.data.get("engine"))
 
 
 class ProxySettings(ConfigModel):
@@ -52,8 +65,9 @@ class ProxySettings(ConfigModel):
 
 
 class DockerHostSettings(ConfigModel):
-    # The Docker engine to deploy to; passed to an explicit provider, never taken from the ambient env.
-    host: str = Field(default="unix:///var/run/docker.sock", pattern=r"^(unix|tcp|ssh|npipe)://")
+    # The Docker engine to deploy to, passed to an explicit provider. None: the active `docker context`'s
+    # endpoint, resolved while the program runs (components/docker/engine.py).
+    host: str | None = Field(default=None, pattern=r"^(unix|tcp|ssh|npipe)://")
     # Volumes outlive `pulumi destroy` unless this is false.
     keep_data_on_destroy: bool = True
 

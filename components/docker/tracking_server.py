@@ -40,6 +40,7 @@ class MlflowServer(pulumi.ComponentResource):
         *,
         prefix: str,
         replicas: int,
+        image_platform: str | None = None,
         secrets: Mapping[str, pulumi.Output[str]],
         networks: list[docker.Network],
         depends_on: list[pulumi.Resource],
@@ -48,7 +49,10 @@ class MlflowServer(pulumi.ComponentResource):
         super().__init__("mlflow-platform:docker:TrackingServer", name, None, opts)
         if set(secrets) != set(spec.secret_env):
             raise ValueError(f"the server needs secrets {sorted(spec.secret_env)}, got {sorted(secrets)}")
-        image = mlflow_image("image", "mlflow-platform/mlflow", opts=pulumi.ResourceOptions(parent=self))
+        # The engine's own platform (components/docker/engine.py): unset, pulumi-docker builds for the
+        # architecture of its provider binary, an emulated image under Rosetta on an arm64 engine.
+        image = mlflow_image("image", "mlflow-platform/mlflow", opts=pulumi.ResourceOptions(parent=self),
+                             platform=image_platform)
 
         env = dict(spec.env)
         env.update({f"{secret}_FILE": secret_file_path(secret) for secret in spec.secret_env})

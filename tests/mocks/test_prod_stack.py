@@ -142,7 +142,7 @@ def test_network_spans_two_azs_with_public_private_subnets_nat_and_s3_endpoint(r
     assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == 2
     nat_routes = [r.plain for r in run.of_type("aws:ec2/route:Route") if r.plain.get("natGatewayId")]
     assert len(nat_routes) == 2 and all(r["destinationCidrBlock"] == "0.0.0.0/0" for r in nat_routes)
-    endpoint = run.one("aws:ec2/vpcEndpoint:VpcEndpoint").plain
+    endpoint = run.one("aws:ec2/vpcEndpoint:VpcEndpoint", "mlflow-prod-s3").plain
     assert endpoint["serviceName"] == f"com.amazonaws.{REGION}.s3" and endpoint["vpcEndpointType"] == "Gateway"
     assert len(endpoint["routeTableIds"]) == 2
     default_sg = run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup").plain
@@ -196,14 +196,49 @@ def test_alb_has_no_internet_egress_without_sign_in_at_the_alb(run):
     assert alb_egress(internal) == [("tcp", 5000, 5000, sg_id(internal, "tasks"))]
 
 
-def test_tasks_accept_only_the_alb_and_reach_only_the_database_and_https(run):
+def task_egress(run) -> list[tuple]:
+    return sorted((r["fromPort"], r.get("referencedSecurityGroupId") or r.get("cidrIpv4") or r.get("prefixListId"))
+                  for r in rules_of(run, EGRESS, sg_id(run, "tasks")))  # fmt: skip
+
+
+def test_tasks_accept_only_the_alb_and_reach_only_the_database_and_the_aws_endpoints(run):
     tasks, db = sg_id(run, "tasks"), sg_id(run, "db")
     ingress = rules_of(run, INGRESS, tasks)
     assert [(r["fromPort"], r["toPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4")) for r in ingress] == [
         (5000, 5000, sg_id(run, "alb"), None)
     ]
-    egress = sorted((r["fromPort"], r.get("referencedSecurityGroupId") or r.get("cidrIpv4")) for r in rules_of(run, EGRESS, tasks))
-    assert egress == [(443, "0.0.0.0/0"), (5432, db)]
+    # No internet: HTTPS to the interface endpoints' group and to S3's prefix list (gateway endpoint).
+    s3_prefix_list = aws_outputs("aws:ec2/vpcEndpoint:VpcEndpoint", "s3", {"vpcEndpointType": "Gateway"})["prefixListId"]
+    assert task_egress(run) == sorted([(443, sg_id(run, "endpoints")), (443, s3_prefix_list), (5432, db)])
+    assert [(r["fromPort"], r.get("referencedSecurityGroupId")) for r in rules_of(run, INGRESS, sg_id(run, "endpoints"))] \
+        == [(443, tasks)]
+    assert rules_of(run, EGRESS, sg_id(run, "endpoints")) == []
+
+
+def test_interface_endpoints_cover_what_the_tasks_call_with_private_dns(run):
+    endpoints = [r.plain for r in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.plain["vpcEndpointType"] == "Interface"]
+    services = sorted(e["serviceName"].removeprefix(f"com.amazonaws.{REGION}.") for e in endpoints)
+    assert services == ["ecr.api", "ecr.dkr", "kms", "logs", "secretsmanager"]
+    private = [s.name for s in run.of_type("aws:ec2/subnet:Subnet") if s.plain["tags"]["tier"] == "private"]
+    for endpoint in endpoints:
+        assert endpoint["privateDnsEnabled"] is True
+        assert endpoint["securityGroupIds"] == [sg_id(run, "endpoints")]
+        assert endpoint["subnetIds"] == [f"{name}-id" for name in private]
+
+
+def test_the_s3_gateway_endpoint_reaches_only_the_artifact_bucket_and_ecr_layers(run):
+    bucket_arn = f"arn:aws:s3:::{artifact(run, BUCKET).name}-0a1b2c3"
+    doc = json.loads(reveal(run.one("aws:ec2/vpcEndpoint:VpcEndpoint", "mlflow-prod-s3").inputs["policy"]))
+    resources = sorted(r for s in doc["Statement"] for r in s["Resource"])
+    assert resources == sorted([bucket_arn, f"{bucket_arn}/*", f"arn:aws:s3:::prod-{REGION}-starport-layer-bucket/*"])
+    assert all(s["Effect"] == "Allow" and s["Principal"] == "*" for s in doc["Statement"])
+    assert statements(doc, "EcrImageLayers")["Action"] == ["s3:GetObject"]
+
+
+def test_without_interface_endpoints_tasks_reach_https_through_nat():
+    run = run_prod(aws={"region": REGION, "allowedAccountIds": [ACCOUNT], "network": {"interfaceEndpoints": False}})
+    assert [r for r in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.plain["vpcEndpointType"] == "Interface"] == []
+    assert task_egress(run) == [(443, "0.0.0.0/0"), (5432, sg_id(run, "db"))]
 
 
 def test_database_is_reachable_only_from_the_tasks_on_5432(run):
@@ -306,18 +341,34 @@ def test_artifact_bucket_lifecycle_aborts_uploads_and_expires_old_versions(run):
     assert all(r["status"] == "Enabled" for r in rules.values())
 
 
-def test_artifact_bucket_policy_denies_plain_http_and_everyone_but_the_task_role(run):
+def test_artifact_bucket_policy_denies_plain_http_and_everyone_but_the_task_role_and_operators(run):
     bucket_arn = f"arn:aws:s3:::{artifact(run, BUCKET).name}-0a1b2c3"
     doc = policy(artifact(run, "aws:s3/bucketPolicy:BucketPolicy"))
     tls = statements(doc, "DenyInsecureTransport")
     assert tls["Effect"] == "Deny" and tls["Principal"] == "*" and tls["Action"] == ["s3:*"]
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert tls["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
-    others = statements(doc, "OnlyTheTrackingServerTouchesObjects")
+    others = statements(doc, "OnlyTheServerAndOperatorsTouchObjects")
     assert others["Effect"] == "Deny" and {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= set(others["Action"])
     task_role_arn = f"arn:aws:iam::{ACCOUNT}:role/mlflow-prod-task"
-    assert others["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": task_role_arn}}
+    # The deploy role by default: backups, restores and a forceDestroy are not locked out.
+    deploy_role_arn = f"arn:aws:iam::{ACCOUNT}:role/mlflow-platform-deploy"
+    assert others["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [task_role_arn, deploy_role_arn]}}
     assert all(s["Effect"] == "Deny" for s in doc["Statement"])
+
+
+def test_configured_operator_roles_replace_the_default_in_the_bucket_exception():
+    operators = [f"arn:aws:iam::{ACCOUNT}:role/backup", f"arn:aws:iam::{ACCOUNT}:role/admins/platform-admin"]
+    run = run_prod(artifactStore={**prod_section("artifactStore"), "operatorRoleArns": operators})
+    doc = policy(artifact(run, "aws:s3/bucketPolicy:BucketPolicy"))
+    allowed = statements(doc, "OnlyTheServerAndOperatorsTouchObjects")["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert allowed == [f"arn:aws:iam::{ACCOUNT}:role/mlflow-prod-task", *operators]
+
+
+def test_an_operator_that_is_not_a_role_arn_is_refused_before_anything_is_created():
+    run = run_prod(raise_errors=False, artifactStore={"operatorRoleArns": ["arn:aws:iam::123456789012:user/alice"]})
+    assert isinstance(run.error, ConfigError) and "artifactStore.operatorRoleArns.0" in str(run.error)
+    assert run.resources == []
 
 
 def test_only_the_task_role_is_granted_the_artifact_bucket(run):
@@ -590,9 +641,41 @@ def test_target_group_health_checks_health(run):
     assert tg["healthCheck"]["path"] == "/health" and tg["healthCheck"]["matcher"] == "200"
 
 
+def test_a_deploy_drains_tasks_as_long_as_an_upload_may_run(run):
+    """Proxied uploads may take the ALB's idle timeout (3600 s); a deploy or scale-in must not cut
+    them at 120 s. Fargate stops a container at most 120 s after SIGTERM, which ECS sends only
+    once the target group has drained the task, so the drain is what has to be that long."""
+    idle = prod_section("loadBalancer")["idleTimeoutSeconds"]
+    tg = run.one("aws:lb/targetGroup:TargetGroup").plain
+    assert tg["deregistrationDelay"] == min(idle, 3600) == 3600
+    assert container(run)["stopTimeout"] == 120  # the Fargate maximum
+    # `pulumi up` waits for steady state: long enough for that drain (the provider's default is 20 min).
+    service = run.one("aws:ecs/service:Service")
+    grace = int(service.plain["healthCheckGracePeriodSeconds"])
+    assert service.custom_timeouts["update"] == f"{-(-(grace + 3600 + 900) // 60)}m"
+    assert int(service.custom_timeouts["update"].rstrip("m")) * 60 > 3600 + grace
+    assert int(service.custom_timeouts["delete"].rstrip("m")) * 60 > 3600
+
+
+def test_the_deploy_workflow_outlives_the_longest_rollout(run):
+    """The job timeout and the AWS session cover a first Multi-AZ deploy plus a full drain."""
+    import yaml
+
+    service = run.one("aws:ecs/service:Service")
+    workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/deploy.yml").read_text())
+    job = workflow["jobs"]["up"]
+    (credentials,) = [step for step in job["steps"] if "configure-aws-credentials" in step.get("uses", "")]
+    rollout_minutes = int(service.custom_timeouts["update"].rstrip("m"))
+    # RDS Multi-AZ create (~40 min at worst) and the image build come before the ECS rollout.
+    assert job["timeout-minutes"] >= rollout_minutes + 60
+    assert int(credentials["with"]["role-duration-seconds"]) >= job["timeout-minutes"] * 60
+
+
 def test_route53_alias_points_the_domain_at_the_alb(run):
     (record,) = [r.plain for r in run.of_type("aws:route53/record:Record")]
     assert record["name"] == "mlflow.example.com" and record["type"] == "A"
+    # A leftover record of the same name (an earlier stack, or made by hand) does not fail the `up`.
+    assert record["allowOverwrite"] is True
     assert record["zoneId"] == prod_section("loadBalancer")["hostedZoneId"]
     assert record["aliases"][0]["name"].endswith(".elb.amazonaws.com")
 

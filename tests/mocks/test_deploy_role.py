@@ -1,0 +1,109 @@
+"""The deploy role's policy (deploy/aws/deploy-role-policy.json) covers everything the program does.
+
+The first `pulumi up` in a new account also creates the service-linked roles of ELB, ECS, RDS and
+Application Auto Scaling (AWS makes them on first use, as the caller): a policy scoped to
+`role/mlflow-*` alone fails that `up` with AccessDenied. Each service the program registers a
+resource in must be allowed, for every shape of the stack config.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+
+import pytest
+
+from pulumi_mocks import REPO_ROOT
+from tests.mocks.aws_fixtures import ACCOUNT, REGION
+from tests.mocks.test_prod_stack import OIDC, AUTH_IS_SECRET, prod_section, run_prod
+
+POLICY_FILE = REPO_ROOT / "deploy" / "aws" / "deploy-role-policy.json"
+
+# Pulumi module of a resource type -> the IAM service prefix its API calls use.
+IAM_PREFIX = {
+    "acm": "acm", "appautoscaling": "application-autoscaling", "ec2": "ec2", "ecr": "ecr", "ecs": "ecs",
+    "iam": "iam", "kms": "kms", "lb": "elasticloadbalancing", "rds": "rds", "route53": "route53",
+    "s3": "s3", "secretsmanager": "secretsmanager", "vpc": "ec2", "wafv2": "wafv2",
+}  # fmt: skip
+# cloudwatch holds both CloudWatch Logs and CloudWatch itself.
+CLOUDWATCH_LOGS_TYPES = {"aws:cloudwatch/logGroup:LogGroup"}
+# Resource types whose first creation in an account makes AWS create a service-linked role.
+SERVICE_LINKED_ROLES = {
+    "aws:lb/loadBalancer:LoadBalancer": "elasticloadbalancing.amazonaws.com",
+    "aws:lb/targetGroup:TargetGroup": "elasticloadbalancing.amazonaws.com",
+    "aws:ecs/cluster:Cluster": "ecs.amazonaws.com",
+    "aws:ecs/service:Service": "ecs.amazonaws.com",
+    "aws:rds/instance:Instance": "rds.amazonaws.com",
+    "aws:appautoscaling/target:Target": "ecs.application-autoscaling.amazonaws.com",
+}
+
+
+def deploy_policy() -> dict:
+    return json.loads(POLICY_FILE.read_text())
+
+
+def allowed_actions(policy: dict) -> list[str]:
+    return [action for s in policy["Statement"] if s["Effect"] == "Allow"
+            for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]  # fmt: skip
+
+
+def prefix_of(typ: str) -> str:
+    module = typ.split(":")[1].split("/")[0]
+    if module == "cloudwatch":
+        return "logs" if typ in CLOUDWATCH_LOGS_TYPES else "cloudwatch"
+    assert module in IAM_PREFIX, f"{typ}: add its IAM service prefix to IAM_PREFIX and the deploy role's policy"
+    return IAM_PREFIX[module]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Every shape of prod stack the config can ask for."""
+    balancer = prod_section("loadBalancer")
+    without_certificate = {k: v for k, v in balancer.items() if k != "certificateArn"}
+    waf = {**balancer, "wafAclArn": f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/mlflow/0a1b2c3d-0000-1111-2222-333344445555"}
+    return {
+        "committed": run_prod(),
+        "certificate created": run_prod(loadBalancer=without_certificate),
+        "waf": run_prod(loadBalancer=waf),
+        "oidc": run_prod(secret_keys=AUTH_IS_SECRET, auth={"mode": "oidc", "oidc": OIDC}),
+    }
+
+
+def aws_types(runs) -> set[str]:
+    return {r.typ for run in runs.values() for r in run.custom if r.typ.startswith("aws:")}
+
+
+def test_every_service_the_program_uses_is_allowed(runs):
+    actions = allowed_actions(deploy_policy())
+    types = aws_types(runs)
+    assert {"aws:acm/certificate:Certificate", "aws:wafv2/webAclAssociation:WebAclAssociation"} <= types
+    missing = sorted({prefix_of(t) for t in types} - {a.split(":")[0] for a in actions})
+    assert missing == [], f"the deploy role's policy allows nothing of {missing}"
+
+
+def test_the_first_deploy_in_a_new_account_may_create_exactly_the_service_linked_roles_it_needs(runs):
+    needed = {SERVICE_LINKED_ROLES[t] for t in aws_types(runs) if t in SERVICE_LINKED_ROLES}
+    (slr,) = [s for s in deploy_policy()["Statement"] if s["Action"] == "iam:CreateServiceLinkedRole"]
+    assert slr["Resource"] == "arn:aws:iam::*:role/aws-service-role/*"
+    assert set(slr["Condition"]["StringEquals"]["iam:AWSServiceName"]) == needed == set(SERVICE_LINKED_ROLES.values())
+
+
+def test_the_deploy_role_manages_and_passes_only_the_stack_roles(runs):
+    policy = deploy_policy()
+    iam = [s for s in policy["Statement"] if any(str(a).startswith("iam:") for a in allowed_actions({"Statement": [s]}))]
+    for statement in iam:
+        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+        assert all(r in ("arn:aws:iam::*:role/mlflow-*", "arn:aws:iam::*:role/aws-service-role/*") for r in resources)
+    (passing,) = [s for s in iam if s["Action"] == "iam:PassRole"]
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    # Every role the program creates falls under role/mlflow-* (auto-named from its logical name).
+    roles = [r.name for run in runs.values() for r in run.of_type("aws:iam/role:Role")]
+    assert roles and all(fnmatch.fnmatch(name, "mlflow-*") for name in roles)
+    assert not any(a in ("iam:*", "*") for a in allowed_actions(policy))
+
+
+def test_the_docs_and_the_deploy_workflow_use_the_file():
+    docs = (REPO_ROOT / "docs" / "aws.md").read_text()
+    workflow = (REPO_ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    assert "file://deploy/aws/deploy-role-policy.json" in docs
+    assert "deploy/aws/deploy-role-policy.json" in workflow
