@@ -10,6 +10,7 @@ import re
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.aws.providers import AwsContext
 from components.aws.secrets import json_secret
@@ -23,10 +24,15 @@ LOG_EXPORTS = ["postgresql", "upgrade"]
 PASSWORD_KEY = "password"
 
 
-def db_identifier(stack: str) -> str:
+# Random characters that make this stack's RDS names its own (see MetadataStore).
+IDENTIFIER_SUFFIX_LENGTH = 6
+
+
+def db_identifier(stack: str, suffix: str = "") -> str:
     """A valid RDS identifier: letter first, letters/digits/single hyphens, at most 63."""
     ident = re.sub(r"[^a-z0-9]+", "-", f"mlflow-{stack}".lower()).strip("-")
-    return ident[:63].rstrip("-")
+    ident = ident[: 63 - (len(suffix) + 1 if suffix else 0)].rstrip("-")
+    return f"{ident}-{suffix}" if suffix else ident
 
 
 class MetadataStore(pulumi.ComponentResource):
@@ -51,12 +57,20 @@ class MetadataStore(pulumi.ComponentResource):
     ):
         super().__init__("mlflow-platform:aws:MetadataStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        identifier = db_identifier(ctx.stack)
+        # Drawn once per stack (kept in its state): the instance, its log groups and its final
+        # snapshot get names no earlier stack of the same name left behind (a final snapshot
+        # `mlflow-prod-final` or a log group RDS re-created would otherwise fail the next `up`).
+        suffix = random.RandomString(
+            f"{name}-identifier",
+            random.RandomStringArgs(length=IDENTIFIER_SUFFIX_LENGTH, special=False, upper=False),
+            opts=pulumi.ResourceOptions(parent=self, provider=ctx.random),
+        )
+        identifier = suffix.result.apply(lambda value: db_identifier(ctx.stack, value))
 
         # Letters and digits only: nothing to escape in a URI, 40 characters (~238 bits).
         secret_password = generated_secret(f"{name}-password", 40, child)
         secret = json_secret(
-            f"{name}-credentials", f"MLflow metadata database ({identifier}) master credentials",
+            f"{name}-credentials", f"MLflow metadata database (mlflow-{ctx.stack}) master credentials",
             secret_password.apply(lambda pw: {"username": settings.username, PASSWORD_KEY: pw}),
             kms_key_arn, child,
         )
@@ -88,7 +102,7 @@ class MetadataStore(pulumi.ComponentResource):
             aws.cloudwatch.LogGroup(
                 f"{name}-{log}",
                 aws.cloudwatch.LogGroupArgs(
-                    name=f"/aws/rds/instance/{identifier}/{log}", retention_in_days=log_retention_days, kms_key_id=kms_key_arn
+                    name=pulumi.Output.concat("/aws/rds/instance/", identifier, f"/{log}"), retention_in_days=log_retention_days, kms_key_id=kms_key_arn
                 ),
                 opts=child,
             )
@@ -126,7 +140,7 @@ class MetadataStore(pulumi.ComponentResource):
                 delete_automated_backups=False,
                 deletion_protection=settings.deletion_protection,
                 skip_final_snapshot=False,
-                final_snapshot_identifier=f"{identifier}-final",
+                final_snapshot_identifier=pulumi.Output.concat(identifier, "-final"),
                 enabled_cloudwatch_logs_exports=LOG_EXPORTS,
                 performance_insights_enabled=settings.performance_insights,
                 performance_insights_kms_key_id=kms_key_arn if settings.performance_insights else None,

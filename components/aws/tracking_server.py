@@ -66,7 +66,9 @@ class TrackingServer(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             name,
             aws.cloudwatch.LogGroupArgs(
-                name=f"/mlflow/{ctx.stack}/tracking-server",
+                # A prefix, AWS appending a unique part: a group of the same name left by an earlier
+                # stack (or re-created by a task still writing during a destroy) cannot collide.
+                name_prefix=f"/mlflow/{ctx.stack}/tracking-server-",
                 retention_in_days=settings.logs.retention_days,
                 kms_key_id=kms_key_arn,
             ),

@@ -84,7 +84,9 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
     elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
         out.update(prefixListId="pl-6da54004" if inputs.get("vpcEndpointType") == "Gateway" else None)
     elif typ == "aws:cloudwatch/logGroup:LogGroup":
-        out.update(arn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{inputs.get('name')}")
+        # With name_prefix, the provider appends a unique id (26 characters).
+        group = inputs.get("name") or f"{inputs['namePrefix']}{hashlib.sha256(name.encode()).hexdigest()[:26]}"
+        out.update(name=group, arn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}")
     elif typ == "aws:rds/parameterGroup:ParameterGroup" or typ == "aws:rds/subnetGroup:SubnetGroup":
         out.update(name=name)
     return out

@@ -76,6 +76,11 @@ def container(run) -> dict:
     return definitions[0]
 
 
+def log_group_name(group) -> str:
+    """The name AWS gives a log group: as given, or its prefix plus a unique part."""
+    return aws_outputs(group.typ, group.name, group.plain)["name"]
+
+
 def policy(resource) -> dict:
     return json.loads(reveal(resource.inputs["policy"]))
 
@@ -264,7 +269,9 @@ def test_rds_is_private_encrypted_multi_az_backed_up_and_protected(run):
     assert plain["multiAz"] is True
     assert plain["backupRetentionPeriod"] == prod_section("database")["backupRetentionDays"] >= 7
     assert plain["deletionProtection"] is True
-    assert plain["skipFinalSnapshot"] is False and plain["finalSnapshotIdentifier"] == "mlflow-prod-final"
+    # The identifier carries a suffix drawn once per stack: no leftover of an earlier stack collides.
+    assert re.fullmatch(r"mlflow-prod-[a-z0-9]{6}", plain["identifier"]), plain["identifier"]
+    assert plain["skipFinalSnapshot"] is False and plain["finalSnapshotIdentifier"] == f"{plain['identifier']}-final"
     assert set(plain["enabledCloudwatchLogsExports"]) == {"postgresql", "upgrade"}
     assert plain["vpcSecurityGroupIds"] == [sg_id(run, "db")]
     assert plain["caCertIdentifier"].startswith("rds-ca-")
@@ -290,9 +297,9 @@ def test_rds_allows_every_worker_of_every_task_its_full_pool(run):
 
 
 def test_rds_log_groups_exist_with_retention_before_rds_creates_them(run):
-    groups = {r.plain["name"]: r.plain for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    groups = {log_group_name(r): r.plain for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")}
     for log in ("postgresql", "upgrade"):
-        group = groups[f"/aws/rds/instance/mlflow-prod/{log}"]
+        group = groups[f"/aws/rds/instance/{run.one('aws:rds/instance:Instance').plain['identifier']}/{log}"]
         assert group["retentionInDays"] == 90 and group["kmsKeyId"]
 
 
@@ -428,9 +435,13 @@ def test_execution_role_may_only_pull_read_its_secrets_and_log(run):
     secret_arns = {r.name: f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{r.name}-AbCdEf"
                    for r in run.of_type("aws:secretsmanager/secret:Secret")}  # fmt: skip
     assert set(statements(doc, "ReadTheTaskSecrets")["Resource"]) == set(secret_arns.values())
+    (group,) = [g for g in run.of_type("aws:cloudwatch/logGroup:LogGroup") if g.name == "mlflow-prod"]
+    assert group.plain["namePrefix"] == "/mlflow/prod/tracking-server-" and "name" not in group.plain
+    group_name = aws_outputs(group.typ, group.name, group.plain)["name"]
     assert statements(doc, "WriteContainerLogs")["Resource"] == [
-        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/mlflow/prod/tracking-server:log-stream:*"
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group_name}:log-stream:*"
     ]
+    assert container(run)["logConfiguration"]["options"]["awslogs-group"] == group_name
 
 
 # --- registry and image --------------------------------------------------------------------------
@@ -506,7 +517,8 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(run)
     assert all(re.fullmatch(r"arn:aws:secretsmanager:[^:]+:\d{12}:secret:[\w-]+:\w+::[0-9a-f-]{36}", value)
                for value in secrets.values()), secrets
     assert env["MLFLOW_DB_SSLMODE"] == "verify-full" and env["MLFLOW_DB_SSLROOTCERT"].endswith(".pem")
-    assert env["MLFLOW_DB_HOST"] == f"mlflow-prod.abcdefghijkl.{REGION}.rds.amazonaws.com"
+    identifier = run.one("aws:rds/instance:Instance").plain["identifier"]
+    assert env["MLFLOW_DB_HOST"] == f"{identifier}.abcdefghijkl.{REGION}.rds.amazonaws.com"
     # The task definition as a whole holds no secret value (it would be in plain ECS API output).
     assert secret_paths(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs) == []
 
@@ -544,7 +556,8 @@ def test_container_logs_go_to_awslogs_with_retention(run):
     c = container(run)
     log = c["logConfiguration"]
     assert log["logDriver"] == "awslogs" and log["options"]["awslogs-region"] == REGION
-    group = next(r.plain for r in run.of_type("aws:cloudwatch/logGroup:LogGroup") if r.plain["name"] == log["options"]["awslogs-group"])
+    group = next(r.plain for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")
+                 if log_group_name(r) == log["options"]["awslogs-group"])  # fmt: skip
     assert group["retentionInDays"] == prod_section("logs")["retentionDays"]
     assert group["kmsKeyId"]
 
@@ -854,5 +867,5 @@ def test_creation_order_closes_every_window(run):
     # RDS exports into log groups that already have a retention period.
     db = run.one("aws:rds/instance:Instance")
     for group in run.of_type("aws:cloudwatch/logGroup:LogGroup"):
-        if group.plain["name"].startswith("/aws/rds/"):
+        if log_group_name(group).startswith("/aws/rds/"):
             assert run.depends_on(db, group)
