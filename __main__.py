@@ -1,11 +1,12 @@
 """mlflow-platform: an MLflow tracking server on Docker (dev) or AWS (prod), from stack config."""
 
-from components.config import load_settings
+from components.config.loader import load_settings
 from components.platform import build_platform
 
 import pulumi
 
-# Validate everything first: a bad config fails here, before any resource is registered.
+# Validate everything first (every key, and secrets given in plain text): a bad config fails
+# here, before any resource is registered.
 settings = load_settings()
 platform = build_platform(settings)
 

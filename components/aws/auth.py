@@ -6,38 +6,16 @@ and handed to the tasks as ECS secrets. The ALB modes put an authenticate action
 
 from __future__ import annotations
 
-from typing import Callable
-
 import pulumi
 import pulumi_aws as aws
-from pulumi.runtime import config as runtime_config
 
 from components.aws.providers import AwsContext
 from components.aws.secrets import json_secret
-from components.config import NAMESPACE
 from components.config.aws import AuthSettings
 from components.generated import generated_secret
 
 ADMIN_PASSWORD_KEY = "admin_password"
 SESSION_KEY_KEY = "flask_secret_key"
-
-
-def plaintext_secret_problems(
-    settings: AuthSettings, is_secret: Callable[[str], bool] = runtime_config.is_config_secret
-) -> list[tuple[str, str]]:
-    """Config problems of secrets given in plain text: the OIDC client secret must be a Pulumi secret.
-
-    Pulumi tells the program which top-level keys hold a secret (PULUMI_CONFIG_SECRET_KEYS, read into
-    `is_config_secret` before the program starts); `--path auth.oidc.clientSecret` marks `auth`. The
-    value itself is never part of the message.
-    """
-    if settings.oidc is None or is_secret(f"{NAMESPACE}:auth"):
-        return []
-    return [(
-        "auth.oidc.clientSecret",
-        "is stored in plain text in the stack config (anyone who reads Pulumi.<stack>.yaml has it); "
-        f"set it as a secret: pulumi config set --secret --path {NAMESPACE}:auth.oidc.clientSecret <value>",
-    )]
 
 
 class BasicAuthCredentials(pulumi.ComponentResource):

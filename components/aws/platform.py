@@ -9,7 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from components.aws.artifact_store import ArtifactStore
-from components.aws.auth import BasicAuthCredentials, plaintext_secret_problems
+from components.aws.auth import BasicAuthCredentials
 from components.aws.iam import attach, task_service_role
 from components.aws.kms import platform_key
 from components.aws.load_balancer import LoadBalancer
@@ -20,7 +20,7 @@ from components.aws.providers import make_context
 from components.aws.registry import ImageRegistry
 from components.aws.security_groups import POSTGRES_PORT, SecurityGroups
 from components.aws.tracking_server import TrackingServer
-from components.config import AwsSettings, ConfigError
+from components.config import AwsSettings
 from components.config.aws import DEPLOY_ROLE_NAME
 from components.specs.image_layout import RDS_CA_BUNDLE_PATH
 from components.platform import PlatformOutputs
@@ -64,11 +64,6 @@ class AwsPlatform(pulumi.ComponentResource):
     outputs: PlatformOutputs
 
     def __init__(self, name: str, settings: AwsSettings, opts: pulumi.ResourceOptions | None = None):
-        # Which config values are Pulumi secrets is runtime state, not part of AwsSettings: checked
-        # here, before this component or anything else is registered.
-        problems = plaintext_secret_problems(settings.auth)
-        if problems:
-            raise ConfigError(problems)
         super().__init__("mlflow-platform:aws:Platform", name, None, opts)
         ctx = make_context(name, settings, self)
         child = ctx.child(self)

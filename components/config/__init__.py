@@ -1,17 +1,14 @@
 """Stack config -> one validated Settings object, or one clear error naming every wrong key.
 
-Config is read only inside `load_settings()`, never at import time, so tests can
-swap the config between runs of the program.
+Pure (pydantic only, no Pulumi): the specs and the end-to-end kit import these models without
+the Pulumi SDK. Reading the stack's config is `components.config.loader`'s job.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from typing import Annotated, Any, Union
 
-import pulumi
-from pulumi.runtime import config as runtime_config
 from pydantic import Field, TypeAdapter, ValidationError
 
 from components.config.aws import AwsSettings
@@ -23,11 +20,11 @@ Settings = Annotated[Union[DockerSettings, AwsSettings], Field(discriminator="ta
 _SETTINGS = TypeAdapter(Settings)
 _MODELS = {"docker": DockerSettings, "aws": AwsSettings}
 
-__all__ = ["NAMESPACE", "AwsSettings", "ConfigError", "DockerSettings", "Settings", "load_settings", "parse_settings"]
+__all__ = ["NAMESPACE", "AwsSettings", "ConfigError", "DockerSettings", "Settings", "parse_settings"]
 
 
-class ConfigError(pulumi.RunError):
-    """Invalid stack config. A RunError, so Pulumi prints the message without a traceback."""
+class ConfigError(ValueError):
+    """Invalid stack config: every problem, as (key path, reason), in one message."""
 
     def __init__(self, problems: list[tuple[str, str]]):
         self.problems = sorted(problems)
@@ -38,32 +35,6 @@ class ConfigError(pulumi.RunError):
             + "\n".join(lines)
             + "\nFix these in Pulumi.<stack>.yaml (see the config reference in README.md)."
         )
-
-
-def read_raw_config(namespace: str = NAMESPACE) -> dict[str, Any]:
-    """Every key of our namespace, object values decoded from the JSON Pulumi passes them as."""
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    raw: dict[str, Any] = {}
-    for full_key in sorted(keys):
-        prefix, _, key = full_key.partition(":")
-        if prefix != namespace or not key:
-            continue
-        raw[key] = _decode(runtime_config.get_config(full_key))
-    return raw
-
-
-def _decode(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value  # a plain string such as `docker`
-
-
-def load_settings() -> DockerSettings | AwsSettings:
-    """Read and validate this stack's config; raise ConfigError before anything is registered."""
-    return parse_settings(read_raw_config())
 
 
 def parse_settings(raw: dict[str, Any]) -> DockerSettings | AwsSettings:

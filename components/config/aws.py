@@ -177,7 +177,7 @@ class OidcSettings(ConfigModel):
     user_info_endpoint: str = Field(pattern=HTTPS_URL)
     client_id: str = Field(min_length=1, max_length=512)
     # Must be a Pulumi secret (`pulumi config set --secret --path mlflow-platform:auth.oidc.clientSecret`),
-    # checked by components.aws.auth.plaintext_secret_problems; it reaches the listener as a secret.
+    # checked by components.config.loader.plaintext_secret_problems; it reaches the listener as a secret.
     client_secret: SecretText
     scope: str = "openid email"
     session_timeout_seconds: int = Field(default=28800, ge=60, le=604800)

@@ -7,7 +7,8 @@ import json
 import pulumi
 import pytest
 
-from components.config import ConfigError, DockerSettings, load_settings, parse_settings
+from components.config import ConfigError, DockerSettings, parse_settings
+from components.config.loader import load_settings
 from components.versions import pinned_mlflow_version
 
 
@@ -94,8 +95,17 @@ def test_error_message_is_one_readable_block_without_traceback_text():
     assert message.startswith("invalid stack configuration (1 problem):")
     assert "mlflow-platform:proxy.port" in message
     assert "Traceback" not in message and "pydantic" not in message.lower()
-    # A RunError: the Pulumi engine prints the message only, without a stack trace.
+
+
+def test_the_program_raises_config_errors_as_run_errors(monkeypatch):
+    """A RunError: the Pulumi engine prints the message only, without a stack trace."""
+    from components.config import loader
+
+    monkeypatch.setattr(loader, "read_raw_config", lambda: {"target": "docker", "proxy": {"port": "http"}})
+    with pytest.raises(ConfigError) as caught:
+        loader.load_settings()
     assert isinstance(caught.value, pulumi.RunError)
+    assert str(caught.value).startswith("invalid stack configuration (1 problem):")
 
 
 def test_sizes_accept_common_spellings():

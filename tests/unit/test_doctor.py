@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from components.versions import PULUMI_CLI_MINIMUM, REPO_ROOT
+from components.versions import PULUMI_CLI_MINIMUM, PYTHON_MINIMUM, REPO_ROOT
 from tools import doctor
 
 COLIMA_SOCKET = "unix:///Users/me/.colima/default/docker.sock"
@@ -260,3 +260,13 @@ def test_make_doctor_without_the_pulumi_cli_exits_non_zero_and_says_how_to_insta
     assert "FAIL: Pulumi CLI: `pulumi` is not on PATH" in done.stdout, done.stdout + done.stderr
     assert "3.207.0" in done.stdout and "curl -fsSL https://get.pulumi.com | sh" in done.stdout
     assert not (tmp_path / "passphrase").exists() and not (tmp_path / "state").exists()
+
+
+def test_the_readme_prerequisites_state_the_minimums_the_doctor_checks():
+    readme = (REPO_ROOT / "README.md").read_text()
+    prerequisites = readme.split("## Prerequisites", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
+            for line in prerequisites.splitlines() if line.startswith("| ") and "---" not in line}
+    assert rows["[Pulumi CLI](https://www.pulumi.com/docs/install/)"] == PULUMI_CLI_MINIMUM
+    assert rows["Python"] == ".".join(map(str, PYTHON_MINIMUM))
+    assert "make doctor" in prerequisites
