@@ -12,7 +12,7 @@ ifndef PULUMI_CONFIG_PASSPHRASE
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(STATE_DIR)/passphrase
 endif
 
-.PHONY: up preview doctor destroy outputs tls-cert test test-fast install-dev server-venv lock-image check
+.PHONY: up preview doctor destroy outputs tls-cert test test-fast install-dev server-venv lock-image check format snapshot
 
 # `make doctor` (and so every `up`/`preview` first): Pulumi CLI version, the Python `pulumi install`
 # uses, the Docker engine, the passphrase against the stack's salt. One line per check, with the fix.
@@ -74,3 +74,18 @@ lock-image:
 	{ echo "# Generated from requirements.in by \`make lock-image\` (pip freeze of a clean Python 3.11 venv)."; \
 	  echo "# Do not edit by hand: the image and the end-to-end tests install exactly this closure."; \
 	  /tmp/mlflow-platform-lock/bin/pip freeze --exclude pip --exclude setuptools | sort -f; } > images/mlflow/requirements.txt
+
+# Lint, format check and types (pyproject.toml); CI and the pull-request workflow run it.
+check:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
+
+format:
+	$(PYTHON) -m ruff check --fix .
+	$(PYTHON) -m ruff format .
+
+# After an intended change of what a stack deploys: rewrite the baselines that
+# tests/mocks/test_no_replacement.py compares the program against, then review their diff.
+snapshot:
+	PYTHONPATH=.:tests $(PYTHON) -m tests.mocks.snapshot

@@ -72,7 +72,12 @@ CLIENT_ENV = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "90",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # Only 127.0.0.1: the client's usage telemetry stays off (it also raced in spawned clients).
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
 }
+for _name, _value in CLIENT_ENV.items():  # before anything imports mlflow
+    os.environ.setdefault(_name, _value)
 MIXES = {
     # (operation, weight)
     "mixed": [("log_batch", 30), ("log_metric", 20), ("search_runs", 15), ("get_run", 10),
@@ -148,10 +153,14 @@ def _cmdline(pid: int) -> str:
 
 
 class Owners:
-    """Maps (client port) of a PostgreSQL connection to a process label like `mlflow-0/w1`."""
+    """Maps (client port) of a PostgreSQL connection to a process label like `mlflow-0/w1`.
+
+    With one worker uvicorn serves in its own process (no supervisor): that one is `w1`.
+    """
 
     def __init__(self, topo, pg_port: int) -> None:
         self.topo = topo
+        self.single_worker = topo.settings.tracking.workers == 1
         self.pg_port = pg_port
         self.labels: dict[int, str] = {}      # pid -> label
         self.worker_pids: dict[str, list[int]] = defaultdict(list)
@@ -176,7 +185,7 @@ class Owners:
                     self.worker_pids[inst.name].append(pid)
                     label = f"{inst.name}/w{len(self.worker_pids[inst.name])}"
                 elif "uvicorn" in cmd:
-                    label = f"{inst.name}/uvicorn"
+                    label = f"{inst.name}/w1" if self.single_worker else f"{inst.name}/uvicorn"
                 elif "huey" in cmd:
                     label = f"{inst.name}/jobs"
                 else:
@@ -524,8 +533,16 @@ def run_load(args, topo, uri: str, experiment_id: str, accounts: list[tuple[str,
         owners.add(proc.pid, "client")
         procs.append(proc)
     try:
-        for _ in procs:
-            ready.get(timeout=120)
+        waiting = len(procs)
+        deadline = time.monotonic() + 120
+        while waiting:
+            try:
+                ready.get(timeout=1)
+                waiting -= 1
+            except queue.Empty:
+                dead = [p.exitcode for p in procs if not p.is_alive()]
+                if dead or time.monotonic() > deadline:
+                    raise RuntimeError(f"a client process failed during its setup (exit codes {dead})") from None
         sampler.phase = "load"
         sessions_before = pg_sessions(topo)
         began = time.monotonic()

@@ -14,7 +14,7 @@ import pulumi_docker as docker
 
 from components.versions import MLFLOW_IMAGE_DIR, REPO_ROOT, pinned_mlflow_version
 
-# Fargate's default CPU architecture. Local Docker builds for the laptop's own platform.
+# Fargate's default CPU architecture. The dev stack builds for its engine's platform (components/docker/engine.py).
 FARGATE_PLATFORM = "linux/amd64"
 # Relative to the project directory, where Pulumi runs the program and the provider: an absolute
 # path would differ between a laptop and CI (or after a rename), and a changed context input

@@ -24,8 +24,9 @@ from typing import Callable
 from urllib.parse import unquote, urlparse
 
 from migrate.errors import MigrationError
+from migrate.identifiers import quote_ident
 from migrate.progress import Progress
-from migrate.source import quote_ident
+from migrate.s3 import s3_problem, split_s3_url
 
 # Every column holding an artifact location in MLflow 3.17's schema: (table, column, only
 # rows where <column> = <value>). Rows whose value is not under the old root are left as is
@@ -204,51 +205,15 @@ def s3_files(client, bucket: str, prefix: str) -> dict[str, int]:
                 if not item["Key"].endswith("/"):
                     found[item["Key"][len(base):]] = item["Size"]
     except Exception as error:
-        raise MigrationError(_s3_problem(error, bucket)) from None
+        raise MigrationError(s3_problem(error, bucket)) from None
     return found
-
-
-def split_s3_url(url: str) -> tuple[str, str]:
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise MigrationError(f"expected s3://bucket/key, got {url!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
-
-
-def s3_client(endpoint_url: str | None, workers: int = 8):
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        max_pool_connections=max(10, workers * 2),
-        retries={"max_attempts": 5, "mode": "standard"},
-        # S3-compatible servers (MinIO, SeaweedFS) want path-style; AWS decides by itself.
-        s3={"addressing_style": "path"} if endpoint_url else {},
-    )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
-
-
-def _s3_problem(error: Exception, bucket: str) -> str:
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
-
-    if isinstance(error, NoCredentialsError):
-        return "no AWS credentials found (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a role)"
-    if isinstance(error, EndpointConnectionError):
-        return f"cannot reach the S3 endpoint: {error}"
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in ("404", "NoSuchBucket", "NotFound"):
-            return f"bucket {bucket!r} does not exist (create it, or deploy the stack first)"
-        if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return f"access to bucket {bucket!r} denied ({code})"
-    return f"S3 error on bucket {bucket!r}: {error}"
 
 
 def check_bucket(client, destination: Destination) -> None:
     try:
         client.head_bucket(Bucket=destination.bucket)
     except Exception as error:
-        raise MigrationError(_s3_problem(error, destination.bucket)) from None
+        raise MigrationError(s3_problem(error, destination.bucket)) from None
 
 
 def existing_objects(client, destination: Destination) -> dict[str, int]:
@@ -260,7 +225,7 @@ def existing_objects(client, destination: Destination) -> dict[str, int]:
             for item in page.get("Contents", []):
                 found[item["Key"]] = item["Size"]
     except Exception as error:
-        raise MigrationError(_s3_problem(error, destination.bucket)) from None
+        raise MigrationError(s3_problem(error, destination.bucket)) from None
     return found
 
 
@@ -273,8 +238,8 @@ def upload_tree(client, root: Path | str, files: dict[str, int], destination: De
     """
     present = existing_objects(client, destination)
     todo = [rel for rel, size in files.items() if present.get(destination.key(rel)) != size]
-    progress = Progress(sum(files[rel] for rel in todo), "bytes", enabled=show_progress)
     staged = split_s3_url(root) if isinstance(root, str) and root.startswith("s3://") else None
+    progress = Progress(sum(files[rel] for rel in todo), "bytes", enabled=show_progress)
 
     def put(relative: str) -> None:
         try:
@@ -285,14 +250,15 @@ def upload_tree(client, root: Path | str, files: dict[str, int], destination: De
             else:
                 client.upload_file(str(Path(root) / relative), destination.bucket, destination.key(relative))
         except Exception as error:
-            raise MigrationError(f"uploading {relative}: {_s3_problem(error, destination.bucket)}") from None
+            raise MigrationError(f"uploading {relative}: {s3_problem(error, destination.bucket)}") from None
         progress.advance(files[relative])
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(put, rel) for rel in todo]:
-            future.result()
-    if todo:
-        progress.close()
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(put, rel) for rel in todo]:
+                future.result()
+    finally:
+        progress.close()  # also on failure: the bar's line ends before the error is printed
     return len(todo), len(files) - len(todo)
 
 

@@ -18,9 +18,9 @@ from typing import Callable
 from psycopg2 import sql
 
 from migrate.errors import MigrationError
+from migrate.identifiers import quote_ident
 from migrate.progress import Progress
 from migrate.schema import Table
-from migrate.source import quote_ident
 
 NULL = "\\N"
 # COPY text format: backslash, tab, newline and carriage return must be escaped.

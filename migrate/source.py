@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.errors import MigrationError
+from migrate.identifiers import quote_ident
+from migrate.s3 import s3_problem, split_s3_url
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -38,14 +40,12 @@ def _check_file(path: Path) -> None:
 
 def download_source(url: str, work_dir: Path, client) -> Path:
     """s3://bucket/key -> a local file in `work_dir` (a one-off task has no other way in)."""
-    from migrate.artifacts import _s3_problem, split_s3_url
-
     bucket, key = split_s3_url(url)
     target = work_dir / "source-download.db"
     try:
         client.download_file(bucket, key, str(target))
     except Exception as error:
-        raise MigrationError(f"cannot fetch the source database {url}: {_s3_problem(error, bucket)}") from None
+        raise MigrationError(f"cannot fetch the source database {url}: {s3_problem(error, bucket)}") from None
     return target
 
 
@@ -118,7 +118,3 @@ def foreign_key_orphans(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
     for table, _rowid, parent, _fk in conn.execute("PRAGMA foreign_key_check"):
         found[(table, parent)] = found.get((table, parent), 0) + 1
     return found
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -14,9 +14,9 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from migrate.copy_data import TablePlan
+from migrate.identifiers import quote_ident
 from migrate.schema import Table
 from migrate.sequences import _SERIAL_COLUMNS
-from migrate.source import quote_ident
 
 _TRUE = {"1", "t", "true", "y", "yes", "on"}
 

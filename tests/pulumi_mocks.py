@@ -78,6 +78,8 @@ class Resource:
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     # ResourceOptions.custom_timeouts: {"create": "60m", ...}, only those set.
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    # URNs this resource had before (ResourceOptions.aliases): the engine moves them, no replace.
+    alias_urns: list[str] = field(default_factory=list)
 
     @property
     def plain(self) -> dict:
@@ -104,6 +106,15 @@ class OptionRecordingMonitor(MockMonitor):
 
 
 _CURRENT = threading.local()
+
+
+def _alias_urn(monitor: MockMonitor, request, alias) -> str:
+    """The URN an alias names: given whole, or as a spec (another name, type or parent)."""
+    if alias.urn:
+        return alias.urn
+    spec = alias.spec
+    parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+    return monitor.make_urn(parent, spec.type or request.type, spec.name or request.name)
 
 
 @dataclass
@@ -155,6 +166,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             resource.replace_with = list(request.replace_with)
             resource.property_dependencies = {key: list(deps.urns)
                                               for key, deps in request.propertyDependencies.items()}
+            resource.alias_urns = sorted({_alias_urn(self.monitor, request, alias) for alias in request.aliases})
             timeouts = request.customTimeouts
             resource.custom_timeouts = {kind: getattr(timeouts, kind) for kind in ("create", "update", "delete")
                                         if getattr(timeouts, kind)}
