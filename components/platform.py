@@ -1,47 +1,21 @@
-"""The one place that picks the implementation (Docker or AWS) from the settings."""
+"""The one place that picks the implementation (Docker or AWS) from the settings.
+
+The targets import nothing from here (what they return lives in components.outputs), so this
+module imports them at the top: no cycle, nothing hidden in a function.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pulumi
 
+from components.aws.platform import AwsPlatform
 from components.config import AwsSettings, DockerSettings
-
-
-@dataclass
-class PlatformOutputs:
-    """What every target exports: how a client reaches the tracking server."""
-
-    tracking_uri: pulumi.Output[str]
-    username: pulumi.Output[str] | None
-    # Secret outputs: None where the target has no password (e.g. OIDC at the load balancer).
-    password: pulumi.Output[str] | None
-    # The self-signed certificate clients must trust (MLFLOW_TRACKING_SERVER_CERT_PATH), if any.
-    tls_certificate: pulumi.Output[str] | None = None
-    # Plain client settings the target needs (exported in clientEnv).
-    client_settings: dict[str, str] = field(default_factory=dict)
-
-    def client_env(self) -> pulumi.Output[str]:
-        """Ready-to-paste `export` lines for the MLflow client; secret, as it holds the password."""
-        parts = {"MLFLOW_TRACKING_URI": self.tracking_uri}
-        if self.username is not None:
-            parts["MLFLOW_TRACKING_USERNAME"] = self.username
-        if self.password is not None:
-            parts["MLFLOW_TRACKING_PASSWORD"] = self.password
-        parts.update(self.client_settings)
-        lines = pulumi.Output.all(**parts).apply(
-            lambda values: "".join(f"export {name}='{value}'\n" for name, value in values.items())
-        )
-        return pulumi.Output.secret(lines) if self.password is not None else lines
+from components.docker.platform import DockerPlatform
+from components.outputs import PlatformOutputs
 
 
 def build_platform(settings: DockerSettings | AwsSettings) -> PlatformOutputs:
-    stack = pulumi.get_stack()
+    name = f"mlflow-{pulumi.get_stack()}"
     if isinstance(settings, DockerSettings):
-        from components.docker.platform import DockerPlatform
-
-        return DockerPlatform(f"mlflow-{stack}", settings).outputs
-    from components.aws.platform import AwsPlatform
-
-    return AwsPlatform(f"mlflow-{stack}", settings).outputs
+        return DockerPlatform(name, settings).outputs
+    return AwsPlatform(name, settings).outputs

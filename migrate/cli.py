@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from migrate import artifacts, copy_data, schema, sequences, source, target, verify
+from migrate import artifacts, copy_data, planning, s3, schema, sequences, source, target, verify
 from migrate.errors import MigrationError, VerificationError, mask_url, redact
 from migrate.progress import Progress
+
+# bench/migrate_bench.py plans its verification with this name.
+_plans = planning.table_plans
 
 EPILOG = """\
 The target URL is best passed in the environment, not on the command line:
@@ -125,101 +128,15 @@ def _artifact_setup(ctx: Context) -> None:
     if not recorded.startswith("/"):
         raise MigrationError(f"--recorded-artifact-root must be an absolute path or file:// URI, got {recorded!r}")
     ctx.rewriter = artifacts.Rewriter(recorded, ctx.destination)
-    ctx.files = (artifacts.s3_files(_s3(ctx), *artifacts.split_s3_url(ctx.artifact_root))
+    ctx.files = (artifacts.s3_files(_s3(ctx), *s3.split_s3_url(ctx.artifact_root))
                  if ctx.artifact_root.startswith("s3://") else artifacts.local_files(Path(ctx.artifact_root)))
 
 
 def _s3(ctx: "Context"):
     if ctx.client is None:
         target.load_file_secrets()
-        ctx.client = artifacts.s3_client(ctx.args.s3_endpoint_url, ctx.args.upload_workers)
+        ctx.client = s3.s3_client(ctx.args.s3_endpoint_url, ctx.args.upload_workers)
     return ctx.client
-
-
-def _plans(conn: sqlite3.Connection, catalog: dict[str, schema.Table] | None, rewriter) -> list[copy_data.TablePlan]:
-    """What to copy: MLflow's tables (those of the aligned source), in foreign-key order."""
-    names = set(source.sqlite_tables(conn)) - schema.NOT_COPIED
-    if catalog is not None:
-        missing = sorted(names - set(catalog))
-        if missing:
-            raise MigrationError(f"tables of the source are missing in the target schema: {', '.join(missing)}")
-    counts = source.row_counts(conn, sorted(names))
-    order = schema.foreign_key_order(catalog, names) if catalog is not None else sorted(names)
-    plans = []
-    for name in order:
-        src_columns = source.sqlite_columns(conn, name)
-        if catalog is not None:
-            columns = [c.name for c in catalog[name].columns]
-            lacking = [c for c in columns if c not in src_columns]
-            extra = [c for c in src_columns if c not in columns]
-            if lacking or extra:
-                raise MigrationError(
-                    f"table {name} differs between source and target after alignment "
-                    f"(only in target: {lacking}, only in source: {extra})")
-        else:
-            columns = src_columns
-        transform = rewriter.row_transform(name, columns) if rewriter else None
-        plans.append(copy_data.TablePlan(name, columns, counts[name], transform))
-    return plans
-
-
-def _declared_catalog(conn: sqlite3.Connection) -> dict[str, schema.Table]:
-    """Column lengths as the source declares them: the same revision, so the same as the
-    target will have; used when the target has no schema yet (dry run)."""
-    import re
-
-    tables = {}
-    for name in source.sqlite_tables(conn):
-        table = schema.Table(name)
-        for _cid, column, declared, *_ in conn.execute(f"PRAGMA table_info({source.quote_ident(name)})"):
-            match = re.match(r"\s*(?:VARCHAR|CHARACTER VARYING)\s*\(\s*(\d+)\s*\)", declared or "", re.I)
-            table.columns.append(schema.Column(column, "varchar" if match else "", declared or "",
-                                               int(match.group(1)) if match else None))
-        tables[name] = table
-    return tables
-
-
-def _preflight(conn, plans, lengths_from, ctx: Context) -> list[artifacts.ColumnPlan]:
-    try:
-        orphans = source.foreign_key_orphans(conn)
-    except sqlite3.DatabaseError as error:
-        orphans = {}
-        say(f"warning: cannot check the source's foreign keys: {error}")
-    problems = [f"{child}: {n} row(s) pointing at missing {parent}" for (child, parent), n in sorted(orphans.items())]
-    if problems:
-        problems.insert(0, "rows whose parent is gone (SQLite does not enforce foreign keys; PostgreSQL will refuse them):")
-    lengths = copy_data.check_lengths(conn, plans, lengths_from)
-    column_plans = []
-    if ctx.rewriter is not None:
-        column_plans = artifacts.plan_rewrites(conn, ctx.rewriter, {p.name for p in plans})
-        for cp in column_plans:
-            limit = lengths_from.get(cp.table)
-            max_length = next((c.max_length for c in limit.columns if c.name == cp.column), None) if limit else None
-            if max_length and cp.longest > max_length:
-                lengths.append(f"{cp.table}.{cp.column}: a rewritten location has {cp.longest} characters, "
-                               f"the column allows {max_length} (use a shorter destination prefix)")
-    if lengths:
-        problems += ["values longer than their column (SQLite ignores VARCHAR(n); PostgreSQL does not):"] + lengths
-    if column_plans and not any(cp.rewritten for cp in column_plans) and any(cp.stranded for cp in column_plans):
-        problems.append(_wrong_root_hint(column_plans, ctx))
-    if problems:
-        raise MigrationError("the source does not fit the target; nothing was written. Fix these in a copy "
-                             "of the source, then run again:\n  " + "\n  ".join(problems))
-    return column_plans
-
-
-def _wrong_root_hint(column_plans: list[artifacts.ColumnPlan], ctx: Context) -> str:
-    """Not one location under the root: the folder moved, so say what the database recorded."""
-    examples = [e for cp in column_plans for e in cp.stranded_examples]
-    hint = ""
-    experiment = next((e for cp in column_plans if cp.table == "experiments" for e in cp.stranded_examples), None)
-    if experiment:
-        path = unquote(urlparse(experiment).path) if experiment.startswith("file:") else experiment
-        head, tail = os.path.split(path.rstrip("/"))
-        if tail.isdigit():  # <root>/<experiment_id>
-            hint = f"; pass --recorded-artifact-root {head}"
-    return (f"no stored artifact location is under {ctx.rewriter.root}: the database records e.g. "
-            f"{examples[0]}{hint}")
 
 
 def _report_rewrites(column_plans: list[artifacts.ColumnPlan], ctx: Context) -> None:
@@ -296,7 +213,7 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
     try:
         cursor = raw.cursor()
         catalog = schema.target_catalog(cursor) if state.has_schema else None
-        plans = _plans(conn, catalog, ctx.rewriter)
+        plans = planning.table_plans(conn, catalog, ctx.rewriter)
         ignored = sorted(set(catalog or ()) - {p.name for p in plans} - schema.NOT_COPIED)
         if ignored:
             say(f"target tables that are not MLflow's are left alone: {', '.join(ignored)}")
@@ -312,7 +229,8 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
                                      "nothing was written. Use --replace to overwrite it.")
             if existing:
                 say(f"--replace: the target's data will be replaced ({sum(existing.values()):,} rows now)")
-        column_plans = _preflight(conn, plans, catalog or _declared_catalog(conn), ctx)
+        column_plans = planning.check_fit(conn, plans, catalog or planning.declared_catalog(conn),
+                                          ctx.rewriter, warn=say)
         total = sum(p.rows for p in plans)
         say(f"rows to copy: {total:,} in {sum(1 for p in plans if p.rows)} non-empty of {len(plans)} tables")
         _report_rewrites(column_plans, ctx)
@@ -337,7 +255,7 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
             raw = engine.raw_connection()
             cursor = raw.cursor()
             catalog = schema.target_catalog(cursor)
-            plans = _plans(conn, catalog, ctx.rewriter)
+            plans = planning.table_plans(conn, catalog, ctx.rewriter)
 
         if client is not None:
             uploaded, skipped = artifacts.upload_tree(

@@ -23,10 +23,12 @@ except ImportError:
     _tqdm = None
 
 if _tqdm is not None:
+
     class _Bar(_tqdm):
         # No monitor thread: it only tunes tqdm's automatic `miniters`, which we fix at 1
         # so that time alone (mininterval) decides when a line is drawn.
         monitor_interval = 0
+
 
 _missing_noted = False
 
@@ -56,12 +58,19 @@ def _is_terminal(stream) -> bool:
 class Progress:
     """`advance(n, detail)` from any thread, `close()` once at the end (idempotent).
 
-    `label` "bytes" shows sizes (KB, MB, binary prefixes); anything else is the unit counted.
+    `label` "bytes" shows sizes (K, M, G: binary prefixes); anything else is the unit counted.
     Nothing is drawn when disabled or when there is nothing to do (`total` <= 0).
     """
 
-    def __init__(self, total: int, label: str = "rows", *, stream: TextIO | None = None,
-                 enabled: bool = True, log_interval: float = 5.0):
+    def __init__(
+        self,
+        total: int,
+        label: str = "rows",
+        *,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+        log_interval: float = 5.0,
+    ):
         global _missing_noted
         stream = stream or sys.stderr
         self._lock = threading.Lock()
@@ -80,8 +89,10 @@ class Progress:
             total=total,
             file=stream if terminal else _LogLines(stream),
             unit="B" if size else label,
-            unit_scale=True,
-            unit_divisor=1024 if size else 1000,
+            # Sizes scaled (12.3M/45.6M); counts exact, as the verification will compare them.
+            unit_scale=size,
+            unit_divisor=1024,
+            bar_format=None if size else "{l_bar}{bar}| {n:,}/{total:,} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
             miniters=1,  # every advance may draw; mininterval rate-limits it
             mininterval=0.1 if terminal else log_interval,
             dynamic_ncols=terminal,  # follow the terminal's width

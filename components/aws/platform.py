@@ -23,7 +23,7 @@ from components.aws.tracking_server import TrackingServer
 from components.config import AwsSettings
 from components.config.aws import DEPLOY_ROLE_NAME
 from components.specs.image_layout import RDS_CA_BUNDLE_PATH
-from components.platform import PlatformOutputs
+from components.outputs import PlatformOutputs
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.mlflow_server import SERVER_PORT, ServerSpec, database_connections_needed, mlflow_server_spec
 

@@ -15,7 +15,7 @@ from components.docker.network import DockerNetwork
 from components.docker.proxy import NginxProxy
 from components.docker.seaweedfs_store import SeaweedfsStore
 from components.docker.tracking_server import MlflowServer
-from components.platform import PlatformOutputs
+from components.outputs import PlatformOutputs
 from components.specs.mlflow_server import database_connections_needed, mlflow_server_spec
 
 

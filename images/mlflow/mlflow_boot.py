@@ -32,13 +32,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-SECRET_NAMES = (
-    "MLFLOW_DB_PASSWORD",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "MLFLOW_AUTH_ADMIN_PASSWORD",
-    "MLFLOW_FLASK_SERVER_SECRET_KEY",
-)
+from server_contract import FILE_SUFFIX, SECRET_NAMES, MissingSettings
+from server_contract import backend_store_uri as _backend_store_uri
+
 # pg_advisory_lock key: any fixed 64-bit number, the same in every replica.
 MIGRATION_LOCK_KEY = 0x6D6C666C6F77  # "mlflow"
 DB_WAIT_SECONDS = float(os.environ.get("MLFLOW_BOOT_DB_WAIT_SECONDS", "120"))
@@ -55,34 +51,24 @@ class BootError(RuntimeError):
 def load_file_secrets(environ: dict[str, str]) -> None:
     """NAME_FILE=/path -> NAME=<contents>, for every known secret name."""
     for name in SECRET_NAMES:
-        path = environ.get(f"{name}_FILE")
+        path = environ.get(f"{name}{FILE_SUFFIX}")
         if not path:
             continue
         try:
             with open(path, encoding="utf-8") as handle:
                 environ[name] = handle.read().strip()
         except OSError as error:
-            raise BootError(f"{name}_FILE points to {path}, which cannot be read: {error.strerror}") from None
+            raise BootError(f"{name}{FILE_SUFFIX} points to {path}, which cannot be read: {error.strerror}") from None
 
 
 def backend_store_uri(environ: dict[str, str]) -> str:
-    """postgresql+psycopg2://user:password@host:port/db?sslmode=... from MLFLOW_DB_*."""
+    """postgresql+psycopg2://user:password@host:port/db?sslmode=... from MLFLOW_DB_* (server_contract)."""
     if environ.get("MLFLOW_BACKEND_STORE_URI"):
         return environ["MLFLOW_BACKEND_STORE_URI"]
-    missing = [k for k in ("MLFLOW_DB_HOST", "MLFLOW_DB_NAME", "MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD") if not environ.get(k)]
-    if missing:
-        raise BootError(f"missing database settings: {', '.join(missing)} (or *_FILE for secrets)")
-    user = urllib.parse.quote(environ["MLFLOW_DB_USER"], safe="")
-    password = urllib.parse.quote(environ["MLFLOW_DB_PASSWORD"], safe="")
-    host = environ["MLFLOW_DB_HOST"]
-    port = environ.get("MLFLOW_DB_PORT", "5432")
-    query = {"sslmode": environ.get("MLFLOW_DB_SSLMODE", "prefer")}
-    if environ.get("MLFLOW_DB_SSLROOTCERT"):
-        query["sslrootcert"] = environ["MLFLOW_DB_SSLROOTCERT"]
-    return (
-        f"postgresql+psycopg2://{user}:{password}@{host}:{port}/{environ['MLFLOW_DB_NAME']}"
-        f"?{urllib.parse.urlencode(query)}"
-    )
+    try:
+        return _backend_store_uri(environ)
+    except MissingSettings as error:
+        raise BootError(f"{error} (or *_FILE for secrets)") from None
 
 
 def wait_for_database(uri: str, timeout: float = DB_WAIT_SECONDS):

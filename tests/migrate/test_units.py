@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import math
+import threading
+import time
 
 import pytest
 
-from migrate import copy_data, schema, target
+from migrate import copy_data, progress, schema, target
 from migrate.artifacts import Destination, Rewriter
 from migrate.errors import MigrationError, mask_url, redact
 from migrate.progress import Progress
@@ -110,31 +112,89 @@ def test_urls_never_show_the_password(tmp_path):
         target.resolve_url(None, {})
 
 
-def test_progress_logs_lines_when_not_a_terminal():
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_logs_plain_lines_when_not_a_terminal():
     out = io.StringIO()
     bar = Progress(200, "rows", stream=out, log_interval=0)
     bar.advance(50, "metrics")
     bar.advance(150)
     bar.close()
-    lines = out.getvalue().splitlines()
-    assert "\r" not in out.getvalue()
-    assert "25.0% 50/200 rows" in lines[0] and lines[0].endswith("metrics")
-    assert "100.0% 200/200 rows" in lines[-1]
-    quiet = io.StringIO()
-    Progress(10, stream=quiet, enabled=False).advance(10)
-    assert quiet.getvalue() == ""
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert "\r" not in text and text.endswith("\n") and len(lines) == 4  # start, 2 advances, end
+    assert all(line.strip() for line in lines) and text.isascii()
+    assert "25%" in lines[1] and "50/200" in lines[1] and "metrics" in lines[1]
+    assert "100%" in lines[-1] and "200/200" in lines[-1] and "metrics" in lines[-1]
+    bar.close()  # a second close draws nothing
+    assert out.getvalue() == text
+
+
+def test_progress_log_lines_are_rate_limited_and_thread_safe():
+    out = io.StringIO()
+    bar = Progress(8 * 2000, "rows", stream=out)  # the default: a line every 5 s at most
+
+    def worker():
+        for _ in range(2000):
+            bar.advance(1, "runs")
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bar.close()
+    lines = out.getvalue().splitlines(keepends=True)
+    assert bar.done == 16000
+    assert len(lines) == 2 and all(line.endswith("\n") and "\r" not in line for line in lines)
+    assert "16,000/16,000" in lines[-1]
+
+    out = io.StringIO()
+    bar = Progress(100, "bytes", stream=out, log_interval=0.2)
+    started = time.monotonic()
+    for _ in range(100):
+        bar.advance(1)
+        time.sleep(0.01)
+    elapsed = time.monotonic() - started
+    bar.close()
+    lines = out.getvalue().splitlines(keepends=True)
+    assert 3 <= len(lines) <= 2 + elapsed / 0.2 + 1
+    assert all(line.endswith("\n") and "\r" not in line for line in lines)
 
 
 def test_progress_redraws_in_place_on_a_terminal():
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
     out = Terminal()
     bar = Progress(1000, "rows", stream=out)
     for _ in range(10):
         bar.advance(100, "metrics")
     bar.close()
     text = out.getvalue()
-    assert text.startswith("\r[") and text.endswith("\n") and text.count("\n") == 1
-    assert "1,000/1,000 rows" in text.splitlines()[-1]
+    assert text.startswith("\r") and text.endswith("\n") and text.count("\n") == 1
+    last = text.rsplit("\r", 1)[-1]
+    assert "100%" in last and "1,000/1,000" in last and "metrics" in last
+
+    out = Terminal()
+    bar = Progress(3 * 1024 * 1024, "bytes", stream=out)
+    bar.advance(3 * 1024 * 1024)
+    bar.close()
+    assert "3.00M/3.00M" in out.getvalue().rsplit("\r", 1)[-1]
+
+
+def test_progress_draws_nothing_when_off_or_idle(monkeypatch):
+    quiet = io.StringIO()
+    for bar in (Progress(10, stream=quiet, enabled=False), Progress(0, stream=quiet)):
+        bar.advance(10)
+        bar.close()
+    assert quiet.getvalue() == ""
+    # The MLflow image has no tqdm: the migration still runs, with a note instead of a bar.
+    monkeypatch.setattr(progress, "_tqdm", None)
+    monkeypatch.setattr(progress, "_missing_noted", False)
+    out = io.StringIO()
+    for _ in range(2):
+        bar = Progress(10, stream=out)
+        bar.advance(10, "runs")
+        bar.close()
+    assert out.getvalue().splitlines() == ["note: no progress is shown: tqdm is not installed (see docs/migrate.md)"]

@@ -51,7 +51,8 @@ def snapshot(run: ProgramRun) -> dict[str, dict]:
             "custom": resource.custom,
             "inputs": reveal(resource.inputs),
             "secret_inputs": sorted(secret_paths(resource.inputs)),
-            "provider": resource.provider.split("::")[-2] if resource.provider else None,
+            # The provider's URN (its reference is "<urn>::<id>").
+            "provider": resource.provider.rsplit("::", 1)[0] if resource.provider else None,
             "dependencies": sorted(resource.dependencies),
             "delete_before_replace": resource.delete_before_replace,
             "retain_on_delete": resource.retain_on_delete,

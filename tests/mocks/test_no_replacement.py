@@ -36,7 +36,9 @@ def test_every_deployed_resource_is_kept_with_the_same_inputs(stack):
     for old_urn, old in before.items():
         current = dict(now[answering[old_urn]])
         current.pop("aliases")
-        expected = dict(old, dependencies=moved(old["dependencies"]), replace_with=moved(old["replace_with"]))
+        provider = old["provider"] and answering.get(old["provider"], old["provider"])
+        expected = dict(old, dependencies=moved(old["dependencies"]), replace_with=moved(old["replace_with"]),
+                        provider=provider)
         if current != expected:
             changed[old_urn] = sorted(k for k in expected if expected[k] != current.get(k))
     assert changed == {}, f"resources whose inputs or options changed (intended? run `make snapshot`): {changed}"

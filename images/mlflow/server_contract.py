@@ -1,0 +1,71 @@
+"""The contract between the MLflow image and whatever runs it: Docker, ECS, the end-to-end kit
+and the migration tool. Standard library only: the image imports it as `server_contract`
+(PYTHONPATH=/app), the repo as `images.mlflow.server_contract`.
+
+One home for each fact both sides must agree on: the port and health path, the environment
+names (and which of them are secrets), the database's port, and how the database URI is built.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+
+SERVER_PORT = 5000
+HEALTH_PATH = "/health"
+POSTGRES_PORT = 5432
+
+# Where the database is: plain settings.
+DB_HOST = "MLFLOW_DB_HOST"
+DB_PORT = "MLFLOW_DB_PORT"
+DB_NAME = "MLFLOW_DB_NAME"
+DB_USER = "MLFLOW_DB_USER"
+DB_SSLMODE = "MLFLOW_DB_SSLMODE"
+DB_SSLROOTCERT = "MLFLOW_DB_SSLROOTCERT"
+
+# Secrets: given as NAME_FILE (a file, Docker) or NAME (an ECS secret), never on a command line.
+DB_PASSWORD = "MLFLOW_DB_PASSWORD"
+S3_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+S3_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+AUTH_ADMIN_PASSWORD = "MLFLOW_AUTH_ADMIN_PASSWORD"
+FLASK_SECRET_KEY = "MLFLOW_FLASK_SERVER_SECRET_KEY"
+SECRET_NAMES = (DB_PASSWORD, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, AUTH_ADMIN_PASSWORD, FLASK_SECRET_KEY)
+FILE_SUFFIX = "_FILE"
+
+# Lengths of the generated secrets (letters and digits): the stacks and the test kit draw the same.
+GENERATED_SECRET_LENGTHS = {
+    DB_PASSWORD: 32,
+    S3_ACCESS_KEY_ID: 20,
+    S3_SECRET_ACCESS_KEY: 40,
+    AUTH_ADMIN_PASSWORD: 32,  # MLflow's basic-auth wants 12+; 32 letters and digits are ~190 bits
+    FLASK_SECRET_KEY: 64,
+}
+# RDS's master password: 40 characters (~238 bits), nothing to escape in a URI.
+RDS_PASSWORD_LENGTH = 40
+# The dev proxy's basic-auth password.
+PROXY_PASSWORD_LENGTH = 32
+
+
+class MissingSettings(ValueError):
+    """Database settings are missing; the message names them."""
+
+
+def backend_store_uri(environ: Mapping[str, str], *, password_required: bool = True) -> str:
+    """postgresql+psycopg2://user:password@host:port/db?sslmode=... from the MLFLOW_DB_* settings.
+
+    `environ` must already hold the password itself (NAME_FILE read). Without
+    `password_required` a missing password leaves it out (libpq's PGPASSWORD or ~/.pgpass).
+    """
+    required = (DB_HOST, DB_NAME, DB_USER) + ((DB_PASSWORD,) if password_required else ())
+    missing = [name for name in required if not environ.get(name)]
+    if missing:
+        raise MissingSettings(f"missing database settings: {', '.join(missing)}")
+    credentials = urllib.parse.quote(environ[DB_USER], safe="")
+    if environ.get(DB_PASSWORD):
+        credentials += ":" + urllib.parse.quote(environ[DB_PASSWORD], safe="")
+    query = {"sslmode": environ.get(DB_SSLMODE) or "prefer"}
+    if environ.get(DB_SSLROOTCERT):
+        query["sslrootcert"] = environ[DB_SSLROOTCERT]
+    host, port = environ[DB_HOST], environ.get(DB_PORT) or str(POSTGRES_PORT)
+    name = urllib.parse.quote(environ[DB_NAME], safe="")
+    return f"postgresql+psycopg2://{credentials}@{host}:{port}/{name}?{urllib.parse.urlencode(query)}"
