@@ -8,12 +8,12 @@ needs no extra secret). A URL without a password lets libpq use PGPASSWORD or ~/
 from __future__ import annotations
 
 import os
-from urllib.parse import quote, urlencode
 
 import sqlalchemy
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from images.mlflow import server_contract as contract
 from migrate.errors import MigrationError, mask_url, redact
 
 ENV_URL = "MLFLOW_MIGRATE_TARGET_URL"
@@ -33,28 +33,23 @@ def _secret(environ, name: str) -> str | None:
 def load_file_secrets(environ=os.environ) -> None:
     """AWS_ACCESS_KEY_ID_FILE etc. -> the variables boto3 reads: inside the platform's dev
     containers secrets are files (NAME_FILE), as images/mlflow/mlflow_boot.py expects."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    for name in (contract.S3_ACCESS_KEY_ID, contract.S3_SECRET_ACCESS_KEY):
         if not environ.get(name) and environ.get(f"{name}_FILE"):
             environ[name] = _secret(environ, name)
 
 
 def url_from_platform_env(environ) -> str | None:
-    """postgresql://... from MLFLOW_DB_* as images/mlflow/mlflow_boot.py builds it."""
-    if not environ.get("MLFLOW_DB_HOST"):
+    """postgresql://... from MLFLOW_DB_*, built by the image's own contract (server_contract)."""
+    if not environ.get(contract.DB_HOST):
         return None
-    missing = [k for k in ("MLFLOW_DB_NAME", "MLFLOW_DB_USER") if not environ.get(k)]
-    if missing:
-        raise MigrationError(f"MLFLOW_DB_HOST is set but {', '.join(missing)} is not")
-    password = _secret(environ, "MLFLOW_DB_PASSWORD")
-    credentials = quote(environ["MLFLOW_DB_USER"], safe="")
+    settings = dict(environ)
+    password = _secret(environ, contract.DB_PASSWORD)
     if password:
-        credentials += ":" + quote(password, safe="")
-    query = {"sslmode": environ.get("MLFLOW_DB_SSLMODE", "prefer")}
-    if environ.get("MLFLOW_DB_SSLROOTCERT"):
-        query["sslrootcert"] = environ["MLFLOW_DB_SSLROOTCERT"]
-    return (f"postgresql+psycopg2://{credentials}@{environ['MLFLOW_DB_HOST']}:"
-            f"{environ.get('MLFLOW_DB_PORT', '5432')}/{quote(environ['MLFLOW_DB_NAME'], safe='')}"
-            f"?{urlencode(query)}")
+        settings[contract.DB_PASSWORD] = password
+    try:
+        return contract.backend_store_uri(settings, password_required=False)
+    except contract.MissingSettings as error:
+        raise MigrationError(f"{contract.DB_HOST} is set, but: {error}") from None
 
 
 def resolve_url(flag: str | None, environ=os.environ) -> tuple[str, str]:

@@ -33,15 +33,17 @@ from pulumi_policy.proxy import (
     UNKNOWN_STRING_VALUE,
     UnknownValueError,
 )
+from pulumi.runtime import rpc
 from rules import ALL_RULES, UNKNOWN, Res, Rule, Stack, UnknownValueUsed
 
 PACK_NAME = "mlflow-platform-security"
 DEV_STACKS = frozenset({"dev"})
 _UNKNOWNS = frozenset({UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, UNKNOWN_ARRAY_VALUE,
                        UNKNOWN_ASSET_VALUE, UNKNOWN_ARCHIVE_VALUE, UNKNOWN_OBJECT_VALUE})
-# How the engine marks a secret in serialized properties (the mocks record inputs this way too).
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+# How the engine marks a secret in serialized properties (the mocks record inputs this way too):
+# the SDK's own constants, so the pack and the tests cannot disagree with the engine.
+_SIG_KEY = rpc._special_sig_key
+_SECRET_SIG = rpc._special_secret_sig
 
 
 def current_stack() -> str:

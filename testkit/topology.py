@@ -38,6 +38,7 @@ from components.specs.htpasswd import htpasswd_line
 from components.specs.minio import REGION
 from components.specs.mlflow_server import ServerSpec, mlflow_server_spec
 from components.specs.nginx import HEALTH_PATH, NginxPaths, ProxySpec, nginx_proxy_spec
+from images.mlflow import server_contract as contract
 
 from .postgres import LocalPostgres
 from .processes import ManagedProcess, _descendants, free_ports, wait_for_http
@@ -159,14 +160,15 @@ class DevTopology:
         self.server_env = dict(server_env or {})
         # `--app-name basic-auth`, as the AWS stack's default auth mode runs it.
         self.app_name = app_name
-        self.auth_admin_password = random_secret(32)
-        self.flask_secret_key = random_secret(64)
-        # Generated like the stack does (components/docker/*.py: RandomPassword, special=False).
-        self.db_password = random_secret(32)
-        self.s3_access_key = random_secret(20)
-        self.s3_secret_key = random_secret(40)
+        # Generated like the stacks do (RandomPassword, special=False), of the same lengths.
+        lengths = contract.GENERATED_SECRET_LENGTHS
+        self.auth_admin_password = random_secret(lengths[contract.AUTH_ADMIN_PASSWORD])
+        self.flask_secret_key = random_secret(lengths[contract.FLASK_SECRET_KEY])
+        self.db_password = random_secret(lengths[contract.DB_PASSWORD])
+        self.s3_access_key = random_secret(lengths[contract.S3_ACCESS_KEY_ID])
+        self.s3_secret_key = random_secret(lengths[contract.S3_SECRET_ACCESS_KEY])
         self.username = settings.proxy.username
-        self.password = random_secret(32)
+        self.password = random_secret(contract.PROXY_PASSWORD_LENGTH)
         self.htpasswd_salt = random_secret(16)
 
         self.base_dir: Path | None = None
@@ -307,12 +309,12 @@ class DevTopology:
 
     def _secret_values(self) -> dict[str, str]:
         return {
-            "MLFLOW_DB_PASSWORD": self.db_password,
-            "AWS_ACCESS_KEY_ID": self.s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": self.s3_secret_key,
+            contract.DB_PASSWORD: self.db_password,
+            contract.S3_ACCESS_KEY_ID: self.s3_access_key,
+            contract.S3_SECRET_ACCESS_KEY: self.s3_secret_key,
             # Only asked for by a basic-auth spec (app_name="basic-auth").
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": self.flask_secret_key,
-            "MLFLOW_AUTH_ADMIN_PASSWORD": self.auth_admin_password,
+            contract.FLASK_SECRET_KEY: self.flask_secret_key,
+            contract.AUTH_ADMIN_PASSWORD: self.auth_admin_password,
         }
 
     def _create_instances(self) -> None:
@@ -357,7 +359,7 @@ class DevTopology:
         inst.pids.append(inst.process.pid)
 
     def _wait_healthy(self, inst: MlflowInstance, deadline: float) -> None:
-        url = f"{inst.url}/health"
+        url = f"{inst.url}{contract.HEALTH_PATH}"
         while True:
             assert inst.process is not None
             if not inst.process.is_running():
@@ -457,7 +459,7 @@ class DevTopology:
                                         root, name="nginx", cwd=root)
             try:
                 wait_for_http(f"http://{HOST}:{self.nginx_health_port}{HEALTH_PATH}", timeout=15)
-                wait_for_http(f"{self.tracking_uri}/health", timeout=15)
+                wait_for_http(f"{self.tracking_uri}{contract.HEALTH_PATH}", timeout=15)
                 return
             except TimeoutError:
                 log = self.nginx.tail(20)

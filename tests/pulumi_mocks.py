@@ -18,15 +18,16 @@ from typing import Any, Callable
 
 import pulumi
 import yaml
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "mlflow-platform"
-# The sentinel Pulumi uses to mark a secret value in serialized inputs.
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SIG_KEY = "4dabf18193072939515e22adb298388d"
+# The sentinel Pulumi uses to mark a secret value in serialized inputs (the SDK's own constants).
+SECRET_SIG = rpc._special_secret_sig
+SIG_KEY = rpc._special_sig_key
 
 
 def is_secret(value: Any) -> bool:

@@ -13,6 +13,9 @@ from components.aws.providers import AwsContext
 from components.aws.secrets import json_secret
 from components.config.aws import AuthSettings
 from components.generated import generated_secret
+from images.mlflow import server_contract as contract
+
+LENGTHS = contract.GENERATED_SECRET_LENGTHS
 
 ADMIN_PASSWORD_KEY = "admin_password"
 SESSION_KEY_KEY = "flask_secret_key"
@@ -29,10 +32,9 @@ class BasicAuthCredentials(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions):  # fmt: skip
         super().__init__("mlflow-platform:aws:BasicAuthCredentials", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        # MLflow wants 12+ characters; 32 letters and digits are ~190 bits.
-        self.password = generated_secret(f"{name}-admin", 32, child)
+        self.password = generated_secret(f"{name}-admin", LENGTHS[contract.AUTH_ADMIN_PASSWORD], child)
         # Shared by every worker of every task, or sessions break between them.
-        session_key = generated_secret(f"{name}-session", 64, child)
+        session_key = generated_secret(f"{name}-session", LENGTHS[contract.FLASK_SECRET_KEY], child)
         self.username = settings.admin_username
         secret = json_secret(
             name, "MLflow basic-auth: admin password and session key",
@@ -47,8 +49,8 @@ class BasicAuthCredentials(pulumi.ComponentResource):
     def ecs_secrets(self) -> dict[str, pulumi.Output[str]]:
         """Environment name -> ECS valueFrom (a JSON key of the secret)."""
         return {
-            "MLFLOW_AUTH_ADMIN_PASSWORD": self._secret.value_from(ADMIN_PASSWORD_KEY),
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": self._secret.value_from(SESSION_KEY_KEY),
+            contract.AUTH_ADMIN_PASSWORD: self._secret.value_from(ADMIN_PASSWORD_KEY),
+            contract.FLASK_SECRET_KEY: self._secret.value_from(SESSION_KEY_KEY),
         }
 
 

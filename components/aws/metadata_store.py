@@ -17,6 +17,7 @@ from components.aws.secrets import json_secret
 from components.aws.security_groups import POSTGRES_PORT
 from components.config.aws import AwsDatabaseSettings
 from components.generated import generated_secret
+from images.mlflow import server_contract as contract
 
 # The CA that signs RDS server certificates; clients verify against the RDS global bundle.
 RDS_CA = "rds-ca-rsa2048-g1"
@@ -68,7 +69,7 @@ class MetadataStore(pulumi.ComponentResource):
         identifier = suffix.result.apply(lambda value: db_identifier(ctx.stack, value))
 
         # Letters and digits only: nothing to escape in a URI, 40 characters (~238 bits).
-        secret_password = generated_secret(f"{name}-password", 40, child)
+        secret_password = generated_secret(f"{name}-password", contract.RDS_PASSWORD_LENGTH, child)
         secret = json_secret(
             f"{name}-credentials", f"MLflow metadata database (mlflow-{ctx.stack}) master credentials",
             secret_password.apply(lambda pw: {"username": settings.username, PASSWORD_KEY: pw}),

@@ -25,10 +25,11 @@ from components.config.aws import DEPLOY_ROLE_NAME
 from components.specs.image_layout import RDS_CA_BUNDLE_PATH
 from components.outputs import PlatformOutputs
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from images.mlflow import server_contract as contract
 from components.specs.mlflow_server import SERVER_PORT, ServerSpec, database_connections_needed, mlflow_server_spec
 
 # The RDS CA bundle inside the image: the server certificate is verified, not just encrypted.
-HEALTH_PATH = "/health"
+HEALTH_PATH = contract.HEALTH_PATH
 # uvicorn keeps idle connections longer than the ALB does, so the ALB always closes first (no 502s).
 KEEP_ALIVE_MARGIN_SECONDS = 15
 
@@ -102,7 +103,7 @@ class AwsPlatform(pulumi.ComponentResource):
             max_connections=database_connections_needed(settings.tracking.workers, settings.tasks.max_count),
             opts=child,
         )
-        secrets = {"MLFLOW_DB_PASSWORD": database.password_value_from}
+        secrets = {contract.DB_PASSWORD: database.password_value_from}
         secret_arns = [database.secret_arn]
         credentials = None
         if basic_auth:

@@ -12,7 +12,9 @@ from ipaddress import IPv4Network
 import pulumi
 import pulumi_aws as aws
 
-POSTGRES_PORT = 5432
+from images.mlflow import server_contract as contract
+
+POSTGRES_PORT = contract.POSTGRES_PORT
 HTTPS_PORT = 443
 HTTP_PORT = 80
 

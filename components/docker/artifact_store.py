@@ -8,9 +8,12 @@ import pulumi_random as random
 
 from components.config.docker import DockerArtifactStoreSettings
 from components.generated import generated_secret
+from images.mlflow import server_contract as contract
 from components.docker.common import env_list, secret_upload, stateful_container
 from components.specs.endpoints import ArtifactEndpoint
 from components.specs.minio import REGION, minio_config_env, minio_spec
+
+LENGTHS = contract.GENERATED_SECRET_LENGTHS
 
 HOST_ALIAS = "minio"
 # MinIO runs as root in its image; the credentials file is for root only.
@@ -43,8 +46,8 @@ class MinioStore(pulumi.ComponentResource):
         super().__init__("mlflow-platform:docker:ArtifactStore", name, None, opts)
         spec = minio_spec(settings)
         random_opts = pulumi.ResourceOptions(parent=self, provider=random_provider)
-        self.access_key = generated_secret("access-key", 20, random_opts)
-        self.secret_key = generated_secret("secret-key", 40, random_opts)
+        self.access_key = generated_secret("access-key", LENGTHS[contract.S3_ACCESS_KEY_ID], random_opts)
+        self.secret_key = generated_secret("secret-key", LENGTHS[contract.S3_SECRET_ACCESS_KEY], random_opts)
         config_env = pulumi.Output.all(self.access_key, self.secret_key).apply(lambda keys: minio_config_env(*keys))
         self.container = stateful_container(
             self, name="minio", prefix=prefix, image=spec.image, data_path=spec.data_dir, keep_data=keep_data,

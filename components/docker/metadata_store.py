@@ -8,6 +8,7 @@ import pulumi_random as random
 
 from components.config.docker import DockerDatabaseSettings
 from components.generated import generated_secret
+from images.mlflow import server_contract as contract
 from components.docker.common import env_list, secret_upload, stateful_container
 from components.specs.endpoints import DatabaseEndpoint
 from components.specs.postgres import POSTGRES_UID, postgres_spec
@@ -37,7 +38,7 @@ class PostgresStore(pulumi.ComponentResource):
     ):
         super().__init__("mlflow-platform:docker:MetadataStore", name, None, opts)
         spec = postgres_spec(settings, max_connections)
-        self.password = generated_secret("password", 32, pulumi.ResourceOptions(parent=self, provider=random_provider))
+        self.password = generated_secret("password", contract.GENERATED_SECRET_LENGTHS[contract.DB_PASSWORD], pulumi.ResourceOptions(parent=self, provider=random_provider))
         self.container = stateful_container(
             self, name="postgres", prefix=prefix, image=spec.image, data_path=spec.data_dir, keep_data=keep_data,
             network=network, alias=HOST_ALIAS, envs=env_list(spec.env),

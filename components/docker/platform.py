@@ -16,6 +16,7 @@ from components.docker.proxy import NginxProxy
 from components.docker.seaweedfs_store import SeaweedfsStore
 from components.docker.tracking_server import MlflowServer
 from components.outputs import PlatformOutputs
+from images.mlflow import server_contract as contract
 from components.specs.mlflow_server import database_connections_needed, mlflow_server_spec
 
 
@@ -56,9 +57,9 @@ class DockerPlatform(pulumi.ComponentResource):
         server = MlflowServer(
             "tracking-server", spec, prefix=prefix, replicas=settings.tracking.replicas, image_platform=build_platform,
             secrets={
-                "MLFLOW_DB_PASSWORD": database.password,
-                "AWS_ACCESS_KEY_ID": artifacts.access_key,
-                "AWS_SECRET_ACCESS_KEY": artifacts.secret_key,
+                contract.DB_PASSWORD: database.password,
+                contract.S3_ACCESS_KEY_ID: artifacts.access_key,
+                contract.S3_SECRET_ACCESS_KEY: artifacts.secret_key,
             },
             networks=[network.backend, network.frontend],
             depends_on=[database.container, artifacts.container],

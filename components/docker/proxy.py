@@ -11,6 +11,7 @@ import pulumi_tls as tls
 
 from components.config.docker import ProxySettings
 from components.generated import generated_secret
+from images.mlflow import server_contract as contract
 from components.docker.common import (
     LOG_OPTS,
     SECURITY_OPTS,
@@ -61,7 +62,7 @@ class NginxProxy(pulumi.ComponentResource):
         spec = nginx_proxy_spec(settings, upstreams, paths=paths, resolver=DOCKER_DNS,
                                 clients_reach_object_store=clients_reach_object_store)
         random_opts = pulumi.ResourceOptions(parent=self, provider=random_provider)
-        self.password = generated_secret("password", 32, random_opts)
+        self.password = generated_secret("password", contract.PROXY_PASSWORD_LENGTH, random_opts)
         # A stable salt keeps the htpasswd (and so the container) unchanged between `pulumi up`s.
         salt = random.RandomString("htpasswd-salt", random.RandomStringArgs(length=16, special=False),
                                    opts=random_opts)

@@ -10,8 +10,11 @@ import pulumi_random as random
 from components.config.docker import DockerArtifactStoreSettings
 from components.docker.common import secret_upload, stateful_container
 from components.generated import generated_secret
+from images.mlflow import server_contract as contract
 from components.specs.endpoints import ArtifactEndpoint
 from components.specs.seaweedfs import REGION, s3_identities, seaweedfs_spec
+
+LENGTHS = contract.GENERATED_SECRET_LENGTHS
 
 HOST_ALIAS = "seaweedfs"
 
@@ -43,8 +46,8 @@ class SeaweedfsStore(pulumi.ComponentResource):
         super().__init__("mlflow-platform:docker:ArtifactStore", name, None, opts)
         spec = seaweedfs_spec(settings)
         random_opts = pulumi.ResourceOptions(parent=self, provider=random_provider)
-        self.access_key = generated_secret("access-key", 20, random_opts)
-        self.secret_key = generated_secret("secret-key", 40, random_opts)
+        self.access_key = generated_secret("access-key", LENGTHS[contract.S3_ACCESS_KEY_ID], random_opts)
+        self.secret_key = generated_secret("secret-key", LENGTHS[contract.S3_SECRET_ACCESS_KEY], random_opts)
         identities = pulumi.Output.all(self.access_key, self.secret_key).apply(lambda keys: s3_identities(*keys))
         self.container = stateful_container(
             self, name="seaweedfs", prefix=prefix, image=spec.image, data_path=spec.data_dir, keep_data=keep_data,

@@ -14,8 +14,9 @@ from components.config.base import TrackingSettings
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.health import HealthCheck
 from components.specs.image_layout import SCRATCH_DIR
+from images.mlflow import server_contract as contract
 
-SERVER_PORT = 5000
+SERVER_PORT = contract.SERVER_PORT
 # Database connections one uvicorn worker may hold. MLflow serves up to 40 requests at once
 # per worker, and `log_batch` holds two connections; with MLflow's default pool (5 + 10),
 # 15 concurrent batches exhaust the pool and stall 30 s, then fail ("QueuePool limit").
@@ -92,11 +93,11 @@ def mlflow_server_spec(
         command += ["--app-name", app_name]
 
     env = {
-        "MLFLOW_DB_HOST": database.host,
-        "MLFLOW_DB_PORT": str(database.port),
-        "MLFLOW_DB_NAME": database.name,
-        "MLFLOW_DB_USER": database.user,
-        "MLFLOW_DB_SSLMODE": database.sslmode,
+        contract.DB_HOST: database.host,
+        contract.DB_PORT: str(database.port),
+        contract.DB_NAME: database.name,
+        contract.DB_USER: database.user,
+        contract.DB_SSLMODE: database.sslmode,
         "AWS_DEFAULT_REGION": artifacts.region,
         "AWS_REGION": artifacts.region,
         # Proxied uploads are spooled here before they go to the bucket: size it for big artifacts.
@@ -113,27 +114,27 @@ def mlflow_server_spec(
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if tracking.job_execution else "false",
     }
     if database.sslrootcert:
-        env["MLFLOW_DB_SSLROOTCERT"] = database.sslrootcert
+        env[contract.DB_SSLROOTCERT] = database.sslrootcert
     if artifacts.s3_endpoint_url:
         env["MLFLOW_S3_ENDPOINT_URL"] = artifacts.s3_endpoint_url
     if artifacts.create_bucket:
         env["MLFLOW_BOOT_CREATE_BUCKET"] = artifacts.bucket
 
-    secret_env = ["MLFLOW_DB_PASSWORD"]
+    secret_env = [contract.DB_PASSWORD]
     if artifacts.static_credentials:
-        secret_env += ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        secret_env += [contract.S3_ACCESS_KEY_ID, contract.S3_SECRET_ACCESS_KEY]
     if app_name == "basic-auth":
         # The boot module writes this ini (database_uri, auth cache) into the writable scratch dir.
         env["MLFLOW_AUTH_CONFIG_PATH"] = f"{scratch.rstrip('/')}/mlflow-auth.ini"
         # Users and permissions in a database of their own, created and migrated at boot.
         env["MLFLOW_BOOT_AUTH_DB_NAME"] = f"{database.name}_auth"
         env["MLFLOW_AUTH_ADMIN_USERNAME"] = auth_admin_username
-        secret_env.append("MLFLOW_AUTH_ADMIN_PASSWORD")
+        secret_env.append(contract.AUTH_ADMIN_PASSWORD)
         # Shared by every worker and replica, or sessions break between them.
-        secret_env.append("MLFLOW_FLASK_SERVER_SECRET_KEY")
+        secret_env.append(contract.FLASK_SECRET_KEY)
 
     health = HealthCheck(
-        command=("python", "-m", "mlflow_boot", "healthcheck", f"http://127.0.0.1:{port}/health"),
+        command=("python", "-m", "mlflow_boot", "healthcheck", f"http://127.0.0.1:{port}{contract.HEALTH_PATH}"),
         interval_seconds=15,
         timeout_seconds=5,
         retries=4,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from components.config.docker import ProxySettings
 from components.sizes import nginx_size
 from components.specs.health import HealthCheck
+from images.mlflow import server_contract as contract
 
 HTTP_PORT = 8080
 HTTPS_PORT = 8443
@@ -221,7 +222,7 @@ http {{
         add_header X-Content-Type-Options nosniff always;
 
 {server_info}
-        location = /health {{
+        location = {contract.HEALTH_PATH} {{
             auth_basic off;
             proxy_pass http://mlflow;
         }}

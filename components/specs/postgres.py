@@ -8,8 +8,9 @@ from typing import Mapping
 
 from components.config.docker import DockerDatabaseSettings
 from components.specs.health import HealthCheck
+from images.mlflow import server_contract as contract
 
-PORT = 5432
+PORT = contract.POSTGRES_PORT
 DATA_DIR = "/var/lib/postgresql/data"
 PASSWORD_FILE = "/run/secrets/postgres_password"
 # uid/gid of `postgres` in the official Debian image: the password file must be readable by it.

@@ -18,6 +18,7 @@ from rules import ALL_RULES, UNKNOWN, Res, Rule
 from rules.aws_alb import ALLOWED_TLS_POLICIES
 from tests.policy.harness import POLICY_DIR, REPO_ROOT, analyze, servicer
 from tests.policy.fixtures import res
+from pulumi_mocks import SECRET_SIG, SIG_KEY
 
 DEV_EXEMPT = {"rds-deletion-protection", "rds-multi-az", "alb-deletion-protection"}
 
@@ -110,7 +111,7 @@ def test_a_rule_tripping_over_an_unknown_becomes_a_preview_advisory():
 
 
 def test_secrets_reach_the_rules_as_plain_values():
-    secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "POSTGRES_PASSWORD=x"}
+    secret = {SIG_KEY: SECRET_SIG, "value": "POSTGRES_PASSWORD=x"}
     container = res("docker:index/container:Container", "db", {"envs": [secret], "securityOpts": ["no-new-privileges:true"],
                                                               "healthcheck": {"tests": ["CMD", "true"]}})
     [finding] = analyze([container], "dev")
