@@ -20,7 +20,8 @@ app (the dev nginx config strips it, which the basic-auth app would answer with 
    admin), each thread on its own run, for `--duration` s (at most `--max-calls` calls per
    thread), with the real mlflow client through nginx. `--mix mixed`: log_batch (100
    metrics + params + tags), log_metric, search_runs, get_run, create_registered_model,
-   search_registered_models; `--mix log_batch`: only log_batch; `--mix runname`: log_batch
+   search_registered_models; `--mix log_batch`: only log_batch; `--mix log_metric`: only
+   log_metric (one connection at a time); `--mix runname`: log_batch
    that also sets the `mlflow.runName` tag (MLflow's deepest nesting of sessions).
    Client retries are off (MLFLOW_HTTP_REQUEST_MAX_RETRIES=0): every failure counts.
 4. Idle: `--idle` s more of sampling after the load stopped.
@@ -44,7 +45,6 @@ import multiprocessing
 import os
 import platform
 import queue
-import shutil
 import statistics
 import subprocess
 import sys
@@ -80,9 +80,17 @@ for _name, _value in CLIENT_ENV.items():  # before anything imports mlflow
     os.environ.setdefault(_name, _value)
 MIXES = {
     # (operation, weight)
-    "mixed": [("log_batch", 30), ("log_metric", 20), ("search_runs", 15), ("get_run", 10),
-              ("create_registered_model", 10), ("search_registered_models", 15)],
+    "mixed": [
+        ("log_batch", 30),
+        ("log_metric", 20),
+        ("search_runs", 15),
+        ("get_run", 10),
+        ("create_registered_model", 10),
+        ("search_registered_models", 15),
+    ],
     "log_batch": [("log_batch", 1)],
+    # One connection per request at a time: with NullPool, connections = requests in progress.
+    "log_metric": [("log_metric", 1)],
     "runname": [("log_batch_runname", 1)],
 }
 
@@ -94,6 +102,7 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------------------
 # The topology: basic-auth app, nginx as a plain load balancer, an uncapped PostgreSQL
 # ---------------------------------------------------------------------------
+
 
 def _pass_authorization(config_text: str) -> str:
     """The rendered nginx config without nginx's own basic auth, Authorization passed on."""
@@ -119,8 +128,11 @@ def make_topology(args: argparse.Namespace, server_env: dict[str, str]):
 
         def _start_postgres(self) -> None:
             db = self.settings.database
-            self.postgres = LocalPostgres(superuser=db.username, password=self.db_password,
-                                          settings={"max_connections": str(self.pg_max_connections)}).start()
+            self.postgres = LocalPostgres(
+                superuser=db.username,
+                password=self.db_password,
+                settings={"max_connections": str(self.pg_max_connections)},
+            ).start()
             if db.name != "postgres":
                 self.postgres.create_database(db.name, owner=db.username)
 
@@ -145,6 +157,7 @@ def make_topology(args: argparse.Namespace, server_env: dict[str, str]):
 # Who owns a connection: client port -> process of the topology
 # ---------------------------------------------------------------------------
 
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -162,7 +175,7 @@ class Owners:
         self.topo = topo
         self.single_worker = topo.settings.tracking.workers == 1
         self.pg_port = pg_port
-        self.labels: dict[int, str] = {}      # pid -> label
+        self.labels: dict[int, str] = {}  # pid -> label
         self.worker_pids: dict[str, list[int]] = defaultdict(list)
         self.extra: dict[int, str] = {os.getpid(): "bench"}
         self.refresh_processes()
@@ -292,8 +305,9 @@ class Sampler(threading.Thread):
         for pid, db, addr, port, state in rows:
             if addr and addr not in ("127.0.0.1/32", "127.0.0.1"):
                 self.non_loopback.add(addr)
-            conns.append({"pid": pid, "db": db, "owner": self._owner_of.get((pid, port), "unknown"),
-                          "state": state or "?"})
+            conns.append(
+                {"pid": pid, "db": db, "owner": self._owner_of.get((pid, port), "unknown"), "state": state or "?"}
+            )
         return {"t": at, "phase": self.phase, "conns": conns}
 
 
@@ -322,7 +336,7 @@ def pg_setting(topo, name: str) -> str:
 # The probe: connections held at once per store call (runs in the server venv)
 # ---------------------------------------------------------------------------
 
-PROBE_SCRIPT = r'''
+PROBE_SCRIPT = r"""
 import json, os, sys, threading, time, uuid
 from sqlalchemy import event
 from mlflow.entities import Metric, Param, RunTag
@@ -397,7 +411,7 @@ print(json.dumps({
     "second_tracking_store_reuses_engine": again.engine is tracking.engine,
     "calls": calls,
 }))
-'''
+"""
 
 
 def run_probe(topo, venv: Path, server_env: dict[str, str], owners: Owners) -> dict[str, Any] | None:
@@ -406,8 +420,15 @@ def run_probe(topo, venv: Path, server_env: dict[str, str], owners: Owners) -> d
     env.update(PROBE_DB_URI=topo.postgres.url(db.name), PROBE_AUTH_DB_URI=topo.postgres.url(f"{db.name}_auth"))
     env.update(server_env)
     env.pop("PYTHONPATH", None)
-    proc = subprocess.Popen([str(venv / "bin" / "python"), "-c", PROBE_SCRIPT], env=env, cwd=tempfile.gettempdir(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "python"), "-c", PROBE_SCRIPT],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     owners.add(proc.pid, "probe")
     try:
         out, err = proc.communicate(timeout=120)
@@ -426,12 +447,16 @@ def run_probe(topo, venv: Path, server_env: dict[str, str], owners: Owners) -> d
 # The load: one process per user, threads inside
 # ---------------------------------------------------------------------------
 
+
 def _load_process(spec: dict, ready: Any, go: Any, results: Any) -> None:
     """One user's client threads (a child process, spawned)."""
     os.chdir(tempfile.gettempdir())  # nothing of the client lands in the repo
     os.environ.update(CLIENT_ENV)
-    os.environ.update(MLFLOW_TRACKING_URI=spec["uri"], MLFLOW_TRACKING_USERNAME=spec["username"],
-                      MLFLOW_TRACKING_PASSWORD=spec["password"])
+    os.environ.update(
+        MLFLOW_TRACKING_URI=spec["uri"],
+        MLFLOW_TRACKING_USERNAME=spec["username"],
+        MLFLOW_TRACKING_PASSWORD=spec["password"],
+    )
     import random
 
     from mlflow import MlflowClient
@@ -440,7 +465,8 @@ def _load_process(spec: dict, ready: Any, go: Any, results: Any) -> None:
     client = MlflowClient(spec["uri"], registry_uri=spec["uri"])
     threads_n, tag = spec["threads"], spec["tag"]
     run_ids = [client.create_run(spec["experiment_id"], run_name=f"{tag}-{i}").info.run_id for i in range(threads_n)]
-    ops, weights = zip(*MIXES[spec["mix"]])
+    ops = [op for op, _ in MIXES[spec["mix"]]]
+    weights = [weight for _, weight in MIXES[spec["mix"]]]
     stats: dict[str, dict[str, Any]] = {}
     stats_lock = threading.Lock()
 
@@ -464,11 +490,18 @@ def _load_process(spec: dict, ready: Any, go: Any, results: Any) -> None:
             began = time.perf_counter()
             try:
                 if op == "log_batch":
-                    client.log_batch(run_id, metrics=[Metric(f"m{k}", float(k + step), now_ms, step) for k in range(100)],
-                                     params=[Param(f"p{step}", str(step))], tags=[RunTag("step", str(step))])
+                    client.log_batch(
+                        run_id,
+                        metrics=[Metric(f"m{k}", float(k + step), now_ms, step) for k in range(100)],
+                        params=[Param(f"p{step}", str(step))],
+                        tags=[RunTag("step", str(step))],
+                    )
                 elif op == "log_batch_runname":
-                    client.log_batch(run_id, metrics=[Metric(f"m{k}", float(k + step), now_ms, step) for k in range(20)],
-                                     tags=[RunTag("mlflow.runName", f"{tag}-{index}-{step}"), RunTag("step", str(step))])
+                    client.log_batch(
+                        run_id,
+                        metrics=[Metric(f"m{k}", float(k + step), now_ms, step) for k in range(20)],
+                        tags=[RunTag("mlflow.runName", f"{tag}-{index}-{step}"), RunTag("step", str(step))],
+                    )
                 elif op == "log_metric":
                     client.log_metric(run_id, "loss", 1.0 / (step + 1), timestamp=now_ms, step=step)
                 elif op == "search_runs":
@@ -491,7 +524,7 @@ def _load_process(spec: dict, ready: Any, go: Any, results: Any) -> None:
         thread.start()
     for thread in threads:
         thread.join(duration + 120)
-    for op, s in stats.items():
+    for s in stats.values():
         s["error_samples"] = dict(s["error_samples"].most_common(3))
     results.put({"username": spec["username"], "stats": stats})
 
@@ -500,6 +533,7 @@ def setup_users(topo, uri: str, users: int) -> tuple[str, list[tuple[str, str]]]
     """As the admin: the experiment, and `users` non-admin users with EDIT on it."""
     from mlflow import MlflowClient
     from mlflow.server import get_app_client
+
     from testkit.topology import random_secret
 
     os.environ.update(CLIENT_ENV)
@@ -517,17 +551,26 @@ def setup_users(topo, uri: str, users: int) -> tuple[str, list[tuple[str, str]]]
     return experiment_id, accounts
 
 
-def run_load(args, topo, uri: str, experiment_id: str, accounts: list[tuple[str, str]], sampler: Sampler,
-             owners: Owners) -> dict[str, Any]:
+def run_load(
+    args, topo, uri: str, experiment_id: str, accounts: list[tuple[str, str]], sampler: Sampler, owners: Owners
+) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     ready, go, results = ctx.Queue(), ctx.Queue(), ctx.Queue()
     per = [args.clients // len(accounts) + (1 if i < args.clients % len(accounts) else 0) for i in range(len(accounts))]
     procs = []
-    for i, ((username, password), threads_n) in enumerate(zip(accounts, per)):
+    for i, ((username, password), threads_n) in enumerate(zip(accounts, per, strict=True)):
         if not threads_n:
             continue
-        spec = {"uri": uri, "username": username, "password": password, "threads": threads_n, "tag": f"c{i}",
-                "experiment_id": experiment_id, "mix": args.mix, "max_calls": args.max_calls}
+        spec = {
+            "uri": uri,
+            "username": username,
+            "password": password,
+            "threads": threads_n,
+            "tag": f"c{i}",
+            "experiment_id": experiment_id,
+            "mix": args.mix,
+            "max_calls": args.max_calls,
+        }
         proc = ctx.Process(target=_load_process, args=(spec, ready, go, results), daemon=True)
         proc.start()
         owners.add(proc.pid, "client")
@@ -565,13 +608,17 @@ def run_load(args, topo, uri: str, experiment_id: str, accounts: list[tuple[str,
             m["ok"] += s["ok"]
             m["errors"] += s["errors"]
             m["error_samples"].update(s["error_samples"])
-    return {"ops": merged, "elapsed": elapsed,
-            "sessions_opened": {db: sessions_after.get(db, 0) - sessions_before.get(db, 0) for db in sessions_after}}
+    return {
+        "ops": merged,
+        "elapsed": elapsed,
+        "sessions_opened": {db: sessions_after.get(db, 0) - sessions_before.get(db, 0) for db in sessions_after},
+    }
 
 
 # ---------------------------------------------------------------------------
 # Figures and the report
 # ---------------------------------------------------------------------------
+
 
 def percentile(values: list[float], q: float) -> float:
     if not values:
@@ -582,6 +629,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def summarize(samples: list[dict[str, Any]], db_names: list[str], topo) -> dict[str, Any]:
     """Peak / steady / idle figures per total, database, server and process."""
+
     def groups(sample) -> Counter:
         c = Counter()
         for conn in sample["conns"]:
@@ -602,9 +650,9 @@ def summarize(samples: list[dict[str, Any]], db_names: list[str], topo) -> dict[
     for sample in samples:
         by_phase[sample["phase"]].append(groups(sample))
     load = by_phase.get("load", [])
-    steady = load[len(load) // 2:]  # the second half: pools warmed up
+    steady = load[len(load) // 2 :]  # the second half: pools warmed up
     idle = by_phase.get("idle", [])
-    idle_end = idle[-max(1, len(idle) // 4):] if idle else []
+    idle_end = idle[-max(1, len(idle) // 4) :] if idle else []
     keys = sorted({k for c in load + idle + by_phase.get("setup", []) for k in c})
 
     def peak(cs, k):
@@ -642,8 +690,10 @@ def render(meta: dict, summary: dict, load: dict, probe: dict | None) -> str:
     def row(label, key):
         if not any(d.get(key, 0) for d in (before, peak, steady, idle)):
             return
-        lines.append(f"| {label} | {before.get(key, 0):g} | {peak.get(key, 0):g} | {steady.get(key, 0):g} | "
-                     f"{idle.get(key, 0):g} |")
+        lines.append(
+            f"| {label} | {before.get(key, 0):g} | {peak.get(key, 0):g} | {steady.get(key, 0):g} | "
+            f"{idle.get(key, 0):g} |"
+        )
 
     row("**total**", "total")
     row("busy (not idle)", "busy")
@@ -655,34 +705,58 @@ def render(meta: dict, summary: dict, load: dict, probe: dict | None) -> str:
         for db in (main_db, auth_db):
             row(f"&nbsp;&nbsp;{server} `{db}`", f"server:{server}|db:{db}")
     procs = sorted({k.split("|")[0][5:] for k in summary["keys"] if k.startswith("proc:")})
-    lines += ["", f"| process | peak `{main_db}` | peak `{auth_db}` | peak total | peak busy | steady total | "
-                  f"idle after: `{main_db}` / `{auth_db}` |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        f"| process | peak `{main_db}` | peak `{auth_db}` | peak total | peak busy | steady total | "
+        f"idle after: `{main_db}` / `{auth_db}` |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for proc in procs:
         if not any(d.get(f"proc:{proc}", 0) for d in (before, peak, steady, idle)):
             continue
-        lines.append(f"| {proc} | {peak.get(f'proc:{proc}|db:{main_db}', 0)} | {peak.get(f'proc:{proc}|db:{auth_db}', 0)} | "
-                     f"{peak.get(f'proc:{proc}', 0)} | {peak.get(f'proc:{proc}|busy', 0)} | "
-                     f"{steady.get(f'proc:{proc}', 0):g} | {idle.get(f'proc:{proc}|db:{main_db}', 0):g} / "
-                     f"{idle.get(f'proc:{proc}|db:{auth_db}', 0):g} |")
+        lines.append(
+            f"| {proc} | {peak.get(f'proc:{proc}|db:{main_db}', 0)} | {peak.get(f'proc:{proc}|db:{auth_db}', 0)} | "
+            f"{peak.get(f'proc:{proc}', 0)} | {peak.get(f'proc:{proc}|busy', 0)} | "
+            f"{steady.get(f'proc:{proc}', 0):g} | {idle.get(f'proc:{proc}|db:{main_db}', 0):g} / "
+            f"{idle.get(f'proc:{proc}|db:{auth_db}', 0):g} |"
+        )
     opened = load["sessions_opened"]
-    lines += ["", f"Connections opened during the load (pg_stat_database.sessions): "
-                  f"`{main_db}` {opened.get(main_db, 0)}, `{auth_db}` {opened.get(auth_db, 0)}.", "",
-              "| call | ok | calls/s | p50 ms | p95 ms | failed | first failures |", "|---|---:|---:|---:|---:|---:|---|"]
+    lines += [
+        "",
+        f"Connections opened during the load (pg_stat_database.sessions): "
+        f"`{main_db}` {opened.get(main_db, 0)}, `{auth_db}` {opened.get(auth_db, 0)}.",
+        "",
+        "| call | ok | calls/s | p50 ms | p95 ms | failed | first failures |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
     for op, s in sorted(load["ops"].items()):
         ok = s["ok"]
         samples = "; ".join(f"{n}x {e}" for e, n in s["error_samples"].most_common(2)) if s["errors"] else ""
-        lines.append(f"| {op} | {len(ok)} | {len(ok) / load['elapsed']:.1f} | {percentile(ok, 50) * 1000:.0f} | "
-                     f"{percentile(ok, 95) * 1000:.0f} | {s['errors']} | {samples} |")
-    lines += ["", f"HTTP statuses at nginx: {meta['statuses']}. Server log lines that look like errors: "
-                  f"{meta['server_error_lines']}; `QueuePool limit` timeouts: {meta['queuepool_errors']}. "
-                  f"`Create SQLAlchemy engine` log lines per server: {meta['engine_lines']}."]
+        lines.append(
+            f"| {op} | {len(ok)} | {len(ok) / load['elapsed']:.1f} | {percentile(ok, 50) * 1000:.0f} | "
+            f"{percentile(ok, 95) * 1000:.0f} | {s['errors']} | {samples} |"
+        )
+    lines += [
+        "",
+        f"HTTP statuses at nginx: {meta['statuses']}. Server log lines that look like errors: "
+        f"{meta['server_error_lines']}; `QueuePool limit` timeouts: {meta['queuepool_errors']}. "
+        f"`Create SQLAlchemy engine` log lines per server: {meta['engine_lines']}.",
+    ]
     if probe:
-        lines += ["", "Probe (server venv, same env as a worker): pools "
-                      + ", ".join(f"{n}: {p['class']} {p['pool_size']}+{p['max_overflow']} (timeout {p['timeout_s']:g} s, "
-                                  f"pre_ping {p['pre_ping']})" for n, p in probe["pools"].items())
-                      + f"; tracking engine is registry engine: {probe['tracking_engine_is_registry_engine']}; "
-                        f"a second tracking store reuses the engine: {probe['second_tracking_store_reuses_engine']}.",
-                  "", "| store call | connections held at once: tracking / registry / auth |", "|---|---|"]
+        lines += [
+            "",
+            "Probe (server venv, same env as a worker): pools "
+            + ", ".join(
+                f"{n}: {p['class']} {p['pool_size']}+{p['max_overflow']} (timeout {p['timeout_s']:g} s, "
+                f"pre_ping {p['pre_ping']})"
+                for n, p in probe["pools"].items()
+            )
+            + f"; tracking engine is registry engine: {probe['tracking_engine_is_registry_engine']}; "
+            f"a second tracking store reuses the engine: {probe['second_tracking_store_reuses_engine']}.",
+            "",
+            "| store call | connections held at once: tracking / registry / auth |",
+            "|---|---|",
+        ]
         for call in probe["calls"]:
             m = call["max"]
             note = f" (raised: {call['error']})" if call["error"] else ""
@@ -703,14 +777,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-calls", type=int, default=5000, help="upper bound of calls per client thread")
     parser.add_argument("--pg-max-connections", type=int, default=400)
     parser.add_argument("--no-probe", action="store_true", help="skip the per-call connection probe")
-    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra MLflow server env, e.g. MLFLOW_SQLALCHEMYSTORE_POOL_SIZE=3")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra MLflow server env, e.g. MLFLOW_SQLALCHEMYSTORE_POOL_SIZE=3",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--log-dir", type=Path, help="keep every process log here (outside the repo)")
     args = parser.parse_args(argv)
-    if not (1 <= args.clients <= MAX_CLIENTS and 0 < args.duration <= MAX_DURATION and 0 <= args.idle <= MAX_IDLE
-            and 1 <= args.max_calls <= MAX_CALLS and 0.05 <= args.interval <= 5 and 1 <= args.servers <= 4
-            and 1 <= args.workers <= 8 and 0 <= args.users <= 8 and 50 <= args.pg_max_connections <= 2000):
+    if not (
+        1 <= args.clients <= MAX_CLIENTS
+        and 0 < args.duration <= MAX_DURATION
+        and 0 <= args.idle <= MAX_IDLE
+        and 1 <= args.max_calls <= MAX_CALLS
+        and 0.05 <= args.interval <= 5
+        and 1 <= args.servers <= 4
+        and 1 <= args.workers <= 8
+        and 0 <= args.users <= 8
+        and 50 <= args.pg_max_connections <= 2000
+    ):
         parser.error("keep it bounded: <= 128 clients, <= 120 s load, <= 60 s idle, <= 4 servers x 8 workers")
     server_env = dict(item.split("=", 1) for item in args.server_env)
 
@@ -727,8 +814,9 @@ def main(argv: list[str] | None = None) -> int:
         uri = topo.tracking_uri
         log(f"topology up: {uri}")
         owners = Owners(topo, topo.postgres.port)
-        sampler = Sampler(topo, owners, args.interval,
-                          max_samples=int((args.duration + args.idle + 600) / args.interval))
+        sampler = Sampler(
+            topo, owners, args.interval, max_samples=int((args.duration + args.idle + 600) / args.interval)
+        )
         sampler.start()
         experiment_id, accounts = setup_users(topo, uri, args.users)
         probe = None if args.no_probe else run_probe(topo, venv, server_env, owners)
@@ -747,14 +835,24 @@ def main(argv: list[str] | None = None) -> int:
         error_lines = {name: len(lines) for name, lines in topo.error_lines().items()}
         logs = {inst.name: inst.log_text() for inst in topo.instances}
         meta = {
-            "cpus": os.cpu_count(), "platform": platform.platform(), "load_before": load_before,
-            "load_after": os.getloadavg()[0], "mlflow": "3.17.2", "servers": args.servers, "workers": args.workers,
-            "clients": args.clients, "mix": args.mix, "duration": args.duration, "idle": args.idle,
-            "interval": args.interval, "db": db,
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_before": load_before,
+            "load_after": os.getloadavg()[0],
+            "mlflow": "3.17.2",
+            "servers": args.servers,
+            "workers": args.workers,
+            "clients": args.clients,
+            "mix": args.mix,
+            "duration": args.duration,
+            "idle": args.idle,
+            "interval": args.interval,
+            "db": db,
             "pool_env": {k: v for k, v in topo.instances[0].env.items() if k.startswith("MLFLOW_SQLALCHEMYSTORE")},
             "pg_max_connections": pg_setting(topo, "max_connections"),
             "stack_max_connections": max(100, database_connections_needed(args.workers, args.servers)),
-            "statuses": dict(sorted(statuses.items())), "server_error_lines": error_lines,
+            "statuses": dict(sorted(statuses.items())),
+            "server_error_lines": error_lines,
             "queuepool_errors": sum(text.count("QueuePool limit") for text in logs.values()),
             "engine_lines": {name: text.count("Create SQLAlchemy engine") for name, text in logs.items()},
             "non_loopback_clients": sorted(sampler.non_loopback),
@@ -767,11 +865,29 @@ def main(argv: list[str] | None = None) -> int:
         topo.stop()
     print(render(meta, summary, load, probe))
     if args.json:
-        ops = {op: {"ok": len(s["ok"]), "errors": s["errors"], "p50_ms": percentile(s["ok"], 50) * 1000,
-                    "p95_ms": percentile(s["ok"], 95) * 1000, "error_samples": dict(s["error_samples"])}
-               for op, s in load["ops"].items()}
-        args.json.write_text(json.dumps({"meta": meta, "summary": summary, "ops": ops, "elapsed": load["elapsed"],
-                                         "sessions_opened": load["sessions_opened"], "probe": probe}, indent=2))
+        ops = {
+            op: {
+                "ok": len(s["ok"]),
+                "errors": s["errors"],
+                "p50_ms": percentile(s["ok"], 50) * 1000,
+                "p95_ms": percentile(s["ok"], 95) * 1000,
+                "error_samples": dict(s["error_samples"]),
+            }
+            for op, s in load["ops"].items()
+        }
+        args.json.write_text(
+            json.dumps(
+                {
+                    "meta": meta,
+                    "summary": summary,
+                    "ops": ops,
+                    "elapsed": load["elapsed"],
+                    "sessions_opened": load["sessions_opened"],
+                    "probe": probe,
+                },
+                indent=2,
+            )
+        )
     failed = sum(s["errors"] for s in load["ops"].values())
     return 1 if failed else 0
 

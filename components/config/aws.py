@@ -116,40 +116,60 @@ def _region_of(arn: str | None) -> str | None:
 class AwsNetworkSettings(ConfigModel):
     # A new VPC over `availabilityZones` AZs, unless an existing VPC and its subnets are given.
     vpc_cidr: Annotated[IPv4Network, AfterValidator(_check_private_cidr)] = IPv4Network("10.42.0.0/16")
+    """private range, /16-/22; subnets are sixteenths of it"""
     availability_zones: int = Field(default=2, ge=2, le=3)
+    """2 or 3"""
     # one-per-az: an AZ outage does not cut the others off from AWS APIs; single: ~$33/month cheaper.
     nat_gateways: Literal["one-per-az", "single"] = "one-per-az"
+    """or `single` (cheaper, less resilient)"""
     # VPC flow logs (all traffic) to the access-log bucket.
     flow_logs: bool = True
+    """VPC flow logs to the log bucket"""
     existing_vpc_id: str | None = Field(default=None, pattern=r"^vpc-[0-9a-f]{8,17}$")
+    """use an existing VPC (with `existingPublicSubnetIds` and `existingPrivateSubnetIds`: ≥2 subnets each, in different AZs; the private ones need a NAT route and should have an S3 gateway endpoint)"""
     # Public subnets hold only the load balancer; private ones the tasks and the database.
     existing_public_subnet_ids: list[SubnetId] = Field(default_factory=list)
+    """public subnets of `existingVpcId` (the load balancer only)"""
     existing_private_subnet_ids: list[SubnetId] = Field(default_factory=list)
+    """private subnets of `existingVpcId` (tasks and the database)"""
     # Interface endpoints (ECR, Secrets Manager, CloudWatch Logs, KMS) in the created VPC, and task
     # egress limited to them and the S3 gateway endpoint: no task reaches the internet. ~$73/month.
     interface_endpoints: bool = True
+    """interface endpoints (ECR api and dkr, Secrets Manager, CloudWatch Logs, KMS) in a created VPC, and task egress limited to them and the S3 gateway endpoint (no internet); ~$73/month. With an existing VPC, or `false`: tasks reach HTTPS anywhere through NAT"""
 
 
 class AwsDatabaseSettings(DatabaseSettings):
     # A major version ("17") takes minor upgrades in the maintenance window; "17.6" pins one.
     engine_version: str = Field(default="17", pattern=r"^\d{2}(\.\d+)?$")
+    """a major version takes minor upgrades in the maintenance window; `17.6` pins one"""
     instance_class: str = Field(default="db.t4g.medium", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    """RDS instance class"""
     allocated_storage_gb: int = Field(default=20, ge=20, le=65536)
+    """initial storage (gp3)"""
     max_allocated_storage_gb: int = Field(default=100, ge=20, le=65536)
+    """storage autoscaling ceiling"""
     multi_az: bool = True
+    """a standby in a second AZ, automatic failover"""
     backup_retention_days: int = Field(default=7, ge=7, le=35)
+    """7-35"""
     backup_window: str = Field(default="03:00-04:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    """daily backup window, UTC"""
     maintenance_window: str = Field(
         default="sun:04:30-sun:05:30",
         pattern=r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$",
     )
+    """weekly maintenance window, UTC"""
     # Set false (and `pulumi up`) only to destroy the stack; a final snapshot is taken either way.
     deletion_protection: bool = True
+    """set `false` only to destroy"""
     performance_insights: bool = True
+    """7 days, free tier"""
     # Statements slower than this are logged (and exported to CloudWatch); -1 turns it off.
     log_min_duration_ms: int = Field(default=1000, ge=-1)
+    """slow-statement logging; `-1` off"""
     # Present so that `true` gets a clear refusal rather than "unknown key".
     publicly_accessible: bool = False
+    """`true` is refused"""
 
     @property
     def major_version(self) -> int:
@@ -159,15 +179,21 @@ class AwsDatabaseSettings(DatabaseSettings):
 class AwsArtifactStoreSettings(ConfigModel):
     # None: a name is derived from the project and stack (bucket names are global).
     bucket: BucketName | None = None
+    """a global bucket name; unset: derived from the project and stack"""
     # None: the program creates a customer-managed KMS key (with rotation) for the bucket.
     kms_key_arn: str | None = Field(default=None, pattern=KMS_KEY_ARN)
+    """an existing key in the same region"""
     noncurrent_version_expiration_days: int = Field(default=90, ge=1, le=3650)
+    """days an overwritten or deleted artifact version is kept before S3 expires it"""
     abort_incomplete_upload_days: int = Field(default=7, ge=1, le=365)
+    """days before S3 aborts an unfinished multipart upload (and frees its parts)"""
     # Lets `pulumi destroy` delete a non-empty bucket: artifacts are lost. Keep false in prod.
     force_destroy: bool = False
+    """lets destroy delete artifacts"""
     # Roles that may read and write objects besides the tracking server (backups, restores, a
     # destroy with forceDestroy). None: the deploy role of this account (DEPLOY_ROLE_NAME).
     operator_role_arns: list[Annotated[str, Field(pattern=IAM_ROLE_ARN)]] | None = None
+    """roles that may read and write artifacts besides the tracking server (backups, restores, a destroy with `forceDestroy`); unset: the deploy role `mlflow-platform-deploy` of the account"""
 
 
 class OidcSettings(ConfigModel):
@@ -195,60 +221,85 @@ class AuthSettings(ConfigModel):
     # basic-auth: MLflow's own users (UI and API clients); oidc/cognito: the ALB signs browsers in
     # (API clients cannot follow that redirect); none: only behind a restricted ingress range.
     mode: Literal["basic-auth", "oidc", "cognito", "none"] = "basic-auth"
+    """`basic-auth`, `oidc`, `cognito`, `none` (refused on an internet-facing ALB whose `ingressCidrs` include any public address); `oidc`/`cognito` also open ALB egress tcp/443 to the internet (the identity provider)"""
     # basic-auth: the admin user created on first start; its password is generated.
     admin_username: str = Field(default="admin", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """basic-auth admin; its password is generated (`pulumi stack output password --show-secrets`)"""
     oidc: OidcSettings | None = None
+    """`issuer`, `authorizationEndpoint`, `tokenEndpoint`, `userInfoEndpoint`, `clientId`, `clientSecret`, `scope`, `sessionTimeoutSeconds`. `clientSecret` must be a Pulumi secret, or the stack is refused: `pulumi config set -s prod --secret --path mlflow-platform:auth.oidc.clientSecret '<value>'`"""
     cognito: CognitoSettings | None = None
+    """`userPoolArn`, `userPoolClientId`, `userPoolDomain`, `sessionTimeoutSeconds`"""
 
 
 class AwsLoadBalancerSettings(ConfigModel):
     # The HTTPS name clients use; the certificate must cover it.
     domain_name: DomainName | None = None
+    """your host name (both)"""
     # An existing ACM certificate in aws.region, or None to create one validated in hostedZoneId.
     certificate_arn: str | None = Field(default=None, pattern=ACM_CERTIFICATE_ARN)
+    """your certificate, or delete the key"""
     # Route 53 zone of domainName: DNS validation of a created certificate and an alias record.
     hosted_zone_id: str | None = Field(default=None, pattern=HOSTED_ZONE_ID)
+    """its Route 53 zone"""
     ssl_policy: TlsPolicy = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    """only TLS 1.2+/1.3 policies accepted"""
     # Seconds a connection may sit without bytes: MLflow copying a multi-GB proxied upload to S3
     # sends nothing until it is done. The server's keep-alive is derived from it (always longer).
     idle_timeout_seconds: int = Field(default=3600, ge=60, le=3900)
+    """≥ the time MLflow takes to copy the largest proxied upload to S3; the server's keep-alive is this + 15 s"""
     # Who may reach 80/443. Narrow it (a VPN range) where the server needs no internet clients.
     ingress_cidrs: list[IPv4Network] = Field(default_factory=lambda: [IPv4Network("0.0.0.0/0")], min_length=1)
+    """who reaches 80/443; with `auth.mode: none` only private or reserved ranges (or `internal: true`)"""
     internal: bool = False
+    """an internal ALB (VPN / peered networks)"""
     deletion_protection: bool = True
+    """`pulumi destroy` fails until this is false (and applied)"""
     waf_acl_arn: str | None = Field(default=None, pattern=WAF_ACL_ARN)
+    """a regional WAFv2 web ACL to associate"""
 
 
 class AwsTaskSettings(ConfigModel):
     """The Fargate tasks of the tracking server; their minimum count is tracking.replicas."""
 
     cpu: int = 1024
+    """Fargate CPU units of a task (256-16384)"""
     memory_mib: int = 4096
+    """its memory: a size Fargate pairs with `tasks.cpu`"""
     # Fargate ephemeral storage: the writable scratch where proxied uploads are spooled.
     ephemeral_storage_gib: int = Field(default=50, ge=21, le=200)
+    """21-200; the scratch space for proxied uploads (≥ largest artifact × concurrent uploads per task)"""
     max_count: int = Field(default=6, ge=2, le=100)
+    """autoscaling ceiling"""
     target_cpu_percent: int = Field(default=60, ge=10, le=90)
+    """CPU target"""
     target_requests_per_task: int = Field(default=1000, ge=10, le=1_000_000)
+    """ALB requests per target per minute"""
     # `pulumi up` waits for the new tasks to be healthy (and fails if the rollout rolls back).
     wait_for_steady_state: bool = True
+    """`pulumi up` waits for healthy tasks"""
 
 
 class AwsLogSettings(ConfigModel):
     # Container, database and VPC logs in CloudWatch.
     retention_days: LogRetentionDays = 90
+    """CloudWatch retention (container and RDS logs)"""
     # ALB access logs and flow logs in the log bucket.
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
+    """ALB access logs and flow logs"""
 
 
 class AwsTargetSettings(ConfigModel):
     region: str = Field(pattern=AWS_REGION_PATTERN)
+    """the region to deploy to"""
     # The provider refuses any other account: a wrong profile cannot deploy prod elsewhere.
     allowed_account_ids: list[ACCOUNT_ID] = Field(default_factory=list)
+    """your prod account id (the provider refuses any other)"""
     network: AwsNetworkSettings = Field(default_factory=AwsNetworkSettings)
 
 
 class AwsSettings(ConfigModel):
     target: Literal["aws"]
+    """`docker` (laptop) or `aws` (production)"""
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     database: AwsDatabaseSettings = Field(default_factory=AwsDatabaseSettings)
     artifact_store: AwsArtifactStoreSettings = Field(default_factory=AwsArtifactStoreSettings)

