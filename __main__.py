@@ -1,9 +1,9 @@
 """mlflow-platform: an MLflow tracking server on Docker (dev) or AWS (prod), from stack config."""
 
+import pulumi
+
 from components.config.loader import load_settings
 from components.platform import build_platform
-
-import pulumi
 
 # Validate everything first (every key, and secrets given in plain text): a bad config fails
 # here, before any resource is registered.

@@ -60,7 +60,7 @@ def mlflow_image(
                 dockerfile=DOCKERFILE,
                 platform=platform,
                 # BuildKit: the Dockerfile uses `ADD --chmod`.
-                builder_version="BuilderBuildKit",
+                builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
             ),
             registry=registry,
             # Local Docker: nothing to push to. ECR: push.

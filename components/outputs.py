@@ -22,7 +22,7 @@ class PlatformOutputs:
 
     def client_env(self) -> pulumi.Output[str]:
         """Ready-to-paste `export` lines for the MLflow client; secret, as it holds the password."""
-        parts = {"MLFLOW_TRACKING_URI": self.tracking_uri}
+        parts: dict[str, pulumi.Input[str]] = {"MLFLOW_TRACKING_URI": self.tracking_uri}
         if self.username is not None:
             parts["MLFLOW_TRACKING_USERNAME"] = self.username
         if self.password is not None:

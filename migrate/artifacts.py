@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 import posixpath
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import unquote, urlparse
 
 from migrate.errors import MigrationError
@@ -50,7 +50,7 @@ class Destination:
     mode: str  # "proxied" or "direct"
 
     @classmethod
-    def parse(cls, url: str, mode: str) -> "Destination":
+    def parse(cls, url: str, mode: str) -> Destination:
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise MigrationError(f"artifact destination must look like s3://bucket[/prefix], got {url!r}")
@@ -165,7 +165,7 @@ def plan_rewrites(conn: sqlite3.Connection, rewriter: Rewriter, tables: set[str]
         if condition:
             query += f" AND {quote_ident(condition[0])} = ?"
             params = (condition[1],)
-        stranded = []
+        stranded: list[str] = []
         for (value,) in conn.execute(query, params):
             new = rewriter.rewrite(value)
             if new != value:

@@ -132,7 +132,7 @@ def _artifact_setup(ctx: Context) -> None:
                  if ctx.artifact_root.startswith("s3://") else artifacts.local_files(Path(ctx.artifact_root)))
 
 
-def _s3(ctx: "Context"):
+def _s3(ctx: Context):
     if ctx.client is None:
         target.load_file_secrets()
         ctx.client = s3.s3_client(ctx.args.s3_endpoint_url, ctx.args.upload_workers)
@@ -143,6 +143,7 @@ def _report_rewrites(column_plans: list[artifacts.ColumnPlan], ctx: Context) -> 
     if ctx.rewriter is None:
         say("artifacts: skipped; stored locations are copied unchanged and local paths will not resolve on a server")
         return
+    assert ctx.destination is not None, "_artifact_setup sets the destination along with the rewriter"
     say(f"artifact locations under {ctx.rewriter.root} -> "
         f"{ctx.destination.uri('') if ctx.destination.mode == 'proxied' else ctx.destination.root_uri + '/'}")
     for cp in column_plans:
@@ -186,7 +187,8 @@ def _run(ctx: Context, url_from: str) -> int:
     say(f"target: {mask_url(ctx.url)} (from {url_from})")
     try:
         state = schema.inspect_target(engine)
-        target_rev = state.revision if state.has_schema else schema.head_revision()
+        # has_schema implies a revision; the explicit check is for the type checker.
+        target_rev = state.revision if state.has_schema and state.revision is not None else schema.head_revision()
         if args.verify_only and not state.has_schema:
             raise MigrationError("--verify-only: the target has no MLflow schema")
         schema.check_revisions(snap.revision, target_rev)
@@ -258,6 +260,7 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
             plans = planning.table_plans(conn, catalog, ctx.rewriter)
 
         if client is not None:
+            assert ctx.destination is not None, "the S3 client is made only for an artifact destination"
             uploaded, skipped = artifacts.upload_tree(
                 client, ctx.artifact_root, ctx.files, ctx.destination,
                 workers=args.upload_workers, show_progress=not args.no_progress)

@@ -12,8 +12,8 @@ import io
 import json
 import math
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from psycopg2 import sql
 
@@ -115,7 +115,7 @@ def check_lengths(conn: sqlite3.Connection, plans: list[TablePlan], target: dict
             continue
         select = ", ".join(f"max(length({quote_ident(c.name)}))" for c in bounded)
         longest = conn.execute(f"SELECT {select} FROM {quote_ident(plan.name)}").fetchone()
-        for column, length in zip(bounded, longest):
+        for column, length in zip(bounded, longest, strict=True):
             if length and length > column.max_length:
                 problems.append(
                     f"{plan.name}.{column.name}: a value has {length} characters, "
@@ -141,7 +141,7 @@ def copy_table(source: sqlite3.Connection, cursor, plan: TablePlan, table: Table
         if transform is not None:
             rows = [transform(row) for row in rows]
         try:
-            lines = ["\t".join([f(v) for f, v in zip(formats, row)]) for row in rows]
+            lines = ["\t".join([f(v) for f, v in zip(formats, row, strict=True)]) for row in rows]
         except (ValueError, UnicodeDecodeError) as error:
             raise MigrationError(f"table {plan.name}: a row cannot be written to PostgreSQL: {error}") from None
         buffer = io.StringIO("\n".join(lines) + "\n")

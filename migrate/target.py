@@ -90,8 +90,8 @@ def connect(url: str, timeout: int = 10) -> sqlalchemy.engine.Engine:
             conn.execute(sqlalchemy.text("SELECT 1"))
     except sqlalchemy.exc.SQLAlchemyError as error:
         engine.dispose()
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-        reason = reason[0] if reason else type(error).__name__
+        lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
         raise MigrationError(
             f"cannot connect to the target database {mask_url(url)}: {redact(reason, password_of(url))}"
         ) from None

@@ -8,7 +8,7 @@ import datetime
 import json
 import math
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 from psycopg2 import sql
 from psycopg2.extras import execute_values
@@ -91,7 +91,7 @@ def _compare_sample(source: sqlite3.Connection, cursor, plan: TablePlan, table: 
     for row in source.execute(select):
         if plan.transform is not None:
             row = plan.transform(row)
-        values = tuple(n(v) for n, v in zip(norms, row))
+        values = tuple(n(v) for n, v in zip(norms, row, strict=True))
         expected[tuple(values[i] for i in key_index)] = values
     if not expected:
         return 0
@@ -105,7 +105,7 @@ def _compare_sample(source: sqlite3.Connection, cursor, plan: TablePlan, table: 
     found = execute_values(cursor, query, list(expected), template=template, page_size=500, fetch=True)
     actual = {}
     for row in found:
-        values = tuple(n(v) for n, v in zip(norms, row))
+        values = tuple(n(v) for n, v in zip(norms, row, strict=True))
         actual[tuple(values[i] for i in key_index)] = values
     bad = 0
     for key, want in expected.items():
@@ -113,7 +113,7 @@ def _compare_sample(source: sqlite3.Connection, cursor, plan: TablePlan, table: 
         if got is None:
             message = f"{plan.name}: row {_show(key)} is missing in the target"
         elif got != want:
-            column = next(i for i, (a, b) in enumerate(zip(want, got)) if a != b)
+            column = next(i for i, (a, b) in enumerate(zip(want, got, strict=True)) if a != b)
             message = (f"{plan.name}: row {_show(key)} differs in {columns[column]}: "
                        f"source {_show(want[column])}, target {_show(got[column])}")
         else:

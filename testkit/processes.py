@@ -17,8 +17,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any
 
 __all__ = ["ManagedProcess", "free_port", "free_ports", "wait_for_http", "wait_for_tcp"]
 
@@ -106,7 +107,7 @@ def wait_for_http(url: str, timeout: float = 10.0, expect_status: Iterable[int] 
         except (OSError, ValueError) as exc:
             last = exc
         if last in wanted:
-            return last  # type: ignore[return-value]
+            return last
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{url} did not answer {sorted(wanted)} within {timeout}s (last: {last!r})")
         time.sleep(0.05)
@@ -137,7 +138,7 @@ class ManagedProcess:
         self.log_path = Path(log_dir) / f"{self.name}.log"
         self.stop_signal = stop_signal
         self._log = open(self.log_path, "ab")
-        extra = {}
+        extra: dict[str, Any] = {}
         if user is not None:
             # Without extra_groups=[] the child would keep root's supplementary groups.
             extra = {"user": user, "group": group, "extra_groups": []}

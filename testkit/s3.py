@@ -113,9 +113,15 @@ class LocalS3:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
+    @property
+    def _dir(self) -> Path:
+        """`base_dir`, which start() sets before anything below uses it."""
+        assert self.base_dir is not None, "not started"
+        return self.base_dir
+
     # -- lifecycle ---------------------------------------------------------
 
-    def start(self) -> "LocalS3":
+    def start(self) -> LocalS3:
         if self.process is not None:
             raise RuntimeError("already started")
         self.base_dir = working_dir(self._given_dir, "testkit-s3-")
@@ -129,13 +135,13 @@ class LocalS3:
 
     def _write_identities(self) -> Path:
         # Built as the dev stack's SeaweedFS container gets it (components/specs/seaweedfs.py).
-        path = self.base_dir / "s3-identities.json"
+        path = self._dir / "s3-identities.json"
         path.write_text(s3_identities(self.access_key, self.secret_key, name="testkit-admin"))
         os.chmod(path, 0o600)
         return path
 
     def _launch(self) -> None:
-        data, tmp = self.base_dir / "data", self.base_dir / "tmp"
+        data, tmp = self._dir / "data", self._dir / "tmp"
         data.mkdir(exist_ok=True)
         tmp.mkdir(exist_ok=True)
         (master, master_grpc, volume, volume_grpc, filer, filer_grpc,
@@ -159,31 +165,33 @@ class LocalS3:
             f"-s3.config={self._write_identities()}",
             "-master.telemetry=false",  # never phone home
             "-volume.preStopSeconds=0",  # default 1 s of extra shutdown delay
-            f"-filer.localSocket={self.base_dir / 'filer.sock'}",
-            f"-s3.localSocket={self.base_dir / 's3.sock'}",
+            f"-filer.localSocket={self._dir / 'filer.sock'}",
+            f"-s3.localSocket={self._dir / 's3.sock'}",
         ]
         # AWS_* would make mini create its own identity; WEED_* overrides config.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WEED_"))}
-        env.update(TMPDIR=str(tmp), HOME=str(self.base_dir))
-        self.process = ManagedProcess(argv, self.base_dir, name="weed", env=env,
-                                      cwd=self.base_dir, stop_signal=signal.SIGTERM)
+        env.update(TMPDIR=str(tmp), HOME=str(self._dir))
+        self.process = ManagedProcess(argv, self._dir, name="weed", env=env,
+                                      cwd=self._dir, stop_signal=signal.SIGTERM)
 
     def _wait_ready(self) -> None:
         """Until an authenticated ListBuckets succeeds: the port opens before
         the identities are loaded."""
         client = self.client(config=Config(retries={"max_attempts": 1},
                                            connect_timeout=1, read_timeout=2))
+        process = self.process
+        assert process is not None, "_launch() starts the process before waiting for it"
         deadline = time.monotonic() + self.start_timeout
         while True:
-            if not self.process.is_running():
-                raise RuntimeError(f"weed exited during startup:\n{self.process.tail(40)}")
+            if not process.is_running():
+                raise RuntimeError(f"weed exited during startup:\n{process.tail(40)}")
             try:
                 client.list_buckets()
                 return
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"S3 not ready after {self.start_timeout}s ({exc}):\n"
-                                       f"{self.process.tail(40)}") from exc
+                                       f"{process.tail(40)}") from exc
                 time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -199,7 +207,7 @@ class LocalS3:
         if self.base_dir is not None and self._given_dir is None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalS3":
+    def __enter__(self) -> LocalS3:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

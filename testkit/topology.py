@@ -28,9 +28,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from components.config import DockerSettings, parse_settings
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
@@ -151,7 +152,10 @@ class DevTopology:
         app_name: str | None = None,
     ) -> None:
         if settings is None or isinstance(settings, Mapping):
-            settings = parse_settings({"target": "docker", **dict(settings or {})})
+            parsed = parse_settings({"target": "docker", **dict(settings or {})})
+            if not isinstance(parsed, DockerSettings):  # a "target" key in `settings` overrode ours
+                raise TypeError(f"DevTopology runs the docker target, not target {parsed.target!r}")
+            settings = parsed
         self.settings: DockerSettings = settings
         self.server_count = servers or settings.tracking.replicas
         self.with_nginx = nginx
@@ -224,7 +228,8 @@ class DevTopology:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-            mlflow.set_tracking_uri(previous_uri)
+            # None is accepted at runtime (it unsets the URI) but missing from mlflow's annotation.
+            mlflow.set_tracking_uri(previous_uri)  # type: ignore[arg-type]
 
     def s3_client(self, **kwargs):
         """boto3 client on the S3 server, with the artifact store's credentials."""
@@ -233,7 +238,7 @@ class DevTopology:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def start(self) -> "DevTopology":
+    def start(self) -> DevTopology:
         if self.base_dir is not None:
             raise RuntimeError("already started")
         # Fail before starting anything when the server venv is missing.
@@ -256,7 +261,7 @@ class DevTopology:
             raise
         return self
 
-    def __enter__(self) -> "DevTopology":
+    def __enter__(self) -> DevTopology:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -265,10 +270,11 @@ class DevTopology:
     def stop(self) -> None:
         """Stop everything by PID (nginx first, databases last) and delete the temp dirs."""
         errors: list[BaseException] = []
-        steps = [lambda: self.nginx and self.nginx.stop(5)]
+        steps: list[Callable[[], object]] = [lambda: self.nginx.stop(5) if self.nginx else None]
         # MLflow is killed: nothing here needs its graceful stop, which takes seconds.
-        steps += [lambda: self.instances and self.stop_mlflow(kill=True)]
-        steps += [lambda: self.s3 and self.s3.stop(), lambda: self.postgres and self.postgres.stop()]
+        steps += [lambda: self.stop_mlflow(kill=True) if self.instances else None]
+        steps += [lambda: self.s3.stop() if self.s3 else None,
+                  lambda: self.postgres.stop() if self.postgres else None]
         for step in steps:
             try:
                 step()

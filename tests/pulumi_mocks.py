@@ -12,9 +12,10 @@ import json
 import runpy
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 import yaml
@@ -81,6 +82,8 @@ class Resource:
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     # URNs this resource had before (ResourceOptions.aliases): the engine moves them, no replace.
     alias_urns: list[str] = field(default_factory=list)
+    # The name its state was created under: an alias's other name, else its own (default_outputs draws on it).
+    deployed_name: str = ""
 
     @property
     def plain(self) -> dict:
@@ -94,7 +97,7 @@ class OptionRecordingMonitor(MockMonitor):
     to `new_resource` through a thread-local, so options land on the right record.
     """
 
-    def __init__(self, mocks: "RecordingMocks"):
+    def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
         mocks.monitor = self
 
@@ -156,6 +159,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         resource = Resource(args.typ, args.name, dict(args.inputs), args.provider, bool(args.custom))
+        resource.deployed_name = args.name
         request = getattr(_CURRENT, "request", None)
         if request is not None and self.monitor is not None:
             resource.urn = self.monitor.make_urn(request.parent, request.type, request.name)
@@ -168,13 +172,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
             resource.property_dependencies = {key: list(deps.urns)
                                               for key, deps in request.propertyDependencies.items()}
             resource.alias_urns = sorted({_alias_urn(self.monitor, request, alias) for alias in request.aliases})
+            # The engine keeps an aliased resource's state (its outputs) from the URN it had: what
+            # the provider generated stays what it generated for the name it was deployed under.
+            old_names = [urn.rsplit("::", 1)[-1] for urn in resource.alias_urns]
+            resource.deployed_name = next((name for name in old_names if name != args.name), args.name)
             timeouts = request.customTimeouts
             resource.custom_timeouts = {kind: getattr(timeouts, kind) for kind in ("create", "update", "delete")
                                         if getattr(timeouts, kind)}
         with self._lock:
             self.resources.append(resource)
         state = dict(args.inputs)
-        state.update(default_outputs(args.typ, args.name, dict(args.inputs)))
+        state.update(default_outputs(args.typ, resource.deployed_name, dict(args.inputs)))
         if self._outputs:
             state.update(self._outputs(args.typ, args.name, dict(args.inputs)))
         return f"{args.name}-id", state

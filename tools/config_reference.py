@@ -75,7 +75,7 @@ def default_of(info: FieldInfo) -> str:
 
 
 def rows(table: str) -> list[str]:
-    models = {"common": DockerSettings, "docker": DockerSettings, "aws": AwsSettings}
+    models: dict[str, type[BaseModel]] = {"common": DockerSettings, "docker": DockerSettings, "aws": AwsSettings}
     lines = ["| key | default | meaning |", "|---|---|---|"]
     for key, model, name, info in leaf_fields(models[table]):
         common = key == "target" or owner(model, name) in COMMON_MODELS

@@ -24,9 +24,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from components.docker import engine
 from components.versions import PULUMI_CLI_MINIMUM, PYTHON_MINIMUM, version_tuple

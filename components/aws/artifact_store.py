@@ -1,18 +1,25 @@
 """The artifact store: a private, versioned, SSE-KMS bucket only the tracking server's task role can use.
 
-Exposes the bucket name and ARN, the key ARN and `access_policy()`, the IAM grant a role needs.
+Exposes, as the Docker stores do, `endpoint` and `secrets` (none here: the task role grants
+access, no key is handed out); and the bucket's ARN, the key ARN and `access_policy()`, the IAM
+grant a role needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.buckets import abort_incomplete_uploads, expire_noncurrent_versions, private_bucket
-from components.aws.kms import artifact_key
-from components.aws.policies import document, statement
-from components.aws.providers import AwsContext
+from components.aws.lib.buckets import abort_incomplete_uploads, expire_noncurrent_versions, private_bucket
+from components.aws.lib.kms import artifact_key
+from components.aws.lib.policies import document, statement
+from components.aws.lib.providers import AwsContext
+from components.aws.lib.secrets import SecretRef
 from components.config.aws import AwsArtifactStoreSettings
+from components.specs.endpoints import ArtifactEndpoint
 
 # Object operations of MLflow's S3 artifact repository (multipart uploads included).
 OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
@@ -20,23 +27,30 @@ OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMu
 GUARDED_ACTIONS = [*OBJECT_ACTIONS, "s3:GetObjectVersion", "s3:DeleteObjectVersion", "s3:PutObjectAcl"]
 
 
+@dataclass(frozen=True)
+class ArtifactStoreArgs:
+    settings: AwsArtifactStoreSettings
+    ctx: AwsContext
+    # The role that reads and writes objects (the task role).
+    accessor_role_arn: pulumi.Input[str]
+    # Roles that may too (backups, restores, a destroy with forceDestroy).
+    operator_role_arns: Sequence[pulumi.Input[str]] = ()
+
+
 class ArtifactStore(pulumi.ComponentResource):
+    # Known once the bucket exists (its name).
+    endpoint: pulumi.Output[ArtifactEndpoint]
+    # No static keys: the task role is granted the bucket (`access_policy`).
+    secrets: dict[str, SecretRef]
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        settings: AwsArtifactStoreSettings,
-        ctx: AwsContext,
-        accessor_role_arn: pulumi.Input[str],
-        opts: pulumi.ResourceOptions,
-        operator_role_arns: list[pulumi.Input[str]] | None = None,
-    ):
-        """`accessor_role_arn`: the role that reads and writes objects (the task role);
-        `operator_role_arns`: roles that may too (backups, restores, a destroy with forceDestroy)."""
+    def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:ArtifactStore", name, None, opts)
+        settings, ctx = args.settings, args.ctx
+        accessor_role_arn, operator_role_arns = args.accessor_role_arn, args.operator_role_arns
+        self._region = ctx.region
         child = pulumi.ResourceOptions(parent=self)
         key_arn = settings.kms_key_arn or artifact_key(f"{name}-key", ctx, child).arn
         self.kms_key_arn = pulumi.Output.from_input(key_arn)
@@ -53,7 +67,7 @@ class ArtifactStore(pulumi.ComponentResource):
                     effect="Deny",
                     Principal="*",
                     # Negated with several values: denied unless the principal is one of them.
-                    Condition={"ArnNotEquals": {"aws:PrincipalArn": [accessor_role_arn, *(operator_role_arns or [])]}},
+                    Condition={"ArnNotEquals": {"aws:PrincipalArn": [accessor_role_arn, *operator_role_arns]}},
                 )
             ]
 
@@ -77,9 +91,11 @@ class ArtifactStore(pulumi.ComponentResource):
         )
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
+        self.endpoint = bucket.bucket.apply(lambda bucket_name: ArtifactEndpoint(bucket=bucket_name, region=ctx.region))
+        self.secrets = {}
         self.register_outputs({"bucketName": self.bucket_name, "bucketArn": self.bucket_arn})
 
-    def access_policy(self, region: str) -> pulumi.Output[str]:
+    def access_policy(self) -> pulumi.Output[str]:
         """Read and write objects of this bucket, list it, and use its key for S3 only."""
         return document(
             statement("ListTheBucket", ["s3:ListBucket", "s3:GetBucketLocation"], [self.bucket_arn]),
@@ -88,6 +104,6 @@ class ArtifactStore(pulumi.ComponentResource):
                 "UseTheBucketKeyThroughS3",
                 ["kms:Decrypt", "kms:GenerateDataKey"],
                 [self.kms_key_arn],
-                Condition={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                Condition={"StringEquals": {"kms:ViaService": f"s3.{self._region}.amazonaws.com"}},
             ),
         )

@@ -6,11 +6,12 @@ and handed to the tasks as ECS secrets. The ALB modes put an authenticate action
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.providers import AwsContext
-from components.aws.secrets import json_secret
+from components.aws.lib.secrets import SecretRef, json_secret
 from components.config.aws import AuthSettings
 from components.generated import generated_secret
 from images.mlflow import server_contract as contract
@@ -21,16 +22,24 @@ ADMIN_PASSWORD_KEY = "admin_password"
 SESSION_KEY_KEY = "flask_secret_key"
 
 
+@dataclass(frozen=True)
+class BasicAuthCredentialsArgs:
+    settings: AuthSettings
+    # Encrypts the secret.
+    kms_key_arn: pulumi.Input[str]
+
+
 class BasicAuthCredentials(pulumi.ComponentResource):
     """The admin credentials and session key of MLflow's basic-auth app."""
 
     username: str
     password: pulumi.Output[str]
-    secret_arn: pulumi.Output[str]
+    # contract.AUTH_ADMIN_PASSWORD and contract.FLASK_SECRET_KEY -> their keys of the secret.
+    secrets: dict[str, SecretRef]
 
-    def __init__(self, name: str, settings: AuthSettings, ctx: AwsContext, kms_key_arn: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions):  # fmt: skip
+    def __init__(self, name: str, args: BasicAuthCredentialsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:BasicAuthCredentials", name, None, opts)
+        settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
         self.password = generated_secret(f"{name}-admin", LENGTHS[contract.AUTH_ADMIN_PASSWORD], child)
         # Shared by every worker of every task, or sessions break between them.
@@ -40,18 +49,13 @@ class BasicAuthCredentials(pulumi.ComponentResource):
             name, "MLflow basic-auth: admin password and session key",
             pulumi.Output.all(self.password, session_key).apply(
                 lambda values: {ADMIN_PASSWORD_KEY: values[0], SESSION_KEY_KEY: values[1]}),
-            kms_key_arn, child,
+            args.kms_key_arn, child,
         )
-        self._secret = secret
-        self.secret_arn = secret.arn
-        self.register_outputs({"username": self.username, "secretArn": self.secret_arn})
-
-    def ecs_secrets(self) -> dict[str, pulumi.Output[str]]:
-        """Environment name -> ECS valueFrom (a JSON key of the secret)."""
-        return {
-            contract.AUTH_ADMIN_PASSWORD: self._secret.value_from(ADMIN_PASSWORD_KEY),
-            contract.FLASK_SECRET_KEY: self._secret.value_from(SESSION_KEY_KEY),
+        self.secrets = {
+            contract.AUTH_ADMIN_PASSWORD: secret.ref(ADMIN_PASSWORD_KEY),
+            contract.FLASK_SECRET_KEY: secret.ref(SESSION_KEY_KEY),
         }
+        self.register_outputs({"username": self.username, "secretArn": secret.arn})
 
 
 def authenticate_action(settings: AuthSettings) -> aws.lb.ListenerDefaultActionArgs | None:

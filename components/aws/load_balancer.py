@@ -3,14 +3,16 @@ access logs, optional sign-in (OIDC/Cognito) and WAF, and the Route 53 alias of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
 from components.aws.auth import authenticate_action
 from components.aws.log_archive import ALB_PREFIX, LogArchive
-from components.aws.providers import AwsContext
 from components.config.aws import AuthSettings, AwsLoadBalancerSettings
-from components.specs.health import HealthCheck
+from components.specs.mlflow_server import ServerShape
 
 # The longest deregistration delay a target group takes.
 MAX_DEREGISTRATION_DELAY_SECONDS = 3600
@@ -24,7 +26,24 @@ def deregistration_delay(idle_timeout_seconds: int) -> int:
     AWS accepts: an upload longer than an hour can still be cut by a deploy (docs/aws.md).
     """
     return min(idle_timeout_seconds, MAX_DEREGISTRATION_DELAY_SECONDS)
+
+
 HSTS = "max-age=31536000; includeSubDomains"
+
+
+@dataclass(frozen=True)
+class LoadBalancerArgs:
+    settings: AwsLoadBalancerSettings
+    # The sign-in step at the listener (oidc, cognito), if any.
+    auth: AuthSettings
+    vpc_id: pulumi.Input[str]
+    # Public subnets.
+    subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    # The port and health check the target group forwards to and probes.
+    server: ServerShape
+    # Where the access logs go.
+    log_archive: LogArchive
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -34,23 +53,9 @@ class LoadBalancer(pulumi.ComponentResource):
     resource_label: pulumi.Output[str]
     https_listener: aws.lb.Listener
 
-    def __init__(
-        self,
-        name: str,
-        settings: AwsLoadBalancerSettings,
-        auth: AuthSettings,
-        ctx: AwsContext,
-        *,
-        vpc_id: pulumi.Input[str],
-        subnet_ids: list[pulumi.Input[str]],
-        security_group_id: pulumi.Input[str],
-        server_port: int,
-        health: HealthCheck,
-        health_path: str,
-        log_archive: LogArchive,
-        opts: pulumi.ResourceOptions,
-    ):
+    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:LoadBalancer", name, None, opts)
+        settings, log_archive, health = args.settings, args.log_archive, args.server.health
         child = pulumi.ResourceOptions(parent=self)
         assert settings.domain_name, "validated in AwsSettings.semantic_problems"
         certificate_arn = settings.certificate_arn or self._certificate(name, settings, child)
@@ -60,8 +65,8 @@ class LoadBalancer(pulumi.ComponentResource):
             aws.lb.LoadBalancerArgs(
                 load_balancer_type="application",
                 internal=settings.internal,
-                subnets=subnet_ids,
-                security_groups=[security_group_id],
+                subnets=list(args.subnet_ids),
+                security_groups=[args.security_group_id],
                 ip_address_type="ipv4",
                 # Requests with header names that are not valid HTTP are dropped, not passed to MLflow.
                 drop_invalid_header_fields=True,
@@ -78,15 +83,15 @@ class LoadBalancer(pulumi.ComponentResource):
         target_group = aws.lb.TargetGroup(
             name,
             aws.lb.TargetGroupArgs(
-                vpc_id=vpc_id,
+                vpc_id=args.vpc_id,
                 target_type="ip",
-                port=server_port,
+                port=args.server.port,
                 protocol="HTTP",
                 protocol_version="HTTP1",
                 deregistration_delay=deregistration_delay(settings.idle_timeout_seconds),
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
                     enabled=True,
-                    path=health_path,
+                    path=args.server.health_path,
                     port="traffic-port",
                     protocol="HTTP",
                     matcher="200",
@@ -113,7 +118,7 @@ class LoadBalancer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        sign_in = authenticate_action(auth)
+        sign_in = authenticate_action(args.auth)
         forward = aws.lb.ListenerDefaultActionArgs(
             type="forward", order=2 if sign_in else None, target_group_arn=target_group.arn
         )

@@ -7,13 +7,15 @@ than failing on a non-empty bucket or force-deleting the logs (docs/aws.md, Dest
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.buckets import abort_incomplete_uploads, expire_noncurrent_versions, private_bucket
-from components.aws.policies import statement
-from components.aws.providers import AwsContext
-from components.config import AwsSettings
+from components.aws.lib.buckets import abort_incomplete_uploads, expire_noncurrent_versions, private_bucket
+from components.aws.lib.policies import statement
+from components.aws.lib.providers import AwsContext
+from components.config.aws import AwsLogSettings
 
 ALB_PREFIX = "alb"
 FLOW_LOG_PREFIX = "vpc-flow-logs"
@@ -26,13 +28,22 @@ LEGACY_ELB_REGIONS = frozenset({
 })  # fmt: skip
 
 
+@dataclass(frozen=True)
+class LogArchiveArgs:
+    logs: AwsLogSettings
+    ctx: AwsContext
+
+
 class LogArchive(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
+    # The bucket policy that lets log delivery write: a log source switches on after it.
+    policy: aws.s3.BucketPolicy
 
-    def __init__(self, name: str, settings: AwsSettings, ctx: AwsContext, opts: pulumi.ResourceOptions):
+    def __init__(self, name: str, args: LogArchiveArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:LogArchive", name, None, opts)
-        days = settings.logs.access_log_expiration_days
+        ctx = args.ctx
+        days = args.logs.access_log_expiration_days
 
         elb_principals: list[dict] = [{"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}]
         if ctx.region in LEGACY_ELB_REGIONS:

@@ -1,22 +1,26 @@
 """The metadata store: RDS PostgreSQL in private subnets, TLS forced, encrypted, Multi-AZ, backed up.
 
 The master password is generated, kept in Secrets Manager (encrypted with the platform key) and
-never leaves Pulumi's secret handling; the tracking server receives only the secret's ARN.
+never leaves Pulumi's secret handling; the tracking server receives only a reference to it.
+Exposes, as the Docker store does, `endpoint` and `secrets` (env name -> reference).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.aws.providers import AwsContext
-from components.aws.secrets import json_secret
-from components.aws.security_groups import POSTGRES_PORT
+from components.aws.lib.providers import AwsContext
+from components.aws.lib.secrets import SecretRef, json_secret
 from components.config.aws import AwsDatabaseSettings
 from components.generated import generated_secret
+from components.specs.endpoints import DatabaseEndpoint
+from components.specs.image_layout import RDS_CA_BUNDLE_PATH
 from images.mlflow import server_contract as contract
 
 # The CA that signs RDS server certificates; clients verify against the RDS global bundle.
@@ -36,27 +40,41 @@ def db_identifier(stack: str, suffix: str = "") -> str:
     return f"{ident}-{suffix}" if suffix else ident
 
 
-class MetadataStore(pulumi.ComponentResource):
-    address: pulumi.Output[str]
-    port: pulumi.Output[int]
-    db_name: str
-    username: str
-    # The Secrets Manager secret (JSON) holding the password under PASSWORD_KEY.
-    secret_arn: pulumi.Output[str]
+def rds_endpoint(settings: AwsDatabaseSettings, host: str) -> DatabaseEndpoint:
+    """How the server reaches the instance at `host`: TLS, the server certificate verified
+    (not just encrypted) against the RDS CA bundle inside the image."""
+    return DatabaseEndpoint(
+        host=host,
+        port=contract.POSTGRES_PORT,
+        name=settings.name,
+        user=settings.username,
+        sslmode="verify-full",
+        sslrootcert=RDS_CA_BUNDLE_PATH,
+    )
 
-    def __init__(
-        self,
-        name: str,
-        settings: AwsDatabaseSettings,
-        ctx: AwsContext,
-        subnet_ids: list[pulumi.Input[str]],
-        security_group_id: pulumi.Input[str],
-        kms_key_arn: pulumi.Input[str],
-        log_retention_days: int,
-        max_connections: int,
-        opts: pulumi.ResourceOptions,
-    ):
+
+@dataclass(frozen=True)
+class MetadataStoreArgs:
+    settings: AwsDatabaseSettings
+    ctx: AwsContext
+    # Private subnets.
+    subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    # Encrypts the storage, the secret and the log groups.
+    kms_key_arn: pulumi.Input[str]
+    log_retention_days: int
+    max_connections: int
+
+
+class MetadataStore(pulumi.ComponentResource):
+    # Known once the instance exists (its address).
+    endpoint: pulumi.Output[DatabaseEndpoint]
+    # contract.DB_PASSWORD -> the password's key of the credentials secret.
+    secrets: dict[str, SecretRef]
+
+    def __init__(self, name: str, args: MetadataStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:MetadataStore", name, None, opts)
+        settings, ctx, kms_key_arn = args.settings, args.ctx, args.kms_key_arn
         child = pulumi.ResourceOptions(parent=self)
         # Drawn once per stack (kept in its state): the instance, its log groups and its final
         # snapshot get names no earlier stack of the same name left behind (a final snapshot
@@ -64,7 +82,7 @@ class MetadataStore(pulumi.ComponentResource):
         suffix = random.RandomString(
             f"{name}-identifier",
             random.RandomStringArgs(length=IDENTIFIER_SUFFIX_LENGTH, special=False, upper=False),
-            opts=pulumi.ResourceOptions(parent=self, provider=ctx.random),
+            opts=child,
         )
         identifier = suffix.result.apply(lambda value: db_identifier(ctx.stack, value))
 
@@ -77,7 +95,7 @@ class MetadataStore(pulumi.ComponentResource):
         )
 
         subnets = aws.rds.SubnetGroup(
-            name, aws.rds.SubnetGroupArgs(subnet_ids=subnet_ids, description="MLflow database: private subnets"), opts=child
+            name, aws.rds.SubnetGroupArgs(subnet_ids=list(args.subnet_ids), description="MLflow database: private subnets"), opts=child
         )
         parameters = aws.rds.ParameterGroup(
             name,
@@ -92,7 +110,7 @@ class MetadataStore(pulumi.ComponentResource):
                     aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
                     aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value=str(settings.log_min_duration_ms)),
                     # Every worker of every task at the autoscaling maximum may hold its full pool.
-                    aws.rds.ParameterGroupParameterArgs(name="max_connections", value=str(max_connections),
+                    aws.rds.ParameterGroupParameterArgs(name="max_connections", value=str(args.max_connections),
                                                         apply_method="pending-reboot"),
                 ],
             ),
@@ -103,7 +121,7 @@ class MetadataStore(pulumi.ComponentResource):
             aws.cloudwatch.LogGroup(
                 f"{name}-{log}",
                 aws.cloudwatch.LogGroupArgs(
-                    name=pulumi.Output.concat("/aws/rds/instance/", identifier, f"/{log}"), retention_in_days=log_retention_days, kms_key_id=kms_key_arn
+                    name=pulumi.Output.concat("/aws/rds/instance/", identifier, f"/{log}"), retention_in_days=args.log_retention_days, kms_key_id=kms_key_arn
                 ),
                 opts=child,
             )
@@ -127,9 +145,9 @@ class MetadataStore(pulumi.ComponentResource):
                 db_name=settings.name,
                 username=settings.username,
                 password=secret_password,
-                port=POSTGRES_PORT,
+                port=contract.POSTGRES_PORT,
                 db_subnet_group_name=subnets.name,
-                vpc_security_group_ids=[security_group_id],
+                vpc_security_group_ids=[args.security_group_id],
                 publicly_accessible=False,
                 multi_az=settings.multi_az,
                 parameter_group_name=parameters.name,
@@ -151,15 +169,6 @@ class MetadataStore(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
         )
-        self.address = instance.address
-        self.port = instance.port
-        self.db_name = settings.name
-        self.username = settings.username
-        self._secret = secret
-        self.secret_arn = secret.arn
-        self.register_outputs({"address": self.address, "port": self.port, "secretArn": self.secret_arn})
-
-    @property
-    def password_value_from(self) -> pulumi.Output[str]:
-        """ECS `valueFrom` of the password: the JSON key of the secret's version."""
-        return self._secret.value_from(PASSWORD_KEY)
+        self.endpoint = instance.address.apply(lambda host: rds_endpoint(settings, host))
+        self.secrets = {contract.DB_PASSWORD: secret.ref(PASSWORD_KEY)}
+        self.register_outputs({"address": instance.address, "port": instance.port, "secretArn": secret.arn})

@@ -5,14 +5,16 @@ Or an existing VPC and subnets from config, used as they are.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.lib.policies import document, statement
+from components.aws.lib.providers import AwsContext
 from components.aws.log_archive import FLOW_LOG_PREFIX, LogArchive
-from components.aws.policies import document, statement
-from components.aws.providers import AwsContext
 from components.config.aws import AwsNetworkSettings
 
 # What the tasks call over HTTPS besides S3 (Fargate 1.4 pulls, secrets and logs go through the
@@ -25,7 +27,7 @@ def ecr_layer_bucket_arn(region: str) -> str:
     return f"arn:aws:s3:::prod-{region}-starport-layer-bucket"
 
 
-def s3_endpoint_policy(region: str, bucket_arns: list[pulumi.Input[str]]) -> pulumi.Output[str]:
+def s3_endpoint_policy(region: str, bucket_arns: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
     """The gateway endpoint reaches our buckets and ECR's layers, no other bucket of any account:
     a compromised task cannot copy artifacts out to a bucket of its own through it."""
     ours = [resource for arn in bucket_arns for resource in (arn, pulumi.Output.concat(arn, "/*"))]
@@ -41,22 +43,24 @@ def subnet_cidrs(vpc_cidr: IPv4Network, zones: int) -> tuple[list[str], list[str
     return [str(blocks[8 + i]) for i in range(zones)], [str(blocks[i]) for i in range(zones)]
 
 
+@dataclass(frozen=True)
+class NetworkArgs:
+    settings: AwsNetworkSettings
+    ctx: AwsContext
+    # Where the VPC flow logs go.
+    log_archive: LogArchive
+    # The buckets the tasks may reach through the S3 gateway endpoint.
+    endpoint_bucket_arns: Sequence[pulumi.Input[str]] = ()
+
+
 class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
 
-    def __init__(
-        self,
-        name: str,
-        settings: AwsNetworkSettings,
-        ctx: AwsContext,
-        log_archive: LogArchive,
-        opts: pulumi.ResourceOptions,
-        endpoint_bucket_arns: list[pulumi.Input[str]] | None = None,
-    ):
-        """`endpoint_bucket_arns`: the buckets the tasks may reach through the S3 gateway endpoint."""
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:Network", name, None, opts)
+        settings = args.settings
         # The S3 gateway endpoint's prefix list (its addresses), where this component made one.
         self.s3_prefix_list_id: pulumi.Output[str] | None = None
         if settings.existing_vpc_id:
@@ -64,7 +68,7 @@ class Network(pulumi.ComponentResource):
             self.public_subnet_ids = [pulumi.Output.from_input(s) for s in settings.existing_public_subnet_ids]
             self.private_subnet_ids = [pulumi.Output.from_input(s) for s in settings.existing_private_subnet_ids]
         else:
-            self._create(name, settings, ctx, log_archive, endpoint_bucket_arns or [])
+            self._create(name, settings, args.ctx, args.log_archive, args.endpoint_bucket_arns)
         self.register_outputs({
             "vpcId": self.vpc_id,
             "publicSubnetIds": self.public_subnet_ids,
@@ -72,7 +76,7 @@ class Network(pulumi.ComponentResource):
         })
 
     def _create(self, name: str, settings: AwsNetworkSettings, ctx: AwsContext, log_archive: LogArchive,
-                endpoint_bucket_arns: list[pulumi.Input[str]]) -> None:  # fmt: skip
+                endpoint_bucket_arns: Sequence[pulumi.Input[str]]) -> None:  # fmt: skip
         child = pulumi.ResourceOptions(parent=self)
         zones = settings.availability_zones
         az_names = aws.get_availability_zones_output(
@@ -173,20 +177,20 @@ class Network(pulumi.ComponentResource):
         self.private_subnet_ids = private
 
 
+@dataclass(frozen=True)
+class InterfaceEndpointsArgs:
+    ctx: AwsContext
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    # The group of the endpoints' network interfaces (HTTPS from the tasks only).
+    security_group_id: pulumi.Input[str]
+
+
 class InterfaceEndpoints(pulumi.ComponentResource):
     """Private endpoints of the AWS APIs the tasks call, in the private subnets, reachable from the
     tasks' security group only; private DNS, so the SDKs' default host names resolve to them."""
 
-    def __init__(
-        self,
-        name: str,
-        ctx: AwsContext,
-        *,
-        vpc_id: pulumi.Input[str],
-        subnet_ids: list[pulumi.Input[str]],
-        security_group_id: pulumi.Input[str],
-        opts: pulumi.ResourceOptions,
-    ):
+    def __init__(self, name: str, args: InterfaceEndpointsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:InterfaceEndpoints", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         endpoints = {}
@@ -194,11 +198,11 @@ class InterfaceEndpoints(pulumi.ComponentResource):
             endpoints[service] = aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
                 aws.ec2.VpcEndpointArgs(
-                    vpc_id=vpc_id,
-                    service_name=f"com.amazonaws.{ctx.region}.{service}",
+                    vpc_id=args.vpc_id,
+                    service_name=f"com.amazonaws.{args.ctx.region}.{service}",
                     vpc_endpoint_type="Interface",
-                    subnet_ids=subnet_ids,
-                    security_group_ids=[security_group_id],
+                    subnet_ids=list(args.subnet_ids),
+                    security_group_ids=[args.security_group_id],
                     private_dns_enabled=True,
                 ),
                 opts=child,

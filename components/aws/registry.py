@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.aws.providers import AwsContext
+from components.aws.lib.providers import AwsContext
 from components.image import FARGATE_PLATFORM, build_context_hash, mlflow_image
 
 KEEP_IMAGES = 30
@@ -17,13 +18,19 @@ KEEP_IMAGES = 30
 TAG_SUFFIX_BYTES = 4
 
 
+@dataclass(frozen=True)
+class ImageRegistryArgs:
+    ctx: AwsContext
+
+
 class ImageRegistry(pulumi.ComponentResource):
     repository_arn: pulumi.Output[str]
     # repository@sha256:...: what the task definition runs, so a tag can never be swapped under it.
     image_digest: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: AwsContext, opts: pulumi.ResourceOptions):
+    def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:ImageRegistry", name, None, opts)
+        ctx = args.ctx
         child = pulumi.ResourceOptions(parent=self)
         repository = aws.ecr.Repository(
             name,
@@ -62,7 +69,7 @@ class ImageRegistry(pulumi.ComponentResource):
         suffix = random.RandomId(
             f"{name}-tag",
             random.RandomIdArgs(byte_length=TAG_SUFFIX_BYTES, keepers={"buildContext": build_context_hash()}),
-            opts=pulumi.ResourceOptions(parent=self, provider=ctx.random),
+            opts=child,
         )
         token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id, opts=ctx.invoke(self))
         image = mlflow_image(

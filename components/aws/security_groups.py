@@ -7,6 +7,8 @@ every permitted flow is one rule below, named by its description.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 import pulumi
@@ -14,31 +16,35 @@ import pulumi_aws as aws
 
 from images.mlflow import server_contract as contract
 
-POSTGRES_PORT = contract.POSTGRES_PORT
 HTTPS_PORT = 443
 HTTP_PORT = 80
+
+
+@dataclass(frozen=True)
+class SecurityGroupsArgs:
+    vpc_id: pulumi.Input[str]
+    # Who may reach the load balancer.
+    ingress_cidrs: Sequence[IPv4Network]
+    # The MLflow port of the tasks.
+    server_port: int
+    # oidc / cognito: the load balancer itself calls the identity provider.
+    sign_in_at_load_balancer: bool = False
+    # Given, the tasks reach AWS only through interface endpoints (a group of their own,
+    # `endpoints_id`) and S3's addresses; otherwise any HTTPS address (through NAT).
+    s3_prefix_list_id: pulumi.Input[str] | None = None
 
 
 class SecurityGroups(pulumi.ComponentResource):
     load_balancer_id: pulumi.Output[str]
     tasks_id: pulumi.Output[str]
     database_id: pulumi.Output[str]
+    # Only with `s3_prefix_list_id`: the interface endpoints' group.
+    endpoints_id: pulumi.Output[str] | None
 
-    def __init__(
-        self,
-        name: str,
-        vpc_id: pulumi.Input[str],
-        ingress_cidrs: list[IPv4Network],
-        server_port: int,
-        opts: pulumi.ResourceOptions,
-        *,
-        sign_in_at_load_balancer: bool = False,
-        s3_prefix_list_id: pulumi.Input[str] | None = None,
-    ):
-        """`s3_prefix_list_id`: given, the tasks reach AWS only through interface endpoints (a group
-        of their own, `endpoints_id`) and S3's addresses; otherwise any HTTPS address (through NAT)."""
+    def __init__(self, name: str, args: SecurityGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:SecurityGroups", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        vpc_id, server_port, s3_prefix_list_id = args.vpc_id, args.server_port, args.s3_prefix_list_id
 
         def group(role: str, description: str) -> aws.ec2.SecurityGroup:
             return aws.ec2.SecurityGroup(
@@ -78,17 +84,17 @@ class SecurityGroups(pulumi.ComponentResource):
                 opts=child,
             )  # fmt: skip
 
-        for i, cidr in enumerate(ingress_cidrs):
+        for i, cidr in enumerate(args.ingress_cidrs):
             ingress(f"alb-https-in-{i}", alb, HTTPS_PORT, f"HTTPS from {cidr}", cidr=str(cidr))
             ingress(f"alb-http-in-{i}", alb, HTTP_PORT, f"HTTP from {cidr} (redirected to HTTPS)", cidr=str(cidr))
         egress("alb-to-tasks", alb, server_port, "to the MLflow tasks", destination=tasks.id)
-        if sign_in_at_load_balancer:
+        if args.sign_in_at_load_balancer:
             # The ALB itself redeems the sign-in code at the IdP's token endpoint and calls its
             # userinfo endpoint (Cognito's are public too): internet hosts, addresses not fixed.
             egress("alb-to-idp", alb, HTTPS_PORT, "HTTPS to the identity provider (token and userinfo endpoints)",
                    cidr="0.0.0.0/0")  # fmt: skip
         ingress("tasks-from-alb", tasks, server_port, "from the load balancer", source=alb.id)
-        egress("tasks-to-db", tasks, POSTGRES_PORT, "to the metadata database", destination=db.id)
+        egress("tasks-to-db", tasks, contract.POSTGRES_PORT, "to the metadata database", destination=db.id)
         if endpoints is not None:
             # ECR, Secrets Manager, CloudWatch Logs and KMS through their interface endpoints, S3
             # through the gateway endpoint (whose policy names our buckets): nothing else.
@@ -98,7 +104,7 @@ class SecurityGroups(pulumi.ComponentResource):
         else:
             # AWS APIs (S3, ECR, Secrets Manager, CloudWatch Logs) are HTTPS only, through NAT.
             egress("tasks-to-aws-apis", tasks, HTTPS_PORT, "HTTPS to AWS APIs", cidr="0.0.0.0/0")
-        ingress("db-from-tasks", db, POSTGRES_PORT, "PostgreSQL from the MLflow tasks", source=tasks.id)
+        ingress("db-from-tasks", db, contract.POSTGRES_PORT, "PostgreSQL from the MLflow tasks", source=tasks.id)
         # The database has no egress rule: it answers connections and starts none.
 
         self.load_balancer_id = alb.id

@@ -1,25 +1,34 @@
 """The MLflow tracking server on ECS Fargate: cluster, task definition, service and autoscaling.
 
-It consumes what the others expose: an image digest, a spec built from the stores' endpoints,
-secret ARNs, two roles, subnets, a security group and a target group.
+It consumes what the others expose: an image digest, the server's shape and a spec built from the
+stores' endpoints, the stores' secret references, two roles, subnets, a security group and a
+target group.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.container import CONTAINER_NAME, SCRATCH_VOLUME, container_definition
-from components.aws.iam import attach, execution_policy
-from components.aws.providers import AwsContext
-from components.config.aws import AwsSettings
-from components.specs.mlflow_server import ServerSpec
+from components.aws.lib.container import CONTAINER_NAME, SCRATCH_VOLUME, EcsSecret, container_definition
+from components.aws.lib.iam import attach, execution_policy
+from components.aws.lib.providers import AwsContext
+from components.aws.lib.secrets import SecretRef
+from components.config.aws import AwsLogSettings, AwsTaskSettings
+from components.config.base import TrackingSettings
+from components.specs.health import HealthCheck
+from components.specs.mlflow_server import ServerShape, ServerSpec
+from images.mlflow import server_contract as contract
 
 # Beyond starting and draining tasks: image pulls, placement, a slow health check or two.
 ROLLOUT_MARGIN_SECONDS = 15 * 60
+# Beyond the container's own start period, before the load balancer's failed checks count.
+HEALTH_GRACE_MARGIN_SECONDS = 60
 
 
 def rollout_timeout(start_grace_seconds: int, drain_seconds: int) -> str:
@@ -32,36 +41,67 @@ def rollout_timeout(start_grace_seconds: int, drain_seconds: int) -> str:
     return f"{minutes}m"
 
 
+def health_grace_seconds(health: HealthCheck) -> int:
+    """How long the service ignores a new task's failed load-balancer health checks: the first
+    start migrates the schema before /health answers."""
+    return health.start_period_seconds + HEALTH_GRACE_MARGIN_SECONDS
+
+
+@dataclass(frozen=True)
+class TrackingServerArgs:
+    tracking: TrackingSettings
+    tasks: AwsTaskSettings
+    logs: AwsLogSettings
+    ctx: AwsContext
+    # What the task is laid out from, known before the stores exist: port, health check, scratch dir.
+    shape: ServerShape
+    # What depends on the stores (their addresses): command and environment. Built for `shape`.
+    spec: pulumi.Output[ServerSpec]
+    # repository@sha256:..., never a tag.
+    image: pulumi.Input[str]
+    repository_arn: pulumi.Input[str]
+    # Env name -> where ECS reads it; the execution role may read these secrets and no other.
+    secrets: Mapping[str, SecretRef]
+    execution_role: aws.iam.Role
+    task_role: aws.iam.Role
+    # Encrypts the log group and the secrets.
+    kms_key_arn: pulumi.Input[str]
+    # Private subnets.
+    subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    target_group_arn: pulumi.Input[str]
+    # The target group's deregistration delay: how long a task being replaced keeps serving.
+    drain_seconds: int
+    # "<lb arn suffix>/<target group arn suffix>", for the request-count scaling metric.
+    request_count_label: pulumi.Input[str]
+    # What must exist before any task starts (its grants, the listener of its target group).
+    ready_before_service: Sequence[pulumi.Resource] = ()
+
+
+def check_args(args: TrackingServerArgs) -> None:
+    """What can be refused before anything is created."""
+    unknown = sorted(set(args.secrets) - set(contract.SECRET_NAMES))
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not secrets of the server contract ({', '.join(contract.SECRET_NAMES)})")
+    if args.tracking.replicas > args.tasks.max_count:
+        raise ValueError(f"{args.tracking.replicas} replicas exceed the autoscaling maximum {args.tasks.max_count}")
+
+
+def _after(output: pulumi.Output) -> pulumi.Input[pulumi.Resource]:
+    """For `depends_on`: the resources `output` comes from (the SDK counts them and skips a None value)."""
+    return cast("pulumi.Input[pulumi.Resource]", output.apply(lambda _: None))
+
+
 class TrackingServer(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
     cluster_name: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        settings: AwsSettings,
-        ctx: AwsContext,
-        *,
-        spec: pulumi.Output[ServerSpec],
-        image: pulumi.Input[str],
-        repository_arn: pulumi.Input[str],
-        secrets: Mapping[str, pulumi.Input[str]],
-        secret_arns: list[pulumi.Input[str]],
-        execution_role: aws.iam.Role,
-        task_role: aws.iam.Role,
-        kms_key_arn: pulumi.Input[str],
-        subnet_ids: list[pulumi.Input[str]],
-        security_group_id: pulumi.Input[str],
-        target_group_arn: pulumi.Input[str],
-        drain_seconds: int,
-        start_grace_seconds: int,
-        request_count_label: pulumi.Input[str],
-        ready_before_service: list[pulumi.Resource],
-        opts: pulumi.ResourceOptions,
-    ):
+    def __init__(self, name: str, args: TrackingServerArgs, opts: pulumi.ResourceOptions | None = None):
+        check_args(args)
         super().__init__("mlflow-platform:aws:TrackingServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tasks = settings.tasks
+        ctx, tasks, shape, spec, secrets = args.ctx, args.tasks, args.shape, args.spec, args.secrets
+        start_grace_seconds, drain_seconds = health_grace_seconds(shape.health), args.drain_seconds
 
         log_group = aws.cloudwatch.LogGroup(
             name,
@@ -69,20 +109,20 @@ class TrackingServer(pulumi.ComponentResource):
                 # A prefix, AWS appending a unique part: a group of the same name left by an earlier
                 # stack (or re-created by a task still writing during a destroy) cannot collide.
                 name_prefix=f"/mlflow/{ctx.stack}/tracking-server-",
-                retention_in_days=settings.logs.retention_days,
-                kms_key_id=kms_key_arn,
+                retention_in_days=args.logs.retention_days,
+                kms_key_id=args.kms_key_arn,
             ),
             opts=child,
         )
         # Before any task starts: pull, fetch these secrets, write this log group. Nothing more.
         exec_policy = attach(
             f"{name}-execution",
-            execution_role,
+            args.execution_role,
             execution_policy(
-                repository_arn=repository_arn,
+                repository_arn=args.repository_arn,
                 log_group_arn=log_group.arn,
-                secret_arns=secret_arns,
-                secrets_key_arn=kms_key_arn,
+                secrets=secrets,
+                secrets_key_arn=args.kms_key_arn,
                 region=ctx.region,
             ),
             child,
@@ -94,17 +134,20 @@ class TrackingServer(pulumi.ComponentResource):
         )
 
         secret_names = sorted(secrets)
-        definitions = pulumi.Output.all(spec, image, log_group.name, *[secrets[k] for k in secret_names]).apply(
-            lambda values: json.dumps([
-                container_definition(
-                    values[0],
-                    image=values[1],
-                    log_group=values[2],
-                    secrets=dict(zip(secret_names, values[3:])),
-                    region=ctx.region,
-                )
+
+        def definitions_json(values: list) -> str:
+            built, image, log_group_name, resolved = values[0], values[1], values[2], values[3:]
+            if built.shape != shape:
+                # The target group and the service would probe and forward to another port.
+                raise ValueError(f"the server spec was built for {built.shape}, the task is laid out for {shape}")
+            ecs_secrets: dict[str, EcsSecret] = dict(zip(secret_names, resolved, strict=True))
+            return json.dumps([
+                container_definition(built, image=image, log_group=log_group_name, secrets=ecs_secrets, region=ctx.region)
             ])  # fmt: skip
-        )
+
+        definitions = pulumi.Output.all(
+            spec, args.image, log_group.name, *[secrets[k].resolved() for k in secret_names]
+        ).apply(definitions_json)
         task_definition = aws.ecs.TaskDefinition(
             name,
             aws.ecs.TaskDefinitionArgs(
@@ -119,8 +162,8 @@ class TrackingServer(pulumi.ComponentResource):
                 ephemeral_storage=aws.ecs.TaskDefinitionEphemeralStorageArgs(size_in_gib=tasks.ephemeral_storage_gib),
                 # A task-local volume on the ephemeral storage: the scratch space of a read-only container.
                 volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=SCRATCH_VOLUME)],
-                execution_role_arn=execution_role.arn,
-                task_role_arn=task_role.arn,
+                execution_role_arn=args.execution_role.arn,
+                task_role_arn=args.task_role.arn,
                 container_definitions=definitions,
             ),
             opts=child,
@@ -132,15 +175,15 @@ class TrackingServer(pulumi.ComponentResource):
                 task_definition=task_definition.arn,
                 launch_type="FARGATE",
                 platform_version="LATEST",
-                desired_count=settings.tracking.replicas,
+                desired_count=args.tracking.replicas,
                 network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                    subnets=subnet_ids, security_groups=[security_group_id], assign_public_ip=False
+                    subnets=list(args.subnet_ids), security_groups=[args.security_group_id], assign_public_ip=False
                 ),
                 load_balancers=[
                     aws.ecs.ServiceLoadBalancerArgs(
-                        target_group_arn=target_group_arn,
+                        target_group_arn=args.target_group_arn,
                         container_name=CONTAINER_NAME,
-                        container_port=spec.apply(lambda s: s.port),
+                        container_port=shape.port,
                     )
                 ],
                 # A deployment whose tasks never turn healthy stops and rolls back by itself.
@@ -157,7 +200,8 @@ class TrackingServer(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[exec_policy, *ready_before_service],
+                # Tasks start against stores that exist: the database and the bucket the spec names.
+                depends_on=[exec_policy, *args.ready_before_service, _after(spec)],
                 # Autoscaling owns the task count once the service exists.
                 ignore_changes=["desiredCount"],
                 # Waiting for steady state covers draining the old tasks (their uploads) too.
@@ -176,14 +220,14 @@ class TrackingServer(pulumi.ComponentResource):
                 service_namespace="ecs",
                 scalable_dimension="ecs:service:DesiredCount",
                 resource_id=resource_id,
-                min_capacity=settings.tracking.replicas,
+                min_capacity=args.tracking.replicas,
                 max_capacity=tasks.max_count,
             ),
             opts=child,
         )
         for metric, value, label in (
             ("ECSServiceAverageCPUUtilization", tasks.target_cpu_percent, None),
-            ("ALBRequestCountPerTarget", tasks.target_requests_per_task, request_count_label),
+            ("ALBRequestCountPerTarget", tasks.target_requests_per_task, args.request_count_label),
         ):
             aws.appautoscaling.Policy(
                 f"{name}-{'cpu' if label is None else 'requests'}",

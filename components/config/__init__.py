@@ -7,17 +7,18 @@ the Pulumi SDK. Reading the stack's config is `components.config.loader`'s job.
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from components.config.aws import AwsSettings
 from components.config.docker import DockerSettings
 
 NAMESPACE = "mlflow-platform"
 
-Settings = Annotated[Union[DockerSettings, AwsSettings], Field(discriminator="target")]
-_SETTINGS = TypeAdapter(Settings)
+Settings = Annotated[DockerSettings | AwsSettings, Field(discriminator="target")]
+_SETTINGS: TypeAdapter[DockerSettings | AwsSettings] = TypeAdapter(Settings)
 _MODELS = {"docker": DockerSettings, "aws": AwsSettings}
 
 __all__ = ["NAMESPACE", "AwsSettings", "ConfigError", "DockerSettings", "Settings", "parse_settings"]
@@ -70,7 +71,7 @@ def _target_reason(target: Any) -> str:
     return f"must be 'docker' or 'aws' (got {target!r})"
 
 
-def _reason(item: dict[str, Any], loc: list[Any], target: Any) -> str:
+def _reason(item: ErrorDetails, loc: list[Any], target: Any) -> str:
     kind = item["type"]
     if kind == "missing":
         return "required key is missing"

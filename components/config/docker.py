@@ -49,7 +49,7 @@ class DockerArtifactStoreSettings(ConfigModel):
     @classmethod
     def _engine_image(cls, image: str | None, info: ValidationInfo) -> str | None:
         # `engine` is missing from info.data only when it was invalid (that error is reported).
-        return image if image is not None else ARTIFACT_STORE_IMAGES.get(info.data.get("engine"))
+        return image if image is not None else ARTIFACT_STORE_IMAGES.get(info.data.get("engine", ""))
 
 
 class ProxySettings(ConfigModel):

@@ -9,7 +9,8 @@ import time, so tests can swap it between runs of the program.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config

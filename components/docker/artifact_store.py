@@ -1,67 +1,103 @@
-"""The artifact store on Docker: MinIO with a named volume and generated root credentials."""
+"""The artifact store on Docker: MinIO with a named volume and generated root credentials, and
+what both engines' stores share (their args, their S3 keys, their endpoint)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import pulumi
-import pulumi_docker as docker
-import pulumi_random as random
 
 from components.config.docker import DockerArtifactStoreSettings
+from components.docker.common import env_list, formerly, secret_upload, stateful_container
 from components.generated import generated_secret
-from images.mlflow import server_contract as contract
-from components.docker.common import env_list, secret_upload, stateful_container
 from components.specs.endpoints import ArtifactEndpoint
 from components.specs.minio import REGION, minio_config_env, minio_spec
+from images.mlflow import server_contract as contract
 
-LENGTHS = contract.GENERATED_SECRET_LENGTHS
+# The type token of the role: one artifact store per stack, whichever engine runs it.
+ARTIFACT_STORE_TYPE = "mlflow-platform:docker:ArtifactStore"
+# The contract's S3 key names -> the child names the keys were deployed under (before the prefix).
+S3_KEYS = {contract.S3_ACCESS_KEY_ID: "access-key", contract.S3_SECRET_ACCESS_KEY: "secret-key"}
 
 HOST_ALIAS = "minio"
 # MinIO runs as root in its image; the credentials file is for root only.
 ROOT_UID = "0"
 
 
-class MinioStore(pulumi.ComponentResource):
-    """Exposes `endpoint` and the secret `access_key` / `secret_key`.
+@dataclass(frozen=True)
+class ArtifactStoreArgs:
+    """What either engine's store takes (MinioArtifactStore, SeaweedfsArtifactStore): the platform
+    builds one and picks the class from `settings.engine`."""
 
-    The bucket is created by the tracking server at boot (see mlflow_boot.ensure_bucket),
-    with no bucket policy: private, never anonymous download.
+    settings: DockerArtifactStoreSettings
+    """The bucket, the engine and its image (the stack's `artifactStore`)."""
+    network: pulumi.Input[str]
+    """The network it serves on, by name: the internal one the tracking server joins too."""
+    prefix: str
+    keep_data: bool
+    """Names on the engine start with `prefix` (`<prefix>-minio`, `<prefix>-minio-data`); with
+    `keep_data` the volume outlives `pulumi destroy`."""
+
+
+def generated_s3_keys(parent: pulumi.Resource, name: str) -> dict[str, pulumi.Output[str]]:
+    """`<name>-access-key` and `<name>-secret-key`, keyed by the contract's names: the static key
+    pair the store is configured with and the tracking server signs with."""
+    return {
+        secret: generated_secret(f"{name}-{child}", contract.GENERATED_SECRET_LENGTHS[secret],
+                                 pulumi.ResourceOptions(parent=parent, aliases=formerly(child)))
+        for secret, child in S3_KEYS.items()
+    }
+
+
+def with_key_pair(secrets: dict[str, pulumi.Output[str]], render: Callable[[str, str], str]) -> pulumi.Output[str]:
+    """`render(access_key, secret_key)`: the store's credentials file, once both keys are known."""
+    keys = pulumi.Output.all(secrets[contract.S3_ACCESS_KEY_ID], secrets[contract.S3_SECRET_ACCESS_KEY])
+    return keys.apply(lambda pair: render(*pair))
+
+
+def private_s3_endpoint(bucket: str, region: str, host: str, port: int) -> ArtifactEndpoint:
+    """An S3 server on the backend network: static keys, a bucket the tracking server creates at
+    boot (see mlflow_boot.ensure_bucket, no bucket policy: private, never anonymous download), and
+    an address only the containers resolve, so clients get no presigned transfers."""
+    return ArtifactEndpoint(
+        bucket=bucket,
+        region=region,
+        s3_endpoint_url=f"http://{host}:{port}",
+        static_credentials=True,
+        create_bucket=True,
+        reachable_by_clients=False,
+    )
+
+
+class MinioArtifactStore(pulumi.ComponentResource):
+    """The artifact store, MinIO flavour (`artifactStore.engine: minio`, the default).
+
+    Its type token is the role's, `mlflow-platform:docker:ArtifactStore`, as is
+    SeaweedfsArtifactStore's: a stack has one artifact store, and its URN does not say which
+    engine runs it; the class name does. Exposes `endpoint`, `secrets` and `readiness`.
     """
 
     endpoint: ArtifactEndpoint
-    access_key: pulumi.Output[str]
-    secret_key: pulumi.Output[str]
-    container: docker.Container
+    secrets: dict[str, pulumi.Output[str]]
+    """The contract's secret names -> values, for the tracking server: the S3 key pair."""
+    readiness: list[pulumi.Resource]
+    """What a client waits for: the container, created only once healthy (depending on the whole
+    component would also wait for its image and volume, and record them as dependencies)."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: DockerArtifactStoreSettings,
-        *,
-        prefix: str,
-        network: docker.Network,
-        keep_data: bool,
-        random_provider: random.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("mlflow-platform:docker:ArtifactStore", name, None, opts)
-        spec = minio_spec(settings)
-        random_opts = pulumi.ResourceOptions(parent=self, provider=random_provider)
-        self.access_key = generated_secret("access-key", LENGTHS[contract.S3_ACCESS_KEY_ID], random_opts)
-        self.secret_key = generated_secret("secret-key", LENGTHS[contract.S3_SECRET_ACCESS_KEY], random_opts)
-        config_env = pulumi.Output.all(self.access_key, self.secret_key).apply(lambda keys: minio_config_env(*keys))
-        self.container = stateful_container(
-            self, name="minio", prefix=prefix, image=spec.image, data_path=spec.data_dir, keep_data=keep_data,
-            network=network, alias=HOST_ALIAS, envs=env_list(spec.env), command=list(spec.command),
+    def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(ARTIFACT_STORE_TYPE, name, None, opts)
+        spec = minio_spec(args.settings)
+        self.secrets = generated_s3_keys(self, name)
+        config_env = with_key_pair(self.secrets, minio_config_env)
+        container = stateful_container(
+            self, name, service="minio", prefix=args.prefix, image=spec.image, data_path=spec.data_dir,
+            keep_data=args.keep_data, network=args.network, alias=HOST_ALIAS, envs=env_list(spec.env),
+            command=list(spec.command),
             uploads=[secret_upload(spec.config_env_file, config_env, owner=ROOT_UID)],
             health=spec.health,
         )
-        self.endpoint = ArtifactEndpoint(
-            bucket=spec.bucket,
-            region=REGION,
-            s3_endpoint_url=f"http://{HOST_ALIAS}:{spec.port}",
-            static_credentials=True,
-            create_bucket=True,
-            reachable_by_clients=False,
-        )
+        self.endpoint = private_s3_endpoint(spec.bucket, REGION, HOST_ALIAS, spec.port)
+        self.readiness = [container]
         self.register_outputs({"endpoint": self.endpoint.s3_endpoint_url, "bucket": spec.bucket,
-                               "container": self.container.name})
+                               "container": container.name})

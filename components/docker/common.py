@@ -1,6 +1,9 @@
-"""Small pieces every dev container uses: secret uploads, health checks, logging, hardening."""
+"""Small pieces every dev container uses: secret uploads, health checks, logging, hardening, and the
+aliases that keep a child's deployed state when it takes its component's name."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_docker as docker
@@ -14,10 +17,17 @@ SECURITY_OPTS = ["no-new-privileges:true"]
 START_INTERVAL_SECONDS = 2
 
 
-def container_options(parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
+def formerly(name: str) -> list[pulumi.Alias]:
+    """The name a child had before it took its component's name as a prefix (`password` became
+    `metadata-store-password`): the engine finds the deployed resource under it and renames it in
+    its state instead of replacing it. Names on the engine (containers, volumes) are inputs: unchanged."""
+    return [pulumi.Alias(name=name)]
+
+
+def container_options(parent: pulumi.Resource, was: str, **extra) -> pulumi.ResourceOptions:
     """Containers have fixed names (and nginx a fixed published port), so a replacement must
     remove the old container first: create-before-delete would collide on both."""
-    return pulumi.ResourceOptions(parent=parent, delete_before_replace=True, **extra)
+    return pulumi.ResourceOptions(parent=parent, delete_before_replace=True, aliases=formerly(was), **extra)
 
 
 def secret_upload(path: str, content: pulumi.Input[str], owner: str) -> docker.ContainerUploadArgs:
@@ -44,25 +54,27 @@ def healthcheck_args(health: HealthCheck) -> docker.ContainerHealthcheckArgs:
     )
 
 
-def env_list(env: dict[str, str] | object) -> list[str]:
+def env_list(env: Mapping[str, str]) -> list[str]:
     """Docker wants `K=V` strings; sorted so the diff is stable between runs."""
-    return [f"{key}={value}" for key, value in sorted(dict(env).items())]  # type: ignore[arg-type]
+    return [f"{key}={value}" for key, value in sorted(env.items())]
 
 
-def pulled_image(parent: pulumi.Resource, reference: str) -> docker.RemoteImage:
-    return docker.RemoteImage("image", docker.RemoteImageArgs(name=reference, keep_locally=True),
-                              opts=pulumi.ResourceOptions(parent=parent))
+def pulled_image(parent: pulumi.Resource, name: str, reference: str) -> docker.RemoteImage:
+    """`<name>-image`: the pinned image of the component `name`'s container, kept on the engine."""
+    return docker.RemoteImage(f"{name}-image", docker.RemoteImageArgs(name=reference, keep_locally=True),
+                              opts=pulumi.ResourceOptions(parent=parent, aliases=formerly("image")))
 
 
 def stateful_container(
     parent: pulumi.Resource,
-    *,
     name: str,
+    *,
+    service: str,
     prefix: str,
     image: str,
     data_path: str,
     keep_data: bool,
-    network: docker.Network,
+    network: pulumi.Input[str],
     alias: str,
     envs: list[str],
     uploads: list[docker.ContainerUploadArgs],
@@ -71,25 +83,29 @@ def stateful_container(
     entrypoints: list[str] | None = None,
     stop_timeout: int | None = None,
 ) -> docker.Container:
-    """A data service on the backend network: pinned image, named volume, health-gated start."""
+    """A data service on the backend network: pinned image, named volume, health-gated start.
+
+    `name` is the component's (its children are `<name>-data`, `<name>-image`, `<name>-<service>`);
+    on the engine the container is `<prefix>-<service>` and its volume `<prefix>-<service>-data`.
+    """
     volume = docker.Volume(
-        "data",
-        docker.VolumeArgs(name=f"{prefix}-{name}-data",
-                          labels=[docker.VolumeLabelArgs(label="mlflow-platform.data", value=name)]),
+        f"{name}-data",
+        docker.VolumeArgs(name=f"{prefix}-{service}-data",
+                          labels=[docker.VolumeLabelArgs(label="mlflow-platform.data", value=service)]),
         # `pulumi destroy` keeps the data unless the stack says otherwise.
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=keep_data),
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=keep_data, aliases=formerly("data")),
     )
     return docker.Container(
-        name,
+        f"{name}-{service}",
         docker.ContainerArgs(
-            name=f"{prefix}-{name}",
-            image=pulled_image(parent, image).image_id,
+            name=f"{prefix}-{service}",
+            image=pulled_image(parent, name, image).image_id,
             entrypoints=entrypoints,
             command=command,
             envs=envs,
             uploads=uploads,
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data_path)],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[alias])],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network, aliases=[alias])],
             healthcheck=healthcheck_args(health),
             # Created only once healthy, so the tracking server starts against ready stores.
             wait=True,
@@ -99,5 +115,5 @@ def stateful_container(
             log_opts=LOG_OPTS,
             stop_timeout=stop_timeout,
         ),
-        opts=container_options(parent),
+        opts=container_options(parent, service),
     )

@@ -2,50 +2,60 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 
 from components.config.docker import DockerDatabaseSettings
+from components.docker.common import env_list, formerly, secret_upload, stateful_container
 from components.generated import generated_secret
-from images.mlflow import server_contract as contract
-from components.docker.common import env_list, secret_upload, stateful_container
 from components.specs.endpoints import DatabaseEndpoint
 from components.specs.postgres import POSTGRES_UID, postgres_spec
+from images.mlflow import server_contract as contract
 
 # The name the tracking server uses to reach it on the backend network.
 HOST_ALIAS = "postgres"
 
 
-class PostgresStore(pulumi.ComponentResource):
-    """Exposes `endpoint` and the secret `password`; nothing else leaves this component."""
+@dataclass(frozen=True)
+class MetadataStoreArgs:
+    settings: DockerDatabaseSettings
+    """The database's name, user and image (the stack's `database`)."""
+    network: pulumi.Input[str]
+    """The network it serves on, by name: the internal one the tracking server joins too."""
+    max_connections: int
+    """What the MLflow servers may open together (database_connections_needed): PostgreSQL's limit."""
+    prefix: str
+    keep_data: bool
+    """Names on the engine start with `prefix` (`<prefix>-postgres`, `<prefix>-postgres-data`);
+    with `keep_data` the volume outlives `pulumi destroy`."""
+
+
+class MetadataStore(pulumi.ComponentResource):
+    """PostgreSQL for MLflow's metadata. Exposes `endpoint`, `secrets` and `readiness`; nothing
+    else leaves this component."""
 
     endpoint: DatabaseEndpoint
-    password: pulumi.Output[str]
-    container: docker.Container
+    secrets: dict[str, pulumi.Output[str]]
+    """The contract's secret names -> values, for the tracking server: the generated DB_PASSWORD."""
+    readiness: list[pulumi.Resource]
+    """What a client waits for: the container, created only once healthy (depending on the whole
+    component would also wait for its image and volume, and record them as dependencies)."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: DockerDatabaseSettings,
-        *,
-        prefix: str,
-        network: docker.Network,
-        keep_data: bool,
-        max_connections: int,
-        random_provider: random.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: MetadataStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:docker:MetadataStore", name, None, opts)
-        spec = postgres_spec(settings, max_connections)
-        self.password = generated_secret("password", contract.GENERATED_SECRET_LENGTHS[contract.DB_PASSWORD], pulumi.ResourceOptions(parent=self, provider=random_provider))
-        self.container = stateful_container(
-            self, name="postgres", prefix=prefix, image=spec.image, data_path=spec.data_dir, keep_data=keep_data,
-            network=network, alias=HOST_ALIAS, envs=env_list(spec.env),
+        settings = args.settings
+        spec = postgres_spec(settings, args.max_connections)
+        password = generated_secret(f"{name}-password", contract.GENERATED_SECRET_LENGTHS[contract.DB_PASSWORD],
+                                    pulumi.ResourceOptions(parent=self, aliases=formerly("password")))
+        container = stateful_container(
+            self, name, service="postgres", prefix=args.prefix, image=spec.image, data_path=spec.data_dir,
+            keep_data=args.keep_data, network=args.network, alias=HOST_ALIAS, envs=env_list(spec.env),
             entrypoints=list(spec.entrypoint),
             command=list(spec.command),
             uploads=[
-                secret_upload(spec.password_file, self.password, owner=POSTGRES_UID),
+                secret_upload(spec.password_file, password, owner=POSTGRES_UID),
                 docker.ContainerUploadArgs(file=spec.entrypoint[0], content=spec.entrypoint_script, permissions="0755"),
             ],
             health=spec.health,
@@ -54,4 +64,6 @@ class PostgresStore(pulumi.ComponentResource):
         )
         self.endpoint = DatabaseEndpoint(host=HOST_ALIAS, port=spec.port, name=settings.name,
                                          user=settings.username, sslmode="disable")
-        self.register_outputs({"host": HOST_ALIAS, "container": self.container.name})
+        self.secrets = {contract.DB_PASSWORD: password}
+        self.readiness = [container]
+        self.register_outputs({"host": HOST_ALIAS, "container": container.name})

@@ -1,32 +1,48 @@
 """Two bridge networks: an internal one for the data services, one for the proxy.
 
-PostgreSQL and MinIO sit only on `backend`, which Docker marks internal (no route
+PostgreSQL and the artifact store sit only on `backend`, which Docker marks internal (no route
 out, nothing publishable). MLflow joins both; nginx joins only `frontend`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_docker as docker
 
+from components.docker.common import formerly
 
-class DockerNetwork(pulumi.ComponentResource):
-    backend: docker.Network
-    frontend: docker.Network
 
-    def __init__(self, name: str, prefix: str, opts: pulumi.ResourceOptions | None = None):
+@dataclass(frozen=True)
+class NetworkArgs:
+    prefix: str
+    """The networks' names on the engine start with it (`<prefix>-backend`): the platform's name,
+    so two stacks on one engine keep apart."""
+
+
+class Network(pulumi.ComponentResource):
+    """Exposes the two networks' names; a container joins one by name (and so depends on it)."""
+
+    backend_name: pulumi.Output[str]
+    """The internal network: the stores and MLflow."""
+    frontend_name: pulumi.Output[str]
+    """The proxy's network: nginx and MLflow."""
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:docker:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.backend = docker.Network(
-            "backend",
-            docker.NetworkArgs(name=f"{prefix}-backend", driver="bridge", internal=True,
+        backend = docker.Network(
+            f"{name}-backend",
+            docker.NetworkArgs(name=f"{args.prefix}-backend", driver="bridge", internal=True,
                                labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value="backend")]),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("backend")),
         )
-        self.frontend = docker.Network(
-            "frontend",
-            docker.NetworkArgs(name=f"{prefix}-frontend", driver="bridge",
+        frontend = docker.Network(
+            f"{name}-frontend",
+            docker.NetworkArgs(name=f"{args.prefix}-frontend", driver="bridge",
                                labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value="frontend")]),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("frontend")),
         )
-        self.register_outputs({"backend": self.backend.name, "frontend": self.frontend.name})
+        self.backend_name = backend.name
+        self.frontend_name = frontend.name
+        self.register_outputs({"backend": self.backend_name, "frontend": self.frontend_name})

@@ -8,19 +8,21 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components.config.docker import DockerSettings
-from components.docker.artifact_store import MinioStore
+from components.docker.artifact_store import ArtifactStoreArgs, MinioArtifactStore
 from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host
-from components.docker.metadata_store import PostgresStore
-from components.docker.network import DockerNetwork
-from components.docker.proxy import NginxProxy
-from components.docker.seaweedfs_store import SeaweedfsStore
-from components.docker.tracking_server import MlflowServer
+from components.docker.metadata_store import MetadataStore, MetadataStoreArgs
+from components.docker.network import Network, NetworkArgs
+from components.docker.proxy import Proxy, ProxyArgs
+from components.docker.seaweedfs_store import SeaweedfsArtifactStore
+from components.docker.tracking_server import TrackingServer, TrackingServerArgs
 from components.outputs import PlatformOutputs
-from images.mlflow import server_contract as contract
 from components.specs.mlflow_server import database_connections_needed, mlflow_server_spec
 
 
-class DockerPlatform(pulumi.ComponentResource):
+class Platform(pulumi.ComponentResource):
+    """The whole dev stack. Its args are the validated stack settings themselves (DockerSettings):
+    one per stack, named `mlflow-<stack>`, which prefixes every name on the engine."""
+
     outputs: PlatformOutputs
 
     def __init__(self, name: str, settings: DockerSettings, opts: pulumi.ResourceOptions | None = None):
@@ -36,40 +38,40 @@ class DockerPlatform(pulumi.ComponentResource):
         else:
             pulumi.log.info(f"no Docker engine answers at {host}: {NO_ENGINE_HELP}. MLflow image platform: "
                             f"{build_platform} (this machine's architecture)")
+        # Kept under their first names: a renamed explicit provider changes the provider reference
+        # of every resource in the stack, which older engines replaced even with an alias
+        # (pulumi/pulumi#3979, #18509).
         docker_provider = docker.Provider("docker", docker.ProviderArgs(host=host),
                                           opts=pulumi.ResourceOptions(parent=self))
         random_provider = random.Provider("random", opts=pulumi.ResourceOptions(parent=self))
         tls_provider = tls.Provider("tls", opts=pulumi.ResourceOptions(parent=self))
-        child = pulumi.ResourceOptions(parent=self, providers={"docker": docker_provider})
+        # Every resource under the components takes its package's provider from here (parent=self).
+        child = pulumi.ResourceOptions(parent=self, providers=[docker_provider, random_provider, tls_provider])
         keep_data = settings.docker.keep_data_on_destroy
 
-        network = DockerNetwork("network", prefix, opts=child)
-        database = PostgresStore(
-            "metadata-store", settings.database, prefix=prefix, network=network.backend, keep_data=keep_data,
+        network = Network("network", NetworkArgs(prefix=prefix), opts=child)
+        database = MetadataStore("metadata-store", MetadataStoreArgs(
+            settings.database, network=network.backend_name,
             max_connections=database_connections_needed(settings.tracking.workers, settings.tracking.replicas),
-            random_provider=random_provider, opts=child,
-        )
-        store = SeaweedfsStore if settings.artifact_store.engine == "seaweedfs" else MinioStore
-        artifacts = store("artifact-store", settings.artifact_store, prefix=prefix, network=network.backend,
-                          keep_data=keep_data, random_provider=random_provider, opts=child)
+            prefix=prefix, keep_data=keep_data,
+        ), opts=child)
+        store = SeaweedfsArtifactStore if settings.artifact_store.engine == "seaweedfs" else MinioArtifactStore
+        artifacts = store("artifact-store", ArtifactStoreArgs(
+            settings.artifact_store, network=network.backend_name, prefix=prefix, keep_data=keep_data,
+        ), opts=child)
 
         spec = mlflow_server_spec(settings.tracking, database.endpoint, artifacts.endpoint)
-        server = MlflowServer(
-            "tracking-server", spec, prefix=prefix, replicas=settings.tracking.replicas, image_platform=build_platform,
-            secrets={
-                contract.DB_PASSWORD: database.password,
-                contract.S3_ACCESS_KEY_ID: artifacts.access_key,
-                contract.S3_SECRET_ACCESS_KEY: artifacts.secret_key,
-            },
-            networks=[network.backend, network.frontend],
-            depends_on=[database.container, artifacts.container],
-            opts=child,
-        )
-        proxy = NginxProxy(
-            "proxy", settings.proxy, prefix=prefix, upstreams=server.upstreams, upstream_containers=server.containers,
-            clients_reach_object_store=artifacts.endpoint.reachable_by_clients,
-            network=network.frontend, random_provider=random_provider, tls_provider=tls_provider, opts=child,
-        )
+        server = TrackingServer("tracking-server", TrackingServerArgs(
+            spec, secrets={**database.secrets, **artifacts.secrets},
+            networks=[network.backend_name, network.frontend_name],
+            prefix=prefix, replicas=settings.tracking.replicas, image_platform=build_platform,
+            start_after=[*database.readiness, *artifacts.readiness],
+        ), opts=child)
+        proxy = Proxy("proxy", ProxyArgs(
+            settings.proxy, network=network.frontend_name, prefix=prefix,
+            upstreams=server.upstreams, clients_reach_object_store=artifacts.endpoint.reachable_by_clients,
+            start_after=server.readiness, replace_with=server.replacement_triggers,
+        ), opts=child)
         self.outputs = PlatformOutputs(
             tracking_uri=proxy.tracking_uri,
             username=proxy.username,
@@ -77,3 +79,7 @@ class DockerPlatform(pulumi.ComponentResource):
             tls_certificate=proxy.certificate,
         )
         self.register_outputs({"trackingUri": proxy.tracking_uri})
+
+
+# components/platform.py (shared with the AWS target, outside this change) imports this name.
+DockerPlatform = Platform

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
@@ -10,18 +12,19 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components.config.docker import ProxySettings
-from components.generated import generated_secret
-from images.mlflow import server_contract as contract
 from components.docker.common import (
     LOG_OPTS,
     SECURITY_OPTS,
     container_options,
+    formerly,
     healthcheck_args,
     pulled_image,
     secret_upload,
 )
+from components.generated import generated_secret
 from components.specs.htpasswd import htpasswd_line
 from components.specs.nginx import DOCKER_DNS, NginxPaths, nginx_proxy_spec
+from images.mlflow import server_contract as contract
 
 # uid of `nginx` in the official image: its workers read the htpasswd file per request.
 NGINX_UID = "101"
@@ -33,39 +36,44 @@ def tracking_host(proxy: ProxySettings) -> str:
     return proxy.tls_hostnames[0] if proxy.tls else "localhost"
 
 
-class NginxProxy(pulumi.ComponentResource):
+@dataclass(frozen=True)
+class ProxyArgs:
+    settings: ProxySettings
+    """The published address and port, the basic-auth user, TLS, limits and image (the stack's `proxy`)."""
+    network: pulumi.Input[str]
+    """The network it reaches MLflow on, by name (nginx joins no other)."""
+    prefix: str
+    """The container is `<prefix>-nginx` on the engine."""
+    upstreams: Sequence[str]
+    clients_reach_object_store: bool
+    """`host:port` of each MLflow server (TrackingServer.upstreams), and whether clients can reach the
+    artifact store's S3 endpoint themselves (if not, nginx withholds presigned transfers)."""
+    start_after: Sequence[pulumi.Resource] = ()
+    replace_with: Sequence[pulumi.Resource] = ()
+    """The tracking server's `readiness` and `replacement_triggers`: nginx starts once MLflow is
+    healthy, and is replaced whenever an MLflow container is."""
+
+
+class Proxy(pulumi.ComponentResource):
     """Exposes `tracking_uri`, `username`, the secret `password` and, with TLS, `certificate`."""
 
     tracking_uri: pulumi.Output[str]
     username: pulumi.Output[str]
     password: pulumi.Output[str]
     certificate: pulumi.Output[str] | None
-    container: docker.Container
 
-    def __init__(
-        self,
-        name: str,
-        settings: ProxySettings,
-        *,
-        prefix: str,
-        upstreams: list[str],
-        upstream_containers: list[docker.Container],
-        clients_reach_object_store: bool,
-        network: docker.Network,
-        random_provider: random.Provider,
-        tls_provider: tls.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: ProxyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:docker:Proxy", name, None, opts)
+        settings = args.settings
         paths = NginxPaths()
         # Docker's DNS: a restarted MLflow container may come back with another address.
-        spec = nginx_proxy_spec(settings, upstreams, paths=paths, resolver=DOCKER_DNS,
-                                clients_reach_object_store=clients_reach_object_store)
-        random_opts = pulumi.ResourceOptions(parent=self, provider=random_provider)
-        self.password = generated_secret("password", contract.PROXY_PASSWORD_LENGTH, random_opts)
+        spec = nginx_proxy_spec(settings, list(args.upstreams), paths=paths, resolver=DOCKER_DNS,
+                                clients_reach_object_store=args.clients_reach_object_store)
+        self.password = generated_secret(f"{name}-password", contract.PROXY_PASSWORD_LENGTH,
+                                         pulumi.ResourceOptions(parent=self, aliases=formerly("password")))
         # A stable salt keeps the htpasswd (and so the container) unchanged between `pulumi up`s.
-        salt = random.RandomString("htpasswd-salt", random.RandomStringArgs(length=16, special=False),
-                                   opts=random_opts)
+        salt = random.RandomString(f"{name}-htpasswd-salt", random.RandomStringArgs(length=16, special=False),
+                                   opts=pulumi.ResourceOptions(parent=self, aliases=formerly("htpasswd-salt")))
         self.username = pulumi.Output.from_input(settings.username)
         htpasswd = pulumi.Output.all(self.password, salt.result).apply(
             lambda values: htpasswd_line(settings.username, values[0], values[1])
@@ -77,24 +85,24 @@ class NginxProxy(pulumi.ComponentResource):
         ]
         self.certificate = None
         if settings.tls:
-            key, cert = self._self_signed(settings, tls_provider)
+            key, cert = self._self_signed(name, settings)
             uploads += [
                 docker.ContainerUploadArgs(file=paths.tls_certificate, content=cert.cert_pem),
                 secret_upload(paths.tls_key, key.private_key_pem, owner=ROOT_UID),
             ]
             self.certificate = cert.cert_pem
 
-        image = pulled_image(self, settings.image)
-        self.container = docker.Container(
-            "nginx",
+        image = pulled_image(self, name, settings.image)
+        container = docker.Container(
+            f"{name}-nginx",
             docker.ContainerArgs(
-                name=f"{prefix}-nginx",
+                name=f"{args.prefix}-nginx",
                 image=image.image_id,
                 uploads=uploads,
                 # The one published port of the stack, on the configured address (loopback by default).
                 ports=[docker.ContainerPortArgs(internal=spec.listen_port, external=settings.port,
                                                 ip=str(settings.bind_address), protocol="tcp")],
-                networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=["nginx"])],
+                networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network, aliases=["nginx"])],
                 healthcheck=healthcheck_args(spec.health),
                 wait=True,
                 wait_timeout=60,
@@ -104,15 +112,16 @@ class NginxProxy(pulumi.ComponentResource):
             ),
             # nginx resolves the upstream names once, at start: when an MLflow container is
             # replaced (new IP), restart nginx with it rather than proxy to a stale address.
-            opts=container_options(self, depends_on=upstream_containers, replace_with=upstream_containers),
+            opts=container_options(self, "nginx", depends_on=list(args.start_after),
+                                   replace_with=list(args.replace_with)),
         )
         scheme = "https" if settings.tls else "http"
         self.tracking_uri = pulumi.Output.from_input(f"{scheme}://{tracking_host(settings)}:{settings.port}")
-        self.register_outputs({"trackingUri": self.tracking_uri, "container": self.container.name})
+        self.register_outputs({"trackingUri": self.tracking_uri, "container": container.name})
 
-    def _self_signed(self, settings: ProxySettings, provider: tls.Provider):
-        opts = pulumi.ResourceOptions(parent=self, provider=provider)
-        key = tls.PrivateKey("tls-key", tls.PrivateKeyArgs(algorithm="ECDSA", ecdsa_curve="P256"), opts=opts)
+    def _self_signed(self, name: str, settings: ProxySettings) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
+        key = tls.PrivateKey(f"{name}-tls-key", tls.PrivateKeyArgs(algorithm="ECDSA", ecdsa_curve="P256"),
+                             opts=pulumi.ResourceOptions(parent=self, aliases=formerly("tls-key")))
         ips, names = [], []
         for host in settings.tls_hostnames:
             try:
@@ -120,7 +129,7 @@ class NginxProxy(pulumi.ComponentResource):
             except ValueError:
                 names.append(host)
         cert = tls.SelfSignedCert(
-            "tls-cert",
+            f"{name}-tls-cert",
             tls.SelfSignedCertArgs(
                 private_key_pem=pulumi.Output.secret(key.private_key_pem),
                 subject=tls.SelfSignedCertSubjectArgs(common_name=settings.tls_hostnames[0],
@@ -132,6 +141,6 @@ class NginxProxy(pulumi.ComponentResource):
                 early_renewal_hours=24 * 30,
                 allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
             ),
-            opts=opts,
+            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("tls-cert")),
         )
         return key, cert

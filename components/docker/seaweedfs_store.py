@@ -4,65 +4,47 @@ with a named volume and generated SigV4 credentials."""
 from __future__ import annotations
 
 import pulumi
-import pulumi_docker as docker
-import pulumi_random as random
 
-from components.config.docker import DockerArtifactStoreSettings
+from components.docker.artifact_store import (
+    ARTIFACT_STORE_TYPE,
+    ArtifactStoreArgs,
+    generated_s3_keys,
+    private_s3_endpoint,
+    with_key_pair,
+)
 from components.docker.common import secret_upload, stateful_container
-from components.generated import generated_secret
-from images.mlflow import server_contract as contract
 from components.specs.endpoints import ArtifactEndpoint
 from components.specs.seaweedfs import REGION, s3_identities, seaweedfs_spec
-
-LENGTHS = contract.GENERATED_SECRET_LENGTHS
 
 HOST_ALIAS = "seaweedfs"
 
 
-class SeaweedfsStore(pulumi.ComponentResource):
-    """Same shape as MinioStore: exposes `endpoint`, the secret `access_key` / `secret_key` and
-    `container`.
+class SeaweedfsArtifactStore(pulumi.ComponentResource):
+    """The artifact store, SeaweedFS flavour (`artifactStore.engine: seaweedfs`).
 
-    The bucket is created by the tracking server at boot (see mlflow_boot.ensure_bucket),
-    with no bucket policy: private, never anonymous download.
+    Same type token as MinioArtifactStore (`mlflow-platform:docker:ArtifactStore`: the role, not
+    the engine), same args and same shape: exposes `endpoint`, `secrets` and `readiness`.
     """
 
     endpoint: ArtifactEndpoint
-    access_key: pulumi.Output[str]
-    secret_key: pulumi.Output[str]
-    container: docker.Container
+    secrets: dict[str, pulumi.Output[str]]
+    """The contract's secret names -> values, for the tracking server: the S3 key pair."""
+    readiness: list[pulumi.Resource]
+    """What a client waits for: the container, created only once healthy."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: DockerArtifactStoreSettings,
-        *,
-        prefix: str,
-        network: docker.Network,
-        keep_data: bool,
-        random_provider: random.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("mlflow-platform:docker:ArtifactStore", name, None, opts)
-        spec = seaweedfs_spec(settings)
-        random_opts = pulumi.ResourceOptions(parent=self, provider=random_provider)
-        self.access_key = generated_secret("access-key", LENGTHS[contract.S3_ACCESS_KEY_ID], random_opts)
-        self.secret_key = generated_secret("secret-key", LENGTHS[contract.S3_SECRET_ACCESS_KEY], random_opts)
-        identities = pulumi.Output.all(self.access_key, self.secret_key).apply(lambda keys: s3_identities(*keys))
-        self.container = stateful_container(
-            self, name="seaweedfs", prefix=prefix, image=spec.image, data_path=spec.data_dir, keep_data=keep_data,
-            network=network, alias=HOST_ALIAS, envs=[], entrypoints=list(spec.entrypoint),
-            command=list(spec.command),
+    def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(ARTIFACT_STORE_TYPE, name, None, opts)
+        spec = seaweedfs_spec(args.settings)
+        self.secrets = generated_s3_keys(self, name)
+        identities = with_key_pair(self.secrets, s3_identities)
+        container = stateful_container(
+            self, name, service="seaweedfs", prefix=args.prefix, image=spec.image, data_path=spec.data_dir,
+            keep_data=args.keep_data, network=args.network, alias=HOST_ALIAS, envs=[],
+            entrypoints=list(spec.entrypoint), command=list(spec.command),
             uploads=[secret_upload(spec.identities_file, identities, owner=spec.file_owner)],
             health=spec.health,
         )
-        self.endpoint = ArtifactEndpoint(
-            bucket=spec.bucket,
-            region=REGION,
-            s3_endpoint_url=f"http://{HOST_ALIAS}:{spec.port}",
-            static_credentials=True,
-            create_bucket=True,
-            reachable_by_clients=False,
-        )
+        self.endpoint = private_s3_endpoint(spec.bucket, REGION, HOST_ALIAS, spec.port)
+        self.readiness = [container]
         self.register_outputs({"endpoint": self.endpoint.s3_endpoint_url, "bucket": spec.bucket,
-                               "container": self.container.name})
+                               "container": container.name})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
@@ -12,6 +13,7 @@ from components.docker.common import (
     SECURITY_OPTS,
     container_options,
     env_list,
+    formerly,
     healthcheck_args,
     secret_upload,
 )
@@ -27,46 +29,59 @@ def secret_file_path(name: str) -> str:
     return f"{SECRETS_DIR}/{name.lower()}"
 
 
-class MlflowServer(pulumi.ComponentResource):
+@dataclass(frozen=True)
+class TrackingServerArgs:
+    spec: ServerSpec
+    """What each container runs, as it is: argv, env, health check and the secret names it needs."""
+    secrets: Mapping[str, pulumi.Output[str]]
+    """A value for each of `spec.secret_env`, keyed by the contract's names: the stores' `secrets`,
+    merged. Each arrives as a file only MLflow reads, named by a NAME_FILE variable."""
+    networks: Sequence[pulumi.Input[str]]
+    """The networks every container joins, by name: the stores' and the proxy's."""
+    prefix: str
+    replicas: int
+    """Containers `<prefix>-mlflow-0` ... `<prefix>-mlflow-<replicas - 1>` on the engine."""
+    image_platform: str | None = None
+    """The engine's own platform (components/docker/engine.py): unset, pulumi-docker builds for the
+    architecture of its provider binary, an emulated image under Rosetta on an arm64 engine."""
+    start_after: Sequence[pulumi.Resource] = ()
+    """The stores' `readiness`: the containers start against stores that are already healthy."""
+
+
+class TrackingServer(pulumi.ComponentResource):
     """Runs `spec` as it is; secrets arrive as files named by NAME_FILE variables."""
 
     upstreams: list[str]
-    containers: list[docker.Container]
+    """`host:port` of each container, as the proxy's network resolves it."""
+    readiness: list[pulumi.Resource]
+    """What a client waits for: the containers, each created only once healthy."""
+    replacement_triggers: list[pulumi.Resource]
+    """What a client that resolves the servers' addresses once (nginx, at start) must be replaced
+    with: a replaced container comes back with another address. `replace_with` takes custom
+    resources only, so these are the containers, not this component."""
 
-    def __init__(
-        self,
-        name: str,
-        spec: ServerSpec,
-        *,
-        prefix: str,
-        replicas: int,
-        image_platform: str | None = None,
-        secrets: Mapping[str, pulumi.Output[str]],
-        networks: list[docker.Network],
-        depends_on: list[pulumi.Resource],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: TrackingServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:docker:TrackingServer", name, None, opts)
-        if set(secrets) != set(spec.secret_env):
-            raise ValueError(f"the server needs secrets {sorted(spec.secret_env)}, got {sorted(secrets)}")
-        # The engine's own platform (components/docker/engine.py): unset, pulumi-docker builds for the
-        # architecture of its provider binary, an emulated image under Rosetta on an arm64 engine.
-        image = mlflow_image("image", "mlflow-platform/mlflow", opts=pulumi.ResourceOptions(parent=self),
-                             platform=image_platform)
+        spec = args.spec
+        if set(args.secrets) != set(spec.secret_env):
+            raise ValueError(f"the server needs secrets {sorted(spec.secret_env)}, got {sorted(args.secrets)}")
+        image = mlflow_image(f"{name}-image", "mlflow-platform/mlflow",
+                             opts=pulumi.ResourceOptions(parent=self, aliases=formerly("image")),
+                             platform=args.image_platform)
 
         env = dict(spec.env)
         env.update({f"{secret}_FILE": secret_file_path(secret) for secret in spec.secret_env})
-        uploads = [secret_upload(secret_file_path(secret), secrets[secret], owner=MLFLOW_UID)
+        uploads = [secret_upload(secret_file_path(secret), args.secrets[secret], owner=MLFLOW_UID)
                    for secret in spec.secret_env]
 
-        self.containers = []
+        containers: list[pulumi.Resource] = []
         self.upstreams = []
-        for index in range(replicas):
+        for index in range(args.replicas):
             alias = f"mlflow-{index}"
             container = docker.Container(
-                alias,
+                f"{name}-{alias}",
                 docker.ContainerArgs(
-                    name=f"{prefix}-{alias}",
+                    name=f"{args.prefix}-{alias}",
                     image=image.image_name,
                     # The image's ENTRYPOINT is the boot module; give the whole argv explicitly
                     # so the container runs exactly what the spec (and ECS, and the tests) run.
@@ -76,8 +91,8 @@ class MlflowServer(pulumi.ComponentResource):
                     uploads=uploads,
                     user=f"{MLFLOW_UID}:{MLFLOW_UID}",
                     networks_advanced=[
-                        docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[alias])
-                        for network in networks
+                        docker.ContainerNetworksAdvancedArgs(name=network, aliases=[alias])
+                        for network in args.networks
                     ],
                     healthcheck=healthcheck_args(spec.health),
                     wait=True,
@@ -90,8 +105,10 @@ class MlflowServer(pulumi.ComponentResource):
                     # Give uvicorn time to finish in-flight uploads on stop.
                     stop_timeout=30,
                 ),
-                opts=container_options(self, depends_on=depends_on),
+                opts=container_options(self, alias, depends_on=list(args.start_after)),
             )
-            self.containers.append(container)
+            containers.append(container)
             self.upstreams.append(f"{alias}:{spec.port}")
+        self.readiness = containers
+        self.replacement_triggers = containers
         self.register_outputs({"image": image.image_name, "upstreams": self.upstreams})

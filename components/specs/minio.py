@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from components.config.docker import DockerArtifactStoreSettings
 from components.specs.health import HealthCheck
@@ -44,6 +44,7 @@ def minio_spec(store: DockerArtifactStoreSettings) -> MinioSpec:
         retries=10,
         start_period_seconds=10,
     )
+    assert store.image is not None, "the settings validator fills in the engine's pinned image"
     return MinioSpec(
         image=store.image,
         command=("server", DATA_DIR, "--address", f":{PORT}"),

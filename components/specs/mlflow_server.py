@@ -6,9 +6,9 @@ tests build it with a loopback host, a free port and a temp scratch dir.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from components.config.base import TrackingSettings
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
@@ -28,12 +28,41 @@ DB_CONNECTIONS_HEADROOM = 10
 # Longer than any keep-alive in front of MLflow (nginx upstream: 60 s), so the proxy, not
 # uvicorn, closes idle connections: otherwise a reused connection can hit a closed socket (502).
 DEFAULT_KEEP_ALIVE_SECONDS = 75
+BOOT_ENTRYPOINT = ("python", "-m", "mlflow_boot")
 
 
 
 def database_connections_needed(workers: int, servers: int) -> int:
     """What PostgreSQL's max_connections must allow for `servers` replicas of `workers` workers."""
     return workers * servers * DB_CONNECTIONS_PER_WORKER + DB_CONNECTIONS_HEADROOM
+
+
+@dataclass(frozen=True)
+class ServerShape:
+    """What a runtime lays out before the stores exist (a port mapping, a target group, a
+    volume): the server's port, health check, scratch dir and entrypoint. Nothing in it depends
+    on where the stores are; `ServerSpec.shape` is the same thing, read from a whole spec."""
+
+    port: int
+    health: HealthCheck
+    scratch_dir: str
+    entrypoint: tuple[str, ...] = BOOT_ENTRYPOINT
+    # What a load balancer or a client probes (the health check's own URL uses it too).
+    health_path: str = contract.HEALTH_PATH
+
+
+def server_shape(*, port: int = SERVER_PORT, scratch_dir: str | None = None) -> ServerShape:
+    """The static part of `mlflow_server_spec` (which builds its spec from it, given the same
+    `port` and `scratch_dir`)."""
+    health = HealthCheck(
+        command=("python", "-m", "mlflow_boot", "healthcheck", f"http://127.0.0.1:{port}{contract.HEALTH_PATH}"),
+        interval_seconds=15,
+        timeout_seconds=5,
+        retries=4,
+        # First start runs the schema migration before serving.
+        start_period_seconds=120,
+    )
+    return ServerShape(port=port, health=health, scratch_dir=scratch_dir or SCRATCH_DIR)
 
 
 @dataclass(frozen=True)
@@ -47,12 +76,17 @@ class ServerSpec:
     health: HealthCheck
     scratch_dir: str
     # Where the migration lock and bucket creation happen: `python -m mlflow_boot ...`.
-    entrypoint: tuple[str, ...] = field(default=("python", "-m", "mlflow_boot"))
+    entrypoint: tuple[str, ...] = field(default=BOOT_ENTRYPOINT)
 
     @property
     def argv(self) -> tuple[str, ...]:
         """What the container runs: the boot module, then the server command."""
         return self.entrypoint + self.command
+
+    @property
+    def shape(self) -> ServerShape:
+        """The part of this spec that does not depend on the stores."""
+        return ServerShape(port=self.port, health=self.health, scratch_dir=self.scratch_dir, entrypoint=self.entrypoint)
 
 
 def mlflow_server_spec(
@@ -68,7 +102,8 @@ def mlflow_server_spec(
     auth_admin_username: str = "admin",
 ) -> ServerSpec:
     """The one definition of how MLflow runs, given where its stores are."""
-    scratch = scratch_dir or SCRATCH_DIR
+    shape = server_shape(port=port, scratch_dir=scratch_dir)
+    scratch = shape.scratch_dir
     uvicorn_opts = f"--loop uvloop --http httptools --timeout-keep-alive {keep_alive_seconds}"
     command = [
         "mlflow", "server",
@@ -133,19 +168,12 @@ def mlflow_server_spec(
         # Shared by every worker and replica, or sessions break between them.
         secret_env.append(contract.FLASK_SECRET_KEY)
 
-    health = HealthCheck(
-        command=("python", "-m", "mlflow_boot", "healthcheck", f"http://127.0.0.1:{port}{contract.HEALTH_PATH}"),
-        interval_seconds=15,
-        timeout_seconds=5,
-        retries=4,
-        # First start runs the schema migration before serving.
-        start_period_seconds=120,
-    )
     return ServerSpec(
         command=tuple(command),
         env=MappingProxyType(env),
         secret_env=tuple(secret_env),
-        port=port,
-        health=health,
-        scratch_dir=scratch,
+        port=shape.port,
+        health=shape.health,
+        scratch_dir=shape.scratch_dir,
+        entrypoint=shape.entrypoint,
     )

@@ -67,6 +67,7 @@ def seaweedfs_spec(store: DockerArtifactStoreSettings) -> SeaweedfsSpec:
         retries=10,
         start_period_seconds=10,
     )
+    assert store.image is not None, "the settings validator fills in the engine's pinned image"
     return SeaweedfsSpec(
         image=store.image,
         entrypoint=ENTRYPOINT,

@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, MutableMapping
 
 from server_contract import FILE_SUFFIX, SECRET_NAMES, MissingSettings
 from server_contract import backend_store_uri as _backend_store_uri
@@ -48,7 +49,7 @@ class BootError(RuntimeError):
     """A clear, expected failure: printed without a traceback."""
 
 
-def load_file_secrets(environ: dict[str, str]) -> None:
+def load_file_secrets(environ: MutableMapping[str, str]) -> None:
     """NAME_FILE=/path -> NAME=<contents>, for every known secret name."""
     for name in SECRET_NAMES:
         path = environ.get(f"{name}{FILE_SUFFIX}")
@@ -61,7 +62,7 @@ def load_file_secrets(environ: dict[str, str]) -> None:
             raise BootError(f"{name}{FILE_SUFFIX} points to {path}, which cannot be read: {error.strerror}") from None
 
 
-def backend_store_uri(environ: dict[str, str]) -> str:
+def backend_store_uri(environ: Mapping[str, str]) -> str:
     """postgresql+psycopg2://user:password@host:port/db?sslmode=... from MLFLOW_DB_* (server_contract)."""
     if environ.get("MLFLOW_BACKEND_STORE_URI"):
         return environ["MLFLOW_BACKEND_STORE_URI"]
@@ -148,7 +149,7 @@ def ensure_database(engine, name: str) -> bool:
     return True
 
 
-def prepare_auth(engine, uri: str, environ) -> None:
+def prepare_auth(engine, uri: str, environ: Mapping[str, str]) -> None:
     """basic-auth: its own database, migrated here (under the lock) rather than by every worker,
     and the ini MLflow's auth app reads, with the credential cache on (10x faster logins)."""
     import sqlalchemy
@@ -169,7 +170,7 @@ def prepare_auth(engine, uri: str, environ) -> None:
         auth_engine.dispose()
 
 
-def write_auth_config(path: str, auth_uri: str, environ) -> None:
+def write_auth_config(path: str, auth_uri: str, environ: Mapping[str, str]) -> None:
     config = configparser.ConfigParser(interpolation=None)
     config["mlflow"] = {
         "default_permission": environ.get("MLFLOW_BOOT_AUTH_DEFAULT_PERMISSION", "READ"),
@@ -188,7 +189,7 @@ def write_auth_config(path: str, auth_uri: str, environ) -> None:
         config.write(handle)
 
 
-def s3_client(environ: dict[str, str]):
+def s3_client(environ: Mapping[str, str]):
     """The S3 client the boot module uses: one attempt per call, short timeouts (we retry)."""
     import boto3
     from botocore.config import Config
@@ -232,7 +233,7 @@ def bucket_exists(client, bucket: str, timeout: float = STORE_WAIT_SECONDS) -> b
         time.sleep(1)
 
 
-def ensure_bucket(bucket: str, environ: dict[str, str], timeout: float = STORE_WAIT_SECONDS) -> bool:
+def ensure_bucket(bucket: str, environ: Mapping[str, str], timeout: float = STORE_WAIT_SECONDS) -> bool:
     """Create the bucket if missing (dev object stores). Returns True when it was created.
 
     A new bucket is private: no bucket policy, so no anonymous access.
@@ -252,7 +253,7 @@ def ensure_bucket(bucket: str, environ: dict[str, str], timeout: float = STORE_W
     return True
 
 
-def prepare(environ: dict[str, str]) -> None:
+def prepare(environ: MutableMapping[str, str]) -> None:
     load_file_secrets(environ)
     uri = backend_store_uri(environ)
     engine = wait_for_database(uri)

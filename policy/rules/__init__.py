@@ -1,8 +1,18 @@
 """Every rule of the pack, in the order of docs/policy.md. Importing a module registers its rules."""
 
 # isort: off (the import order is the rule order)
-from . import aws_rds, aws_s3, aws_alb, aws_ecs, aws_network, aws_iam, aws_ecr, aws_logs_keys  # noqa: F401
-from . import docker_stack  # noqa: F401
+from . import (  # noqa: F401
+    aws_alb,
+    aws_ecr,
+    aws_ecs,
+    aws_iam,
+    aws_logs_keys,
+    aws_network,
+    aws_rds,
+    aws_s3,
+    docker_stack,  # noqa: F401
+)
+
 # isort: on
 from .base import RULES, UNKNOWN, Res, Rule, Stack, UnknownValueUsed
 

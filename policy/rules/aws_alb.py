@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from .base import LISTENERS, LOAD_BALANCERS, UNKNOWN, Res, Stack, as_list, get, is_true, label, resource_rule, stack_rule
+from .base import (
+    LISTENERS,
+    LOAD_BALANCERS,
+    UNKNOWN,
+    Res,
+    Stack,
+    as_list,
+    get,
+    is_true,
+    label,
+    resource_rule,
+    stack_rule,
+)
 
 LISTENER_RULES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
 # Exactly these (TLS 1.2+ with forward secrecy, or TLS 1.3 only): an allow-list, never a prefix match,

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from .base import (UNKNOWN, Res, Stack, get, is_true, items, label, number, parse_json, resource_rule,
-                   secret_env_problem, stack_rule)
+from .base import (
+    UNKNOWN,
+    Res,
+    Stack,
+    get,
+    is_true,
+    items,
+    label,
+    number,
+    parse_json,
+    resource_rule,
+    secret_env_problem,
+    stack_rule,
+)
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICE = "aws:ecs/service:Service"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .base import (LOAD_BALANCERS, UNKNOWN, Res, Stack, as_list, get, items, label, port_range, resource_rule,
-                   stack_rule)
+from .base import LOAD_BALANCERS, UNKNOWN, Res, Stack, as_list, get, items, label, port_range, resource_rule, stack_rule
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"

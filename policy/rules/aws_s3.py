@@ -6,8 +6,23 @@ a bucket whose companion resource is missing is a violation, not a silent pass.
 
 from __future__ import annotations
 
-from .base import (LOAD_BALANCERS, UNKNOWN, Res, Stack, get, is_true, items, label, number, policy_statements,
-                   resource_rule, stack_rule)
+from collections.abc import Mapping
+from typing import Any
+
+from .base import (
+    LOAD_BALANCERS,
+    UNKNOWN,
+    Res,
+    Stack,
+    get,
+    is_true,
+    items,
+    label,
+    number,
+    policy_statements,
+    resource_rule,
+    stack_rule,
+)
 
 BUCKET = "aws:s3/bucket:Bucket"
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -90,7 +105,7 @@ def versioning(stack: Stack) -> list[tuple[str, str]]:
     return found
 
 
-def _denies_plain_http(statement: dict) -> bool:
+def _denies_plain_http(statement: Mapping[str, Any]) -> bool:
     actions = statement.get("Action", [])
     actions = [actions] if isinstance(actions, str) else actions
     principal = statement.get("Principal")

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 # pulumi-aws v7 registers ALB resources under both modules (aws.lb and its alias aws.alb).
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
@@ -27,9 +28,9 @@ class UnknownValueUsed(TypeError):
 
 
 class _Unknown:
-    _instance: "_Unknown | None" = None
+    _instance: _Unknown | None = None
 
-    def __new__(cls) -> "_Unknown":
+    def __new__(cls) -> _Unknown:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -94,7 +95,7 @@ def resource_rule(id: str, controls: Iterable[str], summary: str, types: Iterabl
 def stack_rule(id: str, controls: Iterable[str], summary: str, types: Iterable[str], dev: bool = True):
     """Register `check(stack) -> [(urn, message)]` over every resource of the stack."""
 
-    def register(check: Callable[["Stack"], list[tuple[str, str]]]):
+    def register(check: Callable[[Stack], list[tuple[str, str]]]):
         RULES.append(Rule(id, tuple(controls), summary, tuple(types), "stack", dev, check))
         return check
 
@@ -168,8 +169,8 @@ def number(value: Any) -> float | None:
         return None
 
 
-def policy_statements(document: Any) -> list[dict]:
-    """Statements of an IAM/resource policy document, always as a list of dicts."""
+def policy_statements(document: Any) -> list[Mapping[str, Any]]:
+    """Statements of an IAM/resource policy document, always as a list of mappings."""
     doc = parse_json(document)
     if not isinstance(doc, Mapping):
         return []

@@ -84,7 +84,7 @@ def test_everything_survives_a_mlflow_restart(tracking, tmp_path):
 
     tracking.restart_mlflow(kill=True)
 
-    for inst, old_pid, offset in zip(tracking.instances, old_pids, log_sizes):
+    for inst, old_pid, offset in zip(tracking.instances, old_pids, log_sizes, strict=True):
         assert inst.process.pid != old_pid and inst.process.is_running()
         assert not Path(f"/proc/{old_pid}").exists()
         new_log = inst.log_text()[offset:]

@@ -13,9 +13,7 @@ import json
 
 import pytest
 
-from pulumi_mocks import REPO_ROOT
-from tests.mocks.aws_fixtures import ACCOUNT, REGION
-from tests.mocks.test_prod_stack import OIDC, AUTH_IS_SECRET, prod_section, run_prod
+from tests.mocks.prod_helpers import ACCOUNT, AUTH_IS_SECRET, OIDC, REGION, REPO_ROOT, prod_section, run_prod
 
 POLICY_FILE = REPO_ROOT / "deploy" / "aws" / "deploy-role-policy.json"
 
@@ -56,13 +54,13 @@ def prefix_of(typ: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs():
+def runs(prod_run):
     """Every shape of prod stack the config can ask for."""
     balancer = prod_section("loadBalancer")
     without_certificate = {k: v for k, v in balancer.items() if k != "certificateArn"}
     waf = {**balancer, "wafAclArn": f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/mlflow/0a1b2c3d-0000-1111-2222-333344445555"}
     return {
-        "committed": run_prod(),
+        "committed": prod_run,
         "certificate created": run_prod(loadBalancer=without_certificate),
         "waf": run_prod(loadBalancer=waf),
         "oidc": run_prod(secret_keys=AUTH_IS_SECRET, auth={"mode": "oidc", "oidc": OIDC}),

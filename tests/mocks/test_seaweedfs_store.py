@@ -6,15 +6,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from pulumi_mocks import is_secret, reveal, run_program, secret_paths, stack_config
 
 from components.config import parse_settings
 from components.specs.durations import go_duration
 from components.specs.seaweedfs import IDENTITIES_FILE, s3_identities, seaweedfs_spec
 from components.versions import SEAWEEDFS_IMAGE
-from pulumi_mocks import fake_secret_text, is_secret, reveal, run_program, secret_paths, stack_config
-
-CONTAINER = "docker:index/container:Container"
-PASSWORD = "random:index/randomPassword:RandomPassword"
+from tests.mocks.docker_finders import (
+    MLFLOW,
+    NGINX,
+    PASSWORD,
+    POSTGRES,
+    SEAWEEDFS,
+    containers,
+    generated_value,
+)
 
 
 def seaweedfs_config() -> dict[str, str]:
@@ -24,7 +30,7 @@ def seaweedfs_config() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def dev():
+def seaweedfs_run():
     return run_program(seaweedfs_config(), stack="dev")
 
 
@@ -32,31 +38,26 @@ def _settings():
     return parse_settings({"target": "docker", "artifactStore": {"engine": "seaweedfs"}}).artifact_store
 
 
-def containers(run) -> dict[str, object]:
-    return {r.name: r for r in run.of_type(CONTAINER)}
-
-
 def store_keys(run) -> dict[str, str]:
     """The generated access / secret key of the artifact store, as the mocks generate them."""
     store = run.one("mlflow-platform:docker:ArtifactStore")
-    return {r.name: fake_secret_text(r.name, int(r.inputs["length"]))
-            for r in run.of_type(PASSWORD) if r.parent == store.urn}
+    return {r.name: generated_value(r) for r in run.of_type(PASSWORD) if r.parent == store.urn}
 
 
-def test_seaweedfs_takes_minio_s_place_under_the_same_component(dev):
-    assert set(containers(dev)) == {"postgres", "seaweedfs", "mlflow-0", "nginx"}
-    store = dev.one("mlflow-platform:docker:ArtifactStore")
+def test_seaweedfs_takes_minio_s_place_under_the_same_component(seaweedfs_run):
+    assert set(containers(seaweedfs_run)) == {POSTGRES, SEAWEEDFS, MLFLOW, NGINX}
+    store = seaweedfs_run.one("mlflow-platform:docker:ArtifactStore")
     assert store.name == "artifact-store"
-    assert containers(dev)["seaweedfs"].parent == store.urn
+    assert containers(seaweedfs_run)[SEAWEEDFS].parent == store.urn
 
 
-def test_the_container_runs_the_pinned_image_with_the_spec_command(dev):
-    container = containers(dev)["seaweedfs"]
+def test_the_container_runs_the_pinned_image_with_the_spec_command(seaweedfs_run):
+    container = containers(seaweedfs_run)[SEAWEEDFS]
     seaweedfs = container.plain
-    pulled = {r.inputs["name"] for r in dev.of_type("docker:index/remoteImage:RemoteImage")}
+    pulled = {r.inputs["name"] for r in seaweedfs_run.of_type("docker:index/remoteImage:RemoteImage")}
     assert SEAWEEDFS_IMAGE in pulled and not any("minio" in name for name in pulled)
-    (own_image,) = [r for r in dev.of_type("docker:index/remoteImage:RemoteImage")
-                    if r.parent == dev.one("mlflow-platform:docker:ArtifactStore").urn]
+    (own_image,) = [r for r in seaweedfs_run.of_type("docker:index/remoteImage:RemoteImage")
+                    if r.parent == seaweedfs_run.one("mlflow-platform:docker:ArtifactStore").urn]
     assert own_image.inputs["name"] == SEAWEEDFS_IMAGE and own_image.inputs["keepLocally"] is True
     assert container.property_dependencies["image"] == [own_image.urn]
     spec = seaweedfs_spec(_settings())
@@ -66,50 +67,50 @@ def test_the_container_runs_the_pinned_image_with_the_spec_command(dev):
     assert seaweedfs["name"] == "mlflow-dev-seaweedfs"
 
 
-def test_on_the_backend_network_only_and_no_published_port(dev):
-    backend = dev.one("docker:index/network:Network", "backend")
-    seaweedfs = containers(dev)["seaweedfs"].inputs
+def test_on_the_backend_network_only_and_no_published_port(seaweedfs_run):
+    backend = seaweedfs_run.one("docker:index/network:Network", "backend")
+    seaweedfs = containers(seaweedfs_run)[SEAWEEDFS].inputs
     assert [n["name"] for n in seaweedfs["networksAdvanced"]] == [backend.inputs["name"]]
     assert seaweedfs["networksAdvanced"][0]["aliases"] == ["seaweedfs"]
     assert backend.inputs["internal"] is True
     assert not seaweedfs.get("ports")
 
 
-def test_the_data_volume_is_named_mounted_at_data_and_kept(dev):
-    volumes = {v.inputs["name"]: v for v in dev.of_type("docker:index/volume:Volume")}
+def test_the_data_volume_is_named_mounted_at_data_and_kept(seaweedfs_run):
+    volumes = {v.inputs["name"]: v for v in seaweedfs_run.of_type("docker:index/volume:Volume")}
     assert sorted(volumes) == ["mlflow-dev-postgres-data", "mlflow-dev-seaweedfs-data"]
     assert volumes["mlflow-dev-seaweedfs-data"].retain_on_delete
-    assert containers(dev)["seaweedfs"].inputs["volumes"] == [
+    assert containers(seaweedfs_run)[SEAWEEDFS].inputs["volumes"] == [
         {"volumeName": "mlflow-dev-seaweedfs-data", "containerPath": "/data"}]
 
 
-def test_the_identities_file_is_a_secret_upload_the_weed_user_alone_can_read(dev):
-    uploads = containers(dev)["seaweedfs"].inputs["uploads"]
+def test_the_identities_file_is_a_secret_upload_the_weed_user_alone_can_read(seaweedfs_run):
+    uploads = containers(seaweedfs_run)[SEAWEEDFS].inputs["uploads"]
     # The content is secret (the engine may wrap the whole list).
     assert is_secret(uploads) or secret_paths(uploads) == ["[0].content"]
     (plain,) = reveal(uploads)
     assert plain["file"] == IDENTITIES_FILE
     assert (plain["permissions"], plain["owner"], plain["group"]) == ("0400", "1000", "1000")
-    keys = store_keys(dev)
-    assert sorted(keys) == ["access-key", "secret-key"]
-    assert plain["content"] == s3_identities(keys["access-key"], keys["secret-key"])
+    keys = store_keys(seaweedfs_run)
+    assert sorted(keys) == ["artifact-store-access-key", "artifact-store-secret-key"]
+    assert plain["content"] == s3_identities(keys["artifact-store-access-key"], keys["artifact-store-secret-key"])
 
 
-def test_the_keys_are_secret_and_in_no_env_command_or_health_check(dev):
-    keys = store_keys(dev)
-    assert len(dev.of_type(PASSWORD)) == 4  # postgres, store key + secret, proxy
-    for name, container in containers(dev).items():
+def test_the_keys_are_secret_and_in_no_env_command_or_health_check(seaweedfs_run):
+    keys = store_keys(seaweedfs_run)
+    assert len(seaweedfs_run.of_type(PASSWORD)) == 4  # postgres, store key + secret, proxy
+    for name, container in containers(seaweedfs_run).items():
         plain_parts = json.dumps([container.inputs.get("envs"), container.inputs.get("command"),
                                   container.inputs.get("entrypoints"), container.inputs.get("healthcheck")])
         for key in keys.values():
             assert key not in plain_parts, f"a store key is in {name}'s env or command"
     # The tracking server gets them as files, like MinIO's.
-    mlflow = containers(dev)["mlflow-0"]
+    mlflow = containers(seaweedfs_run)[MLFLOW]
     envs = dict(e.split("=", 1) for e in mlflow.inputs["envs"])
     files = {u["file"]: u for u in reveal(mlflow.inputs["uploads"])}
     assert "AWS_ACCESS_KEY_ID" not in envs and "AWS_SECRET_ACCESS_KEY" not in envs
-    assert files[envs["AWS_ACCESS_KEY_ID_FILE"]]["content"] == keys["access-key"]
-    assert files[envs["AWS_SECRET_ACCESS_KEY_FILE"]]["content"] == keys["secret-key"]
+    assert files[envs["AWS_ACCESS_KEY_ID_FILE"]]["content"] == keys["artifact-store-access-key"]
+    assert files[envs["AWS_SECRET_ACCESS_KEY_FILE"]]["content"] == keys["artifact-store-secret-key"]
     uploads = mlflow.inputs["uploads"]
     if not is_secret(uploads):
         paths = secret_paths(uploads)
@@ -118,8 +119,8 @@ def test_the_keys_are_secret_and_in_no_env_command_or_health_check(dev):
                 assert f"[{index}].content" in paths and upload["permissions"] == "0400", upload["file"]
 
 
-def test_health_gated_with_durations_in_go_s_form(dev):
-    seaweedfs = containers(dev)["seaweedfs"].plain
+def test_health_gated_with_durations_in_go_s_form(seaweedfs_run):
+    seaweedfs = containers(seaweedfs_run)[SEAWEEDFS].plain
     spec = seaweedfs_spec(_settings())
     health = seaweedfs["healthcheck"]
     assert health["tests"] == ["CMD", *spec.health.command]
@@ -132,14 +133,14 @@ def test_health_gated_with_durations_in_go_s_form(dev):
     assert "no-new-privileges:true" in seaweedfs["securityOpts"]
 
 
-def test_the_tracking_server_uses_seaweedfs_and_starts_after_it(dev):
-    by_name = containers(dev)
-    envs = dict(e.split("=", 1) for e in by_name["mlflow-0"].inputs["envs"])
+def test_the_tracking_server_uses_seaweedfs_and_starts_after_it(seaweedfs_run):
+    by_name = containers(seaweedfs_run)
+    envs = dict(e.split("=", 1) for e in by_name[MLFLOW].inputs["envs"])
     assert envs["MLFLOW_S3_ENDPOINT_URL"] == "http://seaweedfs:8333"
     assert envs["MLFLOW_BOOT_CREATE_BUCKET"] == "mlflow"
-    assert dev.depends_on(by_name["mlflow-0"], by_name["seaweedfs"])
+    assert seaweedfs_run.depends_on(by_name[MLFLOW], by_name[SEAWEEDFS])
     # Only the containers resolve http://seaweedfs:8333: nginx withholds presigned transfers.
-    (conf,) = [u["content"] for u in by_name["nginx"].plain["uploads"] if u["file"] == "/etc/nginx/nginx.conf"]
+    (conf,) = [u["content"] for u in by_name[NGINX].plain["uploads"] if u["file"] == "/etc/nginx/nginx.conf"]
     assert "'\"multipart_downloads_enabled\":false'" in conf
 
 

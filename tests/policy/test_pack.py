@@ -6,19 +6,19 @@ import os
 import runpy
 from pathlib import Path
 
-import pytest
+import pack
 import pulumi_policy.policy as pulumi_policy_impl
+import pytest
 import yaml
 from pulumi.runtime import proto
+from pulumi_mocks import SECRET_SIG, SIG_KEY
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
-
-import pack
 from rules import ALL_RULES, UNKNOWN, Res, Rule
 from rules.aws_alb import ALLOWED_TLS_POLICIES
-from tests.policy.harness import POLICY_DIR, REPO_ROOT, analyze, servicer
+
 from tests.policy.fixtures import res
-from pulumi_mocks import SECRET_SIG, SIG_KEY
+from tests.policy.harness import POLICY_DIR, REPO_ROOT, analyze, servicer
 
 DEV_EXEMPT = {"rds-deletion-protection", "rds-multi-az", "alb-deletion-protection"}
 

@@ -7,8 +7,8 @@ so the pack's wrapping and pulumi-policy's deserialization are covered for every
 from __future__ import annotations
 
 import pytest
-
 from rules import ALL_RULES, UNKNOWN, Res
+
 from tests.policy.fixtures import CASES, res, with_props
 from tests.policy.harness import analyze, evaluate, rules_by_id
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from components.specs.image_layout import IMAGE_UID, RDS_CA_BUNDLE_PATH, SCRATCH_DIR
-from components.specs.mlflow_server import mlflow_server_spec
 from components.config import parse_settings
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.image_layout import IMAGE_UID, RDS_CA_BUNDLE_PATH, SCRATCH_DIR
+from components.specs.mlflow_server import mlflow_server_spec
 from components.versions import MLFLOW_IMAGE_DIR
 
 DOCKERFILE = (MLFLOW_IMAGE_DIR / "Dockerfile").read_text()

@@ -9,10 +9,10 @@ import pytest
 
 from components.config import parse_settings
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.minio import minio_config_env, minio_spec
 from components.specs.mlflow_server import mlflow_server_spec
 from components.specs.nginx import NginxPaths, nginx_proxy_spec
 from components.specs.postgres import postgres_spec
-from components.specs.minio import minio_config_env, minio_spec
 
 DB = DatabaseEndpoint(host="postgres", port=5432, name="mlflow", user="mlflow")
 MINIO = ArtifactEndpoint(bucket="mlflow", s3_endpoint_url="http://minio:9000", static_credentials=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.policies import document
-from components.aws.providers import AwsContext
+from components.aws.lib.policies import document
+from components.aws.lib.providers import AwsContext
 
 
 def platform_key(name: str, ctx: AwsContext, opts: pulumi.ResourceOptions) -> aws.kms.Key:

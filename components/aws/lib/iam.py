@@ -6,11 +6,14 @@ task role: what MLflow itself does (the artifact bucket, through the bucket's ke
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.policies import document, service_trust, statement
-from components.aws.providers import AwsContext
+from components.aws.lib.policies import document, service_trust, statement
+from components.aws.lib.providers import AwsContext
+from components.aws.lib.secrets import SecretRef, secret_arns
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 
@@ -32,10 +35,11 @@ def execution_policy(
     *,
     repository_arn: pulumi.Input[str],
     log_group_arn: pulumi.Input[str],
-    secret_arns: list[pulumi.Input[str]],
+    secrets: Mapping[str, SecretRef],
     secrets_key_arn: pulumi.Input[str],
     region: str,
 ) -> pulumi.Output[str]:
+    """`secrets`: what the container is handed (env name -> reference): their secrets may be read."""
     return document(
         # GetAuthorizationToken has no resource-level permissions: "*" is the only form AWS accepts.
         statement("EcrToken", ["ecr:GetAuthorizationToken"], ["*"]),
@@ -43,7 +47,7 @@ def execution_policy(
                   [repository_arn]),
         statement("WriteContainerLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                   [pulumi.Output.concat(log_group_arn, ":log-stream:*")]),
-        statement("ReadTheTaskSecrets", ["secretsmanager:GetSecretValue"], list(secret_arns)),
+        statement("ReadTheTaskSecrets", ["secretsmanager:GetSecretValue"], secret_arns(secrets)),
         statement("DecryptTheTaskSecrets", ["kms:Decrypt"], [secrets_key_arn],
                   Condition={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}),
     )  # fmt: skip

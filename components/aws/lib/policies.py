@@ -7,7 +7,8 @@ from typing import Any
 import pulumi
 
 
-def statement(sid: str, actions: list[str], resources: list[Any], effect: str = "Allow", **extra: Any) -> dict:
+def statement(sid: str, actions: list[str], resources: list[Any] | pulumi.Output[list[str]], effect: str = "Allow",
+              **extra: Any) -> dict:  # fmt: skip
     return {"Sid": sid, "Effect": effect, "Action": actions, "Resource": resources, **extra}
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from components.specs.image_layout import IMAGE_UID
 from components.specs.mlflow_server import ServerSpec
@@ -19,17 +20,37 @@ class SecretLeakError(ValueError):
     """A secret name was about to be passed as a plain environment variable."""
 
 
+@dataclass(frozen=True)
+class EcsSecret:
+    """Where ECS reads one secret value: a JSON key of a Secrets Manager secret, at one version
+    (a resolved `lib.secrets.SecretRef`)."""
+
+    arn: str
+    key: str
+    version_id: str
+
+
+def value_from(secret: EcsSecret) -> str:
+    """ECS `valueFrom` of one JSON key, pinned to a version: <secret arn>:<json key>:<version
+    stage>:<version id>, the stage left empty (a version id and a stage are exclusive).
+
+    Pinned, so a new value rolls the tasks onto it instead of leaving them on whatever AWSCURRENT
+    was when they started. The only place this syntax is written.
+    """
+    return f"{secret.arn}:{secret.key}::{secret.version_id}"
+
+
 def container_definition(
     spec: ServerSpec,
     *,
     image: str,
-    secrets: Mapping[str, str],
+    secrets: Mapping[str, EcsSecret],
     log_group: str,
     region: str,
 ) -> dict:
     """Runs exactly `spec.argv`, as a non-root user on a read-only root filesystem.
 
-    `secrets`: env name -> Secrets Manager valueFrom; it must cover every name in `spec.secret_env`.
+    `secrets`: env name -> where ECS reads it; it must cover every name in `spec.secret_env`.
     """
     missing = sorted(set(spec.secret_env) - set(secrets))
     if missing:
@@ -50,7 +71,7 @@ def container_definition(
         "readonlyRootFilesystem": True,
         "portMappings": [{"containerPort": spec.port, "protocol": "tcp", "name": "http"}],
         "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
-        "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(secrets.items())],
+        "secrets": [{"name": k, "valueFrom": value_from(v)} for k, v in sorted(secrets.items())],
         # The only writable path: Fargate ephemeral storage, where TMPDIR spools proxied uploads.
         "mountPoints": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": spec.scratch_dir, "readOnly": False}],
         "healthCheck": {

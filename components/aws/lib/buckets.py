@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.policies import deny_insecure_transport, document
+from components.aws.lib.policies import deny_insecure_transport, document
 
 
 def private_bucket(

@@ -1,0 +1,37 @@
+"""The dev stack's artifact store, MinIO flavour (components/docker/artifact_store.py); the SeaweedFS
+one is test_seaweedfs_store.py's."""
+
+from __future__ import annotations
+
+from pulumi_mocks import reveal
+
+from tests.mocks.docker_finders import MINIO, PASSWORD, children, containers, generated_value
+
+ARTIFACT_STORE = "mlflow-platform:docker:ArtifactStore"
+
+
+def test_minio_runs_under_the_artifact_store_component(dev_run):
+    store = dev_run.one(ARTIFACT_STORE)
+    assert store.name == "artifact-store"
+    minio = containers(dev_run)[MINIO]
+    assert minio.parent == store.urn and minio.inputs["name"] == "mlflow-dev-minio"
+    assert minio.inputs["networksAdvanced"][0]["aliases"] == ["minio"]
+    assert not minio.inputs.get("ports")
+
+
+def test_the_root_credentials_are_a_file_never_the_env(dev_run):
+    minio = containers(dev_run)[MINIO].inputs
+    envs = dict(e.split("=", 1) for e in minio.get("envs", []))
+    assert "MINIO_ROOT_USER" not in envs and "MINIO_ROOT_PASSWORD" not in envs
+    keys = sorted((r for r in children(dev_run, ARTIFACT_STORE) if r.typ == PASSWORD), key=lambda r: r.name)
+    assert [r.name for r in keys] == ["artifact-store-access-key", "artifact-store-secret-key"]
+    (config_env,) = reveal(minio["uploads"])
+    assert config_env["permissions"] == "0400" and config_env["owner"] == "0"
+    assert all(generated_value(key) in config_env["content"] for key in keys)
+
+
+def test_the_data_volume_is_named_mounted_and_kept(dev_run):
+    (volume,) = [r for r in children(dev_run, ARTIFACT_STORE) if r.typ == "docker:index/volume:Volume"]
+    assert volume.inputs["name"] == "mlflow-dev-minio-data" and volume.retain_on_delete
+    assert containers(dev_run)[MINIO].inputs["volumes"] == [{"volumeName": "mlflow-dev-minio-data",
+                                                             "containerPath": "/data"}]

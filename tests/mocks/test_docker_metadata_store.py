@@ -1,0 +1,37 @@
+"""The dev stack's metadata store (components/docker/metadata_store.py): PostgreSQL in a container."""
+
+from __future__ import annotations
+
+from pulumi_mocks import reveal
+
+from tests.mocks.docker_finders import PASSWORD, POSTGRES, children, containers, generated_value
+
+METADATA_STORE = "mlflow-platform:docker:MetadataStore"
+
+
+def test_the_password_is_a_file_never_the_env(dev_run):
+    postgres = containers(dev_run)[POSTGRES].inputs
+    envs = dict(e.split("=", 1) for e in postgres.get("envs", []))
+    assert envs["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets/")
+    assert "POSTGRES_PASSWORD" not in envs
+    (password,) = [r for r in children(dev_run, METADATA_STORE) if r.typ == PASSWORD]
+    files = {u["file"]: u for u in reveal(postgres["uploads"])}
+    assert files[envs["POSTGRES_PASSWORD_FILE"]]["content"] == generated_value(password)
+
+
+def test_the_data_volume_is_named_mounted_and_kept(dev_run):
+    (volume,) = [r for r in children(dev_run, METADATA_STORE) if r.typ == "docker:index/volume:Volume"]
+    assert volume.inputs["name"] == "mlflow-dev-postgres-data" and volume.retain_on_delete
+    assert containers(dev_run)[POSTGRES].inputs["volumes"] == [
+        {"volumeName": "mlflow-dev-postgres-data", "containerPath": "/var/lib/postgresql/data"}]
+
+
+def test_postgres_runs_the_password_sync_wrapper(dev_run):
+    from components.specs.postgres import ENTRYPOINT_PATH, ENTRYPOINT_SCRIPT
+    postgres = containers(dev_run)[POSTGRES].inputs
+    assert postgres["name"] == "mlflow-dev-postgres"
+    assert postgres["entrypoints"] == [ENTRYPOINT_PATH]
+    # 2 workers x 1 server x 41 connections + 10 is below PostgreSQL's usual 100.
+    assert postgres["command"] == ["postgres", "-c", "max_connections=100"]
+    (wrapper,) = [u for u in reveal(postgres["uploads"]) if u["file"] == ENTRYPOINT_PATH]
+    assert wrapper["content"] == ENTRYPOINT_SCRIPT and wrapper["permissions"] == "0755"

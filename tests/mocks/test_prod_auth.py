@@ -1,0 +1,89 @@
+"""Who may use the server: basic-auth (BasicAuthCredentials), or sign-in at the load balancer
+(oidc, cognito) with the egress it needs and a client secret that must be a Pulumi secret.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.config import ConfigError
+from tests.mocks.prod_helpers import (
+    AUTH_IS_SECRET,
+    COGNITO,
+    EGRESS,
+    INGRESS,
+    OIDC,
+    alb_egress,
+    aws_outputs,
+    container,
+    prod_section,
+    reveal,
+    rules_of,
+    run_prod,
+    secret_paths,
+    sg_id,
+    strip_secrets,
+)
+
+
+@pytest.fixture(scope="module")
+def oidc_run():
+    return run_prod(secret_keys=AUTH_IS_SECRET, auth={"mode": "oidc", "oidc": OIDC})
+
+
+
+def test_basic_auth_hands_the_tasks_two_keys_of_one_secret(prod_run):
+    """The admin password and the session key: one secret, each key an ECS secret of its own,
+    pinned to the version this program wrote."""
+    secret = prod_run.one("aws:secretsmanager/secret:Secret", "auth")
+    version = prod_run.one("aws:secretsmanager/secretVersion:SecretVersion", "auth")
+    assert set(json.loads(reveal(version.inputs["secretString"]))) == {"admin_password", "flask_secret_key"}
+    arn, version_id = aws_outputs(secret.typ, secret.name, {})["arn"], aws_outputs(version.typ, version.name, {})["versionId"]
+    secrets = {s["name"]: s["valueFrom"] for s in container(prod_run)["secrets"]}
+    assert secrets["MLFLOW_AUTH_ADMIN_PASSWORD"] == f"{arn}:admin_password::{version_id}"
+    assert secrets["MLFLOW_FLASK_SERVER_SECRET_KEY"] == f"{arn}:flask_secret_key::{version_id}"
+
+@pytest.mark.parametrize("mode", ["oidc", "cognito"])
+def test_alb_reaches_the_identity_provider_over_https_when_it_signs_users_in(mode, oidc_run):
+    run = oidc_run if mode == "oidc" else run_prod(auth={"mode": "cognito", "cognito": COGNITO})
+    # The ALB redeems the sign-in code at the token endpoint and reads userinfo itself.
+    assert alb_egress(run) == [("tcp", 443, 443, "0.0.0.0/0"), ("tcp", 5000, 5000, sg_id(run, "tasks"))]
+    (idp,) = [r for r in rules_of(run, EGRESS, sg_id(run, "alb")) if r["fromPort"] == 443]
+    assert "identity provider" in idp["description"]
+    # Nothing else opens up: the world still reaches only 80/443 of the ALB.
+    assert sorted(r["fromPort"] for r in rules_of(run, INGRESS, sg_id(run, "alb"))) == [80, 443]
+
+
+def test_alb_has_no_internet_egress_without_sign_in_at_the_alb(prod_run):
+    assert alb_egress(prod_run) == [("tcp", 5000, 5000, sg_id(prod_run, "tasks"))]  # basic-auth: the tasks only
+    internal = run_prod(auth={"mode": "none"}, loadBalancer={**prod_section("loadBalancer"), "internal": True})
+    assert alb_egress(internal) == [("tcp", 5000, 5000, sg_id(internal, "tasks"))]
+
+
+def test_oidc_signs_in_at_the_alb_with_a_secret_client_secret(oidc_run):
+    run = oidc_run
+    https = run.named("mlflow-prod-https")
+    # The client secret makes the listener's actions secret as a whole.
+    assert secret_paths(https.inputs) == ["defaultActions"]
+    sign_in, forward = reveal(https.inputs["defaultActions"])
+    assert sign_in["type"] == "authenticate-oidc" and sign_in["order"] == 1
+    assert sign_in["authenticateOidc"]["clientSecret"] == "not-in-plain-text"
+    assert sign_in["authenticateOidc"]["onUnauthenticatedRequest"] == "authenticate"
+    assert forward["type"] == "forward" and forward["order"] == 2
+    assert "not-in-plain-text" not in json.dumps(strip_secrets(https.inputs))
+    assert "username" not in run.outputs and "password" not in run.outputs
+    secrets = {s["name"] for s in container(run)["secrets"]}
+    assert secrets == {"MLFLOW_DB_PASSWORD"}
+    assert "--app-name" not in container(run)["command"]
+
+
+@pytest.mark.parametrize("secret_keys", [(), ("mlflow-platform:database",)])
+def test_a_plain_text_oidc_client_secret_is_refused_before_anything_is_registered(secret_keys):
+    run = run_prod(secret_keys=secret_keys, raise_errors=False, auth={"mode": "oidc", "oidc": OIDC})
+    assert isinstance(run.error, ConfigError)
+    assert list(dict(run.error.problems)) == ["auth.oidc.clientSecret"]
+    assert "pulumi config set --secret --path mlflow-platform:auth.oidc.clientSecret" in str(run.error)
+    assert OIDC["clientSecret"] not in str(run.error)
+    assert [r.typ for r in run.resources if r.typ != "pulumi:pulumi:Stack"] == []
