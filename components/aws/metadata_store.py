@@ -20,7 +20,8 @@ from components.aws.lib.secrets import SecretRef, json_secret
 from components.config.aws import AwsDatabaseSettings
 from components.generated import generated_secret
 from components.specs.endpoints import DatabaseEndpoint
-from components.specs.image_layout import RDS_CA_BUNDLE_PATH
+from components.aws.lib.policies import document, statement
+from components.specs.image_layout import RDS_CA_BUNDLE_PATH, SYSTEM_CA_BUNDLE_PATH
 from images.mlflow import server_contract as contract
 
 # The CA that signs RDS server certificates; clients verify against the RDS global bundle.
@@ -40,16 +41,26 @@ def db_identifier(stack: str, suffix: str = "") -> str:
     return f"{ident}-{suffix}" if suffix else ident
 
 
-def rds_endpoint(settings: AwsDatabaseSettings, host: str) -> DatabaseEndpoint:
-    """How the server reaches the instance at `host`: TLS, the server certificate verified
-    (not just encrypted) against the RDS CA bundle inside the image."""
+# Of what the instance runs (max_connections), what the proxy may use; the rest stays for direct
+# admin sessions (psql, a restore).
+PROXY_MAX_CONNECTIONS_PERCENT = 90
+# A client waits this long for a database connection when all of the proxy's are in use.
+PROXY_BORROW_TIMEOUT_SECONDS = 120
+# Idle client connections are closed after this (RDS's default): longer than the pools keep any.
+PROXY_IDLE_CLIENT_TIMEOUT_SECONDS = 1800
+
+
+def rds_endpoint(settings: AwsDatabaseSettings, host: str, *, through_proxy: bool = False) -> DatabaseEndpoint:
+    """How the server reaches the database at `host`: TLS, the server certificate verified (not
+    just encrypted). The instance's certificate comes from the RDS CAs (their bundle is in the
+    image); RDS Proxy's from ACM, under the Amazon Root CAs of the system bundle."""
     return DatabaseEndpoint(
         host=host,
         port=contract.POSTGRES_PORT,
         name=settings.name,
         user=settings.username,
         sslmode="verify-full",
-        sslrootcert=RDS_CA_BUNDLE_PATH,
+        sslrootcert=SYSTEM_CA_BUNDLE_PATH if through_proxy else RDS_CA_BUNDLE_PATH,
     )
 
 
@@ -60,6 +71,8 @@ class MetadataStoreArgs:
     # Private subnets.
     subnet_ids: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
+    # RDS Proxy's group (settings.proxy).
+    proxy_security_group_id: pulumi.Input[str] | None
     # Encrypts the storage, the secret and the log groups.
     kms_key_arn: pulumi.Input[str]
     log_retention_days: int
@@ -109,9 +122,12 @@ class MetadataStore(pulumi.ComponentResource):
                     aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
                     aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
                     aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value=str(settings.log_min_duration_ms)),
-                    # Every worker of every task at the autoscaling maximum may hold its full pool.
-                    aws.rds.ParameterGroupParameterArgs(name="max_connections", value=str(args.max_connections),
-                                                        apply_method="pending-reboot"),
+                    # Without the proxy every worker of every task (of a rollout at the autoscaling
+                    # maximum) may hold its full pools; with it, RDS's default for the instance's
+                    # memory holds, and the proxy multiplexes onto 90 % of it. A change of this
+                    # pending-reboot parameter takes effect at the next reboot (docs/aws.md).
+                    *([] if settings.proxy else [aws.rds.ParameterGroupParameterArgs(
+                        name="max_connections", value=str(args.max_connections), apply_method="pending-reboot")]),
                 ],
             ),
             opts=child,
@@ -169,6 +185,89 @@ class MetadataStore(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
         )
-        self.endpoint = instance.address.apply(lambda host: rds_endpoint(settings, host))
+        if settings.proxy:
+            assert args.proxy_security_group_id is not None, "SecurityGroupsArgs(database_proxy=True) makes it"
+            host = self._proxy(name, args, secret.arn, instance)
+        else:
+            host = instance.address
+        self.endpoint = host.apply(lambda address: rds_endpoint(settings, address, through_proxy=settings.proxy))
         self.secrets = {contract.DB_PASSWORD: secret.ref(PASSWORD_KEY)}
         self.register_outputs({"address": instance.address, "port": instance.port, "secretArn": secret.arn})
+
+    def _proxy(self, name: str, args: MetadataStoreArgs, secret_arn: pulumi.Output[str],
+               instance: aws.rds.Instance) -> pulumi.Output[str]:  # fmt: skip
+        """RDS Proxy in front of the instance; its endpoint, known once the instance is its target.
+
+        The servers' pools (bench/CONNECTIONS.md: three per worker with basic-auth, 42 each) can
+        reach thousands of connections during a rollout at the autoscaling maximum; the proxy
+        lends them the instance's connections only while a transaction runs. It signs in with the
+        master credentials of the secret (SCRAM), and refuses clients without TLS.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-proxy",
+            aws.iam.RoleArgs(
+                description="MLflow database proxy: reads the database credentials",
+                # The trust RDS documents for proxies (no condition keys are documented for it).
+                assume_role_policy=document({"Sid": "AssumedByRds", "Effect": "Allow",
+                                             "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}),
+            ),
+            opts=child,
+        )  # fmt: skip
+        policy = aws.iam.RolePolicy(
+            f"{name}-proxy",
+            aws.iam.RolePolicyArgs(
+                role=role.id,
+                policy=document(
+                    statement("ReadTheCredentials", ["secretsmanager:GetSecretValue"], [secret_arn]),
+                    statement("DecryptThemThroughSecretsManager", ["kms:Decrypt"], [args.kms_key_arn],
+                              Condition={"StringEquals": {"kms:ViaService": args.ctx.service_host("secretsmanager")}}),
+                ),
+            ),
+            opts=child,
+        )  # fmt: skip
+        proxy = aws.rds.Proxy(
+            f"{name}-proxy",
+            aws.rds.ProxyArgs(
+                engine_family="POSTGRESQL",
+                role_arn=role.arn,
+                vpc_subnet_ids=list(args.subnet_ids),
+                vpc_security_group_ids=[args.proxy_security_group_id],
+                require_tls=True,
+                idle_client_timeout=PROXY_IDLE_CLIENT_TIMEOUT_SECONDS,
+                debug_logging=False,
+                auths=[aws.rds.ProxyAuthArgs(
+                    auth_scheme="SECRETS",
+                    secret_arn=secret_arn,
+                    iam_auth="DISABLED",
+                    client_password_auth_type="POSTGRES_SCRAM_SHA_256",
+                    description="the MLflow servers (the master credentials)",
+                )],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )  # fmt: skip
+        target_group = aws.rds.ProxyDefaultTargetGroup(
+            f"{name}-proxy",
+            aws.rds.ProxyDefaultTargetGroupArgs(
+                db_proxy_name=proxy.name,
+                connection_pool_config=aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs(
+                    max_connections_percent=PROXY_MAX_CONNECTIONS_PERCENT,
+                    max_idle_connections_percent=PROXY_MAX_CONNECTIONS_PERCENT // 2,
+                    connection_borrow_timeout=PROXY_BORROW_TIMEOUT_SECONDS,
+                ),
+            ),
+            opts=child,
+        )
+        target = aws.rds.ProxyTarget(
+            f"{name}-proxy",
+            aws.rds.ProxyTargetArgs(
+                db_proxy_name=proxy.name,
+                # The group's name ("default"), not the proxy's (terraform-provider-aws #17205).
+                target_group_name=target_group.name,
+                # The instance's identifier output: registered once the instance exists.
+                db_instance_identifier=instance.identifier,
+            ),
+            opts=child,
+        )
+        # Through the target: nothing connects before the proxy has a database behind it.
+        return pulumi.Output.all(proxy.endpoint, target.id).apply(lambda values: values[0])

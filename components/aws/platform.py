@@ -28,7 +28,6 @@ from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.mlflow_server import (
     ServerShape,
     ServerSpec,
-    database_connections_needed,
     mlflow_server_spec,
     server_shape,
 )
@@ -96,6 +95,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 vpc_id=network.vpc_id, ingress_cidrs=settings.load_balancer.ingress_cidrs, server_port=shape.port,
                 sign_in_at_load_balancer=settings.auth.mode in ("oidc", "cognito"),
                 s3_prefix_list_id=network.s3_prefix_list_id if private_endpoints else None,
+                database_proxy=settings.database.proxy,
             ),
             child,
         )  # fmt: skip
@@ -115,9 +115,11 @@ class AwsPlatform(pulumi.ComponentResource):
                 ctx=ctx,
                 subnet_ids=network.private_subnet_ids,
                 security_group_id=groups.database_id,
+                proxy_security_group_id=groups.database_proxy_id,
                 kms_key_arn=key.arn,
                 log_retention_days=settings.logs.retention_days,
-                max_connections=database_connections_needed(settings.tracking.workers, settings.tasks.max_count),
+                # Only without the proxy: then the instance must take the servers' worst case.
+                max_connections=settings.connection_budget().total,
             ),
             child,
         )

@@ -32,6 +32,8 @@ class SecurityGroupsArgs:
     # Given, the tasks reach AWS only through interface endpoints (a group of their own,
     # `endpoints_id`) and S3's addresses; otherwise any HTTPS address (through NAT).
     s3_prefix_list_id: pulumi.Input[str] | None = None
+    # RDS Proxy between the tasks and the database (its own group).
+    database_proxy: bool = False
 
 
 class SecurityGroups(pulumi.ComponentResource):
@@ -40,6 +42,8 @@ class SecurityGroups(pulumi.ComponentResource):
     database_id: pulumi.Output[str]
     # Only with `s3_prefix_list_id`: the interface endpoints' group.
     endpoints_id: pulumi.Output[str] | None
+    # Only with `database_proxy`: RDS Proxy's group.
+    database_proxy_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: SecurityGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:SecurityGroups", name, None, opts)
@@ -61,6 +65,9 @@ class SecurityGroups(pulumi.ComponentResource):
         endpoints = None
         if s3_prefix_list_id is not None:
             endpoints = group("endpoints", "AWS API endpoints: HTTPS from the MLflow tasks only")
+        proxy = None
+        if args.database_proxy:
+            proxy = group("proxy", "MLflow database proxy: PostgreSQL from the MLflow tasks, to the database")
 
         def ingress(rule: str, sg, port: int, description: str, *, cidr=None, source=None) -> None:
             aws.vpc.SecurityGroupIngressRule(
@@ -94,7 +101,9 @@ class SecurityGroups(pulumi.ComponentResource):
             egress("alb-to-idp", alb, HTTPS_PORT, "HTTPS to the identity provider (token and userinfo endpoints)",
                    cidr="0.0.0.0/0")  # fmt: skip
         ingress("tasks-from-alb", tasks, server_port, "from the load balancer", source=alb.id)
-        egress("tasks-to-db", tasks, contract.POSTGRES_PORT, "to the metadata database", destination=db.id)
+        # The tasks reach the database through RDS Proxy where there is one, never both ways.
+        database_front = proxy if proxy is not None else db
+        egress("tasks-to-db", tasks, contract.POSTGRES_PORT, "to the metadata database", destination=database_front.id)
         if endpoints is not None:
             # ECR, Secrets Manager, CloudWatch Logs and KMS through their interface endpoints, S3
             # through the gateway endpoint (whose policy names our buckets): nothing else.
@@ -104,11 +113,27 @@ class SecurityGroups(pulumi.ComponentResource):
         else:
             # AWS APIs (S3, ECR, Secrets Manager, CloudWatch Logs) are HTTPS only, through NAT.
             egress("tasks-to-aws-apis", tasks, HTTPS_PORT, "HTTPS to AWS APIs", cidr="0.0.0.0/0")
-        ingress("db-from-tasks", db, contract.POSTGRES_PORT, "PostgreSQL from the MLflow tasks", source=tasks.id)
+        if proxy is not None:
+            ingress("db-proxy-from-tasks", proxy, contract.POSTGRES_PORT, "PostgreSQL from the MLflow tasks",
+                    source=tasks.id)  # fmt: skip
+            egress("db-proxy-to-db", proxy, contract.POSTGRES_PORT, "to the metadata database", destination=db.id)
+            ingress("db-from-proxy", db, contract.POSTGRES_PORT, "PostgreSQL from the database proxy", source=proxy.id)
+            # The proxy reads the database credentials from Secrets Manager. AWS does not document
+            # whether that call leaves through the VPC, so allow it the way the tasks reach it.
+            if endpoints is not None:
+                egress("db-proxy-to-endpoints", proxy, HTTPS_PORT, "HTTPS to Secrets Manager (endpoint)",
+                       destination=endpoints.id)  # fmt: skip
+                ingress("endpoints-from-db-proxy", endpoints, HTTPS_PORT, "HTTPS from the database proxy",
+                        source=proxy.id)  # fmt: skip
+            else:
+                egress("db-proxy-to-aws-apis", proxy, HTTPS_PORT, "HTTPS to Secrets Manager", cidr="0.0.0.0/0")
+        else:
+            ingress("db-from-tasks", db, contract.POSTGRES_PORT, "PostgreSQL from the MLflow tasks", source=tasks.id)
         # The database has no egress rule: it answers connections and starts none.
 
         self.load_balancer_id = alb.id
         self.tasks_id = tasks.id
         self.database_id = db.id
         self.endpoints_id = endpoints.id if endpoints is not None else None
+        self.database_proxy_id = proxy.id if proxy is not None else None
         self.register_outputs({"loadBalancer": alb.id, "tasks": tasks.id, "database": db.id})

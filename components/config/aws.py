@@ -13,6 +13,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 
 from components.config.base import BucketName, ConfigModel, DatabaseSettings, TrackingSettings
+from components.specs.connections import (
+    ECS_DEPLOYMENT_SURGE,
+    ConnectionBudget,
+    engines_per_worker,
+    instance_memory_gib,
+    rds_default_max_connections,
+)
 
 AWS_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
 ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
@@ -170,6 +177,8 @@ class AwsDatabaseSettings(DatabaseSettings):
     # Present so that `true` gets a clear refusal rather than "unknown key".
     publicly_accessible: bool = False
     """`true` is refused"""
+    proxy: bool = True
+    """RDS Proxy in front of the instance: the servers' pools (up to thousands of connections in a rollout at the autoscaling maximum, bench/CONNECTIONS.md) are multiplexed onto at most 90 % of what the instance runs. `false`: the servers connect directly and `max_connections` is set to their worst case, which must fit the instance class"""
 
     @property
     def major_version(self) -> int:
@@ -348,9 +357,34 @@ class AwsSettings(ConfigModel):
                 "database.maxAllocatedStorageGb",
                 f"must be at least allocatedStorageGb ({db.allocated_storage_gb}), the storage autoscaling ceiling",
             ))
+        if not db.proxy:
+            problems += self._direct_connection_problems()
         if db.major_version < 14:
             problems.append(("database.engineVersion", f"PostgreSQL {db.major_version} is past RDS standard support; use 14 or later"))
         return problems
+
+    def connection_budget(self) -> ConnectionBudget:
+        """The worst case of the servers' connections: every pool of every worker of every task
+        at the autoscaling maximum, doubled while a rolling deploy runs old and new tasks."""
+        return ConnectionBudget(
+            workers=self.tracking.workers,
+            servers=self.tasks.max_count,
+            engines=engines_per_worker(basic_auth=self.auth.mode == "basic-auth"),
+            surge=ECS_DEPLOYMENT_SURGE,
+        )
+
+    def _direct_connection_problems(self) -> list[tuple[str, str]]:
+        budget, instance_class = self.connection_budget(), self.database.instance_class
+        memory = instance_memory_gib(instance_class)
+        if memory is None or budget.total <= rds_default_max_connections(memory):
+            return []
+        return [(
+            "database.proxy",
+            f"without RDS Proxy the servers may open {budget.total} connections ({budget.explain()}), but a "
+            f"{instance_class} ({memory:g} GiB) should run at most {rds_default_max_connections(memory)} (RDS's default "
+            "for its memory); keep database.proxy: true, or use a larger instanceClass, fewer tasks.maxCount or "
+            "tracking.workers",
+        )]
 
     def _https_problems(self) -> list[tuple[str, str]]:
         lb, problems = self.load_balancer, []

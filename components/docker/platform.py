@@ -16,7 +16,8 @@ from components.docker.proxy import Proxy, ProxyArgs
 from components.docker.seaweedfs_store import SeaweedfsArtifactStore
 from components.docker.tracking_server import TrackingServer, TrackingServerArgs
 from components.outputs import PlatformOutputs
-from components.specs.mlflow_server import database_connections_needed, mlflow_server_spec
+from components.specs.connections import ConnectionBudget, engines_per_worker
+from components.specs.mlflow_server import mlflow_server_spec
 
 
 class Platform(pulumi.ComponentResource):
@@ -52,7 +53,10 @@ class Platform(pulumi.ComponentResource):
         network = Network("network", NetworkArgs(prefix=prefix), opts=child)
         database = MetadataStore("metadata-store", MetadataStoreArgs(
             settings.database, network=network.backend_name,
-            max_connections=database_connections_needed(settings.tracking.workers, settings.tracking.replicas),
+            # Every pool of every worker of every replica (no overlap: containers are replaced
+            # delete-first); the dev proxy's basic auth is nginx's, so two pools per worker.
+            max_connections=ConnectionBudget(workers=settings.tracking.workers, servers=settings.tracking.replicas,
+                                             engines=engines_per_worker(basic_auth=False)).total,
             prefix=prefix, keep_data=keep_data,
         ), opts=child)
         store = SeaweedfsArtifactStore if settings.artifact_store.engine == "seaweedfs" else MinioArtifactStore

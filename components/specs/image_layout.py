@@ -11,3 +11,6 @@ IMAGE_UID = "10001"
 SCRATCH_DIR = "/scratch"
 # Amazon RDS's CA bundle (MLFLOW_DB_SSLROOTCERT on AWS: sslmode=verify-full).
 RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
+# Debian's ca-certificates bundle (in the python:*-slim base image): it holds the Amazon Root CAs
+# that sign RDS Proxy's certificates (ACM), which the RDS bundle above does not.
+SYSTEM_CA_BUNDLE_PATH = "/etc/ssl/certs/ca-certificates.crt"

@@ -11,30 +11,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from components.config.base import TrackingSettings
+from components.specs.connections import DB_MAX_OVERFLOW, DB_POOL_SIZE
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.health import HealthCheck
 from components.specs.image_layout import SCRATCH_DIR
 from images.mlflow import server_contract as contract
 
 SERVER_PORT = contract.SERVER_PORT
-# Database connections one uvicorn worker may hold. MLflow serves up to 40 requests at once
-# per worker, and `log_batch` holds two connections; with MLflow's default pool (5 + 10),
-# 15 concurrent batches exhaust the pool and stall 30 s, then fail ("QueuePool limit").
-DB_POOL_SIZE = 10
-DB_MAX_OVERFLOW = 31
-DB_CONNECTIONS_PER_WORKER = DB_POOL_SIZE + DB_MAX_OVERFLOW
-# Room for the boot module's migration, psql and monitoring.
-DB_CONNECTIONS_HEADROOM = 10
 # Longer than any keep-alive in front of MLflow (nginx upstream: 60 s), so the proxy, not
 # uvicorn, closes idle connections: otherwise a reused connection can hit a closed socket (502).
 DEFAULT_KEEP_ALIVE_SECONDS = 75
 BOOT_ENTRYPOINT = ("python", "-m", "mlflow_boot")
 
-
-
-def database_connections_needed(workers: int, servers: int) -> int:
-    """What PostgreSQL's max_connections must allow for `servers` replicas of `workers` workers."""
-    return workers * servers * DB_CONNECTIONS_PER_WORKER + DB_CONNECTIONS_HEADROOM
 
 
 @dataclass(frozen=True)

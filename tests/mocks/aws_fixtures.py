@@ -87,6 +87,10 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
         # With name_prefix, the provider appends a unique id (26 characters).
         group = inputs.get("name") or f"{inputs['namePrefix']}{hashlib.sha256(name.encode()).hexdigest()[:26]}"
         out.update(name=group, arn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}")
+    elif typ == "aws:rds/proxy:Proxy":
+        out.update(name=name, endpoint=f"{name}.proxy-abcdefghijkl.{REGION}.rds.amazonaws.com")
+    elif typ == "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
+        out.update(name="default")
     elif typ == "aws:rds/parameterGroup:ParameterGroup" or typ == "aws:rds/subnetGroup:SubnetGroup":
         out.update(name=name)
     return out

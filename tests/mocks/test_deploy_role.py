@@ -92,8 +92,12 @@ def test_the_deploy_role_manages_and_passes_only_the_stack_roles(runs):
     for statement in iam:
         resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
         assert all(r in ("arn:aws:iam::*:role/mlflow-*", "arn:aws:iam::*:role/aws-service-role/*") for r in resources)
+    # Passed exactly to the services the stack's roles trust (ECS tasks; RDS for the database proxy).
+    trusted = {statement["Principal"]["Service"] for run in runs.values() for role in run.of_type("aws:iam/role:Role")
+               for statement in json.loads(role.plain["assumeRolePolicy"])["Statement"]}  # fmt: skip
     (passing,) = [s for s in iam if s["Action"] == "iam:PassRole"]
-    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    assert set(passing["Condition"]["StringEquals"]["iam:PassedToService"]) == trusted == {
+        "ecs-tasks.amazonaws.com", "rds.amazonaws.com"}
     # Every role the program creates falls under role/mlflow-* (auto-named from its logical name).
     roles = [r.name for run in runs.values() for r in run.of_type("aws:iam/role:Role")]
     assert roles and all(fnmatch.fnmatch(name, "mlflow-*") for name in roles)

@@ -31,7 +31,7 @@ def test_postgres_runs_the_password_sync_wrapper(dev_run):
     postgres = containers(dev_run)[POSTGRES].inputs
     assert postgres["name"] == "mlflow-dev-postgres"
     assert postgres["entrypoints"] == [ENTRYPOINT_PATH]
-    # 2 workers x 1 server x 41 connections + 10 is below PostgreSQL's usual 100.
-    assert postgres["command"] == ["postgres", "-c", "max_connections=100"]
+    # 1 server × (2 workers × 2 pools × 42 + 2) + 10 (components/specs/connections.py).
+    assert postgres["command"] == ["postgres", "-c", "max_connections=180"]
     (wrapper,) = [u for u in reveal(postgres["uploads"]) if u["file"] == ENTRYPOINT_PATH]
     assert wrapper["content"] == ENTRYPOINT_SCRIPT and wrapper["permissions"] == "0755"

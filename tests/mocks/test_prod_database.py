@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 import re
 
-from components.specs.mlflow_server import DB_CONNECTIONS_HEADROOM, DB_CONNECTIONS_PER_WORKER
+from components.config import ConfigError
+from components.specs.connections import ConnectionBudget
 from tests.mocks.prod_helpers import (
     ACCOUNT,
+    EGRESS,
+    INGRESS,
     REGION,
+    container_env,
+    policy,
+    rules_of,
+    run_prod,
+    statements,
     is_secret,
     log_group_name,
     prod_section,
@@ -43,12 +51,81 @@ def test_rds_parameter_group_forces_tls(prod_run):
     assert prod_run.one("aws:rds/instance:Instance").plain["parameterGroupName"] == "mlflow-prod-db"
 
 
-def test_rds_allows_every_worker_of_every_task_its_full_pool(prod_run):
+def test_the_servers_reach_the_database_through_rds_proxy_over_verified_tls(prod_run):
+    """3,070 connections at worst (three pools of 42 per worker, 2 workers, 12 tasks in a rollout
+    at the maximum) against a 4 GiB instance: RDS Proxy multiplexes them onto the instance's own."""
+    proxy = prod_run.one("aws:rds/proxy:Proxy")
+    plain = proxy.plain
+    assert plain["engineFamily"] == "POSTGRESQL" and plain["requireTls"] is True
+    (auth,) = plain["auths"]
+    credentials = prod_run.one("aws:secretsmanager/secret:Secret", "db-credentials")
+    assert auth["authScheme"] == "SECRETS" and auth["clientPasswordAuthType"] == "POSTGRES_SCRAM_SHA_256"
+    assert auth["secretArn"] == f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{credentials.name}-AbCdEf"
+    assert plain["vpcSecurityGroupIds"] == [sg_id(prod_run, "proxy")]
+    private = [s.name for s in prod_run.of_type("aws:ec2/subnet:Subnet") if s.plain["tags"]["tier"] == "private"]
+    assert plain["vpcSubnetIds"] == [f"{name}-id" for name in private]
+    pool = prod_run.one("aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup").plain["connectionPoolConfig"]
+    assert pool["maxConnectionsPercent"] == 90 and pool["maxIdleConnectionsPercent"] <= 90
+    target = prod_run.one("aws:rds/proxyTarget:ProxyTarget")
+    assert target.plain["targetGroupName"] == "default"
+    instance = prod_run.one("aws:rds/instance:Instance")
+    assert target.plain["dbInstanceIdentifier"] == instance.plain["identifier"]
+    assert instance.urn in target.property_dependencies["dbInstanceIdentifier"]
+    # The servers: the proxy's endpoint, verified against the Amazon roots (ACM), not the RDS CAs.
+    env = container_env(prod_run)
+    assert env["MLFLOW_DB_HOST"] == f"{proxy.name}.proxy-abcdefghijkl.{REGION}.rds.amazonaws.com"
+    assert env["MLFLOW_DB_SSLMODE"] == "verify-full"
+    assert env["MLFLOW_DB_SSLROOTCERT"] == "/etc/ssl/certs/ca-certificates.crt"
+    # The task definition waits for the target: no task connects to a proxy without a database.
+    task = prod_run.one("aws:ecs/taskDefinition:TaskDefinition")
+    assert target.urn in task.property_dependencies["containerDefinitions"]
+    # RDS's default max_connections for the instance's memory holds: no override.
+    params = {p["name"] for p in prod_run.one("aws:rds/parameterGroup:ParameterGroup").plain["parameters"]}
+    assert "max_connections" not in params
+
+
+def test_the_proxy_role_reads_only_the_database_credentials(prod_run):
+    role = prod_run.one("aws:iam/role:Role", "db-proxy")
+    trust = json.loads(reveal(role.inputs["assumeRolePolicy"]))
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "rds.amazonaws.com"}]
+    doc = policy(prod_run.one("aws:iam/rolePolicy:RolePolicy", "db-proxy"))
+    credentials = prod_run.one("aws:secretsmanager/secret:Secret", "db-credentials")
+    assert statements(doc, "ReadTheCredentials")["Resource"] == [
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{credentials.name}-AbCdEf"]
+    decrypt = statements(doc, "DecryptThemThroughSecretsManager")
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
+    assert prod_run.depends_on(prod_run.one("aws:rds/proxy:Proxy"), prod_run.one("aws:iam/rolePolicy:RolePolicy", "db-proxy"))
+
+
+def test_only_the_proxy_reaches_the_database_and_only_the_tasks_reach_the_proxy(prod_run):
+    tasks, proxy, db = sg_id(prod_run, "tasks"), sg_id(prod_run, "proxy"), sg_id(prod_run, "db")
+    assert [r.get("referencedSecurityGroupId") for r in rules_of(prod_run, INGRESS, db)] == [proxy]
+    assert [(r["fromPort"], r.get("referencedSecurityGroupId")) for r in rules_of(prod_run, INGRESS, proxy)] == [(5432, tasks)]
+    to_db = [r for r in rules_of(prod_run, EGRESS, tasks) if r["fromPort"] == 5432]
+    assert [r["referencedSecurityGroupId"] for r in to_db] == [proxy]
+    assert sorted((r["fromPort"], r.get("referencedSecurityGroupId")) for r in rules_of(prod_run, EGRESS, proxy)) == \
+        sorted([(5432, db), (443, sg_id(prod_run, "endpoints"))])
+
+
+def test_without_the_proxy_a_default_instance_is_refused_naming_the_worst_case():
+    run = run_prod(raise_errors=False, database={**prod_section("database"), "proxy": False})
+    assert isinstance(run.error, ConfigError) and run.resources == []
+    message = str(run.error)
+    assert "mlflow-platform:database.proxy" in message and "3070 connections" in message
+    assert "db.t4g.medium (4 GiB) should run at most 450" in message
+
+
+def test_without_the_proxy_the_instance_takes_the_servers_worst_case():
+    run = run_prod(database={**prod_section("database"), "proxy": False, "instanceClass": "db.r7g.2xlarge"})
+    assert run.of_type("aws:rds/proxy:Proxy") == []
     settings = prod_settings()
-    params = {p["name"]: p for p in prod_run.one("aws:rds/parameterGroup:ParameterGroup").plain["parameters"]}
-    expected = settings.tracking.workers * settings.tasks.max_count * DB_CONNECTIONS_PER_WORKER + DB_CONNECTIONS_HEADROOM
-    assert params["max_connections"]["value"] == str(expected)
+    budget = ConnectionBudget(workers=settings.tracking.workers, servers=settings.tasks.max_count, engines=3, surge=2)
+    params = {p["name"]: p for p in run.one("aws:rds/parameterGroup:ParameterGroup").plain["parameters"]}
+    assert params["max_connections"]["value"] == str(budget.total) == "3070"
     assert params["max_connections"]["applyMethod"] == "pending-reboot"
+    env = container_env(run)
+    assert env["MLFLOW_DB_SSLROOTCERT"] == "/etc/ssl/certs/rds-global-bundle.pem"
+    assert [r.get("referencedSecurityGroupId") for r in rules_of(run, INGRESS, sg_id(run, "db"))] == [sg_id(run, "tasks")]
 
 
 def test_rds_log_groups_exist_with_retention_before_rds_creates_them(prod_run):

@@ -9,9 +9,11 @@ import json
 from tests.mocks.prod_helpers import (
     ACCOUNT,
     REGION,
+    EGRESS,
     SG,
     artifact_bucket_arn,
     reveal,
+    rules_of,
     run_prod,
     sg_id,
     statements,
@@ -74,4 +76,7 @@ def test_the_s3_gateway_endpoint_reaches_only_the_artifact_bucket_and_ecr_layers
 def test_without_interface_endpoints_tasks_reach_https_through_nat():
     run = run_prod(aws={"region": REGION, "allowedAccountIds": [ACCOUNT], "network": {"interfaceEndpoints": False}})
     assert [r for r in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.plain["vpcEndpointType"] == "Interface"] == []
-    assert task_egress(run) == [(443, "0.0.0.0/0"), (5432, sg_id(run, "db"))]
+    assert task_egress(run) == [(443, "0.0.0.0/0"), (5432, sg_id(run, "proxy"))]
+    # The proxy reads the credentials through NAT too.
+    assert [(r["fromPort"], r.get("cidrIpv4")) for r in rules_of(run, EGRESS, sg_id(run, "proxy"))
+            if r["fromPort"] == 443] == [(443, "0.0.0.0/0")]

@@ -56,9 +56,11 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(prod
         f"{db_version['versionId']}")
     assert all(re.fullmatch(r"arn:aws:secretsmanager:[^:]+:\d{12}:secret:[\w-]+:\w+::[0-9a-f-]{36}", value)
                for value in secrets.values()), secrets
-    assert env["MLFLOW_DB_SSLMODE"] == "verify-full" and env["MLFLOW_DB_SSLROOTCERT"].endswith(".pem")
-    identifier = prod_run.one("aws:rds/instance:Instance").plain["identifier"]
-    assert env["MLFLOW_DB_HOST"] == f"{identifier}.abcdefghijkl.{REGION}.rds.amazonaws.com"
+    assert env["MLFLOW_DB_SSLMODE"] == "verify-full"
+    assert env["MLFLOW_DB_SSLROOTCERT"] in ("/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/rds-global-bundle.pem")
+    # RDS Proxy's endpoint (test_prod_database.py).
+    proxy = prod_run.one("aws:rds/proxy:Proxy").name
+    assert env["MLFLOW_DB_HOST"] == f"{proxy}.proxy-abcdefghijkl.{REGION}.rds.amazonaws.com"
     # The task definition as a whole holds no secret value (it would be in plain ECS API output).
     assert secret_paths(prod_run.one("aws:ecs/taskDefinition:TaskDefinition").inputs) == []
 
@@ -107,8 +109,8 @@ def test_container_runs_the_spec_command_and_health_check(prod_run):
     c = container(prod_run)
     env = {e["name"]: e["value"] for e in c["environment"]}
     bucket = f"{artifact(prod_run, BUCKET).name}-0a1b2c3"
-    spec = server_spec(settings, server_shape(), rds_endpoint(settings.database, env["MLFLOW_DB_HOST"]),
-                       ArtifactEndpoint(bucket=bucket, region=REGION))  # fmt: skip
+    database = rds_endpoint(settings.database, env["MLFLOW_DB_HOST"], through_proxy=settings.database.proxy)
+    spec = server_spec(settings, server_shape(), database, ArtifactEndpoint(bucket=bucket, region=REGION))
     assert c["entryPoint"] + c["command"] == list(spec.argv)
     assert {k: env[k] for k in spec.env} == dict(spec.env)
     assert c["healthCheck"] == {
@@ -212,7 +214,8 @@ def test_the_task_service_and_target_group_are_laid_out_from_the_server_shape(pr
 
 def test_the_service_starts_tasks_only_once_their_stores_exist(prod_run):
     service = prod_run.one("aws:ecs/service:Service")
-    assert prod_run.depends_on(service, prod_run.one("aws:rds/instance:Instance"))
+    # The database: its proxy's target (registered on the instance), so the proxy has a database.
+    assert prod_run.depends_on(service, prod_run.one("aws:rds/proxyTarget:ProxyTarget"))
     assert prod_run.depends_on(service, prod_run.one(BUCKET, "artifacts"))
 
 
