@@ -128,9 +128,9 @@ def run_ours(pg: LocalPostgres, db: Path, dbname: str, sample: str = "0") -> dic
                              "--no-progress", "--sample-rows", sample],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     wall = time.monotonic() - started
-    copy_line = next((l for l in result.stdout.splitlines() if l.startswith("copied ")), "")
+    copy_line = next((line for line in result.stdout.splitlines() if line.startswith("copied ")), "")
     copy_seconds = float(copy_line.split(" in ")[1].split("s ")[0]) if copy_line else float("nan")
-    verify_line = next((l for l in result.stdout.splitlines() if l.startswith("verified: ")), "")
+    verify_line = next((line for line in result.stdout.splitlines() if line.startswith("verified: ")), "")
     verify_seconds = float(verify_line.rsplit("(", 1)[1].rstrip("s)")) if verify_line else float("nan")
     return {"wall": wall, "copy": copy_seconds, "verify": verify_seconds, "exit": result.returncode,
             "verified": result.returncode == 0 and not verify_target(db, pg.url(dbname)),
@@ -183,8 +183,8 @@ def dirty_round(pg: LocalPostgres, dirty: Path, pristine: set[str]) -> list[str]
     env = {**os.environ, "MLFLOW_MIGRATE_TARGET_URL": pg.url("dirty_ours")}
     ours = subprocess.run([sys.executable, "-m", "migrate", "--source", str(dirty), "--skip-artifacts",
                            "--no-progress"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
-    message = " / ".join(l.strip() for l in ours.stderr.splitlines()[1:] if l.startswith("  ") and ":" in l
-                         and not l.strip().endswith(":"))
+    message = " / ".join(line.strip() for line in ours.stderr.splitlines()[1:] if line.startswith("  ") and ":" in line
+                         and not line.strip().endswith(":"))
     conn = pg.connect("dirty_ours")
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")

@@ -165,6 +165,7 @@ class LoadBalancer(pulumi.ComponentResource):
 
     def _certificate(self, name: str, settings: AwsLoadBalancerSettings, child: pulumi.ResourceOptions) -> pulumi.Output[str]:
         """A certificate for domainName, validated by a DNS record in hostedZoneId (ACM renews it)."""
+        assert settings.hosted_zone_id, "validated in AwsSettings: a certificate source is required"
         certificate = aws.acm.Certificate(
             name,
             aws.acm.CertificateArgs(domain_name=settings.domain_name, validation_method="DNS", key_algorithm="EC_prime256v1"),

@@ -15,12 +15,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.aws.lib.policies import document, statement
 from components.aws.lib.providers import AwsContext
 from components.aws.lib.secrets import SecretRef, json_secret
 from components.config.aws import AwsDatabaseSettings
 from components.generated import generated_secret
 from components.specs.endpoints import DatabaseEndpoint
-from components.aws.lib.policies import document, statement
 from components.specs.image_layout import RDS_CA_BUNDLE_PATH, SYSTEM_CA_BUNDLE_PATH
 from images.mlflow import server_contract as contract
 
@@ -186,7 +186,6 @@ class MetadataStore(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
         )
         if settings.proxy:
-            assert args.proxy_security_group_id is not None, "SecurityGroupsArgs(database_proxy=True) makes it"
             host = self._proxy(name, args, secret.arn, instance)
         else:
             host = instance.address
@@ -204,6 +203,8 @@ class MetadataStore(pulumi.ComponentResource):
         master credentials of the secret (SCRAM), and refuses clients without TLS.
         """
         child = pulumi.ResourceOptions(parent=self)
+        security_group_id = args.proxy_security_group_id
+        assert security_group_id is not None, "SecurityGroupsArgs(database_proxy=True) makes it"
         role = aws.iam.Role(
             f"{name}-proxy",
             aws.iam.RoleArgs(
@@ -232,7 +233,7 @@ class MetadataStore(pulumi.ComponentResource):
                 engine_family="POSTGRESQL",
                 role_arn=role.arn,
                 vpc_subnet_ids=list(args.subnet_ids),
-                vpc_security_group_ids=[args.proxy_security_group_id],
+                vpc_security_group_ids=[security_group_id],
                 require_tls=True,
                 idle_client_timeout=PROXY_IDLE_CLIENT_TIMEOUT_SECONDS,
                 debug_logging=False,

@@ -105,7 +105,7 @@ class Network(pulumi.ComponentResource):
 
         public, private, private_rts, nats = [], [], [], []
         for i in range(zones):
-            az = az_names.apply(lambda names, i=i: names[i])
+            az: pulumi.Output[str] = az_names[i]
             pub = aws.ec2.Subnet(
                 f"{name}-public-{i}",
                 aws.ec2.SubnetArgs(

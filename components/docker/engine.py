@@ -18,7 +18,7 @@ import platform
 import re
 import shutil
 import subprocess
-from typing import Mapping
+from collections.abc import Mapping
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 # The schemes the docker provider (and CLI) accept; config validation uses the same pattern.

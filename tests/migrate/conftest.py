@@ -16,9 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from testkit import LocalPostgres, LocalS3  # noqa: E402
-
 from source_builder import build_source, snapshot  # noqa: E402
+
+from testkit import LocalPostgres, LocalS3  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import shutil
 import sqlite3
 
 import pytest
-
 from conftest import file_digest, migrate_env, run_migrate
+
 from testkit import free_port
 
 pytestmark = pytest.mark.e2e  # real PostgreSQL and S3 servers

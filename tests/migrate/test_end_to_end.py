@@ -3,17 +3,16 @@ and S3, then an MLflow server on the result, read back through the client."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
-from mlflow import MlflowClient
-
 from conftest import file_digest, migrate_env, run_migrate, under_root
+from mlflow import MlflowClient
 from source_builder import snapshot
-from testkit.server_venv import require_server_venv
+
 from testkit import ManagedProcess, free_port, wait_for_http
+from testkit.server_venv import require_server_venv
 
 pytestmark = pytest.mark.e2e  # real PostgreSQL and S3 servers
 
@@ -72,7 +71,7 @@ def server(migrated, s3, tmp_path_factory):
         wait_for_http(f"http://127.0.0.1:{port}/health", timeout=90)
     except TimeoutError:
         proc.stop()
-        raise AssertionError("mlflow server did not start:\n" + proc.tail(60))
+        raise AssertionError("mlflow server did not start:\n" + proc.tail(60)) from None
     yield f"http://127.0.0.1:{port}"
     proc.stop(timeout=3)  # idle keep-alive connections would hold a graceful stop for 10 s
 

@@ -8,10 +8,9 @@ import sqlite3
 import pytest
 import sqlalchemy
 from alembic import command
+from conftest import file_digest, migrate_env, run_migrate
 from mlflow import MlflowClient
 from mlflow.store.db.utils import _get_alembic_config
-
-from conftest import file_digest, migrate_env, run_migrate
 
 pytestmark = pytest.mark.e2e  # real PostgreSQL and S3 servers
 

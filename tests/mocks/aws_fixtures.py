@@ -6,7 +6,6 @@ import hashlib
 import json
 import uuid
 
-
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 AZS = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from pulumi_mocks import REPO_ROOT
 
 # Runs inside a copy: the program under mocks, every resource's inputs printed as JSON.
@@ -67,8 +66,8 @@ def checkouts(tmp_path_factory):
 def test_every_input_is_the_same_from_two_checkout_paths(checkouts, stack):
     first, second = (program_inputs(path, stack) for path in checkouts)
     assert len(first["resources"]) > 20
-    differences = [(a[0], a[1]) for a, b in zip(first["resources"], second["resources"]) if a != b]
     assert len(first["resources"]) == len(second["resources"])
+    differences = [(a[0], a[1]) for a, b in zip(first["resources"], second["resources"], strict=True) if a != b]
     assert differences == [], f"inputs that depend on the checkout path: {differences}"
     assert first["outputs"] == second["outputs"]
     # And nothing carries either path at all.

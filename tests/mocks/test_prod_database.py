@@ -13,16 +13,16 @@ from tests.mocks.prod_helpers import (
     INGRESS,
     REGION,
     container_env,
-    policy,
-    rules_of,
-    run_prod,
-    statements,
     is_secret,
     log_group_name,
+    policy,
     prod_section,
     prod_settings,
     reveal,
+    rules_of,
+    run_prod,
     sg_id,
+    statements,
 )
 
 

@@ -8,8 +8,8 @@ import json
 
 from tests.mocks.prod_helpers import (
     ACCOUNT,
-    REGION,
     EGRESS,
+    REGION,
     SG,
     artifact_bucket_arn,
     reveal,

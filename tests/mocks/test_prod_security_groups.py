@@ -13,7 +13,7 @@ def test_world_reaches_only_80_and_443_on_the_alb(prod_run):
 
 
 def test_tasks_accept_only_the_alb_and_reach_only_the_database_and_the_aws_endpoints(prod_run):
-    tasks, db = sg_id(prod_run, "tasks"), sg_id(prod_run, "db")
+    tasks = sg_id(prod_run, "tasks")
     ingress = rules_of(prod_run, INGRESS, tasks)
     assert [(r["fromPort"], r["toPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4")) for r in ingress] == [
         (5000, 5000, sg_id(prod_run, "alb"), None)
