@@ -48,14 +48,12 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-def run_calls(topo: DevTopology, kind: str, clients: int, duration: float, max_calls: int,
-              experiment_id: str) -> dict:
+def run_calls(topo: DevTopology, kind: str, clients: int, duration: float, max_calls: int, experiment_id: str) -> dict:
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
     client = MlflowClient()
-    run_ids = [client.create_run(experiment_id, run_name=f"{kind}-{clients}-{i}").info.run_id
-               for i in range(clients)]
+    run_ids = [client.create_run(experiment_id, run_name=f"{kind}-{clients}-{i}").info.run_id for i in range(clients)]
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
     start_gate = threading.Barrier(clients + 1)
@@ -72,8 +70,9 @@ def run_calls(topo: DevTopology, kind: str, clients: int, duration: float, max_c
                 if kind == "log_metric":
                     client.log_metric(run_id, "loss", 1.0 / (step + 1), timestamp=now_ms, step=step)
                 else:
-                    client.log_batch(run_id, metrics=[Metric(f"m{k}", float(k + step), now_ms, step)
-                                                      for k in range(100)])
+                    client.log_batch(
+                        run_id, metrics=[Metric(f"m{k}", float(k + step), now_ms, step) for k in range(100)]
+                    )
                 mine.append(time.perf_counter() - began)
             except Exception as error:  # counted and shown, not hidden in the averages
                 errors.append(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
@@ -94,13 +93,22 @@ def run_calls(topo: DevTopology, kind: str, clients: int, duration: float, max_c
     flat = sorted(x for mine in latencies for x in mine)
     # What nginx adds: its request time minus MLflow's response time, per request.
     endpoint = "/api/2.0/mlflow/runs/log-metric" if kind == "log_metric" else "/api/2.0/mlflow/runs/log-batch"
-    overhead = sorted(e["rt"] - e["urt"] for e in topo.access_log()[logged_before:]
-                      if e["path"] == endpoint and e["urt"] is not None)
-    return {"kind": kind, "clients": clients, "calls": len(flat), "seconds": elapsed,
-            "calls_per_s": len(flat) / elapsed, "p50_ms": percentile(flat, 50) * 1000,
-            "p95_ms": percentile(flat, 95) * 1000, "nginx_p50_ms": percentile(overhead, 50) * 1000,
-            "nginx_p95_ms": percentile(overhead, 95) * 1000, "errors": len(errors),
-            "first_error": errors[0] if errors else None}
+    overhead = sorted(
+        e["rt"] - e["urt"] for e in topo.access_log()[logged_before:] if e["path"] == endpoint and e["urt"] is not None
+    )
+    return {
+        "kind": kind,
+        "clients": clients,
+        "calls": len(flat),
+        "seconds": elapsed,
+        "calls_per_s": len(flat) / elapsed,
+        "p50_ms": percentile(flat, 50) * 1000,
+        "p95_ms": percentile(flat, 95) * 1000,
+        "nginx_p50_ms": percentile(overhead, 50) * 1000,
+        "nginx_p95_ms": percentile(overhead, 95) * 1000,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
 
 
 def write_random_file(path: Path, size: int) -> None:
@@ -121,8 +129,11 @@ def run_artifacts(topo: DevTopology, size_mb: int, repeats: int, experiment_id: 
     path = work / "artifact.bin"
     write_random_file(path, size_mb * MB)
     s3 = topo.s3_client()
-    rows = {"upload via nginx -> MLflow -> S3": [], "upload direct to S3 (boto3 upload_file)": [],
-            "download via nginx <- MLflow <- S3": []}
+    rows = {
+        "upload via nginx -> MLflow -> S3": [],
+        "upload direct to S3 (boto3 upload_file)": [],
+        "download via nginx <- MLflow <- S3": [],
+    }
     for attempt in range(repeats):
         run_id = client.create_run(experiment_id, run_name=f"artifact-{attempt}").info.run_id
         began = time.perf_counter()
@@ -141,32 +152,50 @@ def run_artifacts(topo: DevTopology, size_mb: int, repeats: int, experiment_id: 
             raise RuntimeError(f"downloaded {os.path.getsize(got)} bytes, expected {size_mb * MB}")
         os.unlink(got)
         client.set_terminated(run_id)
-    return [{"path": name, "mb": size_mb, "repeats": len(times), "median_s": statistics.median(times),
-             "mb_per_s": size_mb / statistics.median(times), "best_mb_per_s": size_mb / min(times)}
-            for name, times in rows.items()]
+    return [
+        {
+            "path": name,
+            "mb": size_mb,
+            "repeats": len(times),
+            "median_s": statistics.median(times),
+            "mb_per_s": size_mb / statistics.median(times),
+            "best_mb_per_s": size_mb / min(times),
+        }
+        for name, times in rows.items()
+    ]
 
 
 def render(calls: list[dict], artifacts: list[dict], meta: dict) -> str:
-    lines = [f"Machine: {meta['cpus']} CPUs, {meta['platform']}; MLflow server workers: {meta['workers']}, "
-             f"servers: {meta['servers']}; {meta['duration']} s per cell; "
-             f"1-min load average {meta['load_before']:.1f} before, {meta['load_after']:.1f} after"
-             + (f"; extra server env: {meta['server_env']}" if meta["server_env"] else ""), "",
-             "| call | clients | ok calls | calls/s | p50 ms | p95 ms | nginx adds p50/p95 ms | failed |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Machine: {meta['cpus']} CPUs, {meta['platform']}; MLflow server workers: {meta['workers']}, "
+        f"servers: {meta['servers']}; {meta['duration']} s per cell; "
+        f"1-min load average {meta['load_before']:.1f} before, {meta['load_after']:.1f} after"
+        + (f"; extra server env: {meta['server_env']}" if meta["server_env"] else ""),
+        "",
+        "| call | clients | ok calls | calls/s | p50 ms | p95 ms | nginx adds p50/p95 ms | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in calls:
         name = "log_batch (100 metrics)" if row["kind"] == "log_batch" else "log_metric"
-        lines.append(f"| {name} | {row['clients']} | {row['calls']} | {row['calls_per_s']:.1f} | "
-                     f"{row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['nginx_p50_ms']:.1f} / {row['nginx_p95_ms']:.1f} | "
-                     f"{row['errors']} |")
+        lines.append(
+            f"| {name} | {row['clients']} | {row['calls']} | {row['calls_per_s']:.1f} | "
+            f"{row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['nginx_p50_ms']:.1f} / {row['nginx_p95_ms']:.1f} | "
+            f"{row['errors']} |"
+        )
     failures = [row for row in calls if row["errors"]]
     for row in failures:
         lines.append(f"\n{row['kind']} x{row['clients']}: first failure: {row['first_error']}")
     if artifacts:
-        lines += ["", "| artifact transfer | size MB | runs | median s | MB/s (median) | MB/s (best) |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "| artifact transfer | size MB | runs | median s | MB/s (median) | MB/s (best) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for row in artifacts:
-            lines.append(f"| {row['path']} | {row['mb']} | {row['repeats']} | {row['median_s']:.2f} | "
-                         f"{row['mb_per_s']:.1f} | {row['best_mb_per_s']:.1f} |")
+            lines.append(
+                f"| {row['path']} | {row['mb']} | {row['repeats']} | {row['median_s']:.2f} | "
+                f"{row['mb_per_s']:.1f} | {row['best_mb_per_s']:.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -178,8 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifact-mb", type=int, default=500, help="artifact size; 0 skips the transfer test")
     parser.add_argument("--repeats", type=int, default=3, help="artifact transfers per path")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
-    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra MLflow server env, to try a tuning (not what the stack runs)")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra MLflow server env, to try a tuning (not what the stack runs)",
+    )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.concurrency.split(",")]
     if not all(1 <= n <= 256 for n in levels) or args.duration > 600 or args.repeats > 20:
@@ -189,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
 
     server_env = dict(item.split("=", 1) for item in args.server_env)
     load_before = os.getloadavg()[0]
-    with DevTopology(server_env=server_env) as topo, topo.tracking_env(), tempfile.TemporaryDirectory(prefix="bench-") as work:
+    with (
+        DevTopology(server_env=server_env) as topo,
+        topo.tracking_env(),
+        tempfile.TemporaryDirectory(prefix="bench-") as work,
+    ):
         print(f"topology up: {topo.tracking_uri} ({len(topo.instances)} MLflow server(s))", file=sys.stderr)
         experiment_id = mlflow.create_experiment("bench")
         run_calls(topo, "log_metric", 2, 2.0, 200, experiment_id)  # warm-up: every worker's store and pool
@@ -197,17 +235,28 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("log_metric", "log_batch"):
             for clients in levels:
                 row = run_calls(topo, kind, clients, args.duration, args.max_calls, experiment_id)
-                print(f"{kind:10} x{clients:<3} {row['calls_per_s']:8.1f} calls/s  p50 {row['p50_ms']:7.1f} ms  "
-                      f"p95 {row['p95_ms']:7.1f} ms  failed {row['errors']}", file=sys.stderr)
+                print(
+                    f"{kind:10} x{clients:<3} {row['calls_per_s']:8.1f} calls/s  p50 {row['p50_ms']:7.1f} ms  "
+                    f"p95 {row['p95_ms']:7.1f} ms  failed {row['errors']}",
+                    file=sys.stderr,
+                )
                 calls.append(row)
-        artifacts = (run_artifacts(topo, args.artifact_mb, args.repeats, experiment_id, Path(work))
-                     if args.artifact_mb else [])
+        artifacts = (
+            run_artifacts(topo, args.artifact_mb, args.repeats, experiment_id, Path(work)) if args.artifact_mb else []
+        )
         server_errors = {name: lines for name, lines in topo.error_lines().items() if lines}
         bad_status = [e for e in topo.access_log() if e["status"] >= 500]
-    meta = {"cpus": os.cpu_count(), "platform": platform.platform(), "workers": topo.settings.tracking.workers,
-            "servers": len(topo.instances), "duration": args.duration, "server_env": server_env,
-            # Other work on the machine skews everything: say how busy it was.
-            "load_before": load_before, "load_after": os.getloadavg()[0]}
+    meta = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "workers": topo.settings.tracking.workers,
+        "servers": len(topo.instances),
+        "duration": args.duration,
+        "server_env": server_env,
+        # Other work on the machine skews everything: say how busy it was.
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+    }
     print(render(calls, artifacts, meta))
     if server_errors or bad_status:
         print(f"\nWARNING: {len(bad_status)} 5xx responses; server errors: {server_errors}", file=sys.stderr)

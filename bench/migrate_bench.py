@@ -36,8 +36,14 @@ from testkit import LocalPostgres  # noqa: E402
 # superuser (not possible on RDS: disabling the FK triggers needs a real superuser).
 PGLOADER_VARIANTS = {
     "pgloader (tutorial: data only)": ["--with", "data only"],
-    "pgloader (data only, truncate, disable triggers)": ["--with", "data only", "--with", "truncate",
-                                                          "--with", "disable triggers"],
+    "pgloader (data only, truncate, disable triggers)": [
+        "--with",
+        "data only",
+        "--with",
+        "truncate",
+        "--with",
+        "disable triggers",
+    ],
 }
 
 
@@ -53,8 +59,11 @@ def generate(db: Path, runs: int, steps: int, keys: int) -> dict[str, int]:
     for r in range(runs):
         run = client.create_run(experiments[r % len(experiments)], run_name=f"run-{r}")
         run_id = run.info.run_id
-        client.log_batch(run_id, params=[Param(f"p{i}", str(i * r)) for i in range(10)],
-                         tags=[RunTag(f"t{i}", f"value {i}") for i in range(5)])
+        client.log_batch(
+            run_id,
+            params=[Param(f"p{i}", str(i * r)) for i in range(10)],
+            tags=[RunTag(f"t{i}", f"value {i}") for i in range(5)],
+        )
         batch = []
         for step in range(steps):
             for k in range(keys):
@@ -66,16 +75,20 @@ def generate(db: Path, runs: int, steps: int, keys: int) -> dict[str, int]:
             client.log_batch(run_id, metrics=batch)
         client.set_terminated(run_id)
     with sqlite3.connect(db) as conn:
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
-                for t in ("experiments", "runs", "params", "tags", "metrics", "latest_metrics")}
+        return {
+            t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+            for t in ("experiments", "runs", "params", "tags", "metrics", "latest_metrics")
+        }
 
 
 def create_schema(url: str) -> float:
     """`mlflow db upgrade` (in a child, URL from the environment, not argv)."""
     started = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import os; from mlflow.db import upgrade; "
-                    "upgrade.callback(os.environ['BENCH_URL'])"],
-                   env={**os.environ, "BENCH_URL": url, "MLFLOW_LOGGING_LEVEL": "WARNING"}, check=True)
+    subprocess.run(
+        [sys.executable, "-c", "import os; from mlflow.db import upgrade; upgrade.callback(os.environ['BENCH_URL'])"],
+        env={**os.environ, "BENCH_URL": url, "MLFLOW_LOGGING_LEVEL": "WARNING"},
+        check=True,
+    )
     return time.monotonic() - started
 
 
@@ -124,17 +137,36 @@ def run_ours(pg: LocalPostgres, db: Path, dbname: str, sample: str = "0") -> dic
     pg.create_database(dbname)
     env = {**os.environ, "MLFLOW_MIGRATE_TARGET_URL": pg.url(dbname)}
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "migrate", "--source", str(db), "--skip-artifacts",
-                             "--no-progress", "--sample-rows", sample],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "migrate",
+            "--source",
+            str(db),
+            "--skip-artifacts",
+            "--no-progress",
+            "--sample-rows",
+            sample,
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     wall = time.monotonic() - started
     copy_line = next((line for line in result.stdout.splitlines() if line.startswith("copied ")), "")
     copy_seconds = float(copy_line.split(" in ")[1].split("s ")[0]) if copy_line else float("nan")
     verify_line = next((line for line in result.stdout.splitlines() if line.startswith("verified: ")), "")
     verify_seconds = float(verify_line.rsplit("(", 1)[1].rstrip("s)")) if verify_line else float("nan")
-    return {"wall": wall, "copy": copy_seconds, "verify": verify_seconds, "exit": result.returncode,
-            "verified": result.returncode == 0 and not verify_target(db, pg.url(dbname)),
-            "output": result.stdout + result.stderr}
+    return {
+        "wall": wall,
+        "copy": copy_seconds,
+        "verify": verify_seconds,
+        "exit": result.returncode,
+        "verified": result.returncode == 0 and not verify_target(db, pg.url(dbname)),
+        "output": result.stdout + result.stderr,
+    }
 
 
 def run_pgloader(pg: LocalPostgres, db: Path, dbname: str, options: list[str]) -> dict:
@@ -144,12 +176,22 @@ def run_pgloader(pg: LocalPostgres, db: Path, dbname: str, options: list[str]) -
     # pgloader reads PGPASSWORD when the URL has none, so the password stays off argv.
     target = f"postgresql://{pg.superuser}@{pg.host}:{pg.port}/{dbname}"
     started = time.monotonic()
-    result = subprocess.run(["pgloader", *options, str(db), target],
-                            env={**os.environ, "PGPASSWORD": pg.password}, capture_output=True, text=True)
+    result = subprocess.run(
+        ["pgloader", *options, str(db), target],
+        env={**os.environ, "PGPASSWORD": pg.password},
+        capture_output=True,
+        text=True,
+    )
     load = time.monotonic() - started
     problems = verify_target(db, url)
-    return {"wall": schema_seconds + load, "copy": load, "exit": result.returncode, "verified": not problems,
-            "problems": problems, "output": result.stdout + result.stderr}
+    return {
+        "wall": schema_seconds + load,
+        "copy": load,
+        "exit": result.returncode,
+        "verified": not problems,
+        "problems": problems,
+        "output": result.stdout + result.stderr,
+    }
 
 
 def median_round(rounds: list[dict]) -> dict:
@@ -177,30 +219,44 @@ def make_dirty(clean: Path, dirty: Path) -> str:
 
 def dirty_round(pg: LocalPostgres, dirty: Path, pristine: set[str]) -> list[str]:
     """Both tools on the dirty copy: what they exit with, and what the target holds after."""
-    lines = ["| tool | exit | target afterwards | same verification | constraints + indexes |",
-             "| --- | ---: | --- | --- | --- |"]
+    lines = [
+        "| tool | exit | target afterwards | same verification | constraints + indexes |",
+        "| --- | ---: | --- | --- | --- |",
+    ]
     pg.create_database("dirty_ours")
     env = {**os.environ, "MLFLOW_MIGRATE_TARGET_URL": pg.url("dirty_ours")}
-    ours = subprocess.run([sys.executable, "-m", "migrate", "--source", str(dirty), "--skip-artifacts",
-                           "--no-progress"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
-    message = " / ".join(line.strip() for line in ours.stderr.splitlines()[1:] if line.startswith("  ") and ":" in line
-                         and not line.strip().endswith(":"))
+    ours = subprocess.run(
+        [sys.executable, "-m", "migrate", "--source", str(dirty), "--skip-artifacts", "--no-progress"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    message = " / ".join(
+        line.strip()
+        for line in ours.stderr.splitlines()[1:]
+        if line.startswith("  ") and ":" in line and not line.strip().endswith(":")
+    )
     conn = pg.connect("dirty_ours")
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
         tables = cur.fetchone()[0]
     conn.close()
-    lines.append(f"| python -m migrate | {ours.returncode} | untouched ({tables} tables): refused up front: "
-                 f"`{message}` | not run (nothing written) | not created |")
+    lines.append(
+        f"| python -m migrate | {ours.returncode} | untouched ({tables} tables): refused up front: "
+        f"`{message}` | not run (nothing written) | not created |"
+    )
     if shutil.which("pgloader"):
         name, options = next(iter(PGLOADER_VARIANTS.items()))
         result = run_pgloader(pg, dirty, "dirty_pgloader", options)
         problems = result["problems"]
         shown = "; ".join(p for p in problems[:3])
         lost = pristine - schema_fingerprint(pg, "dirty_pgloader")
-        lines.append(f"| {name} | {result['exit']} | {'loaded, rows missing' if problems else 'loaded'} | "
-                     f"{'pass' if not problems else f'FAIL ({len(problems)}): {shown}'} | "
-                     f"{f'{len(lost)} lost: ' + '; '.join(sorted(lost)[:3]) if lost else 'identical'} |")
+        lines.append(
+            f"| {name} | {result['exit']} | {'loaded, rows missing' if problems else 'loaded'} | "
+            f"{'pass' if not problems else f'FAIL ({len(problems)}): {shown}'} | "
+            f"{f'{len(lost)} lost: ' + '; '.join(sorted(lost)[:3]) if lost else 'identical'} |"
+        )
     return lines
 
 
@@ -226,9 +282,13 @@ def main() -> int:
             counts = generate(db, args.runs, args.steps, args.keys)
             print(f"generated in {time.monotonic() - started:.0f}s: {counts}", flush=True)
         with sqlite3.connect(db) as conn:
-            tables = [t for (t,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-                "AND name != 'alembic_version'")]
+            tables = [
+                t
+                for (t,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+                    "AND name != 'alembic_version'"
+                )
+            ]
             total = sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
             metrics = conn.execute("SELECT count(*) FROM metrics").fetchone()[0]
         print(f"source: {total:,} rows ({metrics:,} metric rows), {db.stat().st_size / 1e6:.1f} MB", flush=True)
@@ -262,12 +322,16 @@ def main() -> int:
 
         print()
         load = os.getloadavg()[0]  # a shared machine: say how busy it was
-        print(f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
-              f"Python {platform.python_version()}, load average {load:.1f} at the end; "
-              f"source {total:,} rows ({metrics:,} metric rows); medians of {args.repeats} runs")
+        print(
+            f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}, load average {load:.1f} at the end; "
+            f"source {total:,} rows ({metrics:,} metric rows); medians of {args.repeats} runs"
+        )
         print()
-        print("| tool | data load (s) | rows/s (data load) | whole command (s) | of which own verification (s) "
-              "| exit | same verification | constraints + indexes vs `mlflow db upgrade` |")
+        print(
+            "| tool | data load (s) | rows/s (data load) | whole command (s) | of which own verification (s) "
+            "| exit | same verification | constraints + indexes vs `mlflow db upgrade` |"
+        )
         print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
         for name, r in results.items():
             rate = total / r["copy"] if r["copy"] == r["copy"] and r["copy"] > 0 else float("nan")
@@ -275,8 +339,10 @@ def main() -> int:
             lost, added = pristine - r["schema"], r["schema"] - pristine
             shape = "identical" if not lost and not added else f"{len(lost)} lost, {len(added)} changed/extra"
             own = f"{r['verify']:.1f}" if "verify" in r else "none"
-            print(f"| {name} | {r['copy']:.2f} | {rate:,.0f} | {r['wall']:.1f} | {own} | {r['exit']} | {verdict} "
-                  f"| {shape} |")
+            print(
+                f"| {name} | {r['copy']:.2f} | {rate:,.0f} | {r['wall']:.1f} | {own} | {r['exit']} | {verdict} "
+                f"| {shape} |"
+            )
         for name, r in results.items():
             lost, added = sorted(pristine - r["schema"]), sorted(r["schema"] - pristine)
             if lost or added:

@@ -98,7 +98,7 @@ class Rewriter:
         if path == self.root:
             return ""
         if path.startswith(self.root + "/"):
-            return path[len(self.root) + 1:]
+            return path[len(self.root) + 1 :]
         return None
 
     def rewrite(self, uri):
@@ -132,6 +132,7 @@ class Rewriter:
 
 
 # -- what changes --------------------------------------------------------------------------
+
 
 @dataclass
 class ColumnPlan:
@@ -184,6 +185,7 @@ def plan_rewrites(conn: sqlite3.Connection, rewriter: Rewriter, tables: set[str]
 
 # -- objects -------------------------------------------------------------------------------
 
+
 def local_files(root: Path) -> dict[str, int]:
     """Relative POSIX path -> size of every file below `root`."""
     files = {}
@@ -203,7 +205,7 @@ def s3_files(client, bucket: str, prefix: str) -> dict[str, int]:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
             for item in page.get("Contents", []):
                 if not item["Key"].endswith("/"):
-                    found[item["Key"][len(base):]] = item["Size"]
+                    found[item["Key"][len(base) :]] = item["Size"]
     except Exception as error:
         raise MigrationError(s3_problem(error, bucket)) from None
     return found
@@ -229,8 +231,15 @@ def existing_objects(client, destination: Destination) -> dict[str, int]:
     return found
 
 
-def upload_tree(client, root: Path | str, files: dict[str, int], destination: Destination, *,
-                workers: int = 8, show_progress: bool = True) -> tuple[int, int]:
+def upload_tree(
+    client,
+    root: Path | str,
+    files: dict[str, int],
+    destination: Destination,
+    *,
+    workers: int = 8,
+    show_progress: bool = True,
+) -> tuple[int, int]:
     """Copy what is not already there with the same size. Returns (copied, skipped).
 
     `root` is a local folder, or s3://bucket/prefix for a tree staged in S3 (copied

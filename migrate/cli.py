@@ -44,34 +44,73 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--source", required=True, metavar="FILE",
-                        help="the MLflow SQLite file (mlflow.db), or s3://bucket/key of a staged copy; only read")
-    parser.add_argument("--target-url", metavar="URL",
-                        help=f"target PostgreSQL URL (default: ${target.ENV_URL}, then MLFLOW_DB_*)")
+    parser.add_argument(
+        "--source",
+        required=True,
+        metavar="FILE",
+        help="the MLflow SQLite file (mlflow.db), or s3://bucket/key of a staged copy; only read",
+    )
+    parser.add_argument(
+        "--target-url", metavar="URL", help=f"target PostgreSQL URL (default: ${target.ENV_URL}, then MLFLOW_DB_*)"
+    )
     art = parser.add_argument_group("artifacts")
-    art.add_argument("--artifact-root", metavar="DIR",
-                     help="artifact folder to copy (e.g. ./mlruns), or s3://bucket/prefix of a staged copy")
-    art.add_argument("--recorded-artifact-root", metavar="PATH",
-                     help="how the database spells that folder, if it was moved since (default: --artifact-root)")
-    art.add_argument("--artifacts-destination", metavar="S3_URL",
-                     help="s3://bucket[/prefix]: the server's --artifacts-destination (proxied) or artifact root (direct)")
-    art.add_argument("--artifact-mode", choices=("proxied", "direct"), default="proxied",
-                     help="proxied: locations become mlflow-artifacts:/... (the platform default); "
-                          "direct: s3://bucket/prefix/... (default: %(default)s)")
-    art.add_argument("--s3-endpoint-url", metavar="URL", default=os.environ.get("MLFLOW_S3_ENDPOINT_URL"),
-                     help="S3-compatible endpoint (default: $MLFLOW_S3_ENDPOINT_URL; AWS when unset)")
-    art.add_argument("--skip-artifacts", action="store_true",
-                     help="copy the database only: no upload and no location rewrite")
-    art.add_argument("--upload-workers", type=int, default=8, metavar="N", help="parallel uploads (default: %(default)s)")
+    art.add_argument(
+        "--artifact-root",
+        metavar="DIR",
+        help="artifact folder to copy (e.g. ./mlruns), or s3://bucket/prefix of a staged copy",
+    )
+    art.add_argument(
+        "--recorded-artifact-root",
+        metavar="PATH",
+        help="how the database spells that folder, if it was moved since (default: --artifact-root)",
+    )
+    art.add_argument(
+        "--artifacts-destination",
+        metavar="S3_URL",
+        help="s3://bucket[/prefix]: the server's --artifacts-destination (proxied) or artifact root (direct)",
+    )
+    art.add_argument(
+        "--artifact-mode",
+        choices=("proxied", "direct"),
+        default="proxied",
+        help="proxied: locations become mlflow-artifacts:/... (the platform default); "
+        "direct: s3://bucket/prefix/... (default: %(default)s)",
+    )
+    art.add_argument(
+        "--s3-endpoint-url",
+        metavar="URL",
+        default=os.environ.get("MLFLOW_S3_ENDPOINT_URL"),
+        help="S3-compatible endpoint (default: $MLFLOW_S3_ENDPOINT_URL; AWS when unset)",
+    )
+    art.add_argument(
+        "--skip-artifacts", action="store_true", help="copy the database only: no upload and no location rewrite"
+    )
+    art.add_argument(
+        "--upload-workers", type=int, default=8, metavar="N", help="parallel uploads (default: %(default)s)"
+    )
     mode = parser.add_argument_group("behaviour")
-    mode.add_argument("--replace", action="store_true",
-                      help="replace the data of a target that already holds MLflow data (one transaction)")
+    mode.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the data of a target that already holds MLflow data (one transaction)",
+    )
     mode.add_argument("--dry-run", action="store_true", help="check everything and print the plan; write nothing")
-    mode.add_argument("--verify-only", action="store_true", help="only compare an already migrated target with the source")
-    mode.add_argument("--batch-size", type=int, default=10000, metavar="N", help="rows per COPY batch (default: %(default)s)")
-    mode.add_argument("--sample-rows", type=int, default=1000, metavar="N",
-                      help="rows per table compared value by value after the copy; 0 = all (default: %(default)s)")
-    mode.add_argument("--work-dir", metavar="DIR", help="where the source snapshot goes (default: a temp dir, removed after)")
+    mode.add_argument(
+        "--verify-only", action="store_true", help="only compare an already migrated target with the source"
+    )
+    mode.add_argument(
+        "--batch-size", type=int, default=10000, metavar="N", help="rows per COPY batch (default: %(default)s)"
+    )
+    mode.add_argument(
+        "--sample-rows",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="rows per table compared value by value after the copy; 0 = all (default: %(default)s)",
+    )
+    mode.add_argument(
+        "--work-dir", metavar="DIR", help="where the source snapshot goes (default: a temp dir, removed after)"
+    )
     mode.add_argument("--no-progress", action="store_true", help="no progress bar")
     mode.add_argument("-v", "--verbose", action="store_true", help="MLflow/alembic logs and tracebacks")
     return parser
@@ -109,8 +148,9 @@ def _validate(args: argparse.Namespace) -> None:
         raise MigrationError("give --artifact-root and --artifacts-destination, or --skip-artifacts")
     if args.artifact_root.startswith("s3://"):
         if not args.recorded_artifact_root:
-            raise MigrationError("an s3:// --artifact-root needs --recorded-artifact-root "
-                                 "(the local path the database recorded)")
+            raise MigrationError(
+                "an s3:// --artifact-root needs --recorded-artifact-root (the local path the database recorded)"
+            )
         return
     root = Path(args.artifact_root).expanduser()
     if not root.is_dir():
@@ -128,8 +168,11 @@ def _artifact_setup(ctx: Context) -> None:
     if not recorded.startswith("/"):
         raise MigrationError(f"--recorded-artifact-root must be an absolute path or file:// URI, got {recorded!r}")
     ctx.rewriter = artifacts.Rewriter(recorded, ctx.destination)
-    ctx.files = (artifacts.s3_files(_s3(ctx), *s3.split_s3_url(ctx.artifact_root))
-                 if ctx.artifact_root.startswith("s3://") else artifacts.local_files(Path(ctx.artifact_root)))
+    ctx.files = (
+        artifacts.s3_files(_s3(ctx), *s3.split_s3_url(ctx.artifact_root))
+        if ctx.artifact_root.startswith("s3://")
+        else artifacts.local_files(Path(ctx.artifact_root))
+    )
 
 
 def _s3(ctx: Context):
@@ -144,18 +187,24 @@ def _report_rewrites(column_plans: list[artifacts.ColumnPlan], ctx: Context) -> 
         say("artifacts: skipped; stored locations are copied unchanged and local paths will not resolve on a server")
         return
     assert ctx.destination is not None, "_artifact_setup sets the destination along with the rewriter"
-    say(f"artifact locations under {ctx.rewriter.root} -> "
-        f"{ctx.destination.uri('') if ctx.destination.mode == 'proxied' else ctx.destination.root_uri + '/'}")
+    say(
+        f"artifact locations under {ctx.rewriter.root} -> "
+        f"{ctx.destination.uri('') if ctx.destination.mode == 'proxied' else ctx.destination.root_uri + '/'}"
+    )
     for cp in column_plans:
         if not cp.rewritten and not cp.unchanged:
             continue
         say(f"  {cp.label}: {cp.rewritten} rewritten, {cp.unchanged} unchanged")
         if cp.stranded:
-            say(f"    warning: {cp.stranded} local location(s) outside the artifact root stay as they are, "
-                f"e.g. {', '.join(cp.stranded_examples)}")
+            say(
+                f"    warning: {cp.stranded} local location(s) outside the artifact root stay as they are, "
+                f"e.g. {', '.join(cp.stranded_examples)}"
+            )
     size = sum(ctx.files.values())
-    say(f"artifact files: {len(ctx.files):,} ({size / 1e6:,.1f} MB) -> s3://{ctx.destination.bucket}/"
-        f"{ctx.destination.key('')}")
+    say(
+        f"artifact files: {len(ctx.files):,} ({size / 1e6:,.1f} MB) -> s3://{ctx.destination.bucket}/"
+        f"{ctx.destination.key('')}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -227,12 +276,15 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
             raw.rollback()
             if existing and not args.replace:
                 listing = ", ".join(f"{t}: {n}" for t, n in existing.items())
-                raise MigrationError(f"the target already holds MLflow data ({listing}); "
-                                     "nothing was written. Use --replace to overwrite it.")
+                raise MigrationError(
+                    f"the target already holds MLflow data ({listing}); "
+                    "nothing was written. Use --replace to overwrite it."
+                )
             if existing:
                 say(f"--replace: the target's data will be replaced ({sum(existing.values()):,} rows now)")
-        column_plans = planning.check_fit(conn, plans, catalog or planning.declared_catalog(conn),
-                                          ctx.rewriter, warn=say)
+        column_plans = planning.check_fit(
+            conn, plans, catalog or planning.declared_catalog(conn), ctx.rewriter, warn=say
+        )
         total = sum(p.rows for p in plans)
         say(f"rows to copy: {total:,} in {sum(1 for p in plans if p.rows)} non-empty of {len(plans)} tables")
         _report_rewrites(column_plans, ctx)
@@ -251,8 +303,9 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
             created = schema.inspect_target(engine).revision
             aligned = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
             if created != aligned:  # a server of another MLflow version got there first
-                raise MigrationError(f"the target schema is at {created}, the source copy at {aligned}; "
-                                     "run again to align to the target")
+                raise MigrationError(
+                    f"the target schema is at {created}, the source copy at {aligned}; run again to align to the target"
+                )
             say(f"target schema created (revision {created})")
             raw = engine.raw_connection()
             cursor = raw.cursor()
@@ -262,8 +315,13 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
         if client is not None:
             assert ctx.destination is not None, "the S3 client is made only for an artifact destination"
             uploaded, skipped = artifacts.upload_tree(
-                client, ctx.artifact_root, ctx.files, ctx.destination,
-                workers=args.upload_workers, show_progress=not args.no_progress)
+                client,
+                ctx.artifact_root,
+                ctx.files,
+                ctx.destination,
+                workers=args.upload_workers,
+                show_progress=not args.no_progress,
+            )
             say(f"artifacts: {uploaded:,} uploaded, {skipped:,} already there")
 
         copy_started = time.monotonic()
@@ -298,8 +356,10 @@ def _copy(raw, cursor, conn, plans, catalog, args) -> tuple[int, dict[str, int]]
         raw.commit()
     except psycopg2.errors.LockNotAvailable:
         raw.rollback()
-        raise MigrationError("the target's tables are in use by another session (is an MLflow server "
-                             "running against it? stop it or scale the service to 0); nothing was written") from None
+        raise MigrationError(
+            "the target's tables are in use by another session (is an MLflow server "
+            "running against it? stop it or scale the service to 0); nothing was written"
+        ) from None
     except BaseException:
         raw.rollback()
         raise
@@ -316,9 +376,12 @@ def _verify(ctx: Context, conn, cursor, plans, catalog, client=None) -> int:
         problems += artifacts.verify_tree(client or _s3(ctx), ctx.files, ctx.destination)
     if problems:
         raise VerificationError(problems)
-    say(f"verified: row counts equal in {len(plans)} tables, {sum(compared.values()):,} rows compared "
-        f"value by value" + (f", {len(ctx.files):,} artifact files present" if ctx.destination else "")
-        + f" ({time.monotonic() - started:.1f}s)")
+    say(
+        f"verified: row counts equal in {len(plans)} tables, {sum(compared.values()):,} rows compared "
+        f"value by value"
+        + (f", {len(ctx.files):,} artifact files present" if ctx.destination else "")
+        + f" ({time.monotonic() - started:.1f}s)"
+    )
     return 0
 
 

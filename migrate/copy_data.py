@@ -87,9 +87,14 @@ def _bytea(value) -> str:
 
 FORMATTERS: dict[str, Callable[[object], str]] = {
     "bool": _bool,
-    "int2": _int, "int4": _int, "int8": _int,
-    "float4": _float, "float8": _float, "numeric": _float,
-    "json": _json, "jsonb": _json,
+    "int2": _int,
+    "int4": _int,
+    "int8": _int,
+    "float4": _float,
+    "float8": _float,
+    "numeric": _float,
+    "json": _json,
+    "jsonb": _json,
     "bytea": _bytea,
 }
 
@@ -124,8 +129,9 @@ def check_lengths(conn: sqlite3.Connection, plans: list[TablePlan], target: dict
     return problems
 
 
-def copy_table(source: sqlite3.Connection, cursor, plan: TablePlan, table: Table,
-               batch_size: int, progress: Progress) -> int:
+def copy_table(
+    source: sqlite3.Connection, cursor, plan: TablePlan, table: Table, batch_size: int, progress: Progress
+) -> int:
     formats = [formatter(table.column(c).type_name) for c in plan.columns]
     select = f"SELECT {', '.join(quote_ident(c) for c in plan.columns)} FROM {quote_ident(plan.name)}"
     copy = sql.SQL("COPY {} ({}) FROM STDIN").format(

@@ -33,6 +33,7 @@ NOT_COPIED = frozenset({"alembic_version"})
 
 # -- revisions ---------------------------------------------------------------------------
 
+
 def _script():
     from alembic.script import ScriptDirectory
     from mlflow.store.db.utils import _get_alembic_config
@@ -114,6 +115,7 @@ def align_source(snapshot: Path, revision: str) -> None:
 
 
 # -- the target --------------------------------------------------------------------------
+
 
 @dataclass
 class Column:

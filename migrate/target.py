@@ -82,7 +82,8 @@ def password_of(url: str) -> str | None:
 def connect(url: str, timeout: int = 10) -> sqlalchemy.engine.Engine:
     """An engine whose server answered; a clear, password-free error otherwise."""
     engine = sqlalchemy.create_engine(
-        url, poolclass=NullPool,
+        url,
+        poolclass=NullPool,
         connect_args={"connect_timeout": timeout, "application_name": "mlflow-migrate"},
     )
     try:

@@ -59,11 +59,18 @@ def _norm_date(value):
 
 _NORMALIZERS: dict[str, Callable] = {
     "bool": _norm_bool,
-    "int2": _norm_int, "int4": _norm_int, "int8": _norm_int,
-    "float4": _norm_float, "float8": _norm_float, "numeric": _norm_float,
-    "json": _norm_json, "jsonb": _norm_json,
+    "int2": _norm_int,
+    "int4": _norm_int,
+    "int8": _norm_int,
+    "float4": _norm_float,
+    "float8": _norm_float,
+    "numeric": _norm_float,
+    "json": _norm_json,
+    "jsonb": _norm_json,
     "bytea": _norm_bytes,
-    "date": _norm_date, "timestamp": _norm_date, "timestamptz": _norm_date,
+    "date": _norm_date,
+    "timestamp": _norm_date,
+    "timestamptz": _norm_date,
 }
 
 
@@ -77,8 +84,9 @@ def _show(value) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _compare_sample(source: sqlite3.Connection, cursor, plan: TablePlan, table: Table,
-                    sample: int, problems: list[str]) -> int:
+def _compare_sample(
+    source: sqlite3.Connection, cursor, plan: TablePlan, table: Table, sample: int, problems: list[str]
+) -> int:
     if not table.primary_key or not set(table.primary_key) <= set(plan.columns):
         return 0  # MLflow's tables all have one; without it rows cannot be paired up
     columns = plan.columns
@@ -95,11 +103,15 @@ def _compare_sample(source: sqlite3.Connection, cursor, plan: TablePlan, table: 
         expected[tuple(values[i] for i in key_index)] = values
     if not expected:
         return 0
-    query = sql.SQL("SELECT {} FROM {} WHERE ({}) IN (VALUES %s)").format(
-        sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.Identifier(plan.name),
-        sql.SQL(", ").join(map(sql.Identifier, table.primary_key)),
-    ).as_string(cursor)
+    query = (
+        sql.SQL("SELECT {} FROM {} WHERE ({}) IN (VALUES %s)")
+        .format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.Identifier(plan.name),
+            sql.SQL(", ").join(map(sql.Identifier, table.primary_key)),
+        )
+        .as_string(cursor)
+    )
     # Typed placeholders: an untyped 0.1 would be compared as numeric, not double precision.
     template = "(" + ", ".join(f"%s::{table.column(c).sql_type}" for c in table.primary_key) + ")"
     found = execute_values(cursor, query, list(expected), template=template, page_size=500, fetch=True)
@@ -114,8 +126,10 @@ def _compare_sample(source: sqlite3.Connection, cursor, plan: TablePlan, table: 
             message = f"{plan.name}: row {_show(key)} is missing in the target"
         elif got != want:
             column = next(i for i, (a, b) in enumerate(zip(want, got, strict=True)) if a != b)
-            message = (f"{plan.name}: row {_show(key)} differs in {columns[column]}: "
-                       f"source {_show(want[column])}, target {_show(got[column])}")
+            message = (
+                f"{plan.name}: row {_show(key)} differs in {columns[column]}: "
+                f"source {_show(want[column])}, target {_show(got[column])}"
+            )
         else:
             continue
         bad += 1
@@ -126,8 +140,9 @@ def _compare_sample(source: sqlite3.Connection, cursor, plan: TablePlan, table: 
     return len(expected)
 
 
-def verify(source: sqlite3.Connection, cursor, plans: list[TablePlan], target: dict[str, Table],
-           sample: int = 1000) -> tuple[list[str], dict[str, int]]:
+def verify(
+    source: sqlite3.Connection, cursor, plans: list[TablePlan], target: dict[str, Table], sample: int = 1000
+) -> tuple[list[str], dict[str, int]]:
     """Returns (problems, rows compared per table); `sample` <= 0 compares every row."""
     problems: list[str] = []
     compared: dict[str, int] = {}
@@ -154,6 +169,8 @@ def _check_sequences(cursor, tables: set[str]) -> list[str]:
         last, called = cursor.fetchone()
         next_value = last + 1 if called else last
         if highest is not None and next_value <= highest:
-            problems.append(f"sequence {sequence} would next give {next_value}, but {table}.{column} "
-                            f"already holds {highest}: new rows would collide")
+            problems.append(
+                f"sequence {sequence} would next give {next_value}, but {table}.{column} "
+                f"already holds {highest}: new rows would collide"
+            )
     return problems

@@ -13,5 +13,5 @@ if __name__ == "__main__":
         policies=build_policies(current_stack()),
         enforcement_level=EnforcementLevel.MANDATORY,
         description="Security and reliability rules for mlflow-platform: RDS, S3, ALB, ECS, network, IAM, ECR, "
-                    "and the Docker dev stack. See docs/policy.md.",
+        "and the Docker dev stack. See docs/policy.md.",
     )

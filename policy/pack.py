@@ -38,8 +38,17 @@ from rules import ALL_RULES, UNKNOWN, Res, Rule, Stack, UnknownValueUsed
 
 PACK_NAME = "mlflow-platform-security"
 DEV_STACKS = frozenset({"dev"})
-_UNKNOWNS = frozenset({UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, UNKNOWN_ARRAY_VALUE,
-                       UNKNOWN_ASSET_VALUE, UNKNOWN_ARCHIVE_VALUE, UNKNOWN_OBJECT_VALUE})
+_UNKNOWNS = frozenset(
+    {
+        UNKNOWN_BOOLEAN_VALUE,
+        UNKNOWN_NUMBER_VALUE,
+        UNKNOWN_STRING_VALUE,
+        UNKNOWN_ARRAY_VALUE,
+        UNKNOWN_ASSET_VALUE,
+        UNKNOWN_ARCHIVE_VALUE,
+        UNKNOWN_OBJECT_VALUE,
+    }
+)
 # How the engine marks a secret in serialized properties (the mocks record inputs this way too):
 # the SDK's own constants, so the pack and the tests cannot disagree with the engine.
 _SIG_KEY = rpc._special_sig_key
@@ -104,8 +113,13 @@ def _resource_validation(rule: Rule) -> Callable[[ResourceValidationArgs, Report
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in rule.types:
             return
-        res = Res(type=args.resource_type, name=args.name, props=plain(args.props), urn=args.urn,
-                  parent=args.opts.parent or "")
+        res = Res(
+            type=args.resource_type,
+            name=args.name,
+            props=plain(args.props),
+            urn=args.urn,
+            parent=args.opts.parent or "",
+        )
         for message in _run(rule, res):
             report_violation(message, None)
 
@@ -126,11 +140,21 @@ def build_policies(stack: str) -> list[Policy]:
     policies: list[Policy] = []
     for rule in ALL_RULES:
         if rule.kind == "resource":
-            policies.append(ResourceValidationPolicy(name=rule.id, description=rule.description,
-                                                     validate=_resource_validation(rule),
-                                                     enforcement_level=enforcement(rule, stack)))
+            policies.append(
+                ResourceValidationPolicy(
+                    name=rule.id,
+                    description=rule.description,
+                    validate=_resource_validation(rule),
+                    enforcement_level=enforcement(rule, stack),
+                )
+            )
         else:
-            policies.append(StackValidationPolicy(name=rule.id, description=rule.description,
-                                                  validate=_stack_validation(rule),
-                                                  enforcement_level=enforcement(rule, stack)))
+            policies.append(
+                StackValidationPolicy(
+                    name=rule.id,
+                    description=rule.description,
+                    validate=_stack_validation(rule),
+                    enforcement_level=enforcement(rule, stack),
+                )
+            )
     return policies

@@ -55,6 +55,7 @@ def _wheel_dirs() -> tuple[Path, Path]:
 
 def _link_tree(src: Path, dst: Path) -> None:
     """Mirror src at dst with hard links (copies if linking is impossible)."""
+
     def link_or_copy(s: str, d: str) -> None:
         try:
             os.link(s, d)
@@ -81,12 +82,15 @@ def _check_reachable(path: Path, account: pwd.struct_passwd) -> None:
     (e.g. pytest's tmp_path lives under a 0700 /tmp/pytest-of-root)."""
     for parent in [path, *path.parents]:
         st = parent.stat()
-        if not (st.st_mode & stat.S_IXOTH
-                or (st.st_uid == account.pw_uid and st.st_mode & stat.S_IXUSR)
-                or (st.st_gid == account.pw_gid and st.st_mode & stat.S_IXGRP)):
+        if not (
+            st.st_mode & stat.S_IXOTH
+            or (st.st_uid == account.pw_uid and st.st_mode & stat.S_IXUSR)
+            or (st.st_gid == account.pw_gid and st.st_mode & stat.S_IXGRP)
+        ):
             raise RuntimeError(
                 f"PostgreSQL runs as {account.pw_name!r} (it refuses root), which cannot "
-                f"enter {parent}; pick a base_dir outside it, or base_dir=None")
+                f"enter {parent}; pick a base_dir outside it, or base_dir=None"
+            )
 
 
 class LocalPostgres:
@@ -197,11 +201,25 @@ class LocalPostgres:
         try:
             with open(self._dir / "initdb.log", "wb") as log:
                 proc = subprocess.run(
-                    [self._bin("initdb"), "-D", str(self.data_dir), "-U", self.superuser,
-                     f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8",
-                     "--no-locale", "--no-sync", "--no-instructions"],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    timeout=60, extra_groups=[] if "user" in kwargs else None, **kwargs,
+                    [
+                        self._bin("initdb"),
+                        "-D",
+                        str(self.data_dir),
+                        "-U",
+                        self.superuser,
+                        f"--pwfile={pwfile}",
+                        "--auth=scram-sha-256",
+                        "--encoding=UTF8",
+                        "--no-locale",
+                        "--no-sync",
+                        "--no-instructions",
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=60,
+                    extra_groups=[] if "user" in kwargs else None,
+                    **kwargs,
                 )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -217,7 +235,9 @@ class LocalPostgres:
             for key, value in self.settings.items():
                 argv += ["-c", f"{key}={value}"]
             self.process = ManagedProcess(
-                argv, self._dir, name="postgres",
+                argv,
+                self._dir,
+                name="postgres",
                 stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM waits for clients
                 **kwargs,
             )
@@ -242,17 +262,20 @@ class LocalPostgres:
                     raise _PortInUse(tail)
                 raise RuntimeError(f"postgres exited during startup:\n{tail}")
             try:
-                psycopg2.connect(host=self.host, port=port, user=self.superuser,
-                                 password=self.password, dbname="postgres",
-                                 connect_timeout=2).close()
+                psycopg2.connect(
+                    host=self.host,
+                    port=port,
+                    user=self.superuser,
+                    password=self.password,
+                    dbname="postgres",
+                    connect_timeout=2,
+                ).close()
                 return
             except psycopg2.OperationalError as exc:
                 if "password authentication failed" in str(exc):
                     raise  # e.g. a reused data dir with another password
                 if time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"postgres not ready after {self.start_timeout}s:\n{process.tail(30)}"
-                    ) from exc
+                    raise TimeoutError(f"postgres not ready after {self.start_timeout}s:\n{process.tail(30)}") from exc
                 time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -273,13 +296,17 @@ class LocalPostgres:
 
     # -- SQL helpers -------------------------------------------------------
 
-    def connect(self, dbname: str = "postgres", user: str | None = None,
-                password: str | None = None, **kwargs):
+    def connect(self, dbname: str = "postgres", user: str | None = None, password: str | None = None, **kwargs):
         """A psycopg2 connection (superuser unless user/password are given)."""
-        return psycopg2.connect(host=self.host, port=self.port, dbname=dbname,
-                                user=user or self.superuser,
-                                password=self.password if password is None else password,
-                                connect_timeout=kwargs.pop("connect_timeout", 5), **kwargs)
+        return psycopg2.connect(
+            host=self.host,
+            port=self.port,
+            dbname=dbname,
+            user=user or self.superuser,
+            password=self.password if password is None else password,
+            connect_timeout=kwargs.pop("connect_timeout", 5),
+            **kwargs,
+        )
 
     def _execute(self, query: sql.Composable, params: tuple = ()) -> None:
         conn = self.connect()
@@ -292,8 +319,7 @@ class LocalPostgres:
 
     def create_role(self, name: str, password: str) -> None:
         """A LOGIN role; the server stores the password as a scram-sha-256 hash."""
-        self._execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(name)),
-                      (password,))
+        self._execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(name)), (password,))
 
     def create_database(self, name: str, owner: str | None = None) -> None:
         query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
@@ -301,13 +327,20 @@ class LocalPostgres:
             query += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
         self._execute(query)
 
-    def url(self, dbname: str = "postgres", driver: str = "postgresql+psycopg2",
-            user: str | None = None, password: str | None = None) -> str:
+    def url(
+        self,
+        dbname: str = "postgres",
+        driver: str = "postgresql+psycopg2",
+        user: str | None = None,
+        password: str | None = None,
+    ) -> str:
         """SQLAlchemy-style URL, e.g. for `mlflow server --backend-store-uri`."""
         user = user or self.superuser
         password = self.password if password is None else password
-        return (f"{driver}://{quote(user, safe='')}:{quote(password, safe='')}"
-                f"@{self.host}:{self.port}/{quote(dbname, safe='')}")
+        return (
+            f"{driver}://{quote(user, safe='')}:{quote(password, safe='')}"
+            f"@{self.host}:{self.port}/{quote(dbname, safe='')}"
+        )
 
     def __repr__(self) -> str:
         return f"<LocalPostgres {self.host}:{self.port} pid={self.pid} dir={self.base_dir}>"

@@ -144,24 +144,33 @@ class LocalS3:
         data, tmp = self._dir / "data", self._dir / "tmp"
         data.mkdir(exist_ok=True)
         tmp.mkdir(exist_ok=True)
-        (master, master_grpc, volume, volume_grpc, filer, filer_grpc,
-         s3, s3_grpc) = free_ports(8, self.host)
+        (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = free_ports(8, self.host)
         admin, admin_grpc = _admin_port_pair(self.host)
         self.port = s3
-        self._ports = [master, master_grpc, volume, volume_grpc, filer, filer_grpc,
-                       s3, s3_grpc, admin, admin_grpc]
+        self._ports = [master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin, admin_grpc]
         argv = [
-            _weed_binary(), "-logtostderr",  # glog to our log file, not $TMPDIR
-            "mini", f"-dir={data}",
-            f"-ip={self.host}", f"-ip.bind={self.host}",  # default -ip is the LAN address
-            f"-master.port={master}", f"-master.port.grpc={master_grpc}",
-            f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
-            f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-            f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
-            f"-admin.port={admin}", f"-admin.port.grpc={admin_grpc}",
+            _weed_binary(),
+            "-logtostderr",  # glog to our log file, not $TMPDIR
+            "mini",
+            f"-dir={data}",
+            f"-ip={self.host}",
+            f"-ip.bind={self.host}",  # default -ip is the LAN address
+            f"-master.port={master}",
+            f"-master.port.grpc={master_grpc}",
+            f"-volume.port={volume}",
+            f"-volume.port.grpc={volume_grpc}",
+            f"-filer.port={filer}",
+            f"-filer.port.grpc={filer_grpc}",
+            f"-s3.port={s3}",
+            f"-s3.port.grpc={s3_grpc}",
+            f"-admin.port={admin}",
+            f"-admin.port.grpc={admin_grpc}",
             # The admin server cannot be turned off in mini; lock it at least.
-            "-admin.ui=false", f"-admin.password={secrets.token_urlsafe(18)}",
-            "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-admin.ui=false",
+            f"-admin.password={secrets.token_urlsafe(18)}",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             f"-s3.config={self._write_identities()}",
             "-master.telemetry=false",  # never phone home
             "-volume.preStopSeconds=0",  # default 1 s of extra shutdown delay
@@ -171,14 +180,12 @@ class LocalS3:
         # AWS_* would make mini create its own identity; WEED_* overrides config.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WEED_"))}
         env.update(TMPDIR=str(tmp), HOME=str(self._dir))
-        self.process = ManagedProcess(argv, self._dir, name="weed", env=env,
-                                      cwd=self._dir, stop_signal=signal.SIGTERM)
+        self.process = ManagedProcess(argv, self._dir, name="weed", env=env, cwd=self._dir, stop_signal=signal.SIGTERM)
 
     def _wait_ready(self) -> None:
         """Until an authenticated ListBuckets succeeds: the port opens before
         the identities are loaded."""
-        client = self.client(config=Config(retries={"max_attempts": 1},
-                                           connect_timeout=1, read_timeout=2))
+        client = self.client(config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=2))
         process = self.process
         assert process is not None, "_launch() starts the process before waiting for it"
         deadline = time.monotonic() + self.start_timeout
@@ -190,8 +197,9 @@ class LocalS3:
                 return
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
                 if time.monotonic() >= deadline:
-                    raise TimeoutError(f"S3 not ready after {self.start_timeout}s ({exc}):\n"
-                                       f"{process.tail(40)}") from exc
+                    raise TimeoutError(
+                        f"S3 not ready after {self.start_timeout}s ({exc}):\n{process.tail(40)}"
+                    ) from exc
                 time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -222,8 +230,12 @@ class LocalS3:
         kwargs.setdefault("aws_secret_access_key", self.secret_key)
         # A private session: boto3's default one is not thread-safe.
         return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.region,
-            config=base.merge(config) if config else base, **kwargs)
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            config=base.merge(config) if config else base,
+            **kwargs,
+        )
 
     def env(self) -> dict[str, str]:
         """Environment for a subprocess (e.g. an MLflow server) using this S3."""

@@ -87,12 +87,16 @@ def require_server_venv(path: Path | None = None) -> Path:
     if not (venv / "bin" / "python").exists() or not (venv / "bin" / "mlflow").exists():
         raise ServerVenvError(f"{where} is missing (set ${ENV_VAR} to use another); {HOW_TO_CREATE}")
     installed = _installed(venv)
-    wrong = [f"{name} {installed.get(name, 'missing')} (pinned {version})"
-             for name, version in sorted(_pins().items()) if installed.get(name) != version]
+    wrong = [
+        f"{name} {installed.get(name, 'missing')} (pinned {version})"
+        for name, version in sorted(_pins().items())
+        if installed.get(name) != version
+    ]
     if wrong:
         shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
-        raise ServerVenvError(f"{where} does not match {REQUIREMENTS.relative_to(REPO_ROOT)}: {shown}; "
-                              f"delete it and {HOW_TO_CREATE}")
+        raise ServerVenvError(
+            f"{where} does not match {REQUIREMENTS.relative_to(REPO_ROOT)}: {shown}; delete it and {HOW_TO_CREATE}"
+        )
     return venv
 
 

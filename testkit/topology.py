@@ -62,7 +62,9 @@ _ERROR_LINE = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|Exception in ASGI|Bo
 # One line of the `mlflow` log_format in components/specs/nginx.py.
 _ACCESS_LINE = re.compile(
     r'^(?P<addr>\S+) (?P<user>\S+) \[[^\]]+\] "(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" '
-    r"(?P<status>\d{3}) (?P<sent>\d+) (?P<received>\d+) rt=(?P<rt>[\d.]+) urt=(?P<urt>\S+)$", re.MULTILINE)
+    r"(?P<status>\d{3}) (?P<sent>\d+) (?P<received>\d+) rt=(?P<rt>[\d.]+) urt=(?P<urt>\S+)$",
+    re.MULTILINE,
+)
 
 
 class TopologyError(RuntimeError):
@@ -76,7 +78,8 @@ def random_secret(length: int) -> str:
 
 def nginx_binary() -> str | None:
     return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
 
 
 def _huey_dirs(pid: int) -> set[str]:
@@ -273,8 +276,7 @@ class DevTopology:
         steps: list[Callable[[], object]] = [lambda: self.nginx.stop(5) if self.nginx else None]
         # MLflow is killed: nothing here needs its graceful stop, which takes seconds.
         steps += [lambda: self.stop_mlflow(kill=True) if self.instances else None]
-        steps += [lambda: self.s3.stop() if self.s3 else None,
-                  lambda: self.postgres.stop() if self.postgres else None]
+        steps += [lambda: self.s3.stop() if self.s3 else None, lambda: self.postgres.stop() if self.postgres else None]
         for step in steps:
             try:
                 step()
@@ -302,14 +304,19 @@ class DevTopology:
     def database_endpoint(self) -> DatabaseEndpoint:
         assert self.postgres is not None
         db = self.settings.database
-        return DatabaseEndpoint(host=HOST, port=self.postgres.port, name=db.name, user=db.username,
-                                sslmode="disable")
+        return DatabaseEndpoint(host=HOST, port=self.postgres.port, name=db.name, user=db.username, sslmode="disable")
 
     def artifact_endpoint(self) -> ArtifactEndpoint:
         assert self.s3 is not None
         # The dev MinIO endpoint (components/docker/artifact_store.py) with a local address.
-        return ArtifactEndpoint(bucket=self.bucket, region=REGION, s3_endpoint_url=self.s3.endpoint_url,
-                                static_credentials=True, create_bucket=True, reachable_by_clients=False)
+        return ArtifactEndpoint(
+            bucket=self.bucket,
+            region=REGION,
+            s3_endpoint_url=self.s3.endpoint_url,
+            static_credentials=True,
+            create_bucket=True,
+            reachable_by_clients=False,
+        )
 
     # -- MLflow --------------------------------------------------------------
 
@@ -333,9 +340,15 @@ class DevTopology:
             home = self.base_dir / f"mlflow-{index}"
             scratch = home / "tmp"
             scratch.mkdir(parents=True)
-            spec = mlflow_server_spec(self.settings.tracking, self.database_endpoint(),
-                                      self.artifact_endpoint(), listen_host=HOST, port=port,
-                                      scratch_dir=str(scratch), app_name=self.app_name)
+            spec = mlflow_server_spec(
+                self.settings.tracking,
+                self.database_endpoint(),
+                self.artifact_endpoint(),
+                listen_host=HOST,
+                port=port,
+                scratch_dir=str(scratch),
+                app_name=self.app_name,
+            )
             env = {
                 # The image's environment (python:3.11-slim + our Dockerfile ENV), venv first;
                 # not ours, so nothing of the test process (MLFLOW_*, AWS_*) leaks in.
@@ -359,8 +372,9 @@ class DevTopology:
         if inst.process is not None and inst.process.is_running():
             raise RuntimeError(f"{inst.name} is already running")
         # cwd: the image's WORKDIR is its scratch dir.
-        inst.process = ManagedProcess(inst.spec.argv, inst.home, name=inst.name, env=inst.env,
-                                      cwd=inst.spec.scratch_dir)
+        inst.process = ManagedProcess(
+            inst.spec.argv, inst.home, name=inst.name, env=inst.env, cwd=inst.spec.scratch_dir
+        )
         inst.starts += 1
         inst.pids.append(inst.process.pid)
 
@@ -369,8 +383,7 @@ class DevTopology:
         while True:
             assert inst.process is not None
             if not inst.process.is_running():
-                raise TopologyError(f"{inst.name} exited during startup:\n"
-                                    f"{inst.process.tail(40)}")
+                raise TopologyError(f"{inst.name} exited during startup:\n{inst.process.tail(40)}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -378,16 +391,23 @@ class DevTopology:
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() >= deadline:
-                raise TopologyError(f"{inst.name} not healthy after {self.start_timeout}s:\n"
-                                    f"{inst.process.tail(40)}")
+                raise TopologyError(f"{inst.name} not healthy after {self.start_timeout}s:\n{inst.process.tail(40)}")
             time.sleep(0.2)
         inst.outside_dirs |= _huey_dirs(inst.process.pid)
         # The container's own health check command must agree.
-        result = subprocess.run(list(inst.spec.health.command), env=inst.env, cwd=inst.spec.scratch_dir,
-                                capture_output=True, text=True, timeout=inst.spec.health.timeout_seconds + 10)
+        result = subprocess.run(
+            list(inst.spec.health.command),
+            env=inst.env,
+            cwd=inst.spec.scratch_dir,
+            capture_output=True,
+            text=True,
+            timeout=inst.spec.health.timeout_seconds + 10,
+        )
         if result.returncode != 0:
-            raise TopologyError(f"{inst.name}: health check {inst.spec.health.command} failed "
-                                f"({result.returncode}): {result.stderr.strip()}")
+            raise TopologyError(
+                f"{inst.name}: health check {inst.spec.health.command} failed "
+                f"({result.returncode}): {result.stderr.strip()}"
+            )
 
     def start_mlflow(self, indices: Sequence[int] | None = None) -> None:
         """Start the given servers (all by default) at once, then wait until each is healthy."""
@@ -419,8 +439,10 @@ class DevTopology:
 
     def error_lines(self) -> dict[str, list[str]]:
         """Lines that look like errors, per server log (empty lists when clean)."""
-        return {inst.name: [line for line in inst.log_text().splitlines() if _ERROR_LINE.search(line)]
-                for inst in self.instances}
+        return {
+            inst.name: [line for line in inst.log_text().splitlines() if _ERROR_LINE.search(line)]
+            for inst in self.instances
+        }
 
     # -- nginx ---------------------------------------------------------------
 
@@ -447,22 +469,28 @@ class DevTopology:
             error_log=NginxPaths.error_log,
             mime_types=NginxPaths.mime_types,
         )
-        _write_secret(Path(paths.htpasswd), htpasswd_line(self.username, self.password, self.htpasswd_salt),
-                      owner=worker)
+        _write_secret(
+            Path(paths.htpasswd), htpasswd_line(self.username, self.password, self.htpasswd_salt), owner=worker
+        )
         if self.settings.proxy.tls:
             raise NotImplementedError("TLS is not part of the dev topology under test")
         for attempt in range(3):  # a free port can be taken before nginx binds it
             self.nginx_port, self.nginx_health_port = free_ports(2, HOST)
             self.proxy_spec = nginx_proxy_spec(
-                self.settings.proxy, [f"{HOST}:{inst.port}" for inst in self.instances],
-                listen_port=self.nginx_port, health_port=self.nginx_health_port, listen_address=HOST,
-                paths=paths, worker_user=None,
+                self.settings.proxy,
+                [f"{HOST}:{inst.port}" for inst in self.instances],
+                listen_port=self.nginx_port,
+                health_port=self.nginx_health_port,
+                listen_address=HOST,
+                paths=paths,
+                worker_user=None,
                 clients_reach_object_store=self.artifact_endpoint().reachable_by_clients,
             )
             conf = root / "nginx.conf"
             conf.write_text(self.proxy_spec.config_text)
-            self.nginx = ManagedProcess([binary, "-e", "stderr", "-c", str(conf), "-g", "daemon off;"],
-                                        root, name="nginx", cwd=root)
+            self.nginx = ManagedProcess(
+                [binary, "-e", "stderr", "-c", str(conf), "-g", "daemon off;"], root, name="nginx", cwd=root
+            )
             try:
                 wait_for_http(f"http://{HOST}:{self.nginx_health_port}{HEALTH_PATH}", timeout=15)
                 wait_for_http(f"{self.tracking_uri}{contract.HEALTH_PATH}", timeout=15)

@@ -139,7 +139,9 @@ def default_outputs(typ: str, name: str, inputs: dict) -> dict:
     if typ == "docker:index/remoteImage:RemoteImage":
         return {"imageId": f"sha256:{hashlib.sha256(inputs['name'].encode()).hexdigest()}"}
     if typ == "tls:index/privateKey:PrivateKey":
-        return {"privateKeyPem": f"-----BEGIN PRIVATE KEY-----\n{fake_secret_text(name, 64)}\n-----END PRIVATE KEY-----\n"}
+        return {
+            "privateKeyPem": f"-----BEGIN PRIVATE KEY-----\n{fake_secret_text(name, 64)}\n-----END PRIVATE KEY-----\n"
+        }
     if typ == "tls:index/selfSignedCert:SelfSignedCert":
         return {"certPem": f"-----BEGIN CERTIFICATE-----\n{fake_secret_text(name, 64)}\n-----END CERTIFICATE-----\n"}
     return {}
@@ -148,8 +150,9 @@ def default_outputs(typ: str, name: str, inputs: dict) -> dict:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Records registrations; answers the outputs and invokes the program reads."""
 
-    def __init__(self, outputs: Callable[[str, str, dict], dict] | None = None,
-                 calls: Callable[[str, dict], dict] | None = None):
+    def __init__(
+        self, outputs: Callable[[str, str, dict], dict] | None = None, calls: Callable[[str, dict], dict] | None = None
+    ):
         self.resources: list[Resource] = []
         self.calls: list[Call] = []
         self.monitor: MockMonitor | None = None
@@ -169,16 +172,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
             resource.protect = bool(request.protect)
             resource.delete_before_replace = bool(request.deleteBeforeReplace)
             resource.replace_with = list(request.replace_with)
-            resource.property_dependencies = {key: list(deps.urns)
-                                              for key, deps in request.propertyDependencies.items()}
+            resource.property_dependencies = {
+                key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+            }
             resource.alias_urns = sorted({_alias_urn(self.monitor, request, alias) for alias in request.aliases})
             # The engine keeps an aliased resource's state (its outputs) from the URN it had: what
             # the provider generated stays what it generated for the name it was deployed under.
             old_names = [urn.rsplit("::", 1)[-1] for urn in resource.alias_urns]
             resource.deployed_name = next((name for name in old_names if name != args.name), args.name)
             timeouts = request.customTimeouts
-            resource.custom_timeouts = {kind: getattr(timeouts, kind) for kind in ("create", "update", "delete")
-                                        if getattr(timeouts, kind)}
+            resource.custom_timeouts = {
+                kind: getattr(timeouts, kind) for kind in ("create", "update", "delete") if getattr(timeouts, kind)
+            }
         with self._lock:
             self.resources.append(resource)
         state = dict(args.inputs)
@@ -231,7 +236,9 @@ class ProgramRun:
 def stack_config(stack: str) -> dict[str, str]:
     """The committed Pulumi.<stack>.yaml as the flat key -> string map the engine passes."""
     data = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in data.get("config", {}).items()}
+    return {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in data.get("config", {}).items()
+    }
 
 
 def run_program(
@@ -250,8 +257,7 @@ def run_program(
     # A clean slate: no root resource, exports or config left over from an earlier run.
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, list(secret_keys))
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
-                             monitor=OptionRecordingMonitor(mocks))
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=OptionRecordingMonitor(mocks))
 
     exports: dict[str, Any] = {}
     original_export = pulumi.export

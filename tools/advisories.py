@@ -184,9 +184,11 @@ def mlflow_later_findings(pin: Pin, entries: list[dict]) -> tuple[list[Finding],
             if spec.contains(version, prereleases=True):
                 findings.append(Finding(pin, ident, aliases, (), f"{summary} (affected {entry['affected']})"))
         else:
-            manual.append(f"{pin.name}=={pin.version}: {ident}{' (' + ', '.join(aliases) + ')' if aliases else ''} "
-                          f"names no fixed release ({entry.get('fix', 'no fix given')}): confirm by hand that "
-                          f"{pin.version} contains the fix")
+            manual.append(
+                f"{pin.name}=={pin.version}: {ident}{' (' + ', '.join(aliases) + ')' if aliases else ''} "
+                f"names no fixed release ({entry.get('fix', 'no fix given')}): confirm by hand that "
+                f"{pin.version} contains the fix"
+            )
     return findings, manual
 
 
@@ -201,8 +203,9 @@ def check_pins(pins: list[Pin], advisories: Path = DEFAULT_ADVISORIES) -> Report
             hit, fixed = affects(advisory, pin.name, pin.version)
             if hit:
                 summary = str(advisory.get("summary") or advisory.get("details", "")).split("\n")[0][:160]
-                report.findings.append(Finding(pin, str(advisory.get("id")), tuple(advisory.get("aliases", [])),
-                                               fixed, summary))
+                report.findings.append(
+                    Finding(pin, str(advisory.get("id")), tuple(advisory.get("aliases", [])), fixed, summary)
+                )
         if pin.name == "mlflow":
             findings, manual = mlflow_later_findings(pin, later)
             report.findings += findings
@@ -235,8 +238,12 @@ def minimum_safe_mlflow(advisories: Path = DEFAULT_ADVISORIES) -> Version:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.advisories", description=__doc__.split("\n\n")[0])
     parser.add_argument("requirements", nargs="+", type=Path)
-    parser.add_argument("--advisories", type=Path, default=DEFAULT_ADVISORIES,
-                        help=f"advisory data directory (default {DEFAULT_ADVISORIES})")
+    parser.add_argument(
+        "--advisories",
+        type=Path,
+        default=DEFAULT_ADVISORIES,
+        help=f"advisory data directory (default {DEFAULT_ADVISORIES})",
+    )
     args = parser.parse_args(argv)
     try:
         report = check_files(args.requirements, args.advisories)
@@ -249,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"VULNERABLE {finding}")
     for line in report.manual:
         print(f"MANUAL     {line}")
-    print(f"{len(report.pins)} pins checked against {args.advisories}: {len(report.findings)} vulnerable, "
-          f"{len(report.unpinned)} not pinned, {len(report.manual)} to confirm by hand")
+    print(
+        f"{len(report.pins)} pins checked against {args.advisories}: {len(report.findings)} vulnerable, "
+        f"{len(report.unpinned)} not pinned, {len(report.manual)} to confirm by hand"
+    )
     return 0 if report.ok else 1
 
 

@@ -64,8 +64,9 @@ def _which(command: str, env: Mapping[str, str]) -> str | None:
 def _run(argv: list[str], env: Mapping[str, str], timeout: float = COMMAND_TIMEOUT_SECONDS) -> tuple[int, str]:
     """(exit status, stdout + stderr); 127 when it cannot start, 124 on a timeout."""
     try:
-        done = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            argv, env=dict(env), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
         return 124, f"no answer within {timeout:g} s"
     except OSError as exc:
@@ -106,7 +107,7 @@ def config_value(text: str, key: str, sub_key: str | None = None) -> str | None:
             flow = re.search(rf"(?:^|[{{,\s]){re.escape(sub_key)}:\s*([^,}}]+)", inline)
             return _unquote(flow.group(1)) if flow else None
         indent = len(match.group(1))
-        for child in lines[index + 1:]:
+        for child in lines[index + 1 :]:
             if not child.strip() or child.lstrip().startswith("#"):
                 continue
             child_indent = len(child) - len(child.lstrip())
@@ -132,13 +133,21 @@ def check_pulumi(env: Mapping[str, str]) -> Check:
     status, out = _run([cli, "version"], {**env, "PULUMI_SKIP_UPDATE_CHECK": "true"})
     match = re.search(r"v?(\d+\.\d+\.\d+)", out) if status == 0 else None
     if match is None:
-        return Check(name, False, f"`{cli} version` did not print a version ({out[:200] or f'exit {status}'}); "
-                     f"{needed}", f"reinstall it: {INSTALL_PULUMI}")
+        return Check(
+            name,
+            False,
+            f"`{cli} version` did not print a version ({out[:200] or f'exit {status}'}); {needed}",
+            f"reinstall it: {INSTALL_PULUMI}",
+        )
     version = match.group(1)
     if version_tuple(version) < version_tuple(PULUMI_CLI_MINIMUM):
-        return Check(name, False, f"{cli} is {version}, older than {PULUMI_CLI_MINIMUM}, the first whose engine "
-                     "supports the `replaceWith` resource option the program uses",
-                     f"upgrade it to {PULUMI_CLI_MINIMUM} or later: {INSTALL_PULUMI}")
+        return Check(
+            name,
+            False,
+            f"{cli} is {version}, older than {PULUMI_CLI_MINIMUM}, the first whose engine "
+            "supports the `replaceWith` resource option the program uses",
+            f"upgrade it to {PULUMI_CLI_MINIMUM} or later: {INSTALL_PULUMI}",
+        )
     return Check(name, True, f"{version} (>= {PULUMI_CLI_MINIMUM})")
 
 
@@ -148,16 +157,19 @@ def check_python(env: Mapping[str, str]) -> Check:
     configured = env.get("PULUMI_PYTHON_CMD")
     command = configured or "python3"
     origin = "PULUMI_PYTHON_CMD" if configured else "python3 on PATH"
-    fix = (f"install Python {minimum} or later (macOS ships 3.9: `brew install python@3.11`, or pyenv/uv) and "
-           "point Pulumi at it: export PULUMI_PYTHON_CMD=/path/to/python3.11")
+    fix = (
+        f"install Python {minimum} or later (macOS ships 3.9: `brew install python@3.11`, or pyenv/uv) and "
+        "point Pulumi at it: export PULUMI_PYTHON_CMD=/path/to/python3.11"
+    )
     path = _which(command, env)
     if path is None:
         return Check(name, False, f"{command} ({origin}) is not found", fix)
     status, out = _run([path, "-c", "import sys; print(sys.version_info[:2])"], env)
     match = re.search(r"\((\d+),\s*(\d+)\)", out) if status == 0 else None
     if match is None:
-        return Check(name, False, f"{path} ({origin}) did not report its version ({out[:200] or f'exit {status}'})",
-                     fix)
+        return Check(
+            name, False, f"{path} ({origin}) did not report its version ({out[:200] or f'exit {status}'})", fix
+        )
     version = (int(match.group(1)), int(match.group(2)))
     shown = f"{version[0]}.{version[1]}"
     if version < PYTHON_MINIMUM:
@@ -174,8 +186,12 @@ def check_docker(env: Mapping[str, str], stack: str, stack_text: str | None) -> 
     host, source = engine.resolve_docker_host(configured, env=env)
     tried = f"{host} (from {source})"
     if engine.docker_cli(env) is None:
-        return Check(name, False, f"no `docker` CLI on PATH to ask the engine at {tried}",
-                     f"install Docker Desktop, colima or the docker CLI; {engine.NO_ENGINE_HELP}")
+        return Check(
+            name,
+            False,
+            f"no `docker` CLI on PATH to ask the engine at {tried}",
+            f"install Docker Desktop, colima or the docker CLI; {engine.NO_ENGINE_HELP}",
+        )
     version = engine.engine_version(host, env=env, timeout=DOCKER_TIMEOUT_SECONDS)
     if version is None:
         return Check(name, False, f"no Docker engine answers at {tried}", engine.NO_ENGINE_HELP)
@@ -221,19 +237,28 @@ def check_passphrase(env: Mapping[str, str], project_dir: Path, stack: str, stac
     if not salt:
         return Check(name, True, f"no stack yet (no encryptionsalt in Pulumi.{stack}.yaml)")
     file = env.get("PULUMI_CONFIG_PASSPHRASE_FILE") or str(project_dir / ".pulumi-state" / "passphrase")
-    fix = (f"restore the passphrase this stack was created with (the file {file} from your backup, or "
-           "PULUMI_CONFIG_PASSPHRASE); for a fresh local stack with nothing worth keeping: "
-           f"`pulumi stack rm {stack}` and delete the `encryptionsalt:` line from Pulumi.{stack}.yaml")
-    later = f"Pulumi.{stack}.yaml has an encryptionsalt, and a salt without its passphrase fails later with " \
-            "\"incorrect passphrase\""
+    fix = (
+        f"restore the passphrase this stack was created with (the file {file} from your backup, or "
+        "PULUMI_CONFIG_PASSPHRASE); for a fresh local stack with nothing worth keeping: "
+        f"`pulumi stack rm {stack}` and delete the `encryptionsalt:` line from Pulumi.{stack}.yaml"
+    )
+    later = (
+        f"Pulumi.{stack}.yaml has an encryptionsalt, and a salt without its passphrase fails later with "
+        '"incorrect passphrase"'
+    )
     passphrase, origin = _passphrase(env, project_dir)
     if passphrase is None:
         return Check(name, False, f"{later}, but {origin}", fix)
     try:
         matches = passphrase_matches(salt, passphrase)
     except ImportError:
-        return Check(name, True, f"not verified: `cryptography` is not installed in {sys.executable} "
-                     "(`make doctor` uses .venv/bin/python once `pulumi install` made it)", skipped=True)
+        return Check(
+            name,
+            True,
+            f"not verified: `cryptography` is not installed in {sys.executable} "
+            "(`make doctor` uses .venv/bin/python once `pulumi install` made it)",
+            skipped=True,
+        )
     except ValueError as exc:
         return Check(name, False, f"{exc}", fix)
     if not matches:

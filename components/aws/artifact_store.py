@@ -22,7 +22,13 @@ from components.config.aws import AwsArtifactStoreSettings
 from components.specs.endpoints import ArtifactEndpoint
 
 # Object operations of MLflow's S3 artifact repository (multipart uploads included).
-OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+OBJECT_ACTIONS = [
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+]
 # What only the tracking server may do with objects; everyone else is denied by the bucket policy.
 GUARDED_ACTIONS = [*OBJECT_ACTIONS, "s3:GetObjectVersion", "s3:DeleteObjectVersion", "s3:PutObjectAcl"]
 

@@ -46,10 +46,13 @@ class BasicAuthCredentials(pulumi.ComponentResource):
         session_key = generated_secret(f"{name}-session", LENGTHS[contract.FLASK_SECRET_KEY], child)
         self.username = settings.admin_username
         secret = json_secret(
-            name, "MLflow basic-auth: admin password and session key",
+            name,
+            "MLflow basic-auth: admin password and session key",
             pulumi.Output.all(self.password, session_key).apply(
-                lambda values: {ADMIN_PASSWORD_KEY: values[0], SESSION_KEY_KEY: values[1]}),
-            args.kms_key_arn, child,
+                lambda values: {ADMIN_PASSWORD_KEY: values[0], SESSION_KEY_KEY: values[1]}
+            ),
+            args.kms_key_arn,
+            child,
         )
         self.secrets = {
             contract.AUTH_ADMIN_PASSWORD: secret.ref(ADMIN_PASSWORD_KEY),

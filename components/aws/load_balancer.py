@@ -75,7 +75,9 @@ class LoadBalancer(pulumi.ComponentResource):
                 idle_timeout=settings.idle_timeout_seconds,
                 enable_http2=True,
                 enable_deletion_protection=settings.deletion_protection,
-                access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=log_archive.bucket_name, prefix=ALB_PREFIX, enabled=True),
+                access_logs=aws.lb.LoadBalancerAccessLogsArgs(
+                    bucket=log_archive.bucket_name, prefix=ALB_PREFIX, enabled=True
+                ),
             ),
             # The bucket policy must let ELB write before the access logs are switched on.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_archive.policy]),
@@ -112,7 +114,9 @@ class LoadBalancer(pulumi.ComponentResource):
                 default_actions=[
                     aws.lb.ListenerDefaultActionArgs(
                         type="redirect",
-                        redirect=aws.lb.ListenerDefaultActionRedirectArgs(protocol="HTTPS", port="443", status_code="HTTP_301"),
+                        redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                            protocol="HTTPS", port="443", status_code="HTTP_301"
+                        ),
                     )
                 ],
             ),
@@ -140,7 +144,9 @@ class LoadBalancer(pulumi.ComponentResource):
         )
         if settings.waf_acl_arn:
             aws.wafv2.WebAclAssociation(
-                name, aws.wafv2.WebAclAssociationArgs(resource_arn=alb.arn, web_acl_arn=settings.waf_acl_arn), opts=child
+                name,
+                aws.wafv2.WebAclAssociationArgs(resource_arn=alb.arn, web_acl_arn=settings.waf_acl_arn),
+                opts=child,
             )
         if settings.hosted_zone_id:
             aws.route53.Record(
@@ -149,7 +155,9 @@ class LoadBalancer(pulumi.ComponentResource):
                     zone_id=settings.hosted_zone_id,
                     name=settings.domain_name,
                     type="A",
-                    aliases=[aws.route53.RecordAliasArgs(name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True)],
+                    aliases=[
+                        aws.route53.RecordAliasArgs(name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True)
+                    ],
                     # A record left by an earlier stack of the same name (or made by hand) is taken
                     # over rather than failing the `up` with "already exists".
                     allow_overwrite=True,
@@ -163,12 +171,16 @@ class LoadBalancer(pulumi.ComponentResource):
         self.resource_label = pulumi.Output.concat(alb.arn_suffix, "/", target_group.arn_suffix)
         self.register_outputs({"url": self.url, "dnsName": alb.dns_name})
 
-    def _certificate(self, name: str, settings: AwsLoadBalancerSettings, child: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    def _certificate(
+        self, name: str, settings: AwsLoadBalancerSettings, child: pulumi.ResourceOptions
+    ) -> pulumi.Output[str]:
         """A certificate for domainName, validated by a DNS record in hostedZoneId (ACM renews it)."""
         assert settings.hosted_zone_id, "validated in AwsSettings: a certificate source is required"
         certificate = aws.acm.Certificate(
             name,
-            aws.acm.CertificateArgs(domain_name=settings.domain_name, validation_method="DNS", key_algorithm="EC_prime256v1"),
+            aws.acm.CertificateArgs(
+                domain_name=settings.domain_name, validation_method="DNS", key_algorithm="EC_prime256v1"
+            ),
             opts=child,
         )
         option = certificate.domain_validation_options[0]

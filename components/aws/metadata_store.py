@@ -102,13 +102,17 @@ class MetadataStore(pulumi.ComponentResource):
         # Letters and digits only: nothing to escape in a URI, 40 characters (~238 bits).
         secret_password = generated_secret(f"{name}-password", contract.RDS_PASSWORD_LENGTH, child)
         secret = json_secret(
-            f"{name}-credentials", f"MLflow metadata database (mlflow-{ctx.stack}) master credentials",
+            f"{name}-credentials",
+            f"MLflow metadata database (mlflow-{ctx.stack}) master credentials",
             secret_password.apply(lambda pw: {"username": settings.username, PASSWORD_KEY: pw}),
-            kms_key_arn, child,
+            kms_key_arn,
+            child,
         )
 
         subnets = aws.rds.SubnetGroup(
-            name, aws.rds.SubnetGroupArgs(subnet_ids=list(args.subnet_ids), description="MLflow database: private subnets"), opts=child
+            name,
+            aws.rds.SubnetGroupArgs(subnet_ids=list(args.subnet_ids), description="MLflow database: private subnets"),
+            opts=child,
         )
         parameters = aws.rds.ParameterGroup(
             name,
@@ -118,16 +122,27 @@ class MetadataStore(pulumi.ComponentResource):
                 parameters=[
                     # Refuse any connection without TLS.
                     aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1", apply_method="pending-reboot"),
-                    aws.rds.ParameterGroupParameterArgs(name="ssl_min_protocol_version", value="TLSv1.2", apply_method="pending-reboot"),
+                    aws.rds.ParameterGroupParameterArgs(
+                        name="ssl_min_protocol_version", value="TLSv1.2", apply_method="pending-reboot"
+                    ),
                     aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
                     aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
-                    aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value=str(settings.log_min_duration_ms)),
+                    aws.rds.ParameterGroupParameterArgs(
+                        name="log_min_duration_statement", value=str(settings.log_min_duration_ms)
+                    ),
                     # Without the proxy every worker of every task (of a rollout at the autoscaling
                     # maximum) may hold its full pools; with it, RDS's default for the instance's
                     # memory holds, and the proxy multiplexes onto 90 % of it. A change of this
                     # pending-reboot parameter takes effect at the next reboot (docs/aws.md).
-                    *([] if settings.proxy else [aws.rds.ParameterGroupParameterArgs(
-                        name="max_connections", value=str(args.max_connections), apply_method="pending-reboot")]),
+                    *(
+                        []
+                        if settings.proxy
+                        else [
+                            aws.rds.ParameterGroupParameterArgs(
+                                name="max_connections", value=str(args.max_connections), apply_method="pending-reboot"
+                            )
+                        ]
+                    ),
                 ],
             ),
             opts=child,
@@ -137,7 +152,9 @@ class MetadataStore(pulumi.ComponentResource):
             aws.cloudwatch.LogGroup(
                 f"{name}-{log}",
                 aws.cloudwatch.LogGroupArgs(
-                    name=pulumi.Output.concat("/aws/rds/instance/", identifier, f"/{log}"), retention_in_days=args.log_retention_days, kms_key_id=kms_key_arn
+                    name=pulumi.Output.concat("/aws/rds/instance/", identifier, f"/{log}"),
+                    retention_in_days=args.log_retention_days,
+                    kms_key_id=kms_key_arn,
                 ),
                 opts=child,
             )

@@ -69,11 +69,13 @@ class Network(pulumi.ComponentResource):
             self.private_subnet_ids = [pulumi.Output.from_input(s) for s in settings.existing_private_subnet_ids]
         else:
             self._create(name, settings, args.ctx, args.log_archive, args.endpoint_bucket_arns)
-        self.register_outputs({
-            "vpcId": self.vpc_id,
-            "publicSubnetIds": self.public_subnet_ids,
-            "privateSubnetIds": self.private_subnet_ids,
-        })
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "publicSubnetIds": self.public_subnet_ids,
+                "privateSubnetIds": self.private_subnet_ids,
+            }
+        )
 
     def _create(self, name: str, settings: AwsNetworkSettings, ctx: AwsContext, log_archive: LogArchive,
                 endpoint_bucket_arns: Sequence[pulumi.Input[str]]) -> None:  # fmt: skip
@@ -92,7 +94,9 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         # The default security group allows all traffic between its members: strip it of every rule.
-        aws.ec2.DefaultSecurityGroup(name, aws.ec2.DefaultSecurityGroupArgs(vpc_id=vpc.id, ingress=[], egress=[]), opts=child)
+        aws.ec2.DefaultSecurityGroup(
+            name, aws.ec2.DefaultSecurityGroupArgs(vpc_id=vpc.id, ingress=[], egress=[]), opts=child
+        )
         igw = aws.ec2.InternetGateway(name, aws.ec2.InternetGatewayArgs(vpc_id=vpc.id), opts=child)
 
         public_cidrs, private_cidrs = subnet_cidrs(settings.vpc_cidr, zones)
@@ -116,7 +120,9 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )  # fmt: skip
             aws.ec2.RouteTableAssociation(
-                f"{name}-public-{i}", aws.ec2.RouteTableAssociationArgs(subnet_id=pub.id, route_table_id=public_rt.id), opts=child
+                f"{name}-public-{i}",
+                aws.ec2.RouteTableAssociationArgs(subnet_id=pub.id, route_table_id=public_rt.id),
+                opts=child,
             )
             priv = aws.ec2.Subnet(
                 f"{name}-private-{i}",
@@ -140,7 +146,9 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-private-{i}", aws.ec2.RouteTableAssociationArgs(subnet_id=priv.id, route_table_id=rt.id), opts=child
+                f"{name}-private-{i}",
+                aws.ec2.RouteTableAssociationArgs(subnet_id=priv.id, route_table_id=rt.id),
+                opts=child,
             )
             public.append(pub.id)
             private.append(priv.id)

@@ -85,7 +85,9 @@ class AwsPlatform(pulumi.ComponentResource):
         # The S3 gateway endpoint reaches the artifact bucket (and ECR's layers) only.
         network = Network(
             name,
-            NetworkArgs(settings=settings.aws.network, ctx=ctx, log_archive=logs, endpoint_bucket_arns=[artifacts.bucket_arn]),
+            NetworkArgs(
+                settings=settings.aws.network, ctx=ctx, log_archive=logs, endpoint_bucket_arns=[artifacts.bucket_arn]
+            ),
             child,
         )
         private_endpoints = settings.aws.network.interface_endpoints and network.s3_prefix_list_id is not None

@@ -49,14 +49,22 @@ class ImageRegistry(pulumi.ComponentResource):
             name,
             aws.ecr.LifecyclePolicyArgs(
                 repository=repository.name,
-                policy=json.dumps({
-                    "rules": [{
-                        "rulePriority": 1,
-                        "description": f"keep the last {KEEP_IMAGES} images (rollbacks), expire older ones",
-                        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES},
-                        "action": {"type": "expire"},
-                    }]
-                }),  # fmt: skip
+                policy=json.dumps(
+                    {
+                        "rules": [
+                            {
+                                "rulePriority": 1,
+                                "description": f"keep the last {KEEP_IMAGES} images (rollbacks), expire older ones",
+                                "selection": {
+                                    "tagStatus": "any",
+                                    "countType": "imageCountMoreThan",
+                                    "countNumber": KEEP_IMAGES,
+                                },
+                                "action": {"type": "expire"},
+                            }
+                        ]
+                    }
+                ),  # fmt: skip
             ),
             opts=child,
         )

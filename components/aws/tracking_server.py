@@ -82,7 +82,9 @@ def check_args(args: TrackingServerArgs) -> None:
     """What can be refused before anything is created."""
     unknown = sorted(set(args.secrets) - set(contract.SECRET_NAMES))
     if unknown:
-        raise ValueError(f"{', '.join(unknown)}: not secrets of the server contract ({', '.join(contract.SECRET_NAMES)})")
+        raise ValueError(
+            f"{', '.join(unknown)}: not secrets of the server contract ({', '.join(contract.SECRET_NAMES)})"
+        )
     if args.tracking.replicas > args.tasks.max_count:
         raise ValueError(f"{args.tracking.replicas} replicas exceed the autoscaling maximum {args.tasks.max_count}")
 

@@ -79,7 +79,7 @@ def _reason(item: ErrorDetails, loc: list[Any], target: Any) -> str:
         return _unknown_key_reason(loc, target)
     message = item["msg"]
     if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     value = item.get("input")
     if kind == "string_pattern_mismatch":
         return f"{value!r} does not match the expected format {item['ctx']['pattern']}"

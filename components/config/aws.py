@@ -23,10 +23,14 @@ from components.specs.connections import (
 
 AWS_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
 ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
-ACM_CERTIFICATE_ARN = r"^arn:aws[a-z-]*:acm:[a-z]{2}(-[a-z]+)+-\d:\d{12}:certificate/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+ACM_CERTIFICATE_ARN = (
+    r"^arn:aws[a-z-]*:acm:[a-z]{2}(-[a-z]+)+-\d:\d{12}:certificate/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+)
 KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/([0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
 WAF_ACL_ARN = r"^arn:aws[a-z-]*:wafv2:[a-z]{2}(-[a-z]+)+-\d:\d{12}:regional/webacl/[\w-]+/[0-9a-f-]+$"
-COGNITO_POOL_ARN = r"^arn:aws[a-z-]*:cognito-idp:[a-z]{2}(-[a-z]+)+-\d:\d{12}:userpool/[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+$"
+COGNITO_POOL_ARN = (
+    r"^arn:aws[a-z-]*:cognito-idp:[a-z]{2}(-[a-z]+)+-\d:\d{12}:userpool/[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+$"
+)
 HOSTED_ZONE_ID = r"^Z[0-9A-Z]{1,31}$"
 IAM_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$"
 # The role CI deploys with (docs/aws.md; its policy: deploy/aws/deploy-role-policy.json).
@@ -79,7 +83,9 @@ def _check_domain(value: str) -> str:
 
 def _check_retention(value: int) -> int:
     if value not in LOG_RETENTION_DAYS:
-        raise ValueError(f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days (got {value})")
+        raise ValueError(
+            f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days (got {value})"
+        )
     return value
 
 
@@ -347,20 +353,29 @@ class AwsSettings(ConfigModel):
     def _database_problems(self) -> list[tuple[str, str]]:
         db, problems = self.database, []
         if db.publicly_accessible:
-            problems.append((
-                "database.publiclyAccessible",
-                "the metadata database must not be public: it lives in private subnets and only the "
-                "tracking server's tasks reach it; remove this key",
-            ))
+            problems.append(
+                (
+                    "database.publiclyAccessible",
+                    "the metadata database must not be public: it lives in private subnets and only the "
+                    "tracking server's tasks reach it; remove this key",
+                )
+            )
         if db.max_allocated_storage_gb < db.allocated_storage_gb:
-            problems.append((
-                "database.maxAllocatedStorageGb",
-                f"must be at least allocatedStorageGb ({db.allocated_storage_gb}), the storage autoscaling ceiling",
-            ))
+            problems.append(
+                (
+                    "database.maxAllocatedStorageGb",
+                    f"must be at least allocatedStorageGb ({db.allocated_storage_gb}), the storage autoscaling ceiling",
+                )
+            )
         if not db.proxy:
             problems += self._direct_connection_problems()
         if db.major_version < 14:
-            problems.append(("database.engineVersion", f"PostgreSQL {db.major_version} is past RDS standard support; use 14 or later"))
+            problems.append(
+                (
+                    "database.engineVersion",
+                    f"PostgreSQL {db.major_version} is past RDS standard support; use 14 or later",
+                )
+            )
         return problems
 
     def connection_budget(self) -> ConnectionBudget:
@@ -378,78 +393,102 @@ class AwsSettings(ConfigModel):
         memory = instance_memory_gib(instance_class)
         if memory is None or budget.total <= rds_default_max_connections(memory):
             return []
-        return [(
-            "database.proxy",
-            f"without RDS Proxy the servers may open {budget.total} connections ({budget.explain()}), but a "
-            f"{instance_class} ({memory:g} GiB) should run at most {rds_default_max_connections(memory)} (RDS's default "
-            "for its memory); keep database.proxy: true, or use a larger instanceClass, fewer tasks.maxCount or "
-            "tracking.workers",
-        )]
+        return [
+            (
+                "database.proxy",
+                f"without RDS Proxy the servers may open {budget.total} connections ({budget.explain()}), but a "
+                f"{instance_class} ({memory:g} GiB) should run at most {rds_default_max_connections(memory)} (RDS's default "
+                "for its memory); keep database.proxy: true, or use a larger instanceClass, fewer tasks.maxCount or "
+                "tracking.workers",
+            )
+        ]
 
     def _https_problems(self) -> list[tuple[str, str]]:
         lb, problems = self.load_balancer, []
         if lb.domain_name is None:
-            problems.append((
-                "loadBalancer.domainName",
-                "required: a prod stack serves HTTPS only, on a name its certificate covers (e.g. mlflow.example.com)",
-            ))
+            problems.append(
+                (
+                    "loadBalancer.domainName",
+                    "required: a prod stack serves HTTPS only, on a name its certificate covers (e.g. mlflow.example.com)",
+                )
+            )
         if lb.certificate_arn is None and lb.hosted_zone_id is None:
-            problems.append((
-                "loadBalancer.certificateArn",
-                "a prod stack serves HTTPS only: set certificateArn (an ACM certificate for domainName) "
-                "or hostedZoneId (to create one, DNS-validated in that Route 53 zone)",
-            ))
+            problems.append(
+                (
+                    "loadBalancer.certificateArn",
+                    "a prod stack serves HTTPS only: set certificateArn (an ACM certificate for domainName) "
+                    "or hostedZoneId (to create one, DNS-validated in that Route 53 zone)",
+                )
+            )
         if lb.domain_name and lb.domain_name not in self.tracking.allowed_hosts:
-            problems.append((
-                "tracking.allowedHosts",
-                f"must include loadBalancer.domainName '{lb.domain_name}': the load balancer forwards the Host "
-                "header and MLflow refuses hosts not listed",
-            ))
+            problems.append(
+                (
+                    "tracking.allowedHosts",
+                    f"must include loadBalancer.domainName '{lb.domain_name}': the load balancer forwards the Host "
+                    "header and MLflow refuses hosts not listed",
+                )
+            )
         return problems
 
     def _auth_problems(self) -> list[tuple[str, str]]:
         auth, lb, problems = self.auth, self.load_balancer, []
         if auth.mode == "oidc" and auth.oidc is None:
-            problems.append(("auth.oidc", "required when auth.mode is 'oidc': issuer, endpoints, clientId, clientSecret"))
+            problems.append(
+                ("auth.oidc", "required when auth.mode is 'oidc': issuer, endpoints, clientId, clientSecret")
+            )
         if auth.mode == "cognito" and auth.cognito is None:
-            problems.append(("auth.cognito", "required when auth.mode is 'cognito': userPoolArn, userPoolClientId, userPoolDomain"))
+            problems.append(
+                ("auth.cognito", "required when auth.mode is 'cognito': userPoolArn, userPoolClientId, userPoolDomain")
+            )
         for section in ("oidc", "cognito"):
             if getattr(auth, section) is not None and auth.mode != section:
-                problems.append((f"auth.{section}", f"is ignored unless auth.mode is '{section}' (it is {auth.mode!r}); remove it"))
+                problems.append(
+                    (f"auth.{section}", f"is ignored unless auth.mode is '{section}' (it is {auth.mode!r}); remove it")
+                )
         public = [str(cidr) for cidr in lb.ingress_cidrs if public_addresses(cidr)]
         if auth.mode == "none" and not lb.internal and public:
-            problems.append((
-                "auth.mode",
-                f"'none' (no sign-in at all) is refused on an internet-facing load balancer whose "
-                f"loadBalancer.ingressCidrs include public addresses ({', '.join(public)}): only private or reserved "
-                "ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, ...) may reach an unauthenticated "
-                "MLflow; use basic-auth, oidc or cognito, or set loadBalancer.internal",
-            ))
+            problems.append(
+                (
+                    "auth.mode",
+                    f"'none' (no sign-in at all) is refused on an internet-facing load balancer whose "
+                    f"loadBalancer.ingressCidrs include public addresses ({', '.join(public)}): only private or reserved "
+                    "ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, ...) may reach an unauthenticated "
+                    "MLflow; use basic-auth, oidc or cognito, or set loadBalancer.internal",
+                )
+            )
         return problems
 
     def _server_problems(self) -> list[tuple[str, str]]:
         tasks, problems = self.tasks, []
         if self.tracking.replicas < 2:
-            problems.append((
-                "tracking.replicas",
-                f"a prod service runs at least 2 tasks, spread over availability zones (got {self.tracking.replicas})",
-            ))
+            problems.append(
+                (
+                    "tracking.replicas",
+                    f"a prod service runs at least 2 tasks, spread over availability zones (got {self.tracking.replicas})",
+                )
+            )
         if tasks.max_count < self.tracking.replicas:
             problems.append(("tasks.maxCount", f"must be at least tracking.replicas ({self.tracking.replicas})"))
         if tasks.cpu not in FARGATE_SIZES:
-            problems.append(("tasks.cpu", f"Fargate takes {', '.join(map(str, FARGATE_SIZES))} CPU units (got {tasks.cpu})"))
+            problems.append(
+                ("tasks.cpu", f"Fargate takes {', '.join(map(str, FARGATE_SIZES))} CPU units (got {tasks.cpu})")
+            )
         elif tasks.memory_mib not in FARGATE_SIZES[tasks.cpu]:
             sizes = FARGATE_SIZES[tasks.cpu]
-            problems.append((
-                "tasks.memoryMib",
-                f"Fargate with {tasks.cpu} CPU units takes {sizes[0]} to {sizes[-1]} MiB in its steps (got {tasks.memory_mib})",
-            ))
+            problems.append(
+                (
+                    "tasks.memoryMib",
+                    f"Fargate with {tasks.cpu} CPU units takes {sizes[0]} to {sizes[-1]} MiB in its steps (got {tasks.memory_mib})",
+                )
+            )
         if self.tracking.artifacts == "direct":
-            problems.append((
-                "tracking.artifacts",
-                "'direct' needs every client to read and write the bucket with its own AWS credentials, but only "
-                "the tracking server's task role may; use 'proxied'",
-            ))
+            problems.append(
+                (
+                    "tracking.artifacts",
+                    "'direct' needs every client to read and write the bucket with its own AWS credentials, but only "
+                    "the tracking server's task role may; use 'proxied'",
+                )
+            )
         return problems
 
     def _network_problems(self) -> list[tuple[str, str]]:

@@ -33,8 +33,9 @@ def _check_host_pattern(value: str) -> str:
     # MLflow matches with fnmatch: '*', '**', '*.*', '?*' ... would all switch the check off.
     if "*" in value or "?" in value or "[" in value:
         if any(fnmatch.fnmatch(host, value) for host in _FOREIGN_HOSTS):
-            raise ValueError(f"'{value}' matches any host, which switches MLflow's host check off; "
-                             "list the host names clients use")
+            raise ValueError(
+                f"'{value}' matches any host, which switches MLflow's host check off; list the host names clients use"
+            )
     return value
 
 
@@ -61,8 +62,9 @@ def _check_bucket_name(value: str) -> str:
 def _check_identifier(value: str) -> str:
     # RDS wants a leading letter; 57 leaves room for the basic-auth database `<name>_auth`.
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,56}", value):
-        raise ValueError(f"'{value}' must be a lowercase identifier: a letter, then letters, digits or _ "
-                         "(at most 57 characters)")
+        raise ValueError(
+            f"'{value}' must be a lowercase identifier: a letter, then letters, digits or _ (at most 57 characters)"
+        )
     return value
 
 
@@ -124,8 +126,12 @@ class TrackingSettings(ConfigModel):
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across tracking keys, as (key path, reason); both targets include these."""
         if self.job_execution and self.replicas > 1:
-            return [("tracking.jobExecution",
-                     "needs tracking.replicas: 1 (MLflow would run its periodic jobs on every server)")]
+            return [
+                (
+                    "tracking.jobExecution",
+                    "needs tracking.replicas: 1 (MLflow would run its periodic jobs on every server)",
+                )
+            ]
         return []
 
 

@@ -99,22 +99,28 @@ class DockerSettings(ConfigModel):
         """Rules across keys, as (key path, reason)."""
         problems = self.tracking.semantic_problems()
         if self.tracking.artifacts == "direct":
-            problems.append((
-                "tracking.artifacts",
-                "'direct' needs clients to reach the S3 endpoint, but a docker stack publishes only "
-                "the proxy; use 'proxied'",
-            ))
+            problems.append(
+                (
+                    "tracking.artifacts",
+                    "'direct' needs clients to reach the S3 endpoint, but a docker stack publishes only "
+                    "the proxy; use 'proxied'",
+                )
+            )
         if not self.proxy.tls and not self.proxy.bind_address.is_loopback:
-            problems.append((
-                "proxy.bindAddress",
-                f"{self.proxy.bind_address} publishes basic auth over plain HTTP beyond this machine; "
-                "set proxy.tls: true or bind to 127.0.0.1",
-            ))
+            problems.append(
+                (
+                    "proxy.bindAddress",
+                    f"{self.proxy.bind_address} publishes basic auth over plain HTTP beyond this machine; "
+                    "set proxy.tls: true or bind to 127.0.0.1",
+                )
+            )
         if self.proxy.tls:
             for host in self.proxy.tls_hostnames:
                 if not is_allowed_host(host, self.tracking.allowed_hosts):
-                    problems.append((
-                        "proxy.tlsHostnames",
-                        f"'{host}' is not in tracking.allowedHosts, so MLflow would refuse every request for it",
-                    ))
+                    problems.append(
+                        (
+                            "proxy.tlsHostnames",
+                            f"'{host}' is not in tracking.allowedHosts, so MLflow would refuse every request for it",
+                        )
+                    )
         return problems

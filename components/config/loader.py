@@ -57,11 +57,13 @@ def plaintext_secret_problems(
     """
     if settings.oidc is None or is_secret(f"{NAMESPACE}:auth"):
         return []
-    return [(
-        "auth.oidc.clientSecret",
-        "is stored in plain text in the stack config (anyone who reads Pulumi.<stack>.yaml has it); "
-        f"set it as a secret: pulumi config set --secret --path {NAMESPACE}:auth.oidc.clientSecret <value>",
-    )]
+    return [
+        (
+            "auth.oidc.clientSecret",
+            "is stored in plain text in the stack config (anyone who reads Pulumi.<stack>.yaml has it); "
+            f"set it as a secret: pulumi config set --secret --path {NAMESPACE}:auth.oidc.clientSecret <value>",
+        )
+    ]
 
 
 def load_settings() -> DockerSettings | AwsSettings:

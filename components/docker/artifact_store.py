@@ -44,8 +44,11 @@ def generated_s3_keys(parent: pulumi.Resource, name: str) -> dict[str, pulumi.Ou
     """`<name>-access-key` and `<name>-secret-key`, keyed by the contract's names: the static key
     pair the store is configured with and the tracking server signs with."""
     return {
-        secret: generated_secret(f"{name}-{child}", contract.GENERATED_SECRET_LENGTHS[secret],
-                                 pulumi.ResourceOptions(parent=parent, aliases=formerly(child)))
+        secret: generated_secret(
+            f"{name}-{child}",
+            contract.GENERATED_SECRET_LENGTHS[secret],
+            pulumi.ResourceOptions(parent=parent, aliases=formerly(child)),
+        )
         for secret, child in S3_KEYS.items()
     }
 
@@ -91,13 +94,22 @@ class MinioArtifactStore(pulumi.ComponentResource):
         self.secrets = generated_s3_keys(self, name)
         config_env = with_key_pair(self.secrets, minio_config_env)
         container = stateful_container(
-            self, name, service="minio", prefix=args.prefix, image=spec.image, data_path=spec.data_dir,
-            keep_data=args.keep_data, network=args.network, alias=HOST_ALIAS, envs=env_list(spec.env),
+            self,
+            name,
+            service="minio",
+            prefix=args.prefix,
+            image=spec.image,
+            data_path=spec.data_dir,
+            keep_data=args.keep_data,
+            network=args.network,
+            alias=HOST_ALIAS,
+            envs=env_list(spec.env),
             command=list(spec.command),
             uploads=[secret_upload(spec.config_env_file, config_env, owner=ROOT_UID)],
             health=spec.health,
         )
         self.endpoint = private_s3_endpoint(spec.bucket, REGION, HOST_ALIAS, spec.port)
         self.readiness = [container]
-        self.register_outputs({"endpoint": self.endpoint.s3_endpoint_url, "bucket": spec.bucket,
-                               "container": container.name})
+        self.register_outputs(
+            {"endpoint": self.endpoint.s3_endpoint_url, "bucket": spec.bucket, "container": container.name}
+        )

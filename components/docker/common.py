@@ -61,8 +61,11 @@ def env_list(env: Mapping[str, str]) -> list[str]:
 
 def pulled_image(parent: pulumi.Resource, name: str, reference: str) -> docker.RemoteImage:
     """`<name>-image`: the pinned image of the component `name`'s container, kept on the engine."""
-    return docker.RemoteImage(f"{name}-image", docker.RemoteImageArgs(name=reference, keep_locally=True),
-                              opts=pulumi.ResourceOptions(parent=parent, aliases=formerly("image")))
+    return docker.RemoteImage(
+        f"{name}-image",
+        docker.RemoteImageArgs(name=reference, keep_locally=True),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=formerly("image")),
+    )
 
 
 def stateful_container(
@@ -90,8 +93,10 @@ def stateful_container(
     """
     volume = docker.Volume(
         f"{name}-data",
-        docker.VolumeArgs(name=f"{prefix}-{service}-data",
-                          labels=[docker.VolumeLabelArgs(label="mlflow-platform.data", value=service)]),
+        docker.VolumeArgs(
+            name=f"{prefix}-{service}-data",
+            labels=[docker.VolumeLabelArgs(label="mlflow-platform.data", value=service)],
+        ),
         # `pulumi destroy` keeps the data unless the stack says otherwise.
         opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=keep_data, aliases=formerly("data")),
     )

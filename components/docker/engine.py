@@ -32,15 +32,31 @@ SOURCE_DEFAULT = "default"
 
 # platform.machine() spellings -> Go's GOARCH names (what Docker's platforms use).
 GO_ARCH = {
-    "x86_64": "amd64", "amd64": "amd64", "x64": "amd64",
-    "aarch64": "arm64", "arm64": "arm64", "armv8l": "arm64",
-    "armv7l": "arm", "armv7": "arm", "armv6l": "arm", "arm": "arm",
-    "i386": "386", "i686": "386", "x86": "386", "386": "386",
-    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "mips64": "mips64", "loong64": "loong64",
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "x64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv8l": "arm64",
+    "armv7l": "arm",
+    "armv7": "arm",
+    "armv6l": "arm",
+    "arm": "arm",
+    "i386": "386",
+    "i686": "386",
+    "x86": "386",
+    "386": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64": "mips64",
+    "loong64": "loong64",
 }
 
-NO_ENGINE_HELP = ("start Docker Desktop, colima (`colima start`) or dockerd, or point the stack at an engine "
-                  "with `pulumi config set mlflow-platform:docker.host <unix://...|tcp://...|ssh://...>`")
+NO_ENGINE_HELP = (
+    "start Docker Desktop, colima (`colima start`) or dockerd, or point the stack at an engine "
+    "with `pulumi config set mlflow-platform:docker.host <unix://...|tcp://...|ssh://...>`"
+)
 
 
 def go_arch(machine: str) -> str:
@@ -69,16 +85,18 @@ def _docker(args: list[str], env: Mapping[str, str] | None, timeout: float) -> s
         environ.pop("DOCKER_HOST", None)
         environ.pop("DOCKER_CONTEXT", None)
     try:
-        done = subprocess.run([cli, *args], env=environ, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [cli, *args], env=environ, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     out = done.stdout.strip()
     return out if done.returncode == 0 and out else None
 
 
-def resolve_docker_host(configured: str | None, env: Mapping[str, str] | None = None,
-                        timeout: float = CLI_TIMEOUT_SECONDS) -> tuple[str, str]:
+def resolve_docker_host(
+    configured: str | None, env: Mapping[str, str] | None = None, timeout: float = CLI_TIMEOUT_SECONDS
+) -> tuple[str, str]:
     """(endpoint, source): the configured host; else the active docker context's; else the default socket."""
     if configured:
         return configured, SOURCE_CONFIG
@@ -88,14 +106,14 @@ def resolve_docker_host(configured: str | None, env: Mapping[str, str] | None = 
     return DEFAULT_DOCKER_HOST, SOURCE_DEFAULT
 
 
-def engine_version(host: str, env: Mapping[str, str] | None = None,
-                   timeout: float = CLI_TIMEOUT_SECONDS) -> str | None:
+def engine_version(host: str, env: Mapping[str, str] | None = None, timeout: float = CLI_TIMEOUT_SECONDS) -> str | None:
     """The engine's version at `host`, or None when no docker CLI or no engine answers."""
     return _docker(["--host", host, "version", "--format", "{{.Server.Version}}"], env, timeout)
 
 
-def engine_platform(host: str, env: Mapping[str, str] | None = None,
-                    timeout: float = CLI_TIMEOUT_SECONDS) -> str | None:
+def engine_platform(
+    host: str, env: Mapping[str, str] | None = None, timeout: float = CLI_TIMEOUT_SECONDS
+) -> str | None:
     """'linux/arm64': the OS/architecture of the engine at `host`, or None when it does not answer."""
     out = _docker(["--host", host, "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], env, timeout)
     if not out:
@@ -118,8 +136,13 @@ def machine_platform(env: Mapping[str, str] | None = None) -> str:
         sysctl = shutil.which("sysctl", path=_environ(env).get("PATH", os.defpath) + os.pathsep + "/usr/sbin")
         if sysctl:
             try:
-                done = subprocess.run([sysctl, "-n", "sysctl.proc_translated"], capture_output=True, text=True,
-                                      timeout=CLI_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+                done = subprocess.run(
+                    [sysctl, "-n", "sysctl.proc_translated"],
+                    capture_output=True,
+                    text=True,
+                    timeout=CLI_TIMEOUT_SECONDS,
+                    stdin=subprocess.DEVNULL,
+                )
                 if done.returncode == 0 and done.stdout.strip() == "1":
                     arch = "arm64"
             except (OSError, subprocess.SubprocessError):
@@ -127,8 +150,9 @@ def machine_platform(env: Mapping[str, str] | None = None) -> str:
     return f"linux/{arch}"
 
 
-def image_platform(host: str, env: Mapping[str, str] | None = None,
-                   timeout: float = CLI_TIMEOUT_SECONDS) -> tuple[str, str]:
+def image_platform(
+    host: str, env: Mapping[str, str] | None = None, timeout: float = CLI_TIMEOUT_SECONDS
+) -> tuple[str, str]:
     """(platform, source) to build the MLflow image for: the engine's ("engine"), else this machine's ("machine")."""
     answered = engine_platform(host, env, timeout)
     if answered:

@@ -47,11 +47,22 @@ class MetadataStore(pulumi.ComponentResource):
         super().__init__("mlflow-platform:docker:MetadataStore", name, None, opts)
         settings = args.settings
         spec = postgres_spec(settings, args.max_connections)
-        password = generated_secret(f"{name}-password", contract.GENERATED_SECRET_LENGTHS[contract.DB_PASSWORD],
-                                    pulumi.ResourceOptions(parent=self, aliases=formerly("password")))
+        password = generated_secret(
+            f"{name}-password",
+            contract.GENERATED_SECRET_LENGTHS[contract.DB_PASSWORD],
+            pulumi.ResourceOptions(parent=self, aliases=formerly("password")),
+        )
         container = stateful_container(
-            self, name, service="postgres", prefix=args.prefix, image=spec.image, data_path=spec.data_dir,
-            keep_data=args.keep_data, network=args.network, alias=HOST_ALIAS, envs=env_list(spec.env),
+            self,
+            name,
+            service="postgres",
+            prefix=args.prefix,
+            image=spec.image,
+            data_path=spec.data_dir,
+            keep_data=args.keep_data,
+            network=args.network,
+            alias=HOST_ALIAS,
+            envs=env_list(spec.env),
             entrypoints=list(spec.entrypoint),
             command=list(spec.command),
             uploads=[
@@ -62,8 +73,9 @@ class MetadataStore(pulumi.ComponentResource):
             # Let PostgreSQL finish a checkpoint on stop.
             stop_timeout=60,
         )
-        self.endpoint = DatabaseEndpoint(host=HOST_ALIAS, port=spec.port, name=settings.name,
-                                         user=settings.username, sslmode="disable")
+        self.endpoint = DatabaseEndpoint(
+            host=HOST_ALIAS, port=spec.port, name=settings.name, user=settings.username, sslmode="disable"
+        )
         self.secrets = {contract.DB_PASSWORD: password}
         self.readiness = [container]
         self.register_outputs({"host": HOST_ALIAS, "container": container.name})

@@ -33,14 +33,21 @@ class Network(pulumi.ComponentResource):
         super().__init__("mlflow-platform:docker:Network", name, None, opts)
         backend = docker.Network(
             f"{name}-backend",
-            docker.NetworkArgs(name=f"{args.prefix}-backend", driver="bridge", internal=True,
-                               labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value="backend")]),
+            docker.NetworkArgs(
+                name=f"{args.prefix}-backend",
+                driver="bridge",
+                internal=True,
+                labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value="backend")],
+            ),
             opts=pulumi.ResourceOptions(parent=self, aliases=formerly("backend")),
         )
         frontend = docker.Network(
             f"{name}-frontend",
-            docker.NetworkArgs(name=f"{args.prefix}-frontend", driver="bridge",
-                               labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value="frontend")]),
+            docker.NetworkArgs(
+                name=f"{args.prefix}-frontend",
+                driver="bridge",
+                labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value="frontend")],
+            ),
             opts=pulumi.ResourceOptions(parent=self, aliases=formerly("frontend")),
         )
         self.backend_name = backend.name

@@ -37,13 +37,16 @@ class Platform(pulumi.ComponentResource):
         if platform_source == "engine":
             pulumi.log.info(f"MLflow image platform: {build_platform} (the engine's)")
         else:
-            pulumi.log.info(f"no Docker engine answers at {host}: {NO_ENGINE_HELP}. MLflow image platform: "
-                            f"{build_platform} (this machine's architecture)")
+            pulumi.log.info(
+                f"no Docker engine answers at {host}: {NO_ENGINE_HELP}. MLflow image platform: "
+                f"{build_platform} (this machine's architecture)"
+            )
         # Kept under their first names: a renamed explicit provider changes the provider reference
         # of every resource in the stack, which older engines replaced even with an alias
         # (pulumi/pulumi#3979, #18509).
-        docker_provider = docker.Provider("docker", docker.ProviderArgs(host=host),
-                                          opts=pulumi.ResourceOptions(parent=self))
+        docker_provider = docker.Provider(
+            "docker", docker.ProviderArgs(host=host), opts=pulumi.ResourceOptions(parent=self)
+        )
         random_provider = random.Provider("random", opts=pulumi.ResourceOptions(parent=self))
         tls_provider = tls.Provider("tls", opts=pulumi.ResourceOptions(parent=self))
         # Every resource under the components takes its package's provider from here (parent=self).
@@ -51,31 +54,62 @@ class Platform(pulumi.ComponentResource):
         keep_data = settings.docker.keep_data_on_destroy
 
         network = Network("network", NetworkArgs(prefix=prefix), opts=child)
-        database = MetadataStore("metadata-store", MetadataStoreArgs(
-            settings.database, network=network.backend_name,
-            # Every pool of every worker of every replica (no overlap: containers are replaced
-            # delete-first); the dev proxy's basic auth is nginx's, so two pools per worker.
-            max_connections=ConnectionBudget(workers=settings.tracking.workers, servers=settings.tracking.replicas,
-                                             engines=engines_per_worker(basic_auth=False)).total,
-            prefix=prefix, keep_data=keep_data,
-        ), opts=child)
+        database = MetadataStore(
+            "metadata-store",
+            MetadataStoreArgs(
+                settings.database,
+                network=network.backend_name,
+                # Every pool of every worker of every replica (no overlap: containers are replaced
+                # delete-first); the dev proxy's basic auth is nginx's, so two pools per worker.
+                max_connections=ConnectionBudget(
+                    workers=settings.tracking.workers,
+                    servers=settings.tracking.replicas,
+                    engines=engines_per_worker(basic_auth=False),
+                ).total,
+                prefix=prefix,
+                keep_data=keep_data,
+            ),
+            opts=child,
+        )
         store = SeaweedfsArtifactStore if settings.artifact_store.engine == "seaweedfs" else MinioArtifactStore
-        artifacts = store("artifact-store", ArtifactStoreArgs(
-            settings.artifact_store, network=network.backend_name, prefix=prefix, keep_data=keep_data,
-        ), opts=child)
+        artifacts = store(
+            "artifact-store",
+            ArtifactStoreArgs(
+                settings.artifact_store,
+                network=network.backend_name,
+                prefix=prefix,
+                keep_data=keep_data,
+            ),
+            opts=child,
+        )
 
         spec = mlflow_server_spec(settings.tracking, database.endpoint, artifacts.endpoint)
-        server = TrackingServer("tracking-server", TrackingServerArgs(
-            spec, secrets={**database.secrets, **artifacts.secrets},
-            networks=[network.backend_name, network.frontend_name],
-            prefix=prefix, replicas=settings.tracking.replicas, image_platform=build_platform,
-            start_after=[*database.readiness, *artifacts.readiness],
-        ), opts=child)
-        proxy = Proxy("proxy", ProxyArgs(
-            settings.proxy, network=network.frontend_name, prefix=prefix,
-            upstreams=server.upstreams, clients_reach_object_store=artifacts.endpoint.reachable_by_clients,
-            start_after=server.readiness, replace_with=server.replacement_triggers,
-        ), opts=child)
+        server = TrackingServer(
+            "tracking-server",
+            TrackingServerArgs(
+                spec,
+                secrets={**database.secrets, **artifacts.secrets},
+                networks=[network.backend_name, network.frontend_name],
+                prefix=prefix,
+                replicas=settings.tracking.replicas,
+                image_platform=build_platform,
+                start_after=[*database.readiness, *artifacts.readiness],
+            ),
+            opts=child,
+        )
+        proxy = Proxy(
+            "proxy",
+            ProxyArgs(
+                settings.proxy,
+                network=network.frontend_name,
+                prefix=prefix,
+                upstreams=server.upstreams,
+                clients_reach_object_store=artifacts.endpoint.reachable_by_clients,
+                start_after=server.readiness,
+                replace_with=server.replacement_triggers,
+            ),
+            opts=child,
+        )
         self.outputs = PlatformOutputs(
             tracking_uri=proxy.tracking_uri,
             username=proxy.username,

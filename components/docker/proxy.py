@@ -67,13 +67,24 @@ class Proxy(pulumi.ComponentResource):
         settings = args.settings
         paths = NginxPaths()
         # Docker's DNS: a restarted MLflow container may come back with another address.
-        spec = nginx_proxy_spec(settings, list(args.upstreams), paths=paths, resolver=DOCKER_DNS,
-                                clients_reach_object_store=args.clients_reach_object_store)
-        self.password = generated_secret(f"{name}-password", contract.PROXY_PASSWORD_LENGTH,
-                                         pulumi.ResourceOptions(parent=self, aliases=formerly("password")))
+        spec = nginx_proxy_spec(
+            settings,
+            list(args.upstreams),
+            paths=paths,
+            resolver=DOCKER_DNS,
+            clients_reach_object_store=args.clients_reach_object_store,
+        )
+        self.password = generated_secret(
+            f"{name}-password",
+            contract.PROXY_PASSWORD_LENGTH,
+            pulumi.ResourceOptions(parent=self, aliases=formerly("password")),
+        )
         # A stable salt keeps the htpasswd (and so the container) unchanged between `pulumi up`s.
-        salt = random.RandomString(f"{name}-htpasswd-salt", random.RandomStringArgs(length=16, special=False),
-                                   opts=pulumi.ResourceOptions(parent=self, aliases=formerly("htpasswd-salt")))
+        salt = random.RandomString(
+            f"{name}-htpasswd-salt",
+            random.RandomStringArgs(length=16, special=False),
+            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("htpasswd-salt")),
+        )
         self.username = pulumi.Output.from_input(settings.username)
         htpasswd = pulumi.Output.all(self.password, salt.result).apply(
             lambda values: htpasswd_line(settings.username, values[0], values[1])
@@ -100,8 +111,11 @@ class Proxy(pulumi.ComponentResource):
                 image=image.image_id,
                 uploads=uploads,
                 # The one published port of the stack, on the configured address (loopback by default).
-                ports=[docker.ContainerPortArgs(internal=spec.listen_port, external=settings.port,
-                                                ip=str(settings.bind_address), protocol="tcp")],
+                ports=[
+                    docker.ContainerPortArgs(
+                        internal=spec.listen_port, external=settings.port, ip=str(settings.bind_address), protocol="tcp"
+                    )
+                ],
                 networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network, aliases=["nginx"])],
                 healthcheck=healthcheck_args(spec.health),
                 wait=True,
@@ -112,16 +126,20 @@ class Proxy(pulumi.ComponentResource):
             ),
             # nginx resolves the upstream names once, at start: when an MLflow container is
             # replaced (new IP), restart nginx with it rather than proxy to a stale address.
-            opts=container_options(self, "nginx", depends_on=list(args.start_after),
-                                   replace_with=list(args.replace_with)),
+            opts=container_options(
+                self, "nginx", depends_on=list(args.start_after), replace_with=list(args.replace_with)
+            ),
         )
         scheme = "https" if settings.tls else "http"
         self.tracking_uri = pulumi.Output.from_input(f"{scheme}://{tracking_host(settings)}:{settings.port}")
         self.register_outputs({"trackingUri": self.tracking_uri, "container": container.name})
 
     def _self_signed(self, name: str, settings: ProxySettings) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
-        key = tls.PrivateKey(f"{name}-tls-key", tls.PrivateKeyArgs(algorithm="ECDSA", ecdsa_curve="P256"),
-                             opts=pulumi.ResourceOptions(parent=self, aliases=formerly("tls-key")))
+        key = tls.PrivateKey(
+            f"{name}-tls-key",
+            tls.PrivateKeyArgs(algorithm="ECDSA", ecdsa_curve="P256"),
+            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("tls-key")),
+        )
         ips, names = [], []
         for host in settings.tls_hostnames:
             try:
@@ -132,8 +150,9 @@ class Proxy(pulumi.ComponentResource):
             f"{name}-tls-cert",
             tls.SelfSignedCertArgs(
                 private_key_pem=pulumi.Output.secret(key.private_key_pem),
-                subject=tls.SelfSignedCertSubjectArgs(common_name=settings.tls_hostnames[0],
-                                                      organization="mlflow-platform"),
+                subject=tls.SelfSignedCertSubjectArgs(
+                    common_name=settings.tls_hostnames[0], organization="mlflow-platform"
+                ),
                 dns_names=names,
                 ip_addresses=ips,
                 validity_period_hours=24 * 365,

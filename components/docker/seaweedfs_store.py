@@ -38,13 +38,23 @@ class SeaweedfsArtifactStore(pulumi.ComponentResource):
         self.secrets = generated_s3_keys(self, name)
         identities = with_key_pair(self.secrets, s3_identities)
         container = stateful_container(
-            self, name, service="seaweedfs", prefix=args.prefix, image=spec.image, data_path=spec.data_dir,
-            keep_data=args.keep_data, network=args.network, alias=HOST_ALIAS, envs=[],
-            entrypoints=list(spec.entrypoint), command=list(spec.command),
+            self,
+            name,
+            service="seaweedfs",
+            prefix=args.prefix,
+            image=spec.image,
+            data_path=spec.data_dir,
+            keep_data=args.keep_data,
+            network=args.network,
+            alias=HOST_ALIAS,
+            envs=[],
+            entrypoints=list(spec.entrypoint),
+            command=list(spec.command),
             uploads=[secret_upload(spec.identities_file, identities, owner=spec.file_owner)],
             health=spec.health,
         )
         self.endpoint = private_s3_endpoint(spec.bucket, REGION, HOST_ALIAS, spec.port)
         self.readiness = [container]
-        self.register_outputs({"endpoint": self.endpoint.s3_endpoint_url, "bucket": spec.bucket,
-                               "container": container.name})
+        self.register_outputs(
+            {"endpoint": self.endpoint.s3_endpoint_url, "bucket": spec.bucket, "container": container.name}
+        )

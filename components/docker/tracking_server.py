@@ -65,14 +65,19 @@ class TrackingServer(pulumi.ComponentResource):
         spec = args.spec
         if set(args.secrets) != set(spec.secret_env):
             raise ValueError(f"the server needs secrets {sorted(spec.secret_env)}, got {sorted(args.secrets)}")
-        image = mlflow_image(f"{name}-image", "mlflow-platform/mlflow",
-                             opts=pulumi.ResourceOptions(parent=self, aliases=formerly("image")),
-                             platform=args.image_platform)
+        image = mlflow_image(
+            f"{name}-image",
+            "mlflow-platform/mlflow",
+            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("image")),
+            platform=args.image_platform,
+        )
 
         env = dict(spec.env)
         env.update({f"{secret}_FILE": secret_file_path(secret) for secret in spec.secret_env})
-        uploads = [secret_upload(secret_file_path(secret), args.secrets[secret], owner=MLFLOW_UID)
-                   for secret in spec.secret_env]
+        uploads = [
+            secret_upload(secret_file_path(secret), args.secrets[secret], owner=MLFLOW_UID)
+            for secret in spec.secret_env
+        ]
 
         containers: list[pulumi.Resource] = []
         self.upstreams = []
@@ -91,8 +96,7 @@ class TrackingServer(pulumi.ComponentResource):
                     uploads=uploads,
                     user=f"{MLFLOW_UID}:{MLFLOW_UID}",
                     networks_advanced=[
-                        docker.ContainerNetworksAdvancedArgs(name=network, aliases=[alias])
-                        for network in args.networks
+                        docker.ContainerNetworksAdvancedArgs(name=network, aliases=[alias]) for network in args.networks
                     ],
                     healthcheck=healthcheck_args(spec.health),
                     wait=True,

@@ -55,8 +55,10 @@ class ConnectionBudget:
         return self.peak_servers * self.per_server + DB_CONNECTIONS_HEADROOM
 
     def explain(self) -> str:
-        return (f"{self.peak_servers} servers at peak × ({self.workers} workers × {self.engines} pools × "
-                f"{DB_CONNECTIONS_PER_POOL} + {self.engines}) + {DB_CONNECTIONS_HEADROOM} = {self.total}")
+        return (
+            f"{self.peak_servers} servers at peak × ({self.workers} workers × {self.engines} pools × "
+            f"{DB_CONNECTIONS_PER_POOL} + {self.engines}) + {DB_CONNECTIONS_HEADROOM} = {self.total}"
+        )
 
 
 def engines_per_worker(basic_auth: bool) -> int:

@@ -24,7 +24,6 @@ DEFAULT_KEEP_ALIVE_SECONDS = 75
 BOOT_ENTRYPOINT = ("python", "-m", "mlflow_boot")
 
 
-
 @dataclass(frozen=True)
 class ServerShape:
     """What a runtime lays out before the stores exist (a port mapping, a target group, a

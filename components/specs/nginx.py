@@ -65,8 +65,9 @@ def nginx_health_check(health_port: int = HEALTH_PORT) -> HealthCheck:
         f"printf 'GET {HEALTH_PATH} HTTP/1.0\\r\\n\\r\\n' >&3 && "
         "head -n 1 <&3 | grep -q ' 200 '"
     )
-    return HealthCheck(command=("bash", "-c", script), interval_seconds=10, timeout_seconds=3, retries=3,
-                       start_period_seconds=5)
+    return HealthCheck(
+        command=("bash", "-c", script), interval_seconds=10, timeout_seconds=3, retries=3, start_period_seconds=5
+    )
 
 
 def nginx_proxy_spec(
@@ -91,9 +92,17 @@ def nginx_proxy_spec(
     if not upstreams:
         raise ValueError("nginx needs at least one MLflow upstream")
     port = listen_port or container_port(proxy)
-    text = render_nginx_conf(proxy, upstreams, listen_port=port, health_port=health_port,
-                             listen_address=listen_address, paths=paths, worker_user=worker_user,
-                             resolver=resolver, clients_reach_object_store=clients_reach_object_store)
+    text = render_nginx_conf(
+        proxy,
+        upstreams,
+        listen_port=port,
+        health_port=health_port,
+        listen_address=listen_address,
+        paths=paths,
+        worker_user=worker_user,
+        resolver=resolver,
+        clients_reach_object_store=clients_reach_object_store,
+    )
     return ProxySpec(config_text=text, listen_port=port, health=nginx_health_check(health_port), paths=paths)
 
 
@@ -127,8 +136,9 @@ def render_nginx_conf(
         zone = "\n        zone mlflow_upstreams 64k;"
     server_info = ""
     if not clients_reach_object_store:
-        rewrites = "\n".join(f"            sub_filter '\"{name}\":true' '\"{name}\":false';"
-                             for name in DIRECT_TRANSFER_CAPABILITIES)
+        rewrites = "\n".join(
+            f"            sub_filter '\"{name}\":true' '\"{name}\":false';" for name in DIRECT_TRANSFER_CAPABILITIES
+        )
         server_info = f"""
         # Clients cannot reach the server's S3 endpoint: MLflow's capability answer must not send
         # them there (presigned uploads and downloads), or a plain client fails on big artifacts.
@@ -193,7 +203,7 @@ http {{
     }}
 
     server {{
-        listen {listen}{' ssl' if proxy.tls else ''};
+        listen {listen}{" ssl" if proxy.tls else ""};
         server_name _;
 {tls}
         # Artifacts up to this size; above it nginx answers 413 before reading the body.

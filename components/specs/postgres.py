@@ -84,5 +84,9 @@ def postgres_spec(database: DockerDatabaseSettings, max_connections: int = 100) 
         retries=10,
         start_period_seconds=30,
     )
-    return PostgresSpec(image=database.image, env=MappingProxyType(env), health=health,
-                        command=("postgres", "-c", f"max_connections={max(100, max_connections)}"))
+    return PostgresSpec(
+        image=database.image,
+        env=MappingProxyType(env),
+        health=health,
+        command=("postgres", "-c", f"max_connections={max(100, max_connections)}"),
+    )

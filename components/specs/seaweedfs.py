@@ -49,14 +49,20 @@ class SeaweedfsSpec:
 def seaweedfs_spec(store: DockerArtifactStoreSettings) -> SeaweedfsSpec:
     command = (
         # The subcommand and S3 options of testkit/s3.py; its local ports and sockets aside.
-        "mini", f"-dir={DATA_DIR}",
+        "mini",
+        f"-dir={DATA_DIR}",
         # Components reach each other on loopback (a stable identity, whatever address Docker
         # gives the container); they listen on every interface so MLflow reaches S3. The other
         # ports (master, volume, filer, admin) have no auth of their own: nothing publishes them,
         # and the backend network is internal, as loopback is for the tests.
-        "-ip=127.0.0.1", "-ip.bind=0.0.0.0",
-        f"-s3.port={PORT}", f"-s3.config={IDENTITIES_FILE}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+        "-ip=127.0.0.1",
+        "-ip.bind=0.0.0.0",
+        f"-s3.port={PORT}",
+        f"-s3.config={IDENTITIES_FILE}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-webdav=false",
+        "-admin.ui=false",
         "-master.telemetry=false",  # never phone home
     )
     health = HealthCheck(
@@ -82,9 +88,13 @@ def s3_identities(access_key: str, secret_key: str, name: str = IDENTITY_NAME) -
     for value in (name, access_key, secret_key):
         if not value:
             raise ValueError("SeaweedFS identities need a name, an access key and a secret key")
-    config = {"identities": [{
-        "name": name,
-        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-        "actions": list(ADMIN_ACTIONS),
-    }]}
+    config = {
+        "identities": [
+            {
+                "name": name,
+                "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                "actions": list(ADMIN_ACTIONS),
+            }
+        ]
+    }
     return json.dumps(config, indent=2)

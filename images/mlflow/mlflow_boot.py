@@ -140,8 +140,9 @@ def ensure_database(engine, name: str) -> bool:
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         raise BootError(f"refusing to create database {name!r}: not a plain lowercase identifier")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        exists = connection.execute(sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                    {"name": name}).scalar()
+        exists = connection.execute(
+            sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).scalar()
         if exists:
             return False
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))

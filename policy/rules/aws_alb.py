@@ -39,9 +39,12 @@ def _protocol(listener: Res) -> str | object:
     return protocol.upper() if isinstance(protocol, str) else protocol
 
 
-@stack_rule("alb-https-tls-policy", ["CKV_AWS_103"],
-            "Each ALB has an HTTPS listener with a certificate and an allowed TLS policy",
-            [*LOAD_BALANCERS, *LISTENERS])
+@stack_rule(
+    "alb-https-tls-policy",
+    ["CKV_AWS_103"],
+    "Each ALB has an HTTPS listener with a certificate and an allowed TLS policy",
+    [*LOAD_BALANCERS, *LISTENERS],
+)
 def https_tls_policy(stack: Stack) -> list[tuple[str, str]]:
     found = []
     for listener in stack.of(*LISTENERS):
@@ -49,8 +52,13 @@ def https_tls_policy(stack: Stack) -> list[tuple[str, str]]:
             continue
         policy = listener.get("sslPolicy")
         if policy is not UNKNOWN and policy not in ALLOWED_TLS_POLICIES:
-            found.append((listener.urn, f"{label(listener)}: sslPolicy {policy!r} is not one of the allowed policies "
-                                        f"({', '.join(ALLOWED_TLS_POLICIES)})"))
+            found.append(
+                (
+                    listener.urn,
+                    f"{label(listener)}: sslPolicy {policy!r} is not one of the allowed policies "
+                    f"({', '.join(ALLOWED_TLS_POLICIES)})",
+                )
+            )
         if listener.get("certificateArn") in (None, ""):
             found.append((listener.urn, f"{label(listener)} has no certificateArn"))
     for lb in stack.of(*LOAD_BALANCERS):
@@ -69,8 +77,12 @@ def _redirects_to_https(action: dict) -> bool:
     return kind == "redirect" and protocol == "HTTPS"
 
 
-@stack_rule("alb-http-redirects-only", ["CKV_AWS_2", "CKV2_AWS_20", "FSBP ELB.1"],
-            "Plain-HTTP listeners (and their rules) only redirect to HTTPS", [*LISTENERS, *LISTENER_RULES])
+@stack_rule(
+    "alb-http-redirects-only",
+    ["CKV_AWS_2", "CKV2_AWS_20", "FSBP ELB.1"],
+    "Plain-HTTP listeners (and their rules) only redirect to HTTPS",
+    [*LISTENERS, *LISTENER_RULES],
+)
 def http_redirects_only(stack: Stack) -> list[tuple[str, str]]:
     found = []
     for listener in stack.of(*LISTENERS):
@@ -80,8 +92,9 @@ def http_redirects_only(stack: Stack) -> list[tuple[str, str]]:
         if actions is UNKNOWN:
             continue
         if not actions or not all(_redirects_to_https(a) for a in as_list(actions)):
-            found.append((listener.urn, f"{label(listener)} serves plain HTTP: its default action must redirect "
-                                        "to HTTPS"))
+            found.append(
+                (listener.urn, f"{label(listener)} serves plain HTTP: its default action must redirect to HTTPS")
+            )
         for rule in stack.joined_to(listener, "listenerArn", *LISTENER_RULES):
             rule_actions = rule.get("actions", [])
             if rule_actions is not UNKNOWN and not all(_redirects_to_https(a) for a in as_list(rule_actions)):
@@ -89,8 +102,9 @@ def http_redirects_only(stack: Stack) -> list[tuple[str, str]]:
     return found
 
 
-@resource_rule("alb-drop-invalid-headers", ["CKV_AWS_131", "FSBP ELB.4"],
-               "ALB drops invalid HTTP header fields", LOAD_BALANCERS)
+@resource_rule(
+    "alb-drop-invalid-headers", ["CKV_AWS_131", "FSBP ELB.4"], "ALB drops invalid HTTP header fields", LOAD_BALANCERS
+)
 def drop_invalid_headers(r: Res) -> list[str]:
     if not _application(r):
         return []
@@ -98,8 +112,7 @@ def drop_invalid_headers(r: Res) -> list[str]:
     return [] if ok in (True, None) else ["dropInvalidHeaderFields must be true"]
 
 
-@resource_rule("alb-access-logs", ["CKV_AWS_91", "FSBP ELB.5"],
-               "ALB writes access logs to S3", LOAD_BALANCERS)
+@resource_rule("alb-access-logs", ["CKV_AWS_91", "FSBP ELB.5"], "ALB writes access logs to S3", LOAD_BALANCERS)
 def access_logs(r: Res) -> list[str]:
     enabled = is_true(r.get("accessLogs.enabled"))
     if enabled is None:
@@ -109,15 +122,17 @@ def access_logs(r: Res) -> list[str]:
     return []
 
 
-@resource_rule("alb-deletion-protection", ["CKV_AWS_150", "FSBP ELB.6"],
-               "ALB has deletion protection", LOAD_BALANCERS, dev=False)
+@resource_rule(
+    "alb-deletion-protection", ["CKV_AWS_150", "FSBP ELB.6"], "ALB has deletion protection", LOAD_BALANCERS, dev=False
+)
 def deletion_protection(r: Res) -> list[str]:
     ok = is_true(r.get("enableDeletionProtection"))
     return [] if ok in (True, None) else ["enableDeletionProtection must be true"]
 
 
-@resource_rule("alb-desync-mitigation", ["FSBP ELB.12"],
-               "ALB desync mitigation is defensive or strictest", LOAD_BALANCERS)
+@resource_rule(
+    "alb-desync-mitigation", ["FSBP ELB.12"], "ALB desync mitigation is defensive or strictest", LOAD_BALANCERS
+)
 def desync_mitigation(r: Res) -> list[str]:
     mode = r.get("desyncMitigationMode", "defensive")
     if mode is UNKNOWN or not _application(r) or mode in ("defensive", "strictest"):

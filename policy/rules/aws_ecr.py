@@ -8,15 +8,15 @@ REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 
 
-@resource_rule("ecr-scan-on-push", ["CKV_AWS_163", "FSBP ECR.1"],
-               "Images are scanned for vulnerabilities on push", [REPOSITORY])
+@resource_rule(
+    "ecr-scan-on-push", ["CKV_AWS_163", "FSBP ECR.1"], "Images are scanned for vulnerabilities on push", [REPOSITORY]
+)
 def scan_on_push(r: Res) -> list[str]:
     ok = is_true(r.get("imageScanningConfiguration.scanOnPush"))
     return [] if ok in (True, None) else ["imageScanningConfiguration.scanOnPush must be true"]
 
 
-@resource_rule("ecr-immutable-tags", ["CKV_AWS_51", "FSBP ECR.2"],
-               "Image tags are immutable", [REPOSITORY])
+@resource_rule("ecr-immutable-tags", ["CKV_AWS_51", "FSBP ECR.2"], "Image tags are immutable", [REPOSITORY])
 def immutable_tags(r: Res) -> list[str]:
     mutability = r.get("imageTagMutability", "MUTABLE")
     if not isinstance(mutability, str) or mutability.startswith("IMMUTABLE"):
@@ -24,8 +24,12 @@ def immutable_tags(r: Res) -> list[str]:
     return [f"imageTagMutability is {mutability!r}; use 'IMMUTABLE'"]
 
 
-@stack_rule("ecr-lifecycle-policy", ["FSBP ECR.3"],
-            "Each repository has a lifecycle policy", [REPOSITORY, LIFECYCLE_POLICY])
+@stack_rule(
+    "ecr-lifecycle-policy", ["FSBP ECR.3"], "Each repository has a lifecycle policy", [REPOSITORY, LIFECYCLE_POLICY]
+)
 def lifecycle_policy(stack: Stack) -> list[tuple[str, str]]:
-    return [(repo.urn, f"{label(repo)} has no LifecyclePolicy") for repo in stack.of(REPOSITORY)
-            if not stack.joined_to(repo, "repository", LIFECYCLE_POLICY)]
+    return [
+        (repo.urn, f"{label(repo)} has no LifecyclePolicy")
+        for repo in stack.of(REPOSITORY)
+        if not stack.joined_to(repo, "repository", LIFECYCLE_POLICY)
+    ]

@@ -36,9 +36,12 @@ def _name(container: dict) -> str:
     return str(container.get("name", "?"))
 
 
-@resource_rule("ecs-no-secrets-in-environment", ["FSBP ECS.8"],
-               "No secret in a container's plain environment (use `secrets` from Secrets Manager)",
-               [TASK_DEFINITION])
+@resource_rule(
+    "ecs-no-secrets-in-environment",
+    ["FSBP ECS.8"],
+    "No secret in a container's plain environment (use `secrets` from Secrets Manager)",
+    [TASK_DEFINITION],
+)
 def no_secrets_in_environment(r: Res) -> list[str]:
     found = []
     for container in containers(r) or []:
@@ -49,22 +52,30 @@ def no_secrets_in_environment(r: Res) -> list[str]:
     return found
 
 
-@resource_rule("ecs-read-only-root-filesystem", ["CKV_AWS_336", "FSBP ECS.5"],
-               "Containers run with a read-only root filesystem", [TASK_DEFINITION])
+@resource_rule(
+    "ecs-read-only-root-filesystem",
+    ["CKV_AWS_336", "FSBP ECS.5"],
+    "Containers run with a read-only root filesystem",
+    [TASK_DEFINITION],
+)
 def read_only_root(r: Res) -> list[str]:
-    return [f"container '{_name(c)}': readonlyRootFilesystem must be true"
-            for c in containers(r) or [] if c.get("readonlyRootFilesystem") is not True]
+    return [
+        f"container '{_name(c)}': readonlyRootFilesystem must be true"
+        for c in containers(r) or []
+        if c.get("readonlyRootFilesystem") is not True
+    ]
 
 
-@resource_rule("ecs-not-privileged", ["FSBP ECS.4"],
-               "Containers are not privileged", [TASK_DEFINITION])
+@resource_rule("ecs-not-privileged", ["FSBP ECS.4"], "Containers are not privileged", [TASK_DEFINITION])
 def not_privileged(r: Res) -> list[str]:
-    return [f"container '{_name(c)}': privileged must not be true"
-            for c in containers(r) or [] if c.get("privileged") is True]
+    return [
+        f"container '{_name(c)}': privileged must not be true"
+        for c in containers(r) or []
+        if c.get("privileged") is True
+    ]
 
 
-@resource_rule("ecs-non-root-user", ["FSBP ECS.20"],
-               "Linux containers run as a non-root user", [TASK_DEFINITION])
+@resource_rule("ecs-non-root-user", ["FSBP ECS.20"], "Linux containers run as a non-root user", [TASK_DEFINITION])
 def non_root_user(r: Res) -> list[str]:
     if str(r.get("runtimePlatform.operatingSystemFamily", "LINUX")).upper() != "LINUX":
         return []
@@ -76,9 +87,12 @@ def non_root_user(r: Res) -> list[str]:
     return found
 
 
-@stack_rule("ecs-logs-with-retention", ["FSBP ECS.9", "CKV_AWS_66"],
-            "Containers log to a CloudWatch log group of this stack that has a retention period",
-            [TASK_DEFINITION, LOG_GROUP])
+@stack_rule(
+    "ecs-logs-with-retention",
+    ["FSBP ECS.9", "CKV_AWS_66"],
+    "Containers log to a CloudWatch log group of this stack that has a retention period",
+    [TASK_DEFINITION, LOG_GROUP],
+)
 def logs_with_retention(stack: Stack) -> list[tuple[str, str]]:
     found = []
     for task in stack.of(TASK_DEFINITION):
@@ -91,28 +105,41 @@ def logs_with_retention(stack: Stack) -> list[tuple[str, str]]:
             if driver != "awslogs":
                 continue
             group_name = get(c, "logConfiguration.options.awslogs-group")
-            groups = [g for g in stack.of(LOG_GROUP) if g.get("name") == group_name] or \
-                stack.joined(task, "containerDefinitions", LOG_GROUP)
+            groups = [g for g in stack.of(LOG_GROUP) if g.get("name") == group_name] or stack.joined(
+                task, "containerDefinitions", LOG_GROUP
+            )
             if not groups:
-                found.append((task.urn, f"{where} logs to '{group_name}', which is not a log group of this stack "
-                                        "(its retention cannot be checked)"))
+                found.append(
+                    (
+                        task.urn,
+                        f"{where} logs to '{group_name}', which is not a log group of this stack "
+                        "(its retention cannot be checked)",
+                    )
+                )
             for group in groups:
                 days = group.get("retentionInDays")
                 if days is not UNKNOWN and not (number(days) or 0) > 0:
-                    found.append((group.urn, f"{where} logs to {label(group)}, which keeps logs forever "
-                                             "(set retentionInDays)"))
+                    found.append(
+                        (group.urn, f"{where} logs to {label(group)}, which keeps logs forever (set retentionInDays)")
+                    )
     return found
 
 
-@resource_rule("ecs-no-public-ip", ["CKV_AWS_333", "FSBP ECS.2"],
-               "Services do not give tasks a public IP", [SERVICE])
+@resource_rule("ecs-no-public-ip", ["CKV_AWS_333", "FSBP ECS.2"], "Services do not give tasks a public IP", [SERVICE])
 def no_public_ip(r: Res) -> list[str]:
-    return ["networkConfiguration.assignPublicIp must be false"] \
-        if is_true(r.get("networkConfiguration.assignPublicIp")) else []
+    return (
+        ["networkConfiguration.assignPublicIp must be false"]
+        if is_true(r.get("networkConfiguration.assignPublicIp"))
+        else []
+    )
 
 
-@resource_rule("ecs-circuit-breaker-rollback", ["AWS Well-Architected REL08 (automatic rollback)"],
-               "Services roll a failed deployment back (deployment circuit breaker with rollback)", [SERVICE])
+@resource_rule(
+    "ecs-circuit-breaker-rollback",
+    ["AWS Well-Architected REL08 (automatic rollback)"],
+    "Services roll a failed deployment back (deployment circuit breaker with rollback)",
+    [SERVICE],
+)
 def circuit_breaker(r: Res) -> list[str]:
     if r.get("deploymentController.type", "ECS") != "ECS":
         return []  # CodeDeploy/external controllers roll back themselves
@@ -123,8 +150,9 @@ def circuit_breaker(r: Res) -> list[str]:
     return []
 
 
-@resource_rule("ecs-container-insights", ["CKV_AWS_65", "FSBP ECS.12"],
-               "Clusters have Container Insights on", [CLUSTER])
+@resource_rule(
+    "ecs-container-insights", ["CKV_AWS_65", "FSBP ECS.12"], "Clusters have Container Insights on", [CLUSTER]
+)
 def container_insights(r: Res) -> list[str]:
     settings = r.get("settings")
     if settings is UNKNOWN:

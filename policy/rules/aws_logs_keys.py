@@ -9,8 +9,7 @@ KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
 
 
-@resource_rule("cloudwatch-log-retention", ["CKV_AWS_66"],
-               "Log groups have a retention period", [LOG_GROUP])
+@resource_rule("cloudwatch-log-retention", ["CKV_AWS_66"], "Log groups have a retention period", [LOG_GROUP])
 def log_retention(r: Res) -> list[str]:
     days = r.get("retentionInDays")
     if days is UNKNOWN or (number(days) or 0) > 0:
@@ -18,14 +17,14 @@ def log_retention(r: Res) -> list[str]:
     return ["retentionInDays must be set (0 or unset keeps logs forever)"]
 
 
-@resource_rule("cloudwatch-log-kms", ["CKV_AWS_158"],
-               "Log groups are encrypted with a KMS key", [LOG_GROUP])
+@resource_rule("cloudwatch-log-kms", ["CKV_AWS_158"], "Log groups are encrypted with a KMS key", [LOG_GROUP])
 def log_kms(r: Res) -> list[str]:
     return [] if r.get("kmsKeyId") not in (None, "") else ["kmsKeyId must be set"]
 
 
-@resource_rule("kms-key-rotation", ["CKV_AWS_7", "FSBP KMS.4", "CIS AWS 3.6"],
-               "Customer-managed symmetric KMS keys rotate", [KEY])
+@resource_rule(
+    "kms-key-rotation", ["CKV_AWS_7", "FSBP KMS.4", "CIS AWS 3.6"], "Customer-managed symmetric KMS keys rotate", [KEY]
+)
 def key_rotation(r: Res) -> list[str]:
     spec = r.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT")
     if spec is UNKNOWN or spec != "SYMMETRIC_DEFAULT":
@@ -34,7 +33,6 @@ def key_rotation(r: Res) -> list[str]:
     return [] if ok in (True, None) else ["enableKeyRotation must be true"]
 
 
-@resource_rule("secretsmanager-cmk", ["CKV_AWS_149"],
-               "Secrets are encrypted with a customer-managed KMS key", [SECRET])
+@resource_rule("secretsmanager-cmk", ["CKV_AWS_149"], "Secrets are encrypted with a customer-managed KMS key", [SECRET])
 def secret_cmk(r: Res) -> list[str]:
     return [] if r.get("kmsKeyId") not in (None, "") else ["kmsKeyId must name a customer-managed key"]

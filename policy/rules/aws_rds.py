@@ -9,8 +9,7 @@ PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
 MIN_BACKUP_DAYS = 7
 
 
-@resource_rule("rds-storage-encrypted", ["CKV_AWS_16", "FSBP RDS.3"],
-               "RDS storage is encrypted at rest", [INSTANCE])
+@resource_rule("rds-storage-encrypted", ["CKV_AWS_16", "FSBP RDS.3"], "RDS storage is encrypted at rest", [INSTANCE])
 def storage_encrypted(r: Res) -> list[str]:
     # Replicas inherit encryption from their source; everything else must ask for it.
     if r.get("replicateSourceDb") not in (None, ""):
@@ -19,14 +18,17 @@ def storage_encrypted(r: Res) -> list[str]:
     return [] if ok in (True, None) else ["storageEncrypted must be true"]
 
 
-@resource_rule("rds-not-public", ["CKV_AWS_17", "FSBP RDS.2"],
-               "RDS instance is not publicly accessible", [INSTANCE])
+@resource_rule("rds-not-public", ["CKV_AWS_17", "FSBP RDS.2"], "RDS instance is not publicly accessible", [INSTANCE])
 def not_public(r: Res) -> list[str]:
     return ["publiclyAccessible must be false"] if is_true(r.get("publiclyAccessible")) else []
 
 
-@resource_rule("rds-backup-retention", ["FSBP RDS.11"],
-               f"RDS automated backups are kept at least {MIN_BACKUP_DAYS} days", [INSTANCE])
+@resource_rule(
+    "rds-backup-retention",
+    ["FSBP RDS.11"],
+    f"RDS automated backups are kept at least {MIN_BACKUP_DAYS} days",
+    [INSTANCE],
+)
 def backup_retention(r: Res) -> list[str]:
     value = r.get("backupRetentionPeriod")
     if value is UNKNOWN:
@@ -39,15 +41,24 @@ def backup_retention(r: Res) -> list[str]:
     return []
 
 
-@resource_rule("rds-deletion-protection", ["CKV_AWS_293", "FSBP RDS.8"],
-               "RDS instance has deletion protection", [INSTANCE], dev=False)
+@resource_rule(
+    "rds-deletion-protection",
+    ["CKV_AWS_293", "FSBP RDS.8"],
+    "RDS instance has deletion protection",
+    [INSTANCE],
+    dev=False,
+)
 def deletion_protection(r: Res) -> list[str]:
     ok = is_true(r.get("deletionProtection"))
     return [] if ok in (True, None) else ["deletionProtection must be true"]
 
 
-@resource_rule("rds-final-snapshot", ["AWS Well-Architected REL09 (back up data)"],
-               "Deleting the RDS instance takes a final snapshot", [INSTANCE])
+@resource_rule(
+    "rds-final-snapshot",
+    ["AWS Well-Architected REL09 (back up data)"],
+    "Deleting the RDS instance takes a final snapshot",
+    [INSTANCE],
+)
 def final_snapshot(r: Res) -> list[str]:
     if is_true(r.get("skipFinalSnapshot")) is True:
         return ["skipFinalSnapshot must be false"]
@@ -57,15 +68,18 @@ def final_snapshot(r: Res) -> list[str]:
     return []
 
 
-@resource_rule("rds-multi-az", ["CKV_AWS_157", "FSBP RDS.5"],
-               "RDS instance is Multi-AZ", [INSTANCE], dev=False)
+@resource_rule("rds-multi-az", ["CKV_AWS_157", "FSBP RDS.5"], "RDS instance is Multi-AZ", [INSTANCE], dev=False)
 def multi_az(r: Res) -> list[str]:
     ok = is_true(r.get("multiAz"))
     return [] if ok in (True, None) else ["multiAz must be true"]
 
 
-@resource_rule("rds-minor-upgrades-and-logs", ["CKV_AWS_226", "CKV_AWS_129", "FSBP RDS.13", "FSBP RDS.9"],
-               "RDS applies minor upgrades and exports its logs to CloudWatch", [INSTANCE])
+@resource_rule(
+    "rds-minor-upgrades-and-logs",
+    ["CKV_AWS_226", "CKV_AWS_129", "FSBP RDS.13", "FSBP RDS.9"],
+    "RDS applies minor upgrades and exports its logs to CloudWatch",
+    [INSTANCE],
+)
 def upgrades_and_logs(r: Res) -> list[str]:
     problems = []
     if is_true(r.get("autoMinorVersionUpgrade", True)) is False:
@@ -78,9 +92,12 @@ def upgrades_and_logs(r: Res) -> list[str]:
     return problems
 
 
-@stack_rule("rds-force-ssl", ["CKV2_AWS_69"],
-            "RDS PostgreSQL only accepts TLS connections (rds.force_ssl=1 in its parameter group)",
-            [INSTANCE, PARAMETER_GROUP])
+@stack_rule(
+    "rds-force-ssl",
+    ["CKV2_AWS_69"],
+    "RDS PostgreSQL only accepts TLS connections (rds.force_ssl=1 in its parameter group)",
+    [INSTANCE, PARAMETER_GROUP],
+)
 def force_ssl(stack: Stack) -> list[tuple[str, str]]:
     found = []
     for db in stack.of(INSTANCE):
@@ -91,10 +108,17 @@ def force_ssl(stack: Stack) -> list[tuple[str, str]]:
         groups = stack.joined(db, "parameterGroupName", PARAMETER_GROUP)
         if not groups:
             if group_name is None or (isinstance(group_name, str) and group_name.startswith("default.")):
-                found.append((db.urn, f"{label(db)} uses the engine's default parameter group, which does not force SSL"))
+                found.append(
+                    (db.urn, f"{label(db)} uses the engine's default parameter group, which does not force SSL")
+                )
             elif isinstance(group_name, str):
-                found.append((db.urn, f"{label(db)}: parameter group '{group_name}' is not managed by this stack, "
-                                      "so rds.force_ssl=1 cannot be verified"))
+                found.append(
+                    (
+                        db.urn,
+                        f"{label(db)}: parameter group '{group_name}' is not managed by this stack, "
+                        "so rds.force_ssl=1 cannot be verified",
+                    )
+                )
             continue
         for group in groups:
             params = group.get("parameters", [])

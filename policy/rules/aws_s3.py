@@ -43,9 +43,12 @@ def _missing(bucket: Res, typ: str) -> tuple[str, str]:
     return bucket.urn, f"{label(bucket)} has no {typ.rsplit(':', 1)[-1]}"
 
 
-@stack_rule("s3-public-access-block", ["CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56", "CKV2_AWS_6",
-                                       "FSBP S3.8", "CIS AWS 2.1.4"],
-            "Every bucket has a public-access block with all four settings on", [BUCKET, PUBLIC_ACCESS_BLOCK])
+@stack_rule(
+    "s3-public-access-block",
+    ["CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56", "CKV2_AWS_6", "FSBP S3.8", "CIS AWS 2.1.4"],
+    "Every bucket has a public-access block with all four settings on",
+    [BUCKET, PUBLIC_ACCESS_BLOCK],
+)
 def public_access_block(stack: Stack) -> list[tuple[str, str]]:
     found = []
     for block in stack.of(PUBLIC_ACCESS_BLOCK):
@@ -67,9 +70,12 @@ def _access_log_buckets(stack: Stack) -> set[str]:
     return urns
 
 
-@stack_rule("s3-encryption-kms", ["CKV_AWS_145", "CKV_AWS_19"],
-            "Every bucket has default encryption with SSE-KMS (SSE-S3 only for an ALB access-log bucket)",
-            [BUCKET, ENCRYPTION, *LOAD_BALANCERS])
+@stack_rule(
+    "s3-encryption-kms",
+    ["CKV_AWS_145", "CKV_AWS_19"],
+    "Every bucket has default encryption with SSE-KMS (SSE-S3 only for an ALB access-log bucket)",
+    [BUCKET, ENCRYPTION, *LOAD_BALANCERS],
+)
 def encryption(stack: Stack) -> list[tuple[str, str]]:
     found = []
     log_buckets = _access_log_buckets(stack)
@@ -85,13 +91,17 @@ def encryption(stack: Stack) -> list[tuple[str, str]]:
             if UNKNOWN in algorithms or rules is UNKNOWN:
                 continue
             if not algorithms or any(a not in allowed for a in algorithms):
-                found.append((config.urn, f"{label(bucket)} is encrypted with {', '.join(map(str, algorithms)) or 'nothing'}; "
-                                          f"use {' or '.join(allowed)}"))
+                found.append(
+                    (
+                        config.urn,
+                        f"{label(bucket)} is encrypted with {', '.join(map(str, algorithms)) or 'nothing'}; "
+                        f"use {' or '.join(allowed)}",
+                    )
+                )
     return found
 
 
-@stack_rule("s3-versioning", ["CKV_AWS_21", "FSBP S3.14"],
-            "Every bucket has versioning enabled", [BUCKET, VERSIONING])
+@stack_rule("s3-versioning", ["CKV_AWS_21", "FSBP S3.14"], "Every bucket has versioning enabled", [BUCKET, VERSIONING])
 def versioning(stack: Stack) -> list[tuple[str, str]]:
     found = []
     for bucket in stack.of(BUCKET):
@@ -110,14 +120,20 @@ def _denies_plain_http(statement: Mapping[str, Any]) -> bool:
     actions = [actions] if isinstance(actions, str) else actions
     principal = statement.get("Principal")
     secure = get(statement, "Condition.Bool.aws:SecureTransport")
-    return (statement.get("Effect") == "Deny"
-            and (principal == "*" or principal == {"AWS": "*"})
-            and any(a in ("s3:*", "*") for a in actions)
-            and str(secure).lower() == "false")
+    return (
+        statement.get("Effect") == "Deny"
+        and (principal == "*" or principal == {"AWS": "*"})
+        and any(a in ("s3:*", "*") for a in actions)
+        and str(secure).lower() == "false"
+    )
 
 
-@stack_rule("s3-tls-only", ["FSBP S3.5", "CIS AWS 2.1.1"],
-            "Every bucket policy denies requests that do not use TLS", [BUCKET, POLICY])
+@stack_rule(
+    "s3-tls-only",
+    ["FSBP S3.5", "CIS AWS 2.1.1"],
+    "Every bucket policy denies requests that do not use TLS",
+    [BUCKET, POLICY],
+)
 def tls_only(stack: Stack) -> list[tuple[str, str]]:
     found = []
     for bucket in stack.of(BUCKET):
@@ -128,13 +144,22 @@ def tls_only(stack: Stack) -> list[tuple[str, str]]:
             if policy.get("policy") is UNKNOWN:
                 continue
             if not any(_denies_plain_http(s) for s in policy_statements(policy.get("policy"))):
-                found.append((policy.urn, f"{label(bucket)}: the bucket policy must deny s3:* to every principal "
-                                          "when aws:SecureTransport is false"))
+                found.append(
+                    (
+                        policy.urn,
+                        f"{label(bucket)}: the bucket policy must deny s3:* to every principal "
+                        "when aws:SecureTransport is false",
+                    )
+                )
     return found
 
 
-@stack_rule("s3-abort-incomplete-uploads", ["CKV_AWS_300", "CKV2_AWS_61", "FSBP S3.13"],
-            "Every bucket has a lifecycle rule that aborts incomplete multipart uploads", [BUCKET, LIFECYCLE])
+@stack_rule(
+    "s3-abort-incomplete-uploads",
+    ["CKV_AWS_300", "CKV2_AWS_61", "FSBP S3.13"],
+    "Every bucket has a lifecycle rule that aborts incomplete multipart uploads",
+    [BUCKET, LIFECYCLE],
+)
 def abort_incomplete_uploads(stack: Stack) -> list[tuple[str, str]]:
     found = []
     for bucket in stack.of(BUCKET):
@@ -145,16 +170,27 @@ def abort_incomplete_uploads(stack: Stack) -> list[tuple[str, str]]:
         if any(c.get("rules") is UNKNOWN for c in configs):
             continue
         rules = [rule for config in configs for rule in items(config.get("rules")) if isinstance(rule, dict)]
-        if not any(get(rule, "status") == "Enabled"
-                   and (number(get(rule, "abortIncompleteMultipartUpload.daysAfterInitiation")) or 0) > 0
-                   for rule in rules):
-            found.append((configs[0].urn, f"{label(bucket)}: no enabled lifecycle rule sets "
-                                          "abortIncompleteMultipartUpload.daysAfterInitiation"))
+        if not any(
+            get(rule, "status") == "Enabled"
+            and (number(get(rule, "abortIncompleteMultipartUpload.daysAfterInitiation")) or 0) > 0
+            for rule in rules
+        ):
+            found.append(
+                (
+                    configs[0].urn,
+                    f"{label(bucket)}: no enabled lifecycle rule sets "
+                    "abortIncompleteMultipartUpload.daysAfterInitiation",
+                )
+            )
     return found
 
 
-@stack_rule("s3-acls-disabled", ["CKV2_AWS_65", "FSBP S3.12"],
-            "Every bucket disables ACLs (object ownership BucketOwnerEnforced)", [BUCKET, OWNERSHIP])
+@stack_rule(
+    "s3-acls-disabled",
+    ["CKV2_AWS_65", "FSBP S3.12"],
+    "Every bucket disables ACLs (object ownership BucketOwnerEnforced)",
+    [BUCKET, OWNERSHIP],
+)
 def acls_disabled(stack: Stack) -> list[tuple[str, str]]:
     found = []
     for bucket in stack.of(BUCKET):
@@ -164,18 +200,19 @@ def acls_disabled(stack: Stack) -> list[tuple[str, str]]:
         for control in controls:
             ownership = control.get("rule.objectOwnership")
             if ownership is not UNKNOWN and ownership != "BucketOwnerEnforced":
-                found.append((control.urn, f"{label(bucket)}: object ownership is {ownership!r}, "
-                                           "must be 'BucketOwnerEnforced'"))
+                found.append(
+                    (control.urn, f"{label(bucket)}: object ownership is {ownership!r}, must be 'BucketOwnerEnforced'")
+                )
     return found
 
 
-@resource_rule("s3-policy-not-public", ["CKV_AWS_70"],
-               "No bucket policy allows anything to every principal", [POLICY])
+@resource_rule("s3-policy-not-public", ["CKV_AWS_70"], "No bucket policy allows anything to every principal", [POLICY])
 def policy_not_public(r: Res) -> list[str]:
     found = []
     for statement in policy_statements(r.get("policy")):
         principal = statement.get("Principal")
         if statement.get("Effect") == "Allow" and (principal == "*" or principal == {"AWS": "*"}):
-            found.append(f"statement {statement.get('Sid', '(no Sid)')!r} allows {statement.get('Action')} "
-                         "to every principal")
+            found.append(
+                f"statement {statement.get('Sid', '(no Sid)')!r} allows {statement.get('Action')} to every principal"
+            )
     return found

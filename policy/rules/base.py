@@ -216,9 +216,11 @@ class Stack:
         raw = get(child.props, key) if value is None else value
         values = {v for v in as_list(raw) if isinstance(v, str) and v}
         if values:
-            found = [r for r in self.of(*types)
-                     if values & {r.props.get(k) for k in ("id", "arn", "name", "bucket")
-                                  if isinstance(r.props.get(k), str)}]
+            found = [
+                r
+                for r in self.of(*types)
+                if values & {r.props.get(k) for k in ("id", "arn", "name", "bucket") if isinstance(r.props.get(k), str)}
+            ]
             if found:
                 return found
         if key in child.property_dependencies:
@@ -239,8 +241,17 @@ def label(res: Res) -> str:
 
 # ---- secrets in plain environment variables ---------------------------------------------------
 
-_SECRET_WORDS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "PRIVATE_KEY", "ACCESS_KEY", "API_KEY",
-                 "CREDENTIAL")
+_SECRET_WORDS = (
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "SECRET",
+    "TOKEN",
+    "PRIVATE_KEY",
+    "ACCESS_KEY",
+    "API_KEY",
+    "CREDENTIAL",
+)
 # Variables that *point at* a secret (a file, a path, an ARN) are how secrets should travel.
 _POINTER_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_ARN")
 

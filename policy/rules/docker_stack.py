@@ -19,8 +19,12 @@ def _in_proxy(urn: str) -> bool:
     return PROXY_COMPONENT in type_chain.split("$")
 
 
-@resource_rule("docker-only-proxy-published", ["CIS Docker 5.8", "CIS Docker 5.13"],
-               "Only the proxy container publishes a port on the host", [CONTAINER])
+@resource_rule(
+    "docker-only-proxy-published",
+    ["CIS Docker 5.8", "CIS Docker 5.13"],
+    "Only the proxy container publishes a port on the host",
+    [CONTAINER],
+)
 def only_proxy_published(r: Res) -> list[str]:
     ports = items(r.get("ports"))
     if not ports or _in_proxy(r.urn):
@@ -42,8 +46,12 @@ def _unpinned(reference: str) -> str | None:
     return None
 
 
-@resource_rule("docker-images-pinned", ["CKV_K8S_14", "CKV_DOCKER_7"],
-               "Images are pinned to a version tag or digest, never latest", [CONTAINER, REMOTE_IMAGE, IMAGE])
+@resource_rule(
+    "docker-images-pinned",
+    ["CKV_K8S_14", "CKV_DOCKER_7"],
+    "Images are pinned to a version tag or digest, never latest",
+    [CONTAINER, REMOTE_IMAGE, IMAGE],
+)
 def images_pinned(r: Res) -> list[str]:
     key = {CONTAINER: "image", REMOTE_IMAGE: "name", IMAGE: "imageName"}[r.type]
     reference = r.get(key)
@@ -53,9 +61,12 @@ def images_pinned(r: Res) -> list[str]:
     return [problem] if problem else []
 
 
-@resource_rule("docker-no-secret-in-env", ["CKV_K8S_35"],
-               "No secret in a container's plain environment (NAME_FILE pointing at a file instead)",
-               [CONTAINER])
+@resource_rule(
+    "docker-no-secret-in-env",
+    ["CKV_K8S_35"],
+    "No secret in a container's plain environment (NAME_FILE pointing at a file instead)",
+    [CONTAINER],
+)
 def no_secret_in_env(r: Res) -> list[str]:
     found = []
     for entry in items(r.get("envs")):
@@ -68,14 +79,17 @@ def no_secret_in_env(r: Res) -> list[str]:
     return found
 
 
-@resource_rule("docker-not-privileged", ["CIS Docker 5.4", "CKV_K8S_16"],
-               "Containers are not privileged", [CONTAINER])
+@resource_rule("docker-not-privileged", ["CIS Docker 5.4", "CKV_K8S_16"], "Containers are not privileged", [CONTAINER])
 def not_privileged(r: Res) -> list[str]:
     return ["privileged must not be true"] if r.get("privileged") is True else []
 
 
-@resource_rule("docker-no-new-privileges", ["CIS Docker 5.25", "CKV_K8S_20"],
-               "Containers cannot gain privileges (no-new-privileges)", [CONTAINER])
+@resource_rule(
+    "docker-no-new-privileges",
+    ["CIS Docker 5.25", "CKV_K8S_20"],
+    "Containers cannot gain privileges (no-new-privileges)",
+    [CONTAINER],
+)
 def no_new_privileges(r: Res) -> list[str]:
     options = r.get("securityOpts")
     if options is UNKNOWN:
@@ -85,8 +99,9 @@ def no_new_privileges(r: Res) -> list[str]:
     return ["securityOpts must include 'no-new-privileges:true'"]
 
 
-@resource_rule("docker-healthcheck", ["CIS Docker 5.26", "CIS Docker 4.6"],
-               "Containers have a health check", [CONTAINER])
+@resource_rule(
+    "docker-healthcheck", ["CIS Docker 5.26", "CIS Docker 4.6"], "Containers have a health check", [CONTAINER]
+)
 def healthcheck(r: Res) -> list[str]:
     tests = r.get("healthcheck.tests")
     if tests is UNKNOWN:

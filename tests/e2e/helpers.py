@@ -7,7 +7,7 @@ import os
 import uuid
 from pathlib import Path
 
-MODEL_CODE = '''
+MODEL_CODE = """
 import mlflow
 from mlflow.pyfunc import PythonModel
 
@@ -18,7 +18,7 @@ class Affine(PythonModel):
 
 
 mlflow.models.set_model(Affine())
-'''
+"""
 
 
 def sha256_file(path: Path) -> str:

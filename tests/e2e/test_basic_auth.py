@@ -44,6 +44,7 @@ def as_user(monkeypatch, authed):
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
         mlflow.set_tracking_uri(uri)
         return uri
+
     yield use
     mlflow.set_tracking_uri(None)
 

@@ -57,21 +57,27 @@ def test_schema_migrated_exactly_once(replicas):
 def test_no_error_in_any_log(replicas):
     assert replicas.error_lines() == {inst.name: [] for inst in replicas.instances}
     # Racing DDL would show up in the database's own log first.
-    pg_errors = [line for line in replicas.postgres.process.log_text().splitlines()
-                 if re.search(r"\b(ERROR|FATAL|PANIC):", line)]
+    pg_errors = [
+        line for line in replicas.postgres.process.log_text().splitlines() if re.search(r"\b(ERROR|FATAL|PANIC):", line)
+    ]
     assert pg_errors == []
 
 
 def test_every_replica_serves_the_same_data(replicas):
     """A write through one replica is read back through each of the others."""
     first, *others = replicas.instances
-    created = requests.post(f"{first.url}/api/2.0/mlflow/experiments/create", json={"name": "shared"},
-                            headers=HOST, timeout=30)
+    created = requests.post(
+        f"{first.url}/api/2.0/mlflow/experiments/create", json={"name": "shared"}, headers=HOST, timeout=30
+    )
     assert created.status_code == 200, created.text
     experiment_id = created.json()["experiment_id"]
     for inst in others:
-        got = requests.get(f"{inst.url}/api/2.0/mlflow/experiments/get",
-                           params={"experiment_id": experiment_id}, headers=HOST, timeout=30)
+        got = requests.get(
+            f"{inst.url}/api/2.0/mlflow/experiments/get",
+            params={"experiment_id": experiment_id},
+            headers=HOST,
+            timeout=30,
+        )
         assert got.status_code == 200, (inst.name, got.text)
         assert got.json()["experiment"]["name"] == "shared"
     # The bucket was created once, by whichever replica got there first, and is usable.

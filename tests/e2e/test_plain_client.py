@@ -61,11 +61,13 @@ def test_the_proxy_answers_the_capability_probe_with_no_direct_transfers(big_sta
     assert direct["multipart_uploads_enabled"] is True and direct["multipart_downloads_enabled"] is True
     assert through_proxy["multipart_uploads_enabled"] is False
     assert through_proxy["multipart_downloads_enabled"] is False
-    assert {k: v for k, v in through_proxy.items() if not k.startswith("multipart_")} == \
-        {k: v for k, v in direct.items() if not k.startswith("multipart_")}
+    assert {k: v for k, v in through_proxy.items() if not k.startswith("multipart_")} == {
+        k: v for k, v in direct.items() if not k.startswith("multipart_")
+    }
     # The same for the UI's path, and still behind the password.
-    ajax = requests.get(f"{big_stack.tracking_uri}/ajax-api/3.0/mlflow/server-info", auth=big_stack.credentials,
-                        timeout=30).json()
+    ajax = requests.get(
+        f"{big_stack.tracking_uri}/ajax-api/3.0/mlflow/server-info", auth=big_stack.credentials, timeout=30
+    ).json()
     assert ajax["multipart_downloads_enabled"] is False
     assert requests.get(f"{big_stack.tracking_uri}/api/3.0/mlflow/server-info", timeout=30).status_code == 401
 
@@ -75,11 +77,22 @@ def test_a_client_with_only_the_three_variables_uploads_and_downloads_a_big_arti
     digest = write_random(artifact, BIG)
     uri, (user, password) = big_stack.tracking_uri, big_stack.credentials
     # Nothing of this process's environment: no MLFLOW_ENABLE_PROXY_MULTIPART_*, no AWS_*.
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
-           "MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_TRACKING_USERNAME": user,
+        "MLFLOW_TRACKING_PASSWORD": password,
+    }
     before = len(big_stack.access_log())
-    done = subprocess.run([sys.executable, "-c", CLIENT, str(artifact), unique("plain-client")], env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT, str(artifact), unique("plain-client")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert sha256_file(result["downloaded"]) == digest
@@ -90,7 +103,10 @@ def test_a_client_with_only_the_three_variables_uploads_and_downloads_a_big_arti
     assert not [p for p in paths if "presigned" in p or "/mpu/" in p], paths
     artifact_path = "/api/2.0/mlflow-artifacts/artifacts/"
     uploads = [e for e in calls if e["method"] == "PUT" and e["path"].startswith(artifact_path)]
-    downloads = [e for e in calls if e["method"] == "GET" and e["path"].startswith(artifact_path)
-                 and e["path"].endswith("weights.bin")]
+    downloads = [
+        e
+        for e in calls
+        if e["method"] == "GET" and e["path"].startswith(artifact_path) and e["path"].endswith("weights.bin")
+    ]
     assert [e["status"] for e in uploads] == [200] and uploads[0]["received"] >= BIG
     assert [e["status"] for e in downloads] == [200] and downloads[0]["sent"] >= BIG

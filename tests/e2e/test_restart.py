@@ -36,17 +36,29 @@ def snapshot(stack) -> dict:
         for run in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=1000):
             run_id = run.info.run_id
             runs[run_id] = {
-                "info": (run.info.run_name, run.info.status, run.info.start_time, run.info.end_time,
-                         run.info.artifact_uri, run.info.lifecycle_stage),
+                "info": (
+                    run.info.run_name,
+                    run.info.status,
+                    run.info.start_time,
+                    run.info.end_time,
+                    run.info.artifact_uri,
+                    run.info.lifecycle_stage,
+                ),
                 "params": run.data.params,
                 "tags": run.data.tags,
                 "metrics": run.data.metrics,
-                "history": {key: [(m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key)]
-                            for key in run.data.metrics},
+                "history": {
+                    key: [(m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key)]
+                    for key in run.data.metrics
+                },
                 "artifacts": sorted(_artifacts(client, run_id)),
             }
         state["experiments"][exp.experiment_id] = {
-            "name": exp.name, "tags": exp.tags, "stage": exp.lifecycle_stage, "runs": runs}
+            "name": exp.name,
+            "tags": exp.tags,
+            "stage": exp.lifecycle_stage,
+            "runs": runs,
+        }
     for model in client.search_registered_models():
         versions = client.search_model_versions(f"name = '{model.name}'")
         state["models"][model.name] = {
@@ -73,8 +85,12 @@ def test_everything_survives_a_mlflow_restart(tracking, tmp_path):
         for step in range(5):
             mlflow.log_metric("loss", 5.0 - step, step=step)
         mlflow.log_artifact(str(artifact))
-        mlflow.pyfunc.log_model(name="model", python_model=str(code), registered_model_name=name,
-                                pip_requirements=[f"mlflow=={mlflow.__version__}"])
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(code),
+            registered_model_name=name,
+            pip_requirements=[f"mlflow=={mlflow.__version__}"],
+        )
     client.set_registered_model_alias(name, "prod", "1")
 
     before = snapshot(tracking)
@@ -103,8 +119,11 @@ def test_everything_survives_a_mlflow_restart(tracking, tmp_path):
         del after["experiments"][experiment_id]["runs"][run_id]
     assert after == before
 
-    downloaded = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="report.txt",
-                                                          dst_path=str(tmp_path / "dl")))
+    downloaded = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="report.txt", dst_path=str(tmp_path / "dl")
+        )
+    )
     assert sha256_file(downloaded) == sha256_file(artifact)
     model = mlflow.pyfunc.load_model(f"models:/{name}@prod")
     assert list(model.predict(pd.DataFrame({"x": [10.0]}))) == [21.0]

@@ -111,12 +111,13 @@ def check_artifact_round_trip(tracking, work: Path) -> None:
     # In the dev stack only nginx is published: both transfers must have crossed it
     # whole, not gone to presigned S3 URLs (http://minio:9000 is unreachable there).
     big_path = f"/api/2.0/mlflow-artifacts/artifacts/{prefix}data/big.bin"
-    crossed = [(e["method"], e["status"]) for e in tracking.access_log()
-               if e["path"] == big_path and (e["sent"] >= BIG_ARTIFACT_BYTES or e["received"] >= BIG_ARTIFACT_BYTES)]
+    crossed = [
+        (e["method"], e["status"])
+        for e in tracking.access_log()
+        if e["path"] == big_path and (e["sent"] >= BIG_ARTIFACT_BYTES or e["received"] >= BIG_ARTIFACT_BYTES)
+    ]
     assert crossed == [("PUT", 200), ("GET", 200)]
     assert not [e for e in tracking.access_log() if "/mlflow-artifacts/presigned/" in e["path"]]
-
-
 
 
 def test_log_register_alias_load_and_predict(tracking, tmp_path):
@@ -128,7 +129,9 @@ def test_log_register_alias_load_and_predict(tracking, tmp_path):
 
     with mlflow.start_run(experiment_id=experiment_id):
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(code), registered_model_name=name,
+            name="model",
+            python_model=str(code),
+            registered_model_name=name,
             # Explicit requirements: inference would spend seconds in a subprocess.
             pip_requirements=[f"mlflow=={mlflow.__version__}"],
         )
@@ -143,6 +146,8 @@ def test_log_register_alias_load_and_predict(tracking, tmp_path):
 
     # The model's files went to the bucket too (logged models live under <experiment>/models/).
     s3 = tracking.s3_client()
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=tracking.bucket, Prefix=f"{experiment_id}/models/")
-            .get("Contents", [])]
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=tracking.bucket, Prefix=f"{experiment_id}/models/").get("Contents", [])
+    ]
     assert any(key.endswith("/artifacts/MLmodel") for key in keys), keys

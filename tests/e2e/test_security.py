@@ -17,10 +17,17 @@ pytestmark = pytest.mark.e2e
 
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
 # Every kind of route nginx fronts: REST API, UI-only API, artifacts, the UI itself.
-PROTECTED = [SEARCH, "/ajax-api/2.0/mlflow/experiments/search?max_results=1",
-             "/api/2.0/mlflow-artifacts/artifacts?path=", "/", "/static-files/index.html",
-             # Only /health itself is open: no prefix or look-alike rides on it.
-             "/healthz", "/health/", "/health.json"]
+PROTECTED = [
+    SEARCH,
+    "/ajax-api/2.0/mlflow/experiments/search?max_results=1",
+    "/api/2.0/mlflow-artifacts/artifacts?path=",
+    "/",
+    "/static-files/index.html",
+    # Only /health itself is open: no prefix or look-alike rides on it.
+    "/healthz",
+    "/health/",
+    "/health.json",
+]
 
 
 def basic(user: str, password: str) -> str:
@@ -49,8 +56,13 @@ def test_anonymous_requests_get_401(stack, path):
 
 def test_wrong_password_or_user_gets_401(stack):
     user, password = stack.credentials
-    for auth in [(user, password + "x"), (user, password[:-1]), (user, ""), ("admin", password),
-                 (user.upper(), password)]:
+    for auth in [
+        (user, password + "x"),
+        (user, password[:-1]),
+        (user, ""),
+        ("admin", password),
+        (user.upper(), password),
+    ]:
         assert get(stack, SEARCH, auth=auth).status_code == 401, auth
     # A malformed header is no way in either.
     assert get(stack, SEARCH, headers={"Authorization": "Basic !!!"}).status_code == 401
@@ -73,8 +85,9 @@ def test_foreign_host_header_is_refused(stack):
     for host in ["localhost", f"localhost:{stack.nginx_port}", f"127.0.0.1:{stack.nginx_port}"]:
         assert get(stack, SEARCH, auth=stack.credentials, headers={"Host": host}).status_code == 200, host
     # X-Forwarded-Host cannot smuggle a foreign host past the check, nor in.
-    response = get(stack, SEARCH, auth=stack.credentials,
-                   headers={"Host": "evil.example", "X-Forwarded-Host": "localhost"})
+    response = get(
+        stack, SEARCH, auth=stack.credentials, headers={"Host": "evil.example", "X-Forwarded-Host": "localhost"}
+    )
     assert response.status_code == 403
 
 
@@ -127,8 +140,7 @@ def test_no_secret_on_any_command_line(stack):
     """Secrets reach the servers as 0400 files and env, never argv (readable by any local user)."""
     from testkit.processes import _descendants
 
-    secrets = {"db password": stack.db_password, "S3 secret key": stack.s3_secret_key,
-               "proxy password": stack.password}
+    secrets = {"db password": stack.db_password, "S3 secret key": stack.s3_secret_key, "proxy password": stack.password}
     checked = 0
     for name, process in stack.processes().items():
         for pid in [process.pid, *_descendants(process.pid)]:

@@ -71,11 +71,18 @@ def file_digest(path: Path) -> str:
 
 def run_migrate(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """`python -m migrate ...` as a user runs it; no ambient target URL or AWS settings leak in."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "MLFLOW_MIGRATE_", "MLFLOW_DB_", "MLFLOW_S3_", "PG"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "MLFLOW_MIGRATE_", "MLFLOW_DB_", "MLFLOW_S3_", "PG"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "migrate", "--no-progress", *args],
-        cwd=REPO, env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -96,7 +103,7 @@ def under_root(root: Path, replacement: str):
             return uri
         for prefix in prefixes:
             if uri == prefix or uri.startswith(prefix + "/"):
-                return replacement + uri[len(prefix):].lstrip("/")
+                return replacement + uri[len(prefix) :].lstrip("/")
         return uri
 
     return rewrite

@@ -43,13 +43,17 @@ def _populate(client: MlflowClient, directory: Path, root: Path, db: Path) -> di
     for index, experiment_id in enumerate([exp_a, exp_a, exp_b]):
         run = client.create_run(experiment_id, run_name=f"run-{index}", tags={"stage": f"s{index}"})
         run_id = run.info.run_id
-        client.log_batch(run_id, params=[Param("lr", str(0.01 * (index + 1))), Param("layers", "3"),
-                                         Param("long", "x" * 600)],
-                         tags=[RunTag("mlflow.note.content", f"run {index} notes\nline 2")])
+        client.log_batch(
+            run_id,
+            params=[Param("lr", str(0.01 * (index + 1))), Param("layers", "3"), Param("long", "x" * 600)],
+            tags=[RunTag("mlflow.note.content", f"run {index} notes\nline 2")],
+        )
         metrics = [Metric("loss", 1.0 / (step + 1) + index, 1_700_000_000_000 + step, step) for step in range(25)]
         metrics += [Metric("acc", 0.1 * step, 1_700_000_000_000 + step, step) for step in range(10)]
-        metrics += [Metric("weird", value, 1_700_000_000_100 + i, i)
-                    for i, value in enumerate([math.nan, math.inf, -math.inf, 1e-300, 0.1 + 0.2])]
+        metrics += [
+            Metric("weird", value, 1_700_000_000_100 + i, i)
+            for i, value in enumerate([math.nan, math.inf, -math.inf, 1e-300, 0.1 + 0.2])
+        ]
         client.log_batch(run_id, metrics=metrics)
         client.log_artifacts(run_id, str(files))
         client.log_text(run_id, f"run {index}", "notes/run.txt")
@@ -75,8 +79,9 @@ def _populate(client: MlflowClient, directory: Path, root: Path, db: Path) -> di
     client.delete_experiment(exp_gone)
 
     # A logged model (MLflow 3: models/<model_id>/artifacts under the experiment).
-    model = client.create_logged_model(exp_a, name="clf", source_run_id=runs[0],
-                                       params={"C": "1.0"}, tags={"kind": "sklearn-ish"})
+    model = client.create_logged_model(
+        exp_a, name="clf", source_run_id=runs[0], params={"C": "1.0"}, tags={"kind": "sklearn-ish"}
+    )
     model_dir = directory / "model"
     model_dir.mkdir(exist_ok=True)
     (model_dir / "MLmodel").write_text("flavors: {}\n")
@@ -88,8 +93,7 @@ def _populate(client: MlflowClient, directory: Path, root: Path, db: Path) -> di
     v1 = client.create_model_version("classifier", f"models:/{model.model_id}", run_id=runs[0], tags={"v": "1"})
     # An MLflow 2 style version whose source is a plain path under the artifact root.
     run_artifacts = client.get_run(runs[1]).info.artifact_uri
-    v2 = client.create_model_version("classifier", f"{run_artifacts}/nested", run_id=runs[1],
-                                     description="from a path")
+    v2 = client.create_model_version("classifier", f"{run_artifacts}/nested", run_id=runs[1], description="from a path")
     client.set_registered_model_alias("classifier", "champion", v1.version)
     client.set_registered_model_alias("classifier", "challenger", v2.version)
     client.set_model_version_tag("classifier", v2.version, "validated", "yes")
@@ -101,11 +105,19 @@ def _populate(client: MlflowClient, directory: Path, root: Path, db: Path) -> di
         span.set_outputs({"a": "world"})
     trace_id = span.trace_id
 
-    return {"db": db, "root": root, "experiments": [exp_a, exp_b, exp_gone], "runs": runs,
-            "deleted_run": deleted.info.run_id, "model_id": model.model_id, "trace_id": trace_id}
+    return {
+        "db": db,
+        "root": root,
+        "experiments": [exp_a, exp_b, exp_gone],
+        "runs": runs,
+        "deleted_run": deleted.info.run_id,
+        "model_id": model.model_id,
+        "trace_id": trace_id,
+    }
 
 
 # -- reading back ----------------------------------------------------------------------------
+
 
 def _walk(client: MlflowClient, run_id: str, path: str | None = None) -> list[tuple[str, int | None]]:
     out = []
@@ -117,8 +129,9 @@ def _walk(client: MlflowClient, run_id: str, path: str | None = None) -> list[tu
     return out
 
 
-def snapshot(tracking_uri: str, rewrite=lambda uri: uri, with_artifacts: bool = True,
-             download_dir: Path | None = None) -> dict:
+def snapshot(
+    tracking_uri: str, rewrite=lambda uri: uri, with_artifacts: bool = True, download_dir: Path | None = None
+) -> dict:
     """Everything a user sees, as plain data. `rewrite` maps source locations to the
     expected target ones (identity when reading the source itself)."""
     # models:/ downloads resolve through the global registry URI: point it here meanwhile.
@@ -137,24 +150,45 @@ def _snapshot(tracking_uri, rewrite, with_artifacts, download_dir) -> dict:
     state: dict = {"experiments": {}, "runs": {}, "models": {}, "logged_models": {}}
     for exp in client.search_experiments(view_type=ViewType.ALL):
         state["experiments"][exp.experiment_id] = {
-            "name": exp.name, "location": rewrite(exp.artifact_location), "stage": exp.lifecycle_stage,
-            "tags": dict(exp.tags), "created": exp.creation_time,
+            "name": exp.name,
+            "location": rewrite(exp.artifact_location),
+            "stage": exp.lifecycle_stage,
+            "tags": dict(exp.tags),
+            "created": exp.creation_time,
         }
         for run in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL):
             info = run.info
-            history = {key: [(m.step, m.timestamp, "nan" if math.isnan(m.value) else m.value)
-                             for m in client.get_metric_history(info.run_id, key)]
-                       for key in run.data.metrics}
+            history = {
+                key: [
+                    (m.step, m.timestamp, "nan" if math.isnan(m.value) else m.value)
+                    for m in client.get_metric_history(info.run_id, key)
+                ]
+                for key in run.data.metrics
+            }
             datasets = sorted(
-                (d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source,
-                 d.dataset.schema, d.dataset.profile, tuple(sorted((t.key, t.value) for t in d.tags)))
+                (
+                    d.dataset.name,
+                    d.dataset.digest,
+                    d.dataset.source_type,
+                    d.dataset.source,
+                    d.dataset.schema,
+                    d.dataset.profile,
+                    tuple(sorted((t.key, t.value) for t in d.tags)),
+                )
                 for d in run.inputs.dataset_inputs
             )
             entry = {
-                "experiment": info.experiment_id, "name": info.run_name, "status": info.status,
-                "stage": info.lifecycle_stage, "start": info.start_time, "end": info.end_time,
-                "artifact_uri": rewrite(info.artifact_uri), "params": dict(run.data.params),
-                "tags": dict(run.data.tags), "history": history, "datasets": datasets,
+                "experiment": info.experiment_id,
+                "name": info.run_name,
+                "status": info.status,
+                "stage": info.lifecycle_stage,
+                "start": info.start_time,
+                "end": info.end_time,
+                "artifact_uri": rewrite(info.artifact_uri),
+                "params": dict(run.data.params),
+                "tags": dict(run.data.tags),
+                "history": history,
+                "datasets": datasets,
             }
             if with_artifacts:
                 listing = sorted(_walk(client, info.run_id))
@@ -165,37 +199,54 @@ def _snapshot(tracking_uri, rewrite, with_artifacts, download_dir) -> dict:
             state["runs"][info.run_id] = entry
         for model in client.search_logged_models([exp.experiment_id]):
             state["logged_models"][model.model_id] = {
-                "name": model.name, "location": rewrite(model.artifact_location), "status": str(model.status),
-                "params": dict(model.params), "tags": dict(model.tags), "run": model.source_run_id,
+                "name": model.name,
+                "location": rewrite(model.artifact_location),
+                "status": str(model.status),
+                "params": dict(model.params),
+                "tags": dict(model.tags),
+                "run": model.source_run_id,
                 "files": sorted((f.path, f.file_size) for f in client.list_logged_model_artifacts(model.model_id))
-                if with_artifacts else None,
+                if with_artifacts
+                else None,
             }
     for rm in client.search_registered_models():
         versions = {}
         for mv in client.search_model_versions(f"name = '{rm.name}'"):
             versions[mv.version] = {
-                "source": rewrite(mv.source), "run_id": mv.run_id, "status": mv.status,
-                "tags": dict(mv.tags), "aliases": sorted(mv.aliases), "description": mv.description,
+                "source": rewrite(mv.source),
+                "run_id": mv.run_id,
+                "status": mv.status,
+                "tags": dict(mv.tags),
+                "aliases": sorted(mv.aliases),
+                "description": mv.description,
                 "download": rewrite(client.get_model_version_download_uri(rm.name, mv.version)),
             }
             if download_dir is not None:
                 # models:/ resolves through the registry to storage_location, then the artifact store.
-                local = Path(mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"models:/{rm.name}/{mv.version}",
-                    dst_path=str(download_dir / f"{rm.name}-{mv.version}")))
-                versions[mv.version]["files"] = {p.relative_to(local).as_posix(): p.read_bytes()
-                                                 for p in sorted(local.rglob("*")) if p.is_file()}
+                local = Path(
+                    mlflow.artifacts.download_artifacts(
+                        artifact_uri=f"models:/{rm.name}/{mv.version}",
+                        dst_path=str(download_dir / f"{rm.name}-{mv.version}"),
+                    )
+                )
+                versions[mv.version]["files"] = {
+                    p.relative_to(local).as_posix(): p.read_bytes() for p in sorted(local.rglob("*")) if p.is_file()
+                }
         state["models"][rm.name] = {
             # The REST client returns versions as strings, the SQL store as ints: compare strings.
-            "tags": dict(rm.tags), "description": rm.description,
+            "tags": dict(rm.tags),
+            "description": rm.description,
             "aliases": {k: str(v) for k, v in rm.aliases.items()},
             "versions": {str(k): v for k, v in versions.items()},
             "champion": str(client.get_model_version_by_alias(rm.name, "champion").version),
         }
     traces = client.search_traces(locations=sorted(state["experiments"]), max_results=100)
     state["traces"] = {
-        t.info.trace_id: {"state": str(t.info.state), "spans": [(s.name, s.inputs, s.outputs) for s in t.data.spans],
-                          "location": rewrite(t.info.tags.get("mlflow.artifactLocation"))}
+        t.info.trace_id: {
+            "state": str(t.info.state),
+            "spans": [(s.name, s.inputs, s.outputs) for s in t.data.spans],
+            "location": rewrite(t.info.tags.get("mlflow.artifactLocation")),
+        }
         for t in traces
     }
     return state

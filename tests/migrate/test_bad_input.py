@@ -30,10 +30,14 @@ def test_missing_source(s3, tmp_path):
     assert not (tmp_path / "nope.db").exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"this is a CSV file, not a database\n", "not a SQLite database"),
-    (b"SQLite format 3\x00" + b"\xff" * 5000, "cannot be read"),
-], ids=["not-sqlite", "bad-pages"])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"this is a CSV file, not a database\n", "not a SQLite database"),
+        (b"SQLite format 3\x00" + b"\xff" * 5000, "cannot be read"),
+    ],
+    ids=["not-sqlite", "bad-pages"],
+)
 def test_garbage_source(s3, tmp_path, content, message):
     db = tmp_path / "mlflow.db"
     db.write_bytes(content)
@@ -70,7 +74,10 @@ def test_unreachable_target(s3, source):
     url = f"postgresql://mlflow:s3cret-Pa55@127.0.0.1:{port}/mlflow"
     result = run_migrate(*_args(source["db"], source["root"]), env=migrate_env(s3, url))
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"cannot connect to the target database postgresql+psycopg2://mlflow:***@127.0.0.1:{port}/mlflow" in result.stderr
+    assert (
+        f"cannot connect to the target database postgresql+psycopg2://mlflow:***@127.0.0.1:{port}/mlflow"
+        in result.stderr
+    )
     assert "s3cret-Pa55" not in result.stdout + result.stderr
     assert file_digest(source["db"]) == source["sha256"]
 

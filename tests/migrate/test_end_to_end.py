@@ -38,8 +38,15 @@ def migrated(postgres, s3, source, tmp_path_factory):
     postgres.create_database(dbname)
     s3.client().create_bucket(Bucket=bucket)
     url = postgres.url(dbname)
-    result = run_migrate("--source", str(source["db"]), "--artifact-root", str(source["root"]),
-                         "--artifacts-destination", f"s3://{bucket}/", env=migrate_env(s3, url))
+    result = run_migrate(
+        "--source",
+        str(source["db"]),
+        "--artifact-root",
+        str(source["root"]),
+        "--artifacts-destination",
+        f"s3://{bucket}/",
+        env=migrate_env(s3, url),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     # Copies for the tests that change a target; made now, as a template needs no connection.
     clones = {}
@@ -60,13 +67,35 @@ def server(migrated, s3, tmp_path_factory):
     venv = require_server_venv()
     port = free_port()
     logs = tmp_path_factory.mktemp("server-logs")
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8", "MLFLOW_DISABLE_TELEMETRY": "true",
-           **s3.env(), "MLFLOW_BACKEND_STORE_URI": migrated["url"]}
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **s3.env(),
+        "MLFLOW_BACKEND_STORE_URI": migrated["url"],
+    }
     proc = ManagedProcess(
-        [str(venv / "bin" / "python"), "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--serve-artifacts", "--artifacts-destination", f"s3://{migrated['bucket']}/",
-         "--default-artifact-root", "mlflow-artifacts:/"],
-        logs, name="mlflow", env=env)
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--serve-artifacts",
+            "--artifacts-destination",
+            f"s3://{migrated['bucket']}/",
+            "--default-artifact-root",
+            "mlflow-artifacts:/",
+        ],
+        logs,
+        name="mlflow",
+        env=env,
+    )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", timeout=90)
     except TimeoutError:
@@ -131,8 +160,14 @@ def test_source_file_is_never_modified(migrated, source):
 def test_non_empty_target_is_refused_then_replaced(postgres, s3, source, migrated):
     name, url = f"{migrated['db']}_full", migrated["clones"]["full"]
     before = table_counts(postgres, name)
-    args = ("--source", str(source["db"]), "--artifact-root", str(source["root"]),
-            "--artifacts-destination", f"s3://{migrated['bucket']}/")
+    args = (
+        "--source",
+        str(source["db"]),
+        "--artifact-root",
+        str(source["root"]),
+        "--artifacts-destination",
+        f"s3://{migrated['bucket']}/",
+    )
 
     refused = run_migrate(*args, env=migrate_env(s3, url))
     assert refused.returncode == 2, refused.stdout + refused.stderr
@@ -154,8 +189,17 @@ def test_non_empty_target_is_refused_then_replaced(postgres, s3, source, migrate
 
 def test_verification_catches_a_bad_copy(postgres, s3, source, migrated):
     name, url = f"{migrated['db']}_tamper", migrated["clones"]["tamper"]
-    args = ("--source", str(source["db"]), "--artifact-root", str(source["root"]),
-            "--artifacts-destination", f"s3://{migrated['bucket']}/", "--verify-only", "--sample-rows", "0")
+    args = (
+        "--source",
+        str(source["db"]),
+        "--artifact-root",
+        str(source["root"]),
+        "--artifacts-destination",
+        f"s3://{migrated['bucket']}/",
+        "--verify-only",
+        "--sample-rows",
+        "0",
+    )
 
     clean = run_migrate(*args, env=migrate_env(s3, url))
     assert clean.returncode == 0, clean.stdout + clean.stderr
@@ -181,9 +225,18 @@ def test_verification_catches_a_missing_artifact(s3, source, migrated, new_bucke
     bucket = new_bucket("partial")
     client = s3.client()
     for item in client.list_objects_v2(Bucket=migrated["bucket"])["Contents"]:
-        client.copy_object(Bucket=bucket, Key=item["Key"], CopySource={"Bucket": migrated["bucket"], "Key": item["Key"]})
-    args = ("--source", str(source["db"]), "--artifact-root", str(source["root"]),
-            "--artifacts-destination", f"s3://{bucket}/", "--verify-only")
+        client.copy_object(
+            Bucket=bucket, Key=item["Key"], CopySource={"Bucket": migrated["bucket"], "Key": item["Key"]}
+        )
+    args = (
+        "--source",
+        str(source["db"]),
+        "--artifact-root",
+        str(source["root"]),
+        "--artifacts-destination",
+        f"s3://{bucket}/",
+        "--verify-only",
+    )
     url = migrated["clones"]["clean"]
     assert run_migrate(*args, env=migrate_env(s3, url)).returncode == 0
     victim = next(k for k in (i["Key"] for i in client.list_objects_v2(Bucket=bucket)["Contents"]) if "models/" in k)
@@ -193,29 +246,47 @@ def test_verification_catches_a_missing_artifact(s3, source, migrated, new_bucke
     assert f"artifact missing in s3://{bucket}/{victim}" in bad.stderr
 
 
-def test_direct_mode_into_a_target_a_server_already_initialised(postgres, s3, source, new_database, new_bucket,
-                                                                tmp_path, monkeypatch):
+def test_direct_mode_into_a_target_a_server_already_initialised(
+    postgres, s3, source, new_database, new_bucket, tmp_path, monkeypatch
+):
     """The platform's server creates the schema and experiment 0 on first boot; that target
     counts as empty. Direct mode: locations become s3:// and clients read the bucket."""
     name, url = new_database("direct")
     bucket = new_bucket("direct")
     # What a server's first start leaves behind, done by MLflow's own store.
-    subprocess.run([sys.executable, "-c",
-                    "import sys; from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as S; "
-                    "S(sys.argv[1], 'mlflow-artifacts:/')", url], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as S; "
+            "S(sys.argv[1], 'mlflow-artifacts:/')",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert table_counts(postgres, name)["experiments"] == 1
 
-    result = run_migrate("--source", str(source["db"]), "--artifact-root", str(source["root"]),
-                         "--artifacts-destination", f"s3://{bucket}/team/mlflow", "--artifact-mode", "direct",
-                         env=migrate_env(s3, url))
+    result = run_migrate(
+        "--source",
+        str(source["db"]),
+        "--artifact-root",
+        str(source["root"]),
+        "--artifacts-destination",
+        f"s3://{bucket}/team/mlflow",
+        "--artifact-mode",
+        "direct",
+        env=migrate_env(s3, url),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
     for key, value in s3.env().items():
         monkeypatch.setenv(key, value)
     destination = f"s3://{bucket}/team/mlflow/"
     actual = snapshot(url, download_dir=tmp_path)
-    expected = snapshot(f"sqlite:///{source['db']}", rewrite=under_root(source["root"], destination),
-                        with_artifacts=False)
+    expected = snapshot(
+        f"sqlite:///{source['db']}", rewrite=under_root(source["root"], destination), with_artifacts=False
+    )
     assert actual["experiments"] == expected["experiments"]
     for run_id, run in source["expected"]["runs"].items():
         assert actual["runs"][run_id]["artifact_uri"] == expected["runs"][run_id]["artifact_uri"]
@@ -232,11 +303,25 @@ def test_dry_run_writes_nothing_and_reads_platform_env(postgres, s3, source, new
     bucket = new_bucket("dry")
     secret = tmp_path / "db-password"
     secret.write_text(postgres.password + "\n")
-    env = {**s3.env(), "MLFLOW_DB_HOST": postgres.host, "MLFLOW_DB_PORT": str(postgres.port),
-           "MLFLOW_DB_NAME": name, "MLFLOW_DB_USER": postgres.superuser,
-           "MLFLOW_DB_PASSWORD_FILE": str(secret), "MLFLOW_DB_SSLMODE": "disable"}
-    result = run_migrate("--source", str(source["db"]), "--artifact-root", str(source["root"]),
-                         "--artifacts-destination", f"s3://{bucket}/", "--dry-run", env=env)
+    env = {
+        **s3.env(),
+        "MLFLOW_DB_HOST": postgres.host,
+        "MLFLOW_DB_PORT": str(postgres.port),
+        "MLFLOW_DB_NAME": name,
+        "MLFLOW_DB_USER": postgres.superuser,
+        "MLFLOW_DB_PASSWORD_FILE": str(secret),
+        "MLFLOW_DB_SSLMODE": "disable",
+    }
+    result = run_migrate(
+        "--source",
+        str(source["db"]),
+        "--artifact-root",
+        str(source["root"]),
+        "--artifacts-destination",
+        f"s3://{bucket}/",
+        "--dry-run",
+        env=env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dry run: nothing was written" in result.stdout
     assert "(from MLFLOW_DB_*)" in result.stdout
@@ -246,8 +331,7 @@ def test_dry_run_writes_nothing_and_reads_platform_env(postgres, s3, source, new
     assert s3.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
-def test_source_staged_in_s3_as_a_one_off_task_runs_it(postgres, s3, source, new_database, new_bucket,
-                                                       tmp_path):
+def test_source_staged_in_s3_as_a_one_off_task_runs_it(postgres, s3, source, new_database, new_bucket, tmp_path):
     """The prod path without a tunnel: mlflow.db and mlruns/ staged in S3, the target from the
     server task's own MLFLOW_DB_* and secrets delivered as *_FILE, artifacts copied S3 to S3."""
     staging, bucket = new_bucket("staging"), new_bucket("fromtask")
@@ -258,23 +342,41 @@ def test_source_staged_in_s3_as_a_one_off_task_runs_it(postgres, s3, source, new
         if path.is_file():
             client.upload_file(str(path), staging, f"_migration/mlruns/{path.relative_to(source['root']).as_posix()}")
     files = {}
-    for var, value in (("MLFLOW_DB_PASSWORD", postgres.password), ("AWS_ACCESS_KEY_ID", s3.access_key),
-                       ("AWS_SECRET_ACCESS_KEY", s3.secret_key)):
+    for var, value in (
+        ("MLFLOW_DB_PASSWORD", postgres.password),
+        ("AWS_ACCESS_KEY_ID", s3.access_key),
+        ("AWS_SECRET_ACCESS_KEY", s3.secret_key),
+    ):
         files[f"{var}_FILE"] = str(tmp_path / var)
         (tmp_path / var).write_text(value)
-    env = {**files, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint_url, "AWS_DEFAULT_REGION": s3.region,
-           "MLFLOW_DB_HOST": postgres.host, "MLFLOW_DB_PORT": str(postgres.port), "MLFLOW_DB_NAME": name,
-           "MLFLOW_DB_USER": postgres.superuser, "MLFLOW_DB_SSLMODE": "disable"}
-    result = run_migrate("--source", f"s3://{staging}/_migration/mlflow.db",
-                         "--artifact-root", f"s3://{staging}/_migration/mlruns",
-                         "--recorded-artifact-root", str(source["root"]),
-                         "--artifacts-destination", f"s3://{bucket}/", env=env)
+    env = {
+        **files,
+        "MLFLOW_S3_ENDPOINT_URL": s3.endpoint_url,
+        "AWS_DEFAULT_REGION": s3.region,
+        "MLFLOW_DB_HOST": postgres.host,
+        "MLFLOW_DB_PORT": str(postgres.port),
+        "MLFLOW_DB_NAME": name,
+        "MLFLOW_DB_USER": postgres.superuser,
+        "MLFLOW_DB_SSLMODE": "disable",
+    }
+    result = run_migrate(
+        "--source",
+        f"s3://{staging}/_migration/mlflow.db",
+        "--artifact-root",
+        f"s3://{staging}/_migration/mlruns",
+        "--recorded-artifact-root",
+        str(source["root"]),
+        "--artifacts-destination",
+        f"s3://{bucket}/",
+        env=env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "runs.artifact_uri: 4 rewritten" in result.stdout and "verified:" in result.stdout
 
     listing = sorted((i["Key"], i["Size"]) for i in client.list_objects_v2(Bucket=bucket)["Contents"])
-    local = sorted((p.relative_to(source["root"]).as_posix(), p.stat().st_size)
-                   for p in source["root"].rglob("*") if p.is_file())
+    local = sorted(
+        (p.relative_to(source["root"]).as_posix(), p.stat().st_size) for p in source["root"].rglob("*") if p.is_file()
+    )
     assert listing == local  # the same layout as an upload from the laptop
     conn = postgres.connect(name)
     with conn.cursor() as cur:

@@ -31,23 +31,31 @@ def _old_database(path):
         command.upgrade(config, OLD_REVISION)
     engine.dispose()
     with sqlite3.connect(path) as conn:
-        conn.executemany("INSERT INTO experiments VALUES (?, ?, ?, 'active')", [
-            (0, "Default", f"file://{OLD_ROOT}/0"), (1, "old-exp", f"file://{OLD_ROOT}/1")])
+        conn.executemany(
+            "INSERT INTO experiments VALUES (?, ?, ?, 'active')",
+            [(0, "Default", f"file://{OLD_ROOT}/0"), (1, "old-exp", f"file://{OLD_ROOT}/1")],
+        )
         conn.execute(
             "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
             "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
             "VALUES (?, 'old-run', 'LOCAL', 'train.py', '', 'alice', 'FINISHED', 1, 2, '', 'active', ?, 1)",
-            (RUN, f"file://{OLD_ROOT}/1/{RUN}/artifacts"))
-        conn.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
-                         [("loss", 1.0 / (s + 1), 100 + s, RUN, s, 0) for s in range(5)])
+            (RUN, f"file://{OLD_ROOT}/1/{RUN}/artifacts"),
+        )
+        conn.executemany(
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
+            [("loss", 1.0 / (s + 1), 100 + s, RUN, s, 0) for s in range(5)],
+        )
         conn.execute("INSERT INTO latest_metrics VALUES ('loss', 0.2, 104, 4, 0, ?)", (RUN,))
         conn.execute("INSERT INTO params VALUES ('lr', '0.1', ?)", (RUN,))
         conn.execute("INSERT INTO tags VALUES ('mlflow.user', 'alice', ?)", (RUN,))
-        conn.execute("INSERT INTO registered_models (name, creation_time, last_updated_time) VALUES ('old-model', 1, 1)")
+        conn.execute(
+            "INSERT INTO registered_models (name, creation_time, last_updated_time) VALUES ('old-model', 1, 1)"
+        )
         conn.execute(
             "INSERT INTO model_versions (name, version, creation_time, last_updated_time, current_stage, source, "
             "run_id, status) VALUES ('old-model', 1, 1, 1, 'Production', ?, ?, 'READY')",
-            (f"file://{OLD_ROOT}/1/{RUN}/artifacts/model", RUN))
+            (f"file://{OLD_ROOT}/1/{RUN}/artifacts/model", RUN),
+        )
 
 
 def test_old_source_is_upgraded_in_a_copy(postgres, s3, new_database, new_bucket, tmp_path, monkeypatch):
@@ -60,8 +68,17 @@ def test_old_source_is_upgraded_in_a_copy(postgres, s3, new_database, new_bucket
     name, url = new_database("old")
     bucket = new_bucket("old")
 
-    result = run_migrate("--source", str(db), "--artifact-root", str(moved), "--recorded-artifact-root", OLD_ROOT,
-                         "--artifacts-destination", f"s3://{bucket}/", env=migrate_env(s3, url))
+    result = run_migrate(
+        "--source",
+        str(db),
+        "--artifact-root",
+        str(moved),
+        "--recorded-artifact-root",
+        OLD_ROOT,
+        "--artifacts-destination",
+        f"s3://{bucket}/",
+        env=migrate_env(s3, url),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"upgrading the source copy {OLD_REVISION} -> " in result.stdout
 

@@ -18,25 +18,28 @@ PROXIED = Destination("bkt", "", "proxied")
 DIRECT = Destination("bkt", "team/mlflow", "direct")
 
 
-@pytest.mark.parametrize("uri, expected", [
-    ("/data/mlruns/1/abc/artifacts", "mlflow-artifacts:/1/abc/artifacts"),
-    ("file:///data/mlruns/1/abc/artifacts", "mlflow-artifacts:/1/abc/artifacts"),
-    ("file://localhost/data/mlruns/1", "mlflow-artifacts:/1"),
-    ("file:///data/mlruns/2/my%20run/artifacts", "mlflow-artifacts:/2/my run/artifacts"),
-    ("/data/mlruns/1/models/m-1/artifacts/", "mlflow-artifacts:/1/models/m-1/artifacts"),
-    ("/data/mlruns", "mlflow-artifacts:/"),
-    ("mlflow-artifacts:/3/xyz/artifacts", "mlflow-artifacts:/3/xyz/artifacts"),
-    # Not under the root: left exactly as they are.
-    ("/data/mlruns2/1/abc", "/data/mlruns2/1/abc"),
-    ("/data/other/1", "/data/other/1"),
-    ("file://otherhost/data/mlruns/1", "file://otherhost/data/mlruns/1"),
-    ("mlflow-artifacts://old-server:5000/1/abc", "mlflow-artifacts://old-server:5000/1/abc"),
-    ("s3://elsewhere/1/abc", "s3://elsewhere/1/abc"),
-    ("runs:/abc/model", "runs:/abc/model"),
-    ("models:/m-123", "models:/m-123"),
-    ("", ""),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("/data/mlruns/1/abc/artifacts", "mlflow-artifacts:/1/abc/artifacts"),
+        ("file:///data/mlruns/1/abc/artifacts", "mlflow-artifacts:/1/abc/artifacts"),
+        ("file://localhost/data/mlruns/1", "mlflow-artifacts:/1"),
+        ("file:///data/mlruns/2/my%20run/artifacts", "mlflow-artifacts:/2/my run/artifacts"),
+        ("/data/mlruns/1/models/m-1/artifacts/", "mlflow-artifacts:/1/models/m-1/artifacts"),
+        ("/data/mlruns", "mlflow-artifacts:/"),
+        ("mlflow-artifacts:/3/xyz/artifacts", "mlflow-artifacts:/3/xyz/artifacts"),
+        # Not under the root: left exactly as they are.
+        ("/data/mlruns2/1/abc", "/data/mlruns2/1/abc"),
+        ("/data/other/1", "/data/other/1"),
+        ("file://otherhost/data/mlruns/1", "file://otherhost/data/mlruns/1"),
+        ("mlflow-artifacts://old-server:5000/1/abc", "mlflow-artifacts://old-server:5000/1/abc"),
+        ("s3://elsewhere/1/abc", "s3://elsewhere/1/abc"),
+        ("runs:/abc/model", "runs:/abc/model"),
+        ("models:/m-123", "models:/m-123"),
+        ("", ""),
+        (None, None),
+    ],
+)
 def test_proxied_rewrite(uri, expected):
     assert Rewriter("/data/mlruns/", PROXIED).rewrite(uri) == expected
 
@@ -56,8 +59,11 @@ def test_destination_must_be_s3():
 
 def test_trace_tags_change_only_the_artifact_location_tag():
     transform = Rewriter("/r", PROXIED).row_transform("trace_tags", ["key", "value", "request_id"])
-    assert transform(("mlflow.artifactLocation", "/r/1/traces/t/artifacts", "t")) == \
-        ("mlflow.artifactLocation", "mlflow-artifacts:/1/traces/t/artifacts", "t")
+    assert transform(("mlflow.artifactLocation", "/r/1/traces/t/artifacts", "t")) == (
+        "mlflow.artifactLocation",
+        "mlflow-artifacts:/1/traces/t/artifacts",
+        "t",
+    )
     assert transform(("user.note", "/r/1/x", "t")) == ("user.note", "/r/1/x", "t")
     assert Rewriter("/r", PROXIED).row_transform("params", ["key", "value", "run_uuid"]) is None
 
@@ -75,17 +81,28 @@ def test_copy_text_encoding():
     with pytest.raises(ValueError):
         integer(3.5)
     real = copy_data.formatter("float8")
-    assert [real(v) for v in (math.nan, math.inf, -math.inf, 0.1 + 0.2, 5)] == \
-        ["NaN", "Infinity", "-Infinity", "0.30000000000000004", "5.0"]
+    assert [real(v) for v in (math.nan, math.inf, -math.inf, 0.1 + 0.2, 5)] == [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "0.30000000000000004",
+        "5.0",
+    ]
     assert copy_data.formatter("bytea")(b"\x00\xff") == "\\\\x00ff"
     assert copy_data.formatter("json")('{"a": "\t"}') == '{"a": "\\t"}'
 
 
 def test_foreign_key_order_puts_parents_first():
-    tables = {name: schema.Table(name, parents=set(parents)) for name, parents in {
-        "metrics": {"runs"}, "runs": {"experiments"}, "experiments": set(), "tags": {"runs"},
-        "self_ref": {"self_ref"},
-    }.items()}
+    tables = {
+        name: schema.Table(name, parents=set(parents))
+        for name, parents in {
+            "metrics": {"runs"},
+            "runs": {"experiments"},
+            "experiments": set(),
+            "tags": {"runs"},
+            "self_ref": {"self_ref"},
+        }.items()
+    }
     tables["self_ref"].parents = set()  # catalog drops self references
     assert schema.foreign_key_order(tables, set(tables)) == ["experiments", "self_ref", "runs", "metrics", "tags"]
     tables["experiments"].parents = {"tags"}
@@ -98,16 +115,25 @@ def test_urls_never_show_the_password(tmp_path):
     assert redact("failed for p@ss here", "p@ss") == "failed for *** here"
     secret = tmp_path / "pw"
     secret.write_text("p@ss:/word\n")
-    url = target.url_from_platform_env({
-        "MLFLOW_DB_HOST": "db.internal", "MLFLOW_DB_NAME": "mlflow", "MLFLOW_DB_USER": "mlflow",
-        "MLFLOW_DB_PASSWORD_FILE": str(secret), "MLFLOW_DB_SSLMODE": "verify-full",
-        "MLFLOW_DB_SSLROOTCERT": "/certs/rds.pem"})
-    assert url == ("postgresql+psycopg2://mlflow:p%40ss%3A%2Fword@db.internal:5432/mlflow"
-                   "?sslmode=verify-full&sslrootcert=%2Fcerts%2Frds.pem")
+    url = target.url_from_platform_env(
+        {
+            "MLFLOW_DB_HOST": "db.internal",
+            "MLFLOW_DB_NAME": "mlflow",
+            "MLFLOW_DB_USER": "mlflow",
+            "MLFLOW_DB_PASSWORD_FILE": str(secret),
+            "MLFLOW_DB_SSLMODE": "verify-full",
+            "MLFLOW_DB_SSLROOTCERT": "/certs/rds.pem",
+        }
+    )
+    assert url == (
+        "postgresql+psycopg2://mlflow:p%40ss%3A%2Fword@db.internal:5432/mlflow"
+        "?sslmode=verify-full&sslrootcert=%2Fcerts%2Frds.pem"
+    )
     assert target.password_of(url) == "p@ss:/word"
     assert target.normalize("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
-    assert target.resolve_url(None, {"MLFLOW_MIGRATE_TARGET_URL": "postgresql://u@h/db"})[1] == \
-        "MLFLOW_MIGRATE_TARGET_URL"
+    assert (
+        target.resolve_url(None, {"MLFLOW_MIGRATE_TARGET_URL": "postgresql://u@h/db"})[1] == "MLFLOW_MIGRATE_TARGET_URL"
+    )
     with pytest.raises(MigrationError, match="no target database"):
         target.resolve_url(None, {})
 

@@ -78,8 +78,10 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
         out.update(arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")
     elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
         # The version's `secretArn` is its secret's; the id is a UUID AWS draws.
-        out.update(secretArn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf",
-                   versionId=str(uuid.UUID(hashlib.md5(name.encode()).hexdigest())))
+        out.update(
+            secretArn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf",
+            versionId=str(uuid.UUID(hashlib.md5(name.encode()).hexdigest())),
+        )
     elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
         out.update(prefixListId="pl-6da54004" if inputs.get("vpcEndpointType") == "Gateway" else None)
     elif typ == "aws:cloudwatch/logGroup:LogGroup":
@@ -93,5 +95,3 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
     elif typ == "aws:rds/parameterGroup:ParameterGroup" or typ == "aws:rds/subnetGroup:SubnetGroup":
         out.update(name=name)
     return out
-
-

@@ -63,7 +63,11 @@ def prod_section(section: str) -> dict:
 
 def prod_settings() -> AwsSettings:
     """The committed prod config, parsed as the program parses it."""
-    raw = {k.split(":", 1)[1]: json.loads(v) if v[:1] in "[{" else v for k, v in PROD.items() if k.startswith("mlflow-platform:")}
+    raw = {
+        k.split(":", 1)[1]: json.loads(v) if v[:1] in "[{" else v
+        for k, v in PROD.items()
+        if k.startswith("mlflow-platform:")
+    }
     settings = parse_settings(raw)
     assert isinstance(settings, AwsSettings)
     return settings

@@ -34,7 +34,12 @@ print(json.dumps({"resources": rows, "outputs": run.outputs}, sort_keys=True, de
 
 
 def tracked_files() -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT, check=True, capture_output=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
     return [name for name in listed.decode().split("\0") if name and (REPO_ROOT / name).is_file()]
 
 
@@ -49,8 +54,14 @@ def copy_repo(destination: Path) -> Path:
 def program_inputs(checkout: Path, stack: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env["PYTHONPATH"] = str(checkout)
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", DUMP, stack], cwd=checkout, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", DUMP, stack],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -58,7 +58,10 @@ def runs(prod_run):
     """Every shape of prod stack the config can ask for."""
     balancer = prod_section("loadBalancer")
     without_certificate = {k: v for k, v in balancer.items() if k != "certificateArn"}
-    waf = {**balancer, "wafAclArn": f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/mlflow/0a1b2c3d-0000-1111-2222-333344445555"}
+    waf = {
+        **balancer,
+        "wafAclArn": f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/mlflow/0a1b2c3d-0000-1111-2222-333344445555",
+    }
     return {
         "committed": prod_run,
         "certificate created": run_prod(loadBalancer=without_certificate),
@@ -88,7 +91,9 @@ def test_the_first_deploy_in_a_new_account_may_create_exactly_the_service_linked
 
 def test_the_deploy_role_manages_and_passes_only_the_stack_roles(runs):
     policy = deploy_policy()
-    iam = [s for s in policy["Statement"] if any(str(a).startswith("iam:") for a in allowed_actions({"Statement": [s]}))]
+    iam = [
+        s for s in policy["Statement"] if any(str(a).startswith("iam:") for a in allowed_actions({"Statement": [s]}))
+    ]
     for statement in iam:
         resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
         assert all(r in ("arn:aws:iam::*:role/mlflow-*", "arn:aws:iam::*:role/aws-service-role/*") for r in resources)
@@ -96,8 +101,11 @@ def test_the_deploy_role_manages_and_passes_only_the_stack_roles(runs):
     trusted = {statement["Principal"]["Service"] for run in runs.values() for role in run.of_type("aws:iam/role:Role")
                for statement in json.loads(role.plain["assumeRolePolicy"])["Statement"]}  # fmt: skip
     (passing,) = [s for s in iam if s["Action"] == "iam:PassRole"]
-    assert set(passing["Condition"]["StringEquals"]["iam:PassedToService"]) == trusted == {
-        "ecs-tasks.amazonaws.com", "rds.amazonaws.com"}
+    assert (
+        set(passing["Condition"]["StringEquals"]["iam:PassedToService"])
+        == trusted
+        == {"ecs-tasks.amazonaws.com", "rds.amazonaws.com"}
+    )
     # Every role the program creates falls under role/mlflow-* (auto-named from its logical name).
     roles = [r.name for run in runs.values() for r in run.of_type("aws:iam/role:Role")]
     assert roles and all(fnmatch.fnmatch(name, "mlflow-*") for name in roles)

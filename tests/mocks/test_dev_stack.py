@@ -47,9 +47,14 @@ def run_with(config_name: str, dev_run):
 def test_the_dev_stack_registers_the_four_services(dev_run):
     assert set(containers(dev_run)) == {POSTGRES, MINIO, MLFLOW, NGINX}
     tokens = {r.typ for r in dev_run.resources if not r.custom}
-    assert {"mlflow-platform:docker:Platform", "mlflow-platform:docker:MetadataStore",
-            "mlflow-platform:docker:ArtifactStore", "mlflow-platform:docker:TrackingServer",
-            "mlflow-platform:docker:Proxy", "mlflow-platform:docker:Network"} <= tokens
+    assert {
+        "mlflow-platform:docker:Platform",
+        "mlflow-platform:docker:MetadataStore",
+        "mlflow-platform:docker:ArtifactStore",
+        "mlflow-platform:docker:TrackingServer",
+        "mlflow-platform:docker:Proxy",
+        "mlflow-platform:docker:Network",
+    } <= tokens
 
 
 def test_disable_default_providers_and_explicit_providers_everywhere(dev_run):
@@ -61,6 +66,7 @@ def test_disable_default_providers_and_explicit_providers_everywhere(dev_run):
     docker_provider = dev_run.one("pulumi:providers:docker")
     # Whatever this machine's docker context says (tests/mocks/test_docker_engine.py fakes each case).
     from components.docker.engine import resolve_docker_host
+
     assert docker_provider.inputs["host"] == resolve_docker_host(None)[0]
 
 
@@ -69,8 +75,9 @@ def test_each_resource_takes_its_package_s_provider_from_the_platform(config_nam
     """The components get the providers in their options; their children inherit them (parent=self)."""
     run = run_with(config_name, dev_run)
     platform = run.one(PLATFORM)
-    providers = {r.typ.removeprefix("pulumi:providers:"): r.urn for r in run.custom
-                 if r.typ.startswith("pulumi:providers:")}
+    providers = {
+        r.typ.removeprefix("pulumi:providers:"): r.urn for r in run.custom if r.typ.startswith("pulumi:providers:")
+    }
     assert set(providers) == {"docker", "random", "tls"}
     assert all(run.by_urn(urn).parent == platform.urn for urn in providers.values())
     for resource in run.custom:
@@ -119,8 +126,14 @@ def test_generated_secrets_stay_secret_and_never_reach_plain_env_or_commands(dev
     assert len(generated) == 4  # postgres, minio key + secret, proxy
     passwords = [generated_value(resource) for resource in generated]
     for name, container in containers(dev_run).items():
-        plain_parts = json.dumps([container.inputs.get("envs"), container.inputs.get("command"),
-                                  container.inputs.get("entrypoints"), container.inputs.get("healthcheck")])
+        plain_parts = json.dumps(
+            [
+                container.inputs.get("envs"),
+                container.inputs.get("command"),
+                container.inputs.get("entrypoints"),
+                container.inputs.get("healthcheck"),
+            ]
+        )
         for password in passwords:
             assert password not in plain_parts, f"a generated secret is in {name}'s env or command"
         # Every file carrying a secret is uploaded as a secret, readable by its owner only.
@@ -183,6 +196,7 @@ def test_replicas_share_one_database_behind_one_proxy():
 
 def test_a_bad_config_registers_nothing():
     from components.config import ConfigError
+
     config = stack_config("dev")
     config["mlflow-platform:proxy"] = json.dumps({"port": 99999, "tls": "sometimes"})
     run = run_program(config, stack="dev", raise_errors=False)

@@ -33,5 +33,6 @@ def test_the_root_credentials_are_a_file_never_the_env(dev_run):
 def test_the_data_volume_is_named_mounted_and_kept(dev_run):
     (volume,) = [r for r in children(dev_run, ARTIFACT_STORE) if r.typ == "docker:index/volume:Volume"]
     assert volume.inputs["name"] == "mlflow-dev-minio-data" and volume.retain_on_delete
-    assert containers(dev_run)[MINIO].inputs["volumes"] == [{"volumeName": "mlflow-dev-minio-data",
-                                                             "containerPath": "/data"}]
+    assert containers(dev_run)[MINIO].inputs["volumes"] == [
+        {"volumeName": "mlflow-dev-minio-data", "containerPath": "/data"}
+    ]

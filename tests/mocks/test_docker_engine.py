@@ -31,12 +31,19 @@ def fake(bin_dir, name: str, body: str) -> None:
 def fake_docker(bin_dir, context: str = COLIMA_SOCKET, engine_platform: str | None = "linux/arm64") -> None:
     """`docker context inspect` prints `context`; `docker --host H version` prints the engine's OS/arch
     (or cannot connect, with engine_platform=None). Every call is appended to docker.log."""
-    answer = (f'echo "{engine_platform}"; exit 0' if engine_platform else
-              'echo "Cannot connect to the Docker daemon at $2. Is the docker daemon running?" >&2; exit 1')
-    fake(bin_dir, "docker", f"""echo "$*" >> "{bin_dir / 'docker.log'}"
+    answer = (
+        f'echo "{engine_platform}"; exit 0'
+        if engine_platform
+        else 'echo "Cannot connect to the Docker daemon at $2. Is the docker daemon running?" >&2; exit 1'
+    )
+    fake(
+        bin_dir,
+        "docker",
+        f"""echo "$*" >> "{bin_dir / "docker.log"}"
 if [ "$1" = context ] && [ "$2" = inspect ]; then echo "{context}"; exit 0; fi
 if [ "$1" = --host ] && [ "$3" = version ]; then {answer}; fi
-exit 1""")
+exit 1""",
+    )
 
 
 def docker_calls(bin_dir) -> list[str]:
@@ -131,9 +138,19 @@ def test_a_context_that_prints_no_endpoint_falls_back_to_the_default(bin_dir):
     assert engine.resolve_docker_host(None) == ("unix:///var/run/docker.sock", "default")
 
 
-@pytest.mark.parametrize("machine, arch", [("x86_64", "amd64"), ("AMD64", "amd64"), ("aarch64", "arm64"),
-                                           ("arm64", "arm64"), ("armv7l", "arm"), ("i686", "386"),
-                                           ("ppc64le", "ppc64le"), ("s390x", "s390x")])
+@pytest.mark.parametrize(
+    "machine, arch",
+    [
+        ("x86_64", "amd64"),
+        ("AMD64", "amd64"),
+        ("aarch64", "arm64"),
+        ("arm64", "arm64"),
+        ("armv7l", "arm"),
+        ("i686", "386"),
+        ("ppc64le", "ppc64le"),
+        ("s390x", "s390x"),
+    ],
+)
 def test_machine_names_map_to_go_arch(machine, arch):
     assert engine.go_arch(machine) == arch
 
@@ -149,7 +166,13 @@ def test_an_x86_python_under_rosetta_still_means_an_arm64_mac(bin_dir, monkeypat
 def test_nothing_is_resolved_at_import_time(bin_dir):
     fake_docker(bin_dir)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([sys.executable, "-c", "import components.docker.platform, components.docker.engine"],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", "import components.docker.platform, components.docker.engine"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert docker_calls(bin_dir) == []

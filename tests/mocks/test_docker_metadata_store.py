@@ -23,11 +23,13 @@ def test_the_data_volume_is_named_mounted_and_kept(dev_run):
     (volume,) = [r for r in children(dev_run, METADATA_STORE) if r.typ == "docker:index/volume:Volume"]
     assert volume.inputs["name"] == "mlflow-dev-postgres-data" and volume.retain_on_delete
     assert containers(dev_run)[POSTGRES].inputs["volumes"] == [
-        {"volumeName": "mlflow-dev-postgres-data", "containerPath": "/var/lib/postgresql/data"}]
+        {"volumeName": "mlflow-dev-postgres-data", "containerPath": "/var/lib/postgresql/data"}
+    ]
 
 
 def test_postgres_runs_the_password_sync_wrapper(dev_run):
     from components.specs.postgres import ENTRYPOINT_PATH, ENTRYPOINT_SCRIPT
+
     postgres = containers(dev_run)[POSTGRES].inputs
     assert postgres["name"] == "mlflow-dev-postgres"
     assert postgres["entrypoints"] == [ENTRYPOINT_PATH]

@@ -19,17 +19,24 @@ def _dev_db():
 
 
 def _dev_minio():
-    return ArtifactEndpoint(bucket="mlflow", s3_endpoint_url="http://minio:9000", static_credentials=True,
-                            create_bucket=True)
+    return ArtifactEndpoint(
+        bucket="mlflow", s3_endpoint_url="http://minio:9000", static_credentials=True, create_bucket=True
+    )
 
 
 def test_mlflow_container_runs_exactly_the_spec(dev_run):
-    settings = parse_settings({k.split(":", 1)[1]: json.loads(v) if v.startswith(("{", "[")) else v
-                               for k, v in stack_config("dev").items() if k.startswith("mlflow-platform:")})
+    settings = parse_settings(
+        {
+            k.split(":", 1)[1]: json.loads(v) if v.startswith(("{", "[")) else v
+            for k, v in stack_config("dev").items()
+            if k.startswith("mlflow-platform:")
+        }
+    )
     mlflow = containers(dev_run)[MLFLOW].inputs
     assert mlflow["name"] == "mlflow-dev-mlflow-0"
     assert mlflow["entrypoints"] + mlflow["command"] == list(
-        mlflow_server_spec(settings.tracking, _dev_db(), _dev_minio()).argv)
+        mlflow_server_spec(settings.tracking, _dev_db(), _dev_minio()).argv
+    )
     assert mlflow["user"] == "10001:10001"
     assert mlflow["capabilities"] == {"drops": ["ALL"]}
 

@@ -37,8 +37,9 @@ def test_every_deployed_resource_is_kept_with_the_same_inputs(stack):
         current = dict(now[answering[old_urn]])
         current.pop("aliases")
         provider = old["provider"] and answering.get(old["provider"], old["provider"])
-        expected = dict(old, dependencies=moved(old["dependencies"]), replace_with=moved(old["replace_with"]),
-                        provider=provider)
+        expected = dict(
+            old, dependencies=moved(old["dependencies"]), replace_with=moved(old["replace_with"]), provider=provider
+        )
         if current != expected:
             changed[old_urn] = sorted(k for k in expected if expected[k] != current.get(k))
     assert changed == {}, f"resources whose inputs or options changed (intended? run `make snapshot`): {changed}"

@@ -20,17 +20,24 @@ from tests.mocks.prod_helpers import (
 
 def test_artifact_bucket_blocks_public_access_and_acls(prod_run):
     pab = artifact(prod_run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").plain
-    assert all(pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert all(
+        pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     ownership = artifact(prod_run, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").plain
     assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
     assert artifact(prod_run, BUCKET).plain.get("forceDestroy") in (None, False)
 
 
 def test_artifact_bucket_is_sse_kms_with_bucket_key_and_versioned(prod_run):
-    sse = artifact(prod_run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").plain
+    sse = artifact(
+        prod_run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ).plain
     (rule,) = sse["rules"]
     assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
-    assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/mlflow-prod-artifacts-key"
+    assert (
+        rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+        == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/mlflow-prod-artifacts-key"
+    )
     assert rule["bucketKeyEnabled"] is True
     versioning = artifact(prod_run, "aws:s3/bucketVersioning:BucketVersioning").plain
     assert versioning["versioningConfiguration"]["status"] == "Enabled"
@@ -39,7 +46,10 @@ def test_artifact_bucket_is_sse_kms_with_bucket_key_and_versioned(prod_run):
 
 
 def test_artifact_bucket_lifecycle_aborts_uploads_and_expires_old_versions(prod_run):
-    rules = {r["id"]: r for r in artifact(prod_run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").plain["rules"]}
+    rules = {
+        r["id"]: r
+        for r in artifact(prod_run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").plain["rules"]
+    }
     assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
     assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"] == 90
     assert all(r["status"] == "Enabled" for r in rules.values())

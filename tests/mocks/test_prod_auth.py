@@ -33,17 +33,20 @@ def oidc_run():
     return run_prod(secret_keys=AUTH_IS_SECRET, auth={"mode": "oidc", "oidc": OIDC})
 
 
-
 def test_basic_auth_hands_the_tasks_two_keys_of_one_secret(prod_run):
     """The admin password and the session key: one secret, each key an ECS secret of its own,
     pinned to the version this program wrote."""
     secret = prod_run.one("aws:secretsmanager/secret:Secret", "auth")
     version = prod_run.one("aws:secretsmanager/secretVersion:SecretVersion", "auth")
     assert set(json.loads(reveal(version.inputs["secretString"]))) == {"admin_password", "flask_secret_key"}
-    arn, version_id = aws_outputs(secret.typ, secret.name, {})["arn"], aws_outputs(version.typ, version.name, {})["versionId"]
+    arn, version_id = (
+        aws_outputs(secret.typ, secret.name, {})["arn"],
+        aws_outputs(version.typ, version.name, {})["versionId"],
+    )
     secrets = {s["name"]: s["valueFrom"] for s in container(prod_run)["secrets"]}
     assert secrets["MLFLOW_AUTH_ADMIN_PASSWORD"] == f"{arn}:admin_password::{version_id}"
     assert secrets["MLFLOW_FLASK_SERVER_SECRET_KEY"] == f"{arn}:flask_secret_key::{version_id}"
+
 
 @pytest.mark.parametrize("mode", ["oidc", "cognito"])
 def test_alb_reaches_the_identity_provider_over_https_when_it_signs_users_in(mode, oidc_run):

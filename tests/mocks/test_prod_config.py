@@ -22,7 +22,7 @@ def test_invalid_config_fails_before_any_resource_is_registered():
     db = {**prod_section("database"), "publiclyAccessible": True}
     with pytest.raises(ConfigError) as error:
         run_prod(database=db)
-    assert ("database.publiclyAccessible" in dict(error.value.problems))
+    assert "database.publiclyAccessible" in dict(error.value.problems)
 
 
 def test_prod_command_values_come_from_the_committed_config(prod_run):

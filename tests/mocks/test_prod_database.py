@@ -91,20 +91,26 @@ def test_the_proxy_role_reads_only_the_database_credentials(prod_run):
     doc = policy(prod_run.one("aws:iam/rolePolicy:RolePolicy", "db-proxy"))
     credentials = prod_run.one("aws:secretsmanager/secret:Secret", "db-credentials")
     assert statements(doc, "ReadTheCredentials")["Resource"] == [
-        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{credentials.name}-AbCdEf"]
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{credentials.name}-AbCdEf"
+    ]
     decrypt = statements(doc, "DecryptThemThroughSecretsManager")
     assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
-    assert prod_run.depends_on(prod_run.one("aws:rds/proxy:Proxy"), prod_run.one("aws:iam/rolePolicy:RolePolicy", "db-proxy"))
+    assert prod_run.depends_on(
+        prod_run.one("aws:rds/proxy:Proxy"), prod_run.one("aws:iam/rolePolicy:RolePolicy", "db-proxy")
+    )
 
 
 def test_only_the_proxy_reaches_the_database_and_only_the_tasks_reach_the_proxy(prod_run):
     tasks, proxy, db = sg_id(prod_run, "tasks"), sg_id(prod_run, "proxy"), sg_id(prod_run, "db")
     assert [r.get("referencedSecurityGroupId") for r in rules_of(prod_run, INGRESS, db)] == [proxy]
-    assert [(r["fromPort"], r.get("referencedSecurityGroupId")) for r in rules_of(prod_run, INGRESS, proxy)] == [(5432, tasks)]
+    assert [(r["fromPort"], r.get("referencedSecurityGroupId")) for r in rules_of(prod_run, INGRESS, proxy)] == [
+        (5432, tasks)
+    ]
     to_db = [r for r in rules_of(prod_run, EGRESS, tasks) if r["fromPort"] == 5432]
     assert [r["referencedSecurityGroupId"] for r in to_db] == [proxy]
-    assert sorted((r["fromPort"], r.get("referencedSecurityGroupId")) for r in rules_of(prod_run, EGRESS, proxy)) == \
-        sorted([(5432, db), (443, sg_id(prod_run, "endpoints"))])
+    assert sorted(
+        (r["fromPort"], r.get("referencedSecurityGroupId")) for r in rules_of(prod_run, EGRESS, proxy)
+    ) == sorted([(5432, db), (443, sg_id(prod_run, "endpoints"))])
 
 
 def test_without_the_proxy_a_default_instance_is_refused_naming_the_worst_case():
@@ -125,7 +131,9 @@ def test_without_the_proxy_the_instance_takes_the_servers_worst_case():
     assert params["max_connections"]["applyMethod"] == "pending-reboot"
     env = container_env(run)
     assert env["MLFLOW_DB_SSLROOTCERT"] == "/etc/ssl/certs/rds-global-bundle.pem"
-    assert [r.get("referencedSecurityGroupId") for r in rules_of(run, INGRESS, sg_id(run, "db"))] == [sg_id(run, "tasks")]
+    assert [r.get("referencedSecurityGroupId") for r in rules_of(run, INGRESS, sg_id(run, "db"))] == [
+        sg_id(run, "tasks")
+    ]
 
 
 def test_rds_log_groups_exist_with_retention_before_rds_creates_them(prod_run):

@@ -45,7 +45,9 @@ def secret_of(value_from: str) -> str:
 
 def test_the_execution_role_reads_exactly_the_secrets_the_container_is_handed(prod_run):
     """Both are made of one map of secret references: each secret granted once, no other."""
-    without_basic_auth = run_prod(auth={"mode": "none"}, loadBalancer={**prod_section("loadBalancer"), "internal": True})
+    without_basic_auth = run_prod(
+        auth={"mode": "none"}, loadBalancer={**prod_section("loadBalancer"), "internal": True}
+    )
     for run, secrets in ((prod_run, 2), (without_basic_auth, 1)):
         doc = policy(run.one("aws:iam/rolePolicy:RolePolicy", "execution"))
         granted = statements(doc, "ReadTheTaskSecrets")["Resource"]

@@ -26,7 +26,11 @@ def test_network_spans_two_azs_with_public_private_subnets_nat_and_s3_endpoint(p
     public = [s for s in subnets if s["tags"]["tier"] == "public"]
     private = [s for s in subnets if s["tags"]["tier"] == "private"]
     assert len(public) == len(private) == 2
-    assert {s["availabilityZone"] for s in public} == {s["availabilityZone"] for s in private} == {"eu-west-1a", "eu-west-1b"}
+    assert (
+        {s["availabilityZone"] for s in public}
+        == {s["availabilityZone"] for s in private}
+        == {"eu-west-1a", "eu-west-1b"}
+    )
     assert not any(s["mapPublicIpOnLaunch"] for s in subnets)
     assert len(prod_run.of_type("aws:ec2/natGateway:NatGateway")) == 2
     nat_routes = [r.plain for r in prod_run.of_type("aws:ec2/route:Route") if r.plain.get("natGatewayId")]
@@ -54,7 +58,11 @@ def test_existing_vpc_is_used_as_given():
 
 
 def test_interface_endpoints_cover_what_the_tasks_call_with_private_dns(prod_run):
-    endpoints = [r.plain for r in prod_run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.plain["vpcEndpointType"] == "Interface"]
+    endpoints = [
+        r.plain
+        for r in prod_run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if r.plain["vpcEndpointType"] == "Interface"
+    ]
     services = sorted(e["serviceName"].removeprefix(f"com.amazonaws.{REGION}.") for e in endpoints)
     assert services == ["ecr.api", "ecr.dkr", "kms", "logs", "secretsmanager"]
     private = [s.name for s in prod_run.of_type("aws:ec2/subnet:Subnet") if s.plain["tags"]["tier"] == "private"]
@@ -75,8 +83,11 @@ def test_the_s3_gateway_endpoint_reaches_only_the_artifact_bucket_and_ecr_layers
 
 def test_without_interface_endpoints_tasks_reach_https_through_nat():
     run = run_prod(aws={"region": REGION, "allowedAccountIds": [ACCOUNT], "network": {"interfaceEndpoints": False}})
-    assert [r for r in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.plain["vpcEndpointType"] == "Interface"] == []
+    assert [
+        r for r in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.plain["vpcEndpointType"] == "Interface"
+    ] == []
     assert task_egress(run) == [(443, "0.0.0.0/0"), (5432, sg_id(run, "proxy"))]
     # The proxy reads the credentials through NAT too.
-    assert [(r["fromPort"], r.get("cidrIpv4")) for r in rules_of(run, EGRESS, sg_id(run, "proxy"))
-            if r["fromPort"] == 443] == [(443, "0.0.0.0/0")]
+    assert [
+        (r["fromPort"], r.get("cidrIpv4")) for r in rules_of(run, EGRESS, sg_id(run, "proxy")) if r["fromPort"] == 443
+    ] == [(443, "0.0.0.0/0")]

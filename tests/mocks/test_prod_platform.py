@@ -51,7 +51,9 @@ def test_outputs_are_the_https_url_and_secret_credentials(prod_run):
 
 def test_no_generated_secret_appears_in_plain_text_anywhere(prod_run):
     db_password = reveal(prod_run.one("aws:rds/instance:Instance").inputs["password"])
-    auth = json.loads(reveal(prod_run.one("aws:secretsmanager/secretVersion:SecretVersion", "auth").inputs["secretString"]))
+    auth = json.loads(
+        reveal(prod_run.one("aws:secretsmanager/secretVersion:SecretVersion", "auth").inputs["secretString"])
+    )
     values = [db_password, *auth.values(), prod_run.outputs["password"][0]]
     assert all(v and len(v) >= 32 for v in values)
     for resource in prod_run.resources:
@@ -70,7 +72,9 @@ def test_creation_order_closes_every_window(prod_run):
     # A bucket policy is never applied before the public-access block.
     for bucket in ("mlflow-prod-artifacts", "mlflow-prod-access-logs"):
         bucket_policy = next(r for r in prod_run.of_type("aws:s3/bucketPolicy:BucketPolicy") if r.name == bucket)
-        block = next(r for r in prod_run.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock") if r.name == bucket)
+        block = next(
+            r for r in prod_run.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock") if r.name == bucket
+        )
         assert prod_run.depends_on(bucket_policy, block), bucket
     # Access logs and flow logs switch on after the log bucket lets them write.
     log_policy = prod_run.one("aws:s3/bucketPolicy:BucketPolicy", "access-logs")

@@ -8,8 +8,13 @@ from tests.mocks.prod_helpers import EGRESS, INGRESS, SG, aws_outputs, rules_of,
 def test_world_reaches_only_80_and_443_on_the_alb(prod_run):
     alb = sg_id(prod_run, "alb")
     ingress = rules_of(prod_run, INGRESS, alb)
-    assert sorted((r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in ingress) == [(80, 80, "0.0.0.0/0"), (443, 443, "0.0.0.0/0")]
-    assert [(r["fromPort"], r["referencedSecurityGroupId"]) for r in rules_of(prod_run, EGRESS, alb)] == [(5000, sg_id(prod_run, "tasks"))]
+    assert sorted((r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in ingress) == [
+        (80, 80, "0.0.0.0/0"),
+        (443, 443, "0.0.0.0/0"),
+    ]
+    assert [(r["fromPort"], r["referencedSecurityGroupId"]) for r in rules_of(prod_run, EGRESS, alb)] == [
+        (5000, sg_id(prod_run, "tasks"))
+    ]
 
 
 def test_tasks_accept_only_the_alb_and_reach_only_the_database_and_the_aws_endpoints(prod_run):
@@ -19,23 +24,27 @@ def test_tasks_accept_only_the_alb_and_reach_only_the_database_and_the_aws_endpo
         (5000, 5000, sg_id(prod_run, "alb"), None)
     ]
     # No internet: HTTPS to the interface endpoints' group and to S3's prefix list (gateway endpoint).
-    s3_prefix_list = aws_outputs("aws:ec2/vpcEndpoint:VpcEndpoint", "s3", {"vpcEndpointType": "Gateway"})["prefixListId"]
+    s3_prefix_list = aws_outputs("aws:ec2/vpcEndpoint:VpcEndpoint", "s3", {"vpcEndpointType": "Gateway"})[
+        "prefixListId"
+    ]
     # The database through its proxy (test_prod_database.py).
     assert task_egress(prod_run) == sorted([(443, sg_id(prod_run, "endpoints")), (443, s3_prefix_list),
                                             (5432, sg_id(prod_run, "proxy"))])  # fmt: skip
     # The endpoints answer the tasks and the database proxy (its Secrets Manager calls), nothing else.
     endpoint_sources = rules_of(prod_run, INGRESS, sg_id(prod_run, "endpoints"))
-    assert sorted((r["fromPort"], r.get("referencedSecurityGroupId")) for r in endpoint_sources) == \
-        sorted([(443, tasks), (443, sg_id(prod_run, "proxy"))])
+    assert sorted((r["fromPort"], r.get("referencedSecurityGroupId")) for r in endpoint_sources) == sorted(
+        [(443, tasks), (443, sg_id(prod_run, "proxy"))]
+    )
     assert rules_of(prod_run, EGRESS, sg_id(prod_run, "endpoints")) == []
 
 
 def test_database_is_reachable_only_from_its_proxy_on_5432(prod_run):
     db = sg_id(prod_run, "db")
     ingress = rules_of(prod_run, INGRESS, db)
-    assert [(r["ipProtocol"], r["fromPort"], r["toPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4")) for r in ingress] == [
-        ("tcp", 5432, 5432, sg_id(prod_run, "proxy"), None)
-    ]
+    assert [
+        (r["ipProtocol"], r["fromPort"], r["toPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4"))
+        for r in ingress
+    ] == [("tcp", 5432, 5432, sg_id(prod_run, "proxy"), None)]
     assert rules_of(prod_run, EGRESS, db) == []
     # No inline rules anywhere: every flow is one of the rule resources checked above.
     assert all(not r.plain.get("ingress") and not r.plain.get("egress") for r in prod_run.of_type(SG))

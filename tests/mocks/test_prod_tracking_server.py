@@ -53,11 +53,17 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(prod
     db_version = aws_outputs(versions["mlflow-prod-db-credentials"].typ, "mlflow-prod-db-credentials", {})
     assert secrets["MLFLOW_DB_PASSWORD"] == (
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlflow-prod-db-credentials-AbCdEf:password::"
-        f"{db_version['versionId']}")
-    assert all(re.fullmatch(r"arn:aws:secretsmanager:[^:]+:\d{12}:secret:[\w-]+:\w+::[0-9a-f-]{36}", value)
-               for value in secrets.values()), secrets
+        f"{db_version['versionId']}"
+    )
+    assert all(
+        re.fullmatch(r"arn:aws:secretsmanager:[^:]+:\d{12}:secret:[\w-]+:\w+::[0-9a-f-]{36}", value)
+        for value in secrets.values()
+    ), secrets
     assert env["MLFLOW_DB_SSLMODE"] == "verify-full"
-    assert env["MLFLOW_DB_SSLROOTCERT"] in ("/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/rds-global-bundle.pem")
+    assert env["MLFLOW_DB_SSLROOTCERT"] in (
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/ssl/certs/rds-global-bundle.pem",
+    )
     # RDS Proxy's endpoint (test_prod_database.py).
     proxy = prod_run.one("aws:rds/proxy:Proxy").name
     assert env["MLFLOW_DB_HOST"] == f"{proxy}.proxy-abcdefghijkl.{REGION}.rds.amazonaws.com"
@@ -131,7 +137,9 @@ def test_service_runs_two_tasks_across_azs_with_circuit_breaker_rollback(prod_ru
     assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     network = service["networkConfiguration"]
     assert network["assignPublicIp"] is False and network["securityGroups"] == [sg_id(prod_run, "tasks")]
-    private = [f"{r.name}-id" for r in prod_run.of_type("aws:ec2/subnet:Subnet") if r.plain["tags"]["tier"] == "private"]
+    private = [
+        f"{r.name}-id" for r in prod_run.of_type("aws:ec2/subnet:Subnet") if r.plain["tags"]["tier"] == "private"
+    ]
     assert sorted(network["subnets"]) == sorted(private)
     assert service["enableExecuteCommand"] is False
     assert service["loadBalancers"][0]["containerPort"] == 5000
@@ -145,7 +153,9 @@ def test_service_autoscales_on_cpu_and_request_count(prod_run):
     metrics = {}
     for p in prod_run.of_type("aws:appautoscaling/policy:Policy"):
         config = p.plain["targetTrackingScalingPolicyConfiguration"]
-        metrics[config["predefinedMetricSpecification"]["predefinedMetricType"]] = config["predefinedMetricSpecification"]
+        metrics[config["predefinedMetricSpecification"]["predefinedMetricType"]] = config[
+            "predefinedMetricSpecification"
+        ]
     assert set(metrics) == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
     assert re.fullmatch(r"app/.+/\w+/targetgroup/.+/\w+", metrics["ALBRequestCountPerTarget"]["resourceLabel"])
 
@@ -189,8 +199,9 @@ def test_dev_and_prod_containers_run_the_same_mlflow_command(prod_run, dev_run):
     # keep-alive, and prod's auth app. Everything else is the same flag with the same value.
     differ = {"--artifacts-destination", "--allowed-hosts", "--uvicorn-opts", "--app-name"}
     assert set(dev_options) | {"--app-name"} == set(prod_options)
-    assert {k: v for k, v in dev_options.items() if k not in differ} == \
-        {k: v for k, v in prod_options.items() if k not in differ}
+    assert {k: v for k, v in dev_options.items() if k not in differ} == {
+        k: v for k, v in prod_options.items() if k not in differ
+    }
     dev_uvicorn, prod_uvicorn = dev_options["--uvicorn-opts"].split(), prod_options["--uvicorn-opts"].split()
     assert dev_uvicorn[:-1] == prod_uvicorn[:-1]  # the same loop and HTTP parser; keep-alive differs
 
@@ -206,7 +217,11 @@ def test_the_task_service_and_target_group_are_laid_out_from_the_server_shape(pr
     assert c["mountPoints"][0]["containerPath"] == shape.scratch_dir
     service = prod_run.one("aws:ecs/service:Service").plain
     assert service["loadBalancers"][0]["containerPort"] == shape.port
-    assert service["healthCheckGracePeriodSeconds"] == health_grace_seconds(shape.health) > shape.health.start_period_seconds
+    assert (
+        service["healthCheckGracePeriodSeconds"]
+        == health_grace_seconds(shape.health)
+        > shape.health.start_period_seconds
+    )
     target_group = prod_run.one("aws:lb/targetGroup:TargetGroup").plain
     assert target_group["port"] == shape.port and target_group["healthCheck"]["path"] == shape.health_path
     assert target_group["healthCheck"]["interval"] == shape.health.interval_seconds

@@ -56,8 +56,11 @@ def test_the_container_runs_the_pinned_image_with_the_spec_command(seaweedfs_run
     seaweedfs = container.plain
     pulled = {r.inputs["name"] for r in seaweedfs_run.of_type("docker:index/remoteImage:RemoteImage")}
     assert SEAWEEDFS_IMAGE in pulled and not any("minio" in name for name in pulled)
-    (own_image,) = [r for r in seaweedfs_run.of_type("docker:index/remoteImage:RemoteImage")
-                    if r.parent == seaweedfs_run.one("mlflow-platform:docker:ArtifactStore").urn]
+    (own_image,) = [
+        r
+        for r in seaweedfs_run.of_type("docker:index/remoteImage:RemoteImage")
+        if r.parent == seaweedfs_run.one("mlflow-platform:docker:ArtifactStore").urn
+    ]
     assert own_image.inputs["name"] == SEAWEEDFS_IMAGE and own_image.inputs["keepLocally"] is True
     assert container.property_dependencies["image"] == [own_image.urn]
     spec = seaweedfs_spec(_settings())
@@ -81,7 +84,8 @@ def test_the_data_volume_is_named_mounted_at_data_and_kept(seaweedfs_run):
     assert sorted(volumes) == ["mlflow-dev-postgres-data", "mlflow-dev-seaweedfs-data"]
     assert volumes["mlflow-dev-seaweedfs-data"].retain_on_delete
     assert containers(seaweedfs_run)[SEAWEEDFS].inputs["volumes"] == [
-        {"volumeName": "mlflow-dev-seaweedfs-data", "containerPath": "/data"}]
+        {"volumeName": "mlflow-dev-seaweedfs-data", "containerPath": "/data"}
+    ]
 
 
 def test_the_identities_file_is_a_secret_upload_the_weed_user_alone_can_read(seaweedfs_run):
@@ -100,8 +104,14 @@ def test_the_keys_are_secret_and_in_no_env_command_or_health_check(seaweedfs_run
     keys = store_keys(seaweedfs_run)
     assert len(seaweedfs_run.of_type(PASSWORD)) == 4  # postgres, store key + secret, proxy
     for name, container in containers(seaweedfs_run).items():
-        plain_parts = json.dumps([container.inputs.get("envs"), container.inputs.get("command"),
-                                  container.inputs.get("entrypoints"), container.inputs.get("healthcheck")])
+        plain_parts = json.dumps(
+            [
+                container.inputs.get("envs"),
+                container.inputs.get("command"),
+                container.inputs.get("entrypoints"),
+                container.inputs.get("healthcheck"),
+            ]
+        )
         for key in keys.values():
             assert key not in plain_parts, f"a store key is in {name}'s env or command"
     # The tracking server gets them as files, like MinIO's.
@@ -126,8 +136,11 @@ def test_health_gated_with_durations_in_go_s_form(seaweedfs_run):
     assert health["tests"] == ["CMD", *spec.health.command]
     assert health["tests"][-1] == "http://127.0.0.1:8333/healthz"
     assert (health["interval"], health["timeout"], health["startPeriod"], health["startInterval"]) == (
-        go_duration(spec.health.interval_seconds), go_duration(spec.health.timeout_seconds),
-        go_duration(spec.health.start_period_seconds), "2s")
+        go_duration(spec.health.interval_seconds),
+        go_duration(spec.health.timeout_seconds),
+        go_duration(spec.health.start_period_seconds),
+        "2s",
+    )
     assert health["interval"] == "5s" and health["startPeriod"] == "10s"
     assert seaweedfs["wait"] is True and seaweedfs["restart"] == "unless-stopped"
     assert "no-new-privileges:true" in seaweedfs["securityOpts"]
@@ -146,8 +159,9 @@ def test_the_tracking_server_uses_seaweedfs_and_starts_after_it(seaweedfs_run):
 
 def test_an_explicit_image_replaces_the_pin():
     config = stack_config("dev")
-    config["mlflow-platform:artifactStore"] = json.dumps({"engine": "seaweedfs",
-                                                          "image": "chrislusf/seaweedfs:4.44_large_disk"})
+    config["mlflow-platform:artifactStore"] = json.dumps(
+        {"engine": "seaweedfs", "image": "chrislusf/seaweedfs:4.44_large_disk"}
+    )
     run = run_program(config, stack="dev")
     pulled = {r.inputs["name"] for r in run.of_type("docker:index/remoteImage:RemoteImage")}
     assert "chrislusf/seaweedfs:4.44_large_disk" in pulled and SEAWEEDFS_IMAGE not in pulled

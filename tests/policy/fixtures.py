@@ -16,12 +16,22 @@ from rules import Res
 PROJECT = "urn:pulumi:prod::mlflow-platform::"
 
 
-def res(typ: str, name: str, props: dict | None = None, deps: dict[str, list[Res]] | None = None,
-        parents: tuple[str, ...] = ()) -> Res:
+def res(
+    typ: str,
+    name: str,
+    props: dict | None = None,
+    deps: dict[str, list[Res]] | None = None,
+    parents: tuple[str, ...] = (),
+) -> Res:
     deps = deps or {}
-    return Res(type=typ, name=name, props=props or {}, urn=f"{PROJECT}{'$'.join([*parents, typ])}::{name}",
-               dependencies=tuple(dict.fromkeys(d.urn for ds in deps.values() for d in ds)),
-               property_dependencies={k: tuple(d.urn for d in v) for k, v in deps.items()})
+    return Res(
+        type=typ,
+        name=name,
+        props=props or {},
+        urn=f"{PROJECT}{'$'.join([*parents, typ])}::{name}",
+        dependencies=tuple(dict.fromkeys(d.urn for ds in deps.values() for d in ds)),
+        property_dependencies={k: tuple(d.urn for d in v) for k, v in deps.items()},
+    )
 
 
 def with_props(r: Res, **changes: Any) -> Res:
@@ -42,9 +52,16 @@ CASES: dict[str, Case] = {}
 INSTANCE = "aws:rds/instance:Instance"
 PARAMS = "aws:rds/parameterGroup:ParameterGroup"
 DB_PROPS = {
-    "engine": "postgres", "storageEncrypted": True, "publiclyAccessible": False, "backupRetentionPeriod": 14,
-    "deletionProtection": True, "skipFinalSnapshot": False, "finalSnapshotIdentifier": "mlflow-prod-final",
-    "multiAz": True, "autoMinorVersionUpgrade": True, "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
+    "engine": "postgres",
+    "storageEncrypted": True,
+    "publiclyAccessible": False,
+    "backupRetentionPeriod": 14,
+    "deletionProtection": True,
+    "skipFinalSnapshot": False,
+    "finalSnapshotIdentifier": "mlflow-prod-final",
+    "multiAz": True,
+    "autoMinorVersionUpgrade": True,
+    "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
     "parameterGroupName": "db-params",
 }
 params = res(PARAMS, "db-params", {"family": "postgres17", "parameters": [{"name": "rds.force_ssl", "value": "1"}]})
@@ -57,21 +74,32 @@ def db_case(violations: list[str], **changes: Any) -> Case:
 
 CASES["rds-storage-encrypted"] = db_case(["storageEncrypted must be true"], storageEncrypted=False)
 CASES["rds-not-public"] = db_case(["publiclyAccessible must be false"], publiclyAccessible=True)
-CASES["rds-backup-retention"] = db_case(["backupRetentionPeriod is 3 days; keep backups at least 7 days"],
-                                        backupRetentionPeriod=3)
+CASES["rds-backup-retention"] = db_case(
+    ["backupRetentionPeriod is 3 days; keep backups at least 7 days"], backupRetentionPeriod=3
+)
 CASES["rds-deletion-protection"] = db_case(["deletionProtection must be true"], deletionProtection=False)
 CASES["rds-final-snapshot"] = db_case(["skipFinalSnapshot must be false"], skipFinalSnapshot=True)
 CASES["rds-multi-az"] = db_case(["multiAz must be true"], multiAz=False)
 CASES["rds-minor-upgrades-and-logs"] = db_case(
-    ["autoMinorVersionUpgrade must not be false",
-     "enabledCloudwatchLogsExports must list the engine's logs (postgresql)"],
-    autoMinorVersionUpgrade=False, enabledCloudwatchLogsExports=[])
+    [
+        "autoMinorVersionUpgrade must not be false",
+        "enabledCloudwatchLogsExports must list the engine's logs (postgresql)",
+    ],
+    autoMinorVersionUpgrade=False,
+    enabledCloudwatchLogsExports=[],
+)
 CASES["rds-force-ssl"] = Case(
     [db, params],
-    [db, with_props(params, parameters=[{"name": "rds.force_ssl", "value": "0"}]),
-     res(INSTANCE, "db2", {**DB_PROPS, "parameterGroupName": "default.postgres17"})],
-    [("db", "Instance 'db': parameter group 'db-params' must set rds.force_ssl to 1"),
-     ("db2", "Instance 'db2' uses the engine's default parameter group, which does not force SSL")])
+    [
+        db,
+        with_props(params, parameters=[{"name": "rds.force_ssl", "value": "0"}]),
+        res(INSTANCE, "db2", {**DB_PROPS, "parameterGroupName": "default.postgres17"}),
+    ],
+    [
+        ("db", "Instance 'db': parameter group 'db-params' must set rds.force_ssl to 1"),
+        ("db2", "Instance 'db2' uses the engine's default parameter group, which does not force SSL"),
+    ],
+)
 
 # ---- S3 ---------------------------------------------------------------------------------------
 BUCKET = "aws:s3/bucket:Bucket"
@@ -83,8 +111,14 @@ LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 LB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
-DENY_HTTP = {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": ["s3:*"],
-             "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+DENY_HTTP = {
+    "Sid": "DenyInsecureTransport",
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": ["s3:*"],
+    "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
 
 
 def bucket_set(name: str, algorithm: str = "aws:kms") -> dict[str, Res]:
@@ -92,28 +126,74 @@ def bucket_set(name: str, algorithm: str = "aws:kms") -> dict[str, Res]:
     on = {"bucket": [bucket]}
     return {
         "bucket": bucket,
-        "pab": res(PAB, f"{name}-pab", {"bucket": f"{name}-id", "blockPublicAcls": True, "blockPublicPolicy": True,
-                                        "ignorePublicAcls": True, "restrictPublicBuckets": True}, on),
-        "sse": res(SSE, f"{name}-sse", {"bucket": f"{name}-id", "rules": [
-            {"applyServerSideEncryptionByDefault": {"sseAlgorithm": algorithm}, "bucketKeyEnabled": True}]}, on),
-        "versioning": res(VERSIONING, f"{name}-versioning",
-                          {"bucket": f"{name}-id", "versioningConfiguration": {"status": "Enabled"}}, on),
-        "policy": res(BUCKET_POLICY, f"{name}-policy",
-                      {"bucket": f"{name}-id", "policy": json.dumps({"Version": "2012-10-17", "Statement": [DENY_HTTP]})},
-                      on),
-        "lifecycle": res(LIFECYCLE, f"{name}-lifecycle", {"bucket": f"{name}-id", "rules": [
-            {"id": "abort", "status": "Enabled", "filter": {"prefix": ""},
-             "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}]}, on),
-        "ownership": res(OWNERSHIP, f"{name}-ownership",
-                         {"bucket": f"{name}-id", "rule": {"objectOwnership": "BucketOwnerEnforced"}}, on),
+        "pab": res(
+            PAB,
+            f"{name}-pab",
+            {
+                "bucket": f"{name}-id",
+                "blockPublicAcls": True,
+                "blockPublicPolicy": True,
+                "ignorePublicAcls": True,
+                "restrictPublicBuckets": True,
+            },
+            on,
+        ),
+        "sse": res(
+            SSE,
+            f"{name}-sse",
+            {
+                "bucket": f"{name}-id",
+                "rules": [
+                    {"applyServerSideEncryptionByDefault": {"sseAlgorithm": algorithm}, "bucketKeyEnabled": True}
+                ],
+            },
+            on,
+        ),
+        "versioning": res(
+            VERSIONING,
+            f"{name}-versioning",
+            {"bucket": f"{name}-id", "versioningConfiguration": {"status": "Enabled"}},
+            on,
+        ),
+        "policy": res(
+            BUCKET_POLICY,
+            f"{name}-policy",
+            {"bucket": f"{name}-id", "policy": json.dumps({"Version": "2012-10-17", "Statement": [DENY_HTTP]})},
+            on,
+        ),
+        "lifecycle": res(
+            LIFECYCLE,
+            f"{name}-lifecycle",
+            {
+                "bucket": f"{name}-id",
+                "rules": [
+                    {
+                        "id": "abort",
+                        "status": "Enabled",
+                        "filter": {"prefix": ""},
+                        "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7},
+                    }
+                ],
+            },
+            on,
+        ),
+        "ownership": res(
+            OWNERSHIP,
+            f"{name}-ownership",
+            {"bucket": f"{name}-id", "rule": {"objectOwnership": "BucketOwnerEnforced"}},
+            on,
+        ),
     }
 
 
 artifacts = bucket_set("artifacts")
 logs = bucket_set("logs", algorithm="AES256")
-log_writer = res(LB, "alb", {"loadBalancerType": "application", "accessLogs": {"enabled": True, "bucket": "logs-0a1b",
-                                                                               "prefix": "alb"}},
-                 deps={"accessLogs": [logs["bucket"]]})
+log_writer = res(
+    LB,
+    "alb",
+    {"loadBalancerType": "application", "accessLogs": {"enabled": True, "bucket": "logs-0a1b", "prefix": "alb"}},
+    deps={"accessLogs": [logs["bucket"]]},
+)
 S3_GOOD = [*artifacts.values(), *logs.values(), log_writer]
 
 
@@ -126,76 +206,174 @@ def s3_bad(part: str, changed: Res | None, extra: list[Res] = ()) -> list[Res]:
 other = bucket_set("other")
 CASES["s3-public-access-block"] = Case(
     S3_GOOD,
-    s3_bad("pab", None, [*[r for k, r in other.items() if k != "pab"],
-                         with_props(other["pab"], restrictPublicBuckets=False, ignorePublicAcls=False)]),
-    [("other-pab", "BucketPublicAccessBlock 'other-pab' must set ignorePublicAcls, restrictPublicBuckets to true"),
-     ("artifacts", "Bucket 'artifacts' has no BucketPublicAccessBlock")])
+    s3_bad(
+        "pab",
+        None,
+        [
+            *[r for k, r in other.items() if k != "pab"],
+            with_props(other["pab"], restrictPublicBuckets=False, ignorePublicAcls=False),
+        ],
+    ),
+    [
+        ("other-pab", "BucketPublicAccessBlock 'other-pab' must set ignorePublicAcls, restrictPublicBuckets to true"),
+        ("artifacts", "Bucket 'artifacts' has no BucketPublicAccessBlock"),
+    ],
+)
 CASES["s3-encryption-kms"] = Case(
     S3_GOOD,
-    s3_bad("sse", with_props(artifacts["sse"], rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}])),
-    [("artifacts-sse", "Bucket 'artifacts' is encrypted with AES256; use aws:kms or aws:kms:dsse")])
+    s3_bad(
+        "sse", with_props(artifacts["sse"], rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}])
+    ),
+    [("artifacts-sse", "Bucket 'artifacts' is encrypted with AES256; use aws:kms or aws:kms:dsse")],
+)
 CASES["s3-versioning"] = Case(
-    S3_GOOD, s3_bad("versioning", with_props(artifacts["versioning"], versioningConfiguration={"status": "Suspended"})),
-    [("artifacts-versioning", "Bucket 'artifacts': versioning status is 'Suspended', must be 'Enabled'")])
+    S3_GOOD,
+    s3_bad("versioning", with_props(artifacts["versioning"], versioningConfiguration={"status": "Suspended"})),
+    [("artifacts-versioning", "Bucket 'artifacts': versioning status is 'Suspended', must be 'Enabled'")],
+)
 CASES["s3-tls-only"] = Case(
     S3_GOOD,
-    s3_bad("policy", with_props(artifacts["policy"], policy=json.dumps({"Statement": [
-        {**DENY_HTTP, "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]}))),
-    [("artifacts-policy", "Bucket 'artifacts': the bucket policy must deny s3:* to every principal when "
-                          "aws:SecureTransport is false")])
+    s3_bad(
+        "policy",
+        with_props(
+            artifacts["policy"],
+            policy=json.dumps({"Statement": [{**DENY_HTTP, "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]}),
+        ),
+    ),
+    [
+        (
+            "artifacts-policy",
+            "Bucket 'artifacts': the bucket policy must deny s3:* to every principal when aws:SecureTransport is false",
+        )
+    ],
+)
 CASES["s3-abort-incomplete-uploads"] = Case(
     S3_GOOD,
-    s3_bad("lifecycle", with_props(artifacts["lifecycle"], rules=[
-        {"id": "expire", "status": "Enabled", "noncurrentVersionExpiration": {"noncurrentDays": 90}},
-        {"id": "abort-off", "status": "Disabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}])),
-    [("artifacts-lifecycle", "Bucket 'artifacts': no enabled lifecycle rule sets "
-                             "abortIncompleteMultipartUpload.daysAfterInitiation")])
+    s3_bad(
+        "lifecycle",
+        with_props(
+            artifacts["lifecycle"],
+            rules=[
+                {"id": "expire", "status": "Enabled", "noncurrentVersionExpiration": {"noncurrentDays": 90}},
+                {"id": "abort-off", "status": "Disabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}},
+            ],
+        ),
+    ),
+    [
+        (
+            "artifacts-lifecycle",
+            "Bucket 'artifacts': no enabled lifecycle rule sets abortIncompleteMultipartUpload.daysAfterInitiation",
+        )
+    ],
+)
 CASES["s3-acls-disabled"] = Case(
-    S3_GOOD, s3_bad("ownership", with_props(artifacts["ownership"], rule={"objectOwnership": "ObjectWriter"})),
-    [("artifacts-ownership", "Bucket 'artifacts': object ownership is 'ObjectWriter', must be 'BucketOwnerEnforced'")])
+    S3_GOOD,
+    s3_bad("ownership", with_props(artifacts["ownership"], rule={"objectOwnership": "ObjectWriter"})),
+    [("artifacts-ownership", "Bucket 'artifacts': object ownership is 'ObjectWriter', must be 'BucketOwnerEnforced'")],
+)
 CASES["s3-policy-not-public"] = Case(
     S3_GOOD,
-    s3_bad("policy", with_props(artifacts["policy"], policy=json.dumps({"Statement": [
-        DENY_HTTP, {"Sid": "Public", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
-                    "Resource": "arn:aws:s3:::b/*"}]}))),
-    [("artifacts-policy", "statement 'Public' allows s3:GetObject to every principal")])
+    s3_bad(
+        "policy",
+        with_props(
+            artifacts["policy"],
+            policy=json.dumps(
+                {
+                    "Statement": [
+                        DENY_HTTP,
+                        {
+                            "Sid": "Public",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": "*"},
+                            "Action": "s3:GetObject",
+                            "Resource": "arn:aws:s3:::b/*",
+                        },
+                    ]
+                }
+            ),
+        ),
+    ),
+    [("artifacts-policy", "statement 'Public' allows s3:GetObject to every principal")],
+)
 
 # ---- ALB --------------------------------------------------------------------------------------
-ALB_PROPS = {"loadBalancerType": "application", "internal": False, "dropInvalidHeaderFields": True,
-             "enableDeletionProtection": True, "desyncMitigationMode": "defensive",
-             "accessLogs": {"enabled": True, "bucket": "logs-0a1b", "prefix": "alb"}}
+ALB_PROPS = {
+    "loadBalancerType": "application",
+    "internal": False,
+    "dropInvalidHeaderFields": True,
+    "enableDeletionProtection": True,
+    "desyncMitigationMode": "defensive",
+    "accessLogs": {"enabled": True, "bucket": "logs-0a1b", "prefix": "alb"},
+}
 alb = res(LB, "alb", ALB_PROPS)
-https = res(LISTENER, "https", {"protocol": "HTTPS", "port": 443, "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
-                                "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/x",
-                                "loadBalancerArn": "alb-arn",
-                                "defaultActions": [{"type": "forward", "targetGroupArn": "tg-arn"}]},
-            deps={"loadBalancerArn": [alb]})
-http = res(LISTENER, "http", {"protocol": "HTTP", "port": 80, "loadBalancerArn": "alb-arn", "defaultActions": [
-    {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}]},
-           deps={"loadBalancerArn": [alb]})
+https = res(
+    LISTENER,
+    "https",
+    {
+        "protocol": "HTTPS",
+        "port": 443,
+        "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+        "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/x",
+        "loadBalancerArn": "alb-arn",
+        "defaultActions": [{"type": "forward", "targetGroupArn": "tg-arn"}],
+    },
+    deps={"loadBalancerArn": [alb]},
+)
+http = res(
+    LISTENER,
+    "http",
+    {
+        "protocol": "HTTP",
+        "port": 80,
+        "loadBalancerArn": "alb-arn",
+        "defaultActions": [
+            {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}
+        ],
+    },
+    deps={"loadBalancerArn": [alb]},
+)
 ALB_GOOD = [alb, https, http]
 alb2 = res(LB, "alb2", ALB_PROPS)
 CASES["alb-https-tls-policy"] = Case(
     ALB_GOOD,
     # A TLS 1.0 policy sharing the allowed policies' prefix, and a second ALB with only plain HTTP.
-    [alb, with_props(https, sslPolicy="ELBSecurityPolicy-TLS13-1-0-2021-06"), http,
-     alb2, res(LISTENER, "http2", http.props, deps={"loadBalancerArn": [alb2]})],
-    [("https", "Listener 'https': sslPolicy 'ELBSecurityPolicy-TLS13-1-0-2021-06' is not one of the allowed policies "
-               "(ELBSecurityPolicy-TLS13-1-2-Res-2021-06, ELBSecurityPolicy-TLS13-1-2-2021-06, "
-               "ELBSecurityPolicy-TLS13-1-3-2021-06, ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04, "
-               "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04, ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04)"),
-     ("alb2", "LoadBalancer 'alb2' has no HTTPS listener")])
+    [
+        alb,
+        with_props(https, sslPolicy="ELBSecurityPolicy-TLS13-1-0-2021-06"),
+        http,
+        alb2,
+        res(LISTENER, "http2", http.props, deps={"loadBalancerArn": [alb2]}),
+    ],
+    [
+        (
+            "https",
+            "Listener 'https': sslPolicy 'ELBSecurityPolicy-TLS13-1-0-2021-06' is not one of the allowed policies "
+            "(ELBSecurityPolicy-TLS13-1-2-Res-2021-06, ELBSecurityPolicy-TLS13-1-2-2021-06, "
+            "ELBSecurityPolicy-TLS13-1-3-2021-06, ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04, "
+            "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04, ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04)",
+        ),
+        ("alb2", "LoadBalancer 'alb2' has no HTTPS listener"),
+    ],
+)
 CASES["alb-http-redirects-only"] = Case(
-    ALB_GOOD, [alb, https, with_props(http, defaultActions=[{"type": "forward", "targetGroupArn": "tg-arn"}])],
-    [("http", "Listener 'http' serves plain HTTP: its default action must redirect to HTTPS")])
-CASES["alb-drop-invalid-headers"] = Case(ALB_GOOD, [with_props(alb, dropInvalidHeaderFields=False)],
-                                         [("alb", "dropInvalidHeaderFields must be true")])
-CASES["alb-access-logs"] = Case(ALB_GOOD, [with_props(alb, accessLogs={"enabled": False})],
-                                [("alb", "accessLogs must be enabled with a bucket")])
-CASES["alb-deletion-protection"] = Case(ALB_GOOD, [with_props(alb, enableDeletionProtection=False)],
-                                        [("alb", "enableDeletionProtection must be true")])
-CASES["alb-desync-mitigation"] = Case(ALB_GOOD, [with_props(alb, desyncMitigationMode="monitor")],
-                                      [("alb", "desyncMitigationMode is 'monitor'; use 'defensive' or 'strictest'")])
+    ALB_GOOD,
+    [alb, https, with_props(http, defaultActions=[{"type": "forward", "targetGroupArn": "tg-arn"}])],
+    [("http", "Listener 'http' serves plain HTTP: its default action must redirect to HTTPS")],
+)
+CASES["alb-drop-invalid-headers"] = Case(
+    ALB_GOOD, [with_props(alb, dropInvalidHeaderFields=False)], [("alb", "dropInvalidHeaderFields must be true")]
+)
+CASES["alb-access-logs"] = Case(
+    ALB_GOOD, [with_props(alb, accessLogs={"enabled": False})], [("alb", "accessLogs must be enabled with a bucket")]
+)
+CASES["alb-deletion-protection"] = Case(
+    ALB_GOOD, [with_props(alb, enableDeletionProtection=False)], [("alb", "enableDeletionProtection must be true")]
+)
+CASES["alb-desync-mitigation"] = Case(
+    ALB_GOOD,
+    [with_props(alb, desyncMitigationMode="monitor")],
+    [("alb", "desyncMitigationMode is 'monitor'; use 'defensive' or 'strictest'")],
+)
 
 # ---- ECS --------------------------------------------------------------------------------------
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
@@ -203,50 +381,103 @@ SERVICE = "aws:ecs/service:Service"
 CLUSTER = "aws:ecs/cluster:Cluster"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 CONTAINER_DEF = {
-    "name": "mlflow", "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlflow@sha256:" + "ab" * 32,
-    "user": "10001:10001", "readonlyRootFilesystem": True,
+    "name": "mlflow",
+    "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlflow@sha256:" + "ab" * 32,
+    "user": "10001:10001",
+    "readonlyRootFilesystem": True,
     "environment": [{"name": "MLFLOW_DB_HOST", "value": "db.example"}, {"name": "MLFLOW_DB_USER", "value": "mlflow"}],
     "secrets": [{"name": "MLFLOW_DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:eu-west-1:1:secret:db:password::"}],
     "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/mlflow/prod/tracking-server"}},
 }
-log_group = res(LOG_GROUP, "logs", {"name": "/mlflow/prod/tracking-server", "retentionInDays": 90,
-                                    "kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/k"})
+log_group = res(
+    LOG_GROUP,
+    "logs",
+    {
+        "name": "/mlflow/prod/tracking-server",
+        "retentionInDays": 90,
+        "kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/k",
+    },
+)
 
 
 def task(**container_changes: Any) -> Res:
     definition = {**CONTAINER_DEF, **container_changes}
-    return res(TASK, "task", {"family": "mlflow", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
-                              "containerDefinitions": json.dumps([definition])},
-               deps={"containerDefinitions": [log_group]})
+    return res(
+        TASK,
+        "task",
+        {
+            "family": "mlflow",
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "containerDefinitions": json.dumps([definition]),
+        },
+        deps={"containerDefinitions": [log_group]},
+    )
 
 
-service = res(SERVICE, "service", {"launchType": "FARGATE", "networkConfiguration": {"assignPublicIp": False},
-                                   "deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+service = res(
+    SERVICE,
+    "service",
+    {
+        "launchType": "FARGATE",
+        "networkConfiguration": {"assignPublicIp": False},
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+    },
+)
 cluster = res(CLUSTER, "cluster", {"settings": [{"name": "containerInsights", "value": "enabled"}]})
 ECS_GOOD = [task(), service, cluster, log_group]
 CASES["ecs-no-secrets-in-environment"] = Case(
-    ECS_GOOD, [task(environment=[{"name": "MLFLOW_DB_PASSWORD", "value": "hunter2"},
-                                 {"name": "MLFLOW_BACKEND_STORE_URI", "value": "postgresql://mlflow:hunter2@db/mlflow"}])],
-    [("task", "container 'mlflow': MLFLOW_DB_PASSWORD looks like a secret; pass it in `secrets` instead"),
-     ("task", "container 'mlflow': MLFLOW_BACKEND_STORE_URI has credentials in a URL; pass it in `secrets` instead")])
-CASES["ecs-read-only-root-filesystem"] = Case(ECS_GOOD, [task(readonlyRootFilesystem=False)],
-                                              [("task", "container 'mlflow': readonlyRootFilesystem must be true")])
-CASES["ecs-not-privileged"] = Case(ECS_GOOD, [task(privileged=True)],
-                                   [("task", "container 'mlflow': privileged must not be true")])
-CASES["ecs-non-root-user"] = Case(ECS_GOOD, [task(user="root")],
-                                  [("task", "container 'mlflow': user must be a non-root uid (is 'root')")])
+    ECS_GOOD,
+    [
+        task(
+            environment=[
+                {"name": "MLFLOW_DB_PASSWORD", "value": "hunter2"},
+                {"name": "MLFLOW_BACKEND_STORE_URI", "value": "postgresql://mlflow:hunter2@db/mlflow"},
+            ]
+        )
+    ],
+    [
+        ("task", "container 'mlflow': MLFLOW_DB_PASSWORD looks like a secret; pass it in `secrets` instead"),
+        ("task", "container 'mlflow': MLFLOW_BACKEND_STORE_URI has credentials in a URL; pass it in `secrets` instead"),
+    ],
+)
+CASES["ecs-read-only-root-filesystem"] = Case(
+    ECS_GOOD,
+    [task(readonlyRootFilesystem=False)],
+    [("task", "container 'mlflow': readonlyRootFilesystem must be true")],
+)
+CASES["ecs-not-privileged"] = Case(
+    ECS_GOOD, [task(privileged=True)], [("task", "container 'mlflow': privileged must not be true")]
+)
+CASES["ecs-non-root-user"] = Case(
+    ECS_GOOD, [task(user="root")], [("task", "container 'mlflow': user must be a non-root uid (is 'root')")]
+)
 CASES["ecs-logs-with-retention"] = Case(
-    ECS_GOOD, [task(), with_props(log_group, retentionInDays=0)],
-    [("logs", "TaskDefinition 'task' container 'mlflow' logs to LogGroup 'logs', which keeps logs forever "
-              "(set retentionInDays)")])
-CASES["ecs-no-public-ip"] = Case(ECS_GOOD, [with_props(service, networkConfiguration={"assignPublicIp": True})],
-                                 [("service", "networkConfiguration.assignPublicIp must be false")])
+    ECS_GOOD,
+    [task(), with_props(log_group, retentionInDays=0)],
+    [
+        (
+            "logs",
+            "TaskDefinition 'task' container 'mlflow' logs to LogGroup 'logs', which keeps logs forever "
+            "(set retentionInDays)",
+        )
+    ],
+)
+CASES["ecs-no-public-ip"] = Case(
+    ECS_GOOD,
+    [with_props(service, networkConfiguration={"assignPublicIp": True})],
+    [("service", "networkConfiguration.assignPublicIp must be false")],
+)
 CASES["ecs-circuit-breaker-rollback"] = Case(
-    ECS_GOOD, [with_props(service, deploymentCircuitBreaker={"enable": True, "rollback": False})],
-    [("service", "deploymentCircuitBreaker must have enable and rollback set to true")])
+    ECS_GOOD,
+    [with_props(service, deploymentCircuitBreaker={"enable": True, "rollback": False})],
+    [("service", "deploymentCircuitBreaker must have enable and rollback set to true")],
+)
 CASES["ecs-container-insights"] = Case(
-    ECS_GOOD, [with_props(cluster, settings=[{"name": "containerInsights", "value": "disabled"}])],
-    [("cluster", "settings must turn containerInsights on ('enabled' or 'enhanced')")])
+    ECS_GOOD,
+    [with_props(cluster, settings=[{"name": "containerInsights", "value": "disabled"}])],
+    [("cluster", "settings must turn containerInsights on ('enabled' or 'enhanced')")],
+)
 
 # ---- network ----------------------------------------------------------------------------------
 VPC = "aws:ec2/vpc:Vpc"
@@ -265,10 +496,22 @@ tasks_sg = res(SG, "tasks-sg", {"vpcId": "vpc-id", "description": "tasks"}, on_v
 net_alb = res(LB, "alb", ALB_PROPS | {"securityGroups": ["alb-sg-id"]}, {"securityGroups": [alb_sg]})
 
 
-def ingress(name: str, group: Res, port: int, source: Res | None = None, cidr: str | None = None,
-            description: str | None = "why", protocol: str = "tcp") -> Res:
-    props = {"securityGroupId": f"{group.name}-id", "ipProtocol": protocol, "fromPort": port, "toPort": port,
-             "description": description}
+def ingress(
+    name: str,
+    group: Res,
+    port: int,
+    source: Res | None = None,
+    cidr: str | None = None,
+    description: str | None = "why",
+    protocol: str = "tcp",
+) -> Res:
+    props = {
+        "securityGroupId": f"{group.name}-id",
+        "ipProtocol": protocol,
+        "fromPort": port,
+        "toPort": port,
+        "description": description,
+    }
     deps = {"securityGroupId": [group]}
     if source:
         props["referencedSecurityGroupId"] = f"{source.name}-id"
@@ -285,75 +528,167 @@ def egress(name: str, group: Res, cidr: str, protocol: str = "tcp", port: int | 
     return res(EGRESS, name, props, {"securityGroupId": [group]})
 
 
-NET_GOOD = [vpc, default_sg, flow_log, alb_sg, tasks_sg, net_alb,
-            ingress("alb-https", alb_sg, 443, cidr="0.0.0.0/0"), ingress("alb-http", alb_sg, 80, cidr="0.0.0.0/0"),
-            ingress("tasks-from-alb", tasks_sg, 5000, source=alb_sg), egress("tasks-https", tasks_sg, "0.0.0.0/0"),
-            res(SUBNET, "public-0", {"vpcId": "vpc-id", "mapPublicIpOnLaunch": False}, on_vpc)]
+NET_GOOD = [
+    vpc,
+    default_sg,
+    flow_log,
+    alb_sg,
+    tasks_sg,
+    net_alb,
+    ingress("alb-https", alb_sg, 443, cidr="0.0.0.0/0"),
+    ingress("alb-http", alb_sg, 80, cidr="0.0.0.0/0"),
+    ingress("tasks-from-alb", tasks_sg, 5000, source=alb_sg),
+    egress("tasks-https", tasks_sg, "0.0.0.0/0"),
+    res(SUBNET, "public-0", {"vpcId": "vpc-id", "mapPublicIpOnLaunch": False}, on_vpc),
+]
 CASES["sg-world-ingress-only-alb-web"] = Case(
     NET_GOOD,
-    [*NET_GOOD, ingress("tasks-open", tasks_sg, 5000, cidr="0.0.0.0/0"),
-     ingress("alb-ssh", alb_sg, 22, cidr="0.0.0.0/0")],
-    [("tasks-open", "SecurityGroupIngressRule 'tasks-open' opens tcp 5000 to 0.0.0.0/0 on SecurityGroup 'tasks-sg'; "
-                    "only the load balancer's tcp 80/443 may be open to the world"),
-     ("alb-ssh", "SecurityGroupIngressRule 'alb-ssh' opens tcp 22 to 0.0.0.0/0 on SecurityGroup 'alb-sg'; "
-                 "only the load balancer's tcp 80/443 may be open to the world")])
+    [
+        *NET_GOOD,
+        ingress("tasks-open", tasks_sg, 5000, cidr="0.0.0.0/0"),
+        ingress("alb-ssh", alb_sg, 22, cidr="0.0.0.0/0"),
+    ],
+    [
+        (
+            "tasks-open",
+            "SecurityGroupIngressRule 'tasks-open' opens tcp 5000 to 0.0.0.0/0 on SecurityGroup 'tasks-sg'; "
+            "only the load balancer's tcp 80/443 may be open to the world",
+        ),
+        (
+            "alb-ssh",
+            "SecurityGroupIngressRule 'alb-ssh' opens tcp 22 to 0.0.0.0/0 on SecurityGroup 'alb-sg'; "
+            "only the load balancer's tcp 80/443 may be open to the world",
+        ),
+    ],
+)
 CASES["sg-no-world-all-traffic-egress"] = Case(
-    NET_GOOD, [*NET_GOOD, egress("all-out", tasks_sg, "0.0.0.0/0", protocol="-1", port=None)],
-    [("all-out", "SecurityGroupEgressRule 'all-out' allows -1 all ports out to 0.0.0.0/0; name the protocol and port")])
+    NET_GOOD,
+    [*NET_GOOD, egress("all-out", tasks_sg, "0.0.0.0/0", protocol="-1", port=None)],
+    [("all-out", "SecurityGroupEgressRule 'all-out' allows -1 all ports out to 0.0.0.0/0; name the protocol and port")],
+)
 CASES["sg-rule-descriptions"] = Case(
-    NET_GOOD, [*NET_GOOD, ingress("undocumented", tasks_sg, 5000, source=alb_sg, description=None)],
-    [("undocumented", "SecurityGroupIngressRule 'undocumented': ingress tcp 5000 has no description")])
+    NET_GOOD,
+    [*NET_GOOD, ingress("undocumented", tasks_sg, 5000, source=alb_sg, description=None)],
+    [("undocumented", "SecurityGroupIngressRule 'undocumented': ingress tcp 5000 has no description")],
+)
 vpc2 = res(VPC, "vpc2", {"cidrBlock": "10.43.0.0/16"})
 CASES["default-sg-closed"] = Case(
     NET_GOOD,
-    [*[r for r in NET_GOOD if r is not default_sg],
-     with_props(default_sg, ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]),
-     vpc2, res(FLOW_LOG, "flow2", {"vpcId": "vpc2-id"}, {"vpcId": [vpc2]})],
-    [("default", "DefaultSecurityGroup 'default' must have no ingress rules"),
-     ("vpc2", "Vpc 'vpc2': its default security group is not managed (add a DefaultSecurityGroup with no rules)")])
-CASES["vpc-flow-logs"] = Case(NET_GOOD, [r for r in NET_GOOD if r is not flow_log], [("vpc", "Vpc 'vpc' has no FlowLog")])
+    [
+        *[r for r in NET_GOOD if r is not default_sg],
+        with_props(default_sg, ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]),
+        vpc2,
+        res(FLOW_LOG, "flow2", {"vpcId": "vpc2-id"}, {"vpcId": [vpc2]}),
+    ],
+    [
+        ("default", "DefaultSecurityGroup 'default' must have no ingress rules"),
+        ("vpc2", "Vpc 'vpc2': its default security group is not managed (add a DefaultSecurityGroup with no rules)"),
+    ],
+)
+CASES["vpc-flow-logs"] = Case(
+    NET_GOOD, [r for r in NET_GOOD if r is not flow_log], [("vpc", "Vpc 'vpc' has no FlowLog")]
+)
 CASES["subnet-no-auto-public-ip"] = Case(
-    NET_GOOD, [res(SUBNET, "public-0", {"vpcId": "vpc-id", "mapPublicIpOnLaunch": True}, on_vpc)],
-    [("public-0", "mapPublicIpOnLaunch must be false")])
+    NET_GOOD,
+    [res(SUBNET, "public-0", {"vpcId": "vpc-id", "mapPublicIpOnLaunch": True}, on_vpc)],
+    [("public-0", "mapPublicIpOnLaunch must be false")],
+)
 
 # ---- IAM --------------------------------------------------------------------------------------
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-TRUST = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                                   "Action": "sts:AssumeRole"}]})
+TRUST = json.dumps(
+    {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+)
 role = res(ROLE, "task-role", {"assumeRolePolicy": TRUST})
-role_policy = res(ROLE_POLICY, "task-s3", {"role": "task-role-id", "policy": json.dumps({"Statement": [
-    {"Sid": "EcrToken", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": ["*"]},
-    {"Sid": "Objects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"]}]})})
-IAM_GOOD = [role, role_policy,
-            res(ATTACHMENT, "logs", {"role": "task-role-id",
-                                     "policyArn": "arn:aws:iam::aws:policy/CloudWatchLogsReadOnlyAccess"})]
+role_policy = res(
+    ROLE_POLICY,
+    "task-s3",
+    {
+        "role": "task-role-id",
+        "policy": json.dumps(
+            {
+                "Statement": [
+                    {"Sid": "EcrToken", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": ["*"]},
+                    {"Sid": "Objects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"]},
+                ]
+            }
+        ),
+    },
+)
+IAM_GOOD = [
+    role,
+    role_policy,
+    res(
+        ATTACHMENT,
+        "logs",
+        {"role": "task-role-id", "policyArn": "arn:aws:iam::aws:policy/CloudWatchLogsReadOnlyAccess"},
+    ),
+]
 CASES["iam-no-wildcard-admin"] = Case(
     IAM_GOOD,
-    [with_props(role_policy, policy=json.dumps({"Statement": {"Sid": "Admin", "Effect": "Allow", "Action": "*",
-                                                              "Resource": "*"}})),
-     with_props(role, inlinePolicies=[{"name": "inline", "policy": json.dumps({"Statement": [
-         {"Effect": "Allow", "Action": ["*:*"], "Resource": ["*"]}]})}])],
-    [("task-s3", "policy: statement 'Admin' allows * on *"),
-     ("task-role", "inline policy 'inline': statement '(no Sid)' allows * on *")])
+    [
+        with_props(
+            role_policy,
+            policy=json.dumps({"Statement": {"Sid": "Admin", "Effect": "Allow", "Action": "*", "Resource": "*"}}),
+        ),
+        with_props(
+            role,
+            inlinePolicies=[
+                {
+                    "name": "inline",
+                    "policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": ["*:*"], "Resource": ["*"]}]}),
+                }
+            ],
+        ),
+    ],
+    [
+        ("task-s3", "policy: statement 'Admin' allows * on *"),
+        ("task-role", "inline policy 'inline': statement '(no Sid)' allows * on *"),
+    ],
+)
 CASES["iam-no-administrator-access"] = Case(
-    IAM_GOOD, [res(ATTACHMENT, "admin", {"role": "task-role-id", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})],
-    [("admin", "arn:aws:iam::aws:policy/AdministratorAccess must not be attached")])
+    IAM_GOOD,
+    [res(ATTACHMENT, "admin", {"role": "task-role-id", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})],
+    [("admin", "arn:aws:iam::aws:policy/AdministratorAccess must not be attached")],
+)
 CASES["iam-trust-named-principals"] = Case(
-    IAM_GOOD, [with_props(role, assumeRolePolicy=json.dumps({"Statement": [
-        {"Sid": "Anyone", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))],
-    [("task-role", "assumeRolePolicy statement 'Anyone' lets any principal assume the role")])
+    IAM_GOOD,
+    [
+        with_props(
+            role,
+            assumeRolePolicy=json.dumps(
+                {
+                    "Statement": [
+                        {"Sid": "Anyone", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+                    ]
+                }
+            ),
+        )
+    ],
+    [("task-role", "assumeRolePolicy statement 'Anyone' lets any principal assume the role")],
+)
 
 # ---- ECR --------------------------------------------------------------------------------------
 REPOSITORY = "aws:ecr/repository:Repository"
 ECR_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 repo = res(REPOSITORY, "repo", {"imageScanningConfiguration": {"scanOnPush": True}, "imageTagMutability": "IMMUTABLE"})
 ECR_GOOD = [repo, res(ECR_LIFECYCLE, "repo-lifecycle", {"repository": "repo", "policy": "{}"}, {"repository": [repo]})]
-CASES["ecr-scan-on-push"] = Case(ECR_GOOD, [with_props(repo, imageScanningConfiguration={"scanOnPush": False})],
-                                 [("repo", "imageScanningConfiguration.scanOnPush must be true")])
-CASES["ecr-immutable-tags"] = Case(ECR_GOOD, [with_props(repo, imageTagMutability="MUTABLE")],
-                                   [("repo", "imageTagMutability is 'MUTABLE'; use 'IMMUTABLE'")])
+CASES["ecr-scan-on-push"] = Case(
+    ECR_GOOD,
+    [with_props(repo, imageScanningConfiguration={"scanOnPush": False})],
+    [("repo", "imageScanningConfiguration.scanOnPush must be true")],
+)
+CASES["ecr-immutable-tags"] = Case(
+    ECR_GOOD,
+    [with_props(repo, imageTagMutability="MUTABLE")],
+    [("repo", "imageTagMutability is 'MUTABLE'; use 'IMMUTABLE'")],
+)
 CASES["ecr-lifecycle-policy"] = Case(ECR_GOOD, [repo], [("repo", "Repository 'repo' has no LifecyclePolicy")])
 
 # ---- logs, keys, secrets ----------------------------------------------------------------------
@@ -361,48 +696,88 @@ KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
 key = res(KEY, "key", {"enableKeyRotation": True, "deletionWindowInDays": 30})
 secret = res(SECRET, "secret", {"kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/k"})
-CASES["cloudwatch-log-retention"] = Case([log_group], [with_props(log_group, retentionInDays=None)],
-                                         [("logs", "retentionInDays must be set (0 or unset keeps logs forever)")])
-CASES["cloudwatch-log-kms"] = Case([log_group], [with_props(log_group, kmsKeyId=None)], [("logs", "kmsKeyId must be set")])
+CASES["cloudwatch-log-retention"] = Case(
+    [log_group],
+    [with_props(log_group, retentionInDays=None)],
+    [("logs", "retentionInDays must be set (0 or unset keeps logs forever)")],
+)
+CASES["cloudwatch-log-kms"] = Case(
+    [log_group], [with_props(log_group, kmsKeyId=None)], [("logs", "kmsKeyId must be set")]
+)
 CASES["kms-key-rotation"] = Case(
     [key, res(KEY, "signing", {"customerMasterKeySpec": "ECC_NIST_P256", "keyUsage": "SIGN_VERIFY"})],
-    [with_props(key, enableKeyRotation=False)], [("key", "enableKeyRotation must be true")])
-CASES["secretsmanager-cmk"] = Case([secret], [with_props(secret, kmsKeyId=None)],
-                                   [("secret", "kmsKeyId must name a customer-managed key")])
+    [with_props(key, enableKeyRotation=False)],
+    [("key", "enableKeyRotation must be true")],
+)
+CASES["secretsmanager-cmk"] = Case(
+    [secret], [with_props(secret, kmsKeyId=None)], [("secret", "kmsKeyId must name a customer-managed key")]
+)
 
 # ---- the dev stack on Docker ------------------------------------------------------------------
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 IMAGE = "docker:index/image:Image"
 PLATFORM = "mlflow-platform:docker:Platform"
-DOCKER_CONTAINER = {"image": "sha256:" + "cd" * 32, "securityOpts": ["no-new-privileges:true"],
-                    "envs": ["POSTGRES_PASSWORD_FILE=/run/secrets/postgres", "POSTGRES_USER=mlflow"],
-                    "healthcheck": {"tests": ["CMD", "pg_isready"]}}
-nginx = res(CONTAINER, "nginx", {**DOCKER_CONTAINER, "ports": [{"internal": 8080, "external": 8080, "ip": "127.0.0.1"}]},
-            parents=(PLATFORM, "mlflow-platform:docker:Proxy"))
+DOCKER_CONTAINER = {
+    "image": "sha256:" + "cd" * 32,
+    "securityOpts": ["no-new-privileges:true"],
+    "envs": ["POSTGRES_PASSWORD_FILE=/run/secrets/postgres", "POSTGRES_USER=mlflow"],
+    "healthcheck": {"tests": ["CMD", "pg_isready"]},
+}
+nginx = res(
+    CONTAINER,
+    "nginx",
+    {**DOCKER_CONTAINER, "ports": [{"internal": 8080, "external": 8080, "ip": "127.0.0.1"}]},
+    parents=(PLATFORM, "mlflow-platform:docker:Proxy"),
+)
 postgres = res(CONTAINER, "postgres", DOCKER_CONTAINER, parents=(PLATFORM, "mlflow-platform:docker:MetadataStore"))
-mlflow = res(CONTAINER, "mlflow-0", {**DOCKER_CONTAINER, "image": "mlflow-platform/mlflow:3.17.2-0123456789ab"},
-             parents=(PLATFORM, "mlflow-platform:docker:TrackingServer"))
-DOCKER_GOOD = [nginx, postgres, mlflow,
-               res(REMOTE_IMAGE, "postgres-image", {"name": "postgres:17.6-bookworm"}),
-               res(REMOTE_IMAGE, "minio-image", {"name": "minio/minio@sha256:" + "ef" * 32}),
-               res(IMAGE, "mlflow-image", {"imageName": "mlflow-platform/mlflow:3.17.2-0123456789ab"})]
+mlflow = res(
+    CONTAINER,
+    "mlflow-0",
+    {**DOCKER_CONTAINER, "image": "mlflow-platform/mlflow:3.17.2-0123456789ab"},
+    parents=(PLATFORM, "mlflow-platform:docker:TrackingServer"),
+)
+DOCKER_GOOD = [
+    nginx,
+    postgres,
+    mlflow,
+    res(REMOTE_IMAGE, "postgres-image", {"name": "postgres:17.6-bookworm"}),
+    res(REMOTE_IMAGE, "minio-image", {"name": "minio/minio@sha256:" + "ef" * 32}),
+    res(IMAGE, "mlflow-image", {"imageName": "mlflow-platform/mlflow:3.17.2-0123456789ab"}),
+]
 CASES["docker-only-proxy-published"] = Case(
-    DOCKER_GOOD, [nginx, with_props(mlflow, ports=[{"internal": 5000, "external": 5000}])],
-    [("mlflow-0", "publishes 5000: only the proxy (mlflow-platform:docker:Proxy) may publish a port")])
+    DOCKER_GOOD,
+    [nginx, with_props(mlflow, ports=[{"internal": 5000, "external": 5000}])],
+    [("mlflow-0", "publishes 5000: only the proxy (mlflow-platform:docker:Proxy) may publish a port")],
+)
 CASES["docker-images-pinned"] = Case(
     DOCKER_GOOD,
-    [res(REMOTE_IMAGE, "nginx-image", {"name": "nginx:latest"}), res(REMOTE_IMAGE, "pg-image", {"name": "postgres"}),
-     with_props(mlflow, image="registry.example:5000/mlflow")],
-    [("nginx-image", "image 'nginx:latest' uses the moving tag 'latest'"),
-     ("pg-image", "image 'postgres' has no tag"),
-     ("mlflow-0", "image 'registry.example:5000/mlflow' has no tag")])
+    [
+        res(REMOTE_IMAGE, "nginx-image", {"name": "nginx:latest"}),
+        res(REMOTE_IMAGE, "pg-image", {"name": "postgres"}),
+        with_props(mlflow, image="registry.example:5000/mlflow"),
+    ],
+    [
+        ("nginx-image", "image 'nginx:latest' uses the moving tag 'latest'"),
+        ("pg-image", "image 'postgres' has no tag"),
+        ("mlflow-0", "image 'registry.example:5000/mlflow' has no tag"),
+    ],
+)
 CASES["docker-no-secret-in-env"] = Case(
-    DOCKER_GOOD, [with_props(postgres, envs=["POSTGRES_PASSWORD=hunter2", "POSTGRES_USER=mlflow"])],
-    [("postgres", "POSTGRES_PASSWORD looks like a secret; mount it as a file and pass POSTGRES_PASSWORD_FILE")])
-CASES["docker-not-privileged"] = Case(DOCKER_GOOD, [with_props(postgres, privileged=True)],
-                                      [("postgres", "privileged must not be true")])
-CASES["docker-no-new-privileges"] = Case(DOCKER_GOOD, [with_props(postgres, securityOpts=[])],
-                                         [("postgres", "securityOpts must include 'no-new-privileges:true'")])
-CASES["docker-healthcheck"] = Case(DOCKER_GOOD, [with_props(postgres, healthcheck=None)],
-                                   [("postgres", "healthcheck.tests must define a health check")])
+    DOCKER_GOOD,
+    [with_props(postgres, envs=["POSTGRES_PASSWORD=hunter2", "POSTGRES_USER=mlflow"])],
+    [("postgres", "POSTGRES_PASSWORD looks like a secret; mount it as a file and pass POSTGRES_PASSWORD_FILE")],
+)
+CASES["docker-not-privileged"] = Case(
+    DOCKER_GOOD, [with_props(postgres, privileged=True)], [("postgres", "privileged must not be true")]
+)
+CASES["docker-no-new-privileges"] = Case(
+    DOCKER_GOOD,
+    [with_props(postgres, securityOpts=[])],
+    [("postgres", "securityOpts must include 'no-new-privileges:true'")],
+)
+CASES["docker-healthcheck"] = Case(
+    DOCKER_GOOD,
+    [with_props(postgres, healthcheck=None)],
+    [("postgres", "healthcheck.tests must define a health check")],
+)

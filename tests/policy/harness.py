@@ -37,22 +37,32 @@ class Recorded:
     def resources(self, raw: bool = False) -> list[Res]:
         """The custom resources (providers and components are not analysed), as the rules see them,
         or with `raw` their inputs as recorded (secrets still wrapped), as the engine would send them."""
-        return [to_res(r, r.property_dependencies, raw) for r in self.run.resources
-                if r.custom and not r.typ.startswith("pulumi:providers:")]
+        return [
+            to_res(r, r.property_dependencies, raw)
+            for r in self.run.resources
+            if r.custom and not r.typ.startswith("pulumi:providers:")
+        ]
 
 
 def record(config: dict[str, str], stack: str, outputs=None, calls=None, secret_keys=()) -> Recorded:
-    return Recorded(pulumi_mocks.run_program(config, stack=stack, outputs=outputs, calls=calls,
-                                             secret_keys=secret_keys))
+    return Recorded(
+        pulumi_mocks.run_program(config, stack=stack, outputs=outputs, calls=calls, secret_keys=secret_keys)
+    )
 
 
-def to_res(resource: pulumi_mocks.Resource, property_dependencies: dict[str, list[str]] | None = None,
-           raw: bool = False) -> Res:
+def to_res(
+    resource: pulumi_mocks.Resource, property_dependencies: dict[str, list[str]] | None = None, raw: bool = False
+) -> Res:
     props = dict(resource.inputs) if raw else pack.plain(resource.inputs)
-    return Res(type=resource.typ, name=resource.name, props=props, urn=resource.urn,
-               dependencies=tuple(resource.dependencies),
-               property_dependencies={k: tuple(v) for k, v in (property_dependencies or {}).items()},
-               parent=resource.parent)
+    return Res(
+        type=resource.typ,
+        name=resource.name,
+        props=props,
+        urn=resource.urn,
+        dependencies=tuple(resource.dependencies),
+        property_dependencies={k: tuple(v) for k, v in (property_dependencies or {}).items()},
+        parent=resource.parent,
+    )
 
 
 # ---- the pure engine: rule functions over Res (per-rule fixtures) ---------------------------------
@@ -80,7 +90,8 @@ class Diagnostic:
 def servicer(stack: str) -> Any:
     """pulumi-policy's analyzer (what the CLI calls over gRPC) serving this pack for `stack`."""
     return pulumi_policy_impl._PolicyAnalyzerServicer(  # the class PolicyPack() serves; 1.21.0 is pinned
-        pack.PACK_NAME, "1.0.0", pack.build_policies(stack), EnforcementLevel.MANDATORY)
+        pack.PACK_NAME, "1.0.0", pack.build_policies(stack), EnforcementLevel.MANDATORY
+    )
 
 
 def _struct(props: dict) -> struct_pb2.Struct:
@@ -101,25 +112,39 @@ def analyze(resources: list[Res], stack: str) -> list[Diagnostic]:
     analyzer = servicer(stack)
     diagnostics: list[Diagnostic] = []
     for r in resources:
-        request = proto.AnalyzeRequest(type=r.type, properties=_struct(dict(r.props)), urn=r.urn, name=r.name,
-                                       options=proto.AnalyzerResourceOptions(parent=r.parent))
-        diagnostics += _collect(analyzer.Analyze(request, None), r.urn)
-    stack_request = proto.AnalyzeStackRequest(resources=[
-        proto.AnalyzerResource(
-            type=r.type, properties=_struct(dict(r.props)), urn=r.urn, name=r.name, parent=r.parent,
-            dependencies=list(r.dependencies),
-            propertyDependencies={k: proto.AnalyzerPropertyDependencies(urns=list(v))
-                                  for k, v in r.property_dependencies.items()},
+        request = proto.AnalyzeRequest(
+            type=r.type,
+            properties=_struct(dict(r.props)),
+            urn=r.urn,
+            name=r.name,
+            options=proto.AnalyzerResourceOptions(parent=r.parent),
         )
-        for r in resources
-    ])
+        diagnostics += _collect(analyzer.Analyze(request, None), r.urn)
+    stack_request = proto.AnalyzeStackRequest(
+        resources=[
+            proto.AnalyzerResource(
+                type=r.type,
+                properties=_struct(dict(r.props)),
+                urn=r.urn,
+                name=r.name,
+                parent=r.parent,
+                dependencies=list(r.dependencies),
+                propertyDependencies={
+                    k: proto.AnalyzerPropertyDependencies(urns=list(v)) for k, v in r.property_dependencies.items()
+                },
+            )
+            for r in resources
+        ]
+    )
     diagnostics += _collect(analyzer.AnalyzeStack(stack_request, None), "")
     return diagnostics
 
 
 def _collect(response: Any, default_urn: str) -> list[Diagnostic]:
-    return [Diagnostic(d.policyName, d.urn or default_urn, d.message, _level(d.enforcementLevel))
-            for d in response.diagnostics]
+    return [
+        Diagnostic(d.policyName, d.urn or default_urn, d.message, _level(d.enforcementLevel))
+        for d in response.diagnostics
+    ]
 
 
 def rules_by_id() -> dict[str, Rule]:

@@ -80,8 +80,10 @@ def test_main_serves_a_valid_policy_pack(served):
     assert info.name == pack.PACK_NAME
     assert len(info.policies) == len(ALL_RULES) == 51
     assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
-    assert {p.policy_type for p in info.policies} == {proto.PolicyType.POLICY_TYPE_RESOURCE,
-                                                      proto.PolicyType.POLICY_TYPE_STACK}
+    assert {p.policy_type for p in info.policies} == {
+        proto.PolicyType.POLICY_TYPE_RESOURCE,
+        proto.PolicyType.POLICY_TYPE_STACK,
+    }
     for policy in info.policies:
         assert "[" in policy.description, f"{policy.name} cites no control"
 
@@ -98,28 +100,35 @@ def test_a_rule_tripping_over_an_unknown_becomes_a_preview_advisory():
     rule = Rule("careless", ("TEST",), "careless test rule", ("aws:rds/instance:Instance",), "resource", True, careless)
     with pytest.raises(UnknownValueError):
         pack._run(rule, Res("aws:rds/instance:Instance", "db", {"storageEncrypted": UNKNOWN}))
-    policy = ResourceValidationPolicy(name="careless", description="careless test rule",
-                                      validate=pack._resource_validation(rule))
+    policy = ResourceValidationPolicy(
+        name="careless", description="careless test rule", validate=pack._resource_validation(rule)
+    )
     analyzer = pulumi_policy_impl._PolicyAnalyzerServicer("t", "1.0.0", [policy], EnforcementLevel.MANDATORY)
     from google.protobuf import struct_pb2
+
     props = struct_pb2.Struct()
     props.update({"storageEncrypted": UNKNOWN_STRING_VALUE})
-    response = analyzer.Analyze(proto.AnalyzeRequest(type="aws:rds/instance:Instance", properties=props, urn="u",
-                                                     name="db"), None)
+    response = analyzer.Analyze(
+        proto.AnalyzeRequest(type="aws:rds/instance:Instance", properties=props, urn="u", name="db"), None
+    )
     (diagnostic,) = response.diagnostics
     assert diagnostic.enforcementLevel == proto.ADVISORY and "during preview" in diagnostic.message
 
 
 def test_secrets_reach_the_rules_as_plain_values():
     secret = {SIG_KEY: SECRET_SIG, "value": "POSTGRES_PASSWORD=x"}
-    container = res("docker:index/container:Container", "db", {"envs": [secret], "securityOpts": ["no-new-privileges:true"],
-                                                              "healthcheck": {"tests": ["CMD", "true"]}})
+    container = res(
+        "docker:index/container:Container",
+        "db",
+        {"envs": [secret], "securityOpts": ["no-new-privileges:true"], "healthcheck": {"tests": ["CMD", "true"]}},
+    )
     [finding] = analyze([container], "dev")
     assert finding.policy == "docker-no-secret-in-env"
 
 
 def test_the_tls_allow_list_is_what_the_config_accepts():
     from components.config.aws import MODERN_TLS_POLICIES
+
     assert ALLOWED_TLS_POLICIES == MODERN_TLS_POLICIES
 
 
@@ -132,6 +141,7 @@ def test_the_pack_installs_the_sdk_versions_the_program_uses():
     assert pack_pins["pulumi-policy"] == pins(REPO_ROOT / "requirements-dev.txt")["pulumi-policy"]
     assert pack_pins["pulumi"] == pins(REPO_ROOT / "requirements.txt")["pulumi"]
     import pulumi_policy.version
+
     assert pack_pins["pulumi-policy"] == pulumi_policy.version.VERSION
 
 
@@ -152,8 +162,12 @@ def test_docs_list_every_rule_with_its_controls_and_dev_flag():
     assert set(rows) == {rule.id for rule in ALL_RULES}
     for rule in ALL_RULES:
         _, _, _, kind, controls, dev, summary, _ = rows[rule.id]
-        assert (kind, controls, dev, summary) == (rule.kind, ", ".join(rule.controls), "yes" if rule.dev else "**no**",
-                                                  rule.summary)
+        assert (kind, controls, dev, summary) == (
+            rule.kind,
+            ", ".join(rule.controls),
+            "yes" if rule.dev else "**no**",
+            rule.summary,
+        )
 
 
 def test_the_pack_answers_the_engine_over_grpc():
@@ -176,9 +190,15 @@ def test_the_pack_answers_the_engine_over_grpc():
             assert info.name == pack.PACK_NAME and len(info.policies) == len(ALL_RULES)
             props = struct_pb2.Struct()
             props.update({"engine": "postgres", "publiclyAccessible": True})
-            response = stub.Analyze(proto.AnalyzeRequest(type="aws:rds/instance:Instance", properties=props,
-                                                         urn="urn:pulumi:prod::p::aws:rds/instance:Instance::db",
-                                                         name="db"), timeout=20)
+            response = stub.Analyze(
+                proto.AnalyzeRequest(
+                    type="aws:rds/instance:Instance",
+                    properties=props,
+                    urn="urn:pulumi:prod::p::aws:rds/instance:Instance::db",
+                    name="db",
+                ),
+                timeout=20,
+            )
             found = {(d.policyName, d.message.split("\n")[1]) for d in response.diagnostics}
             assert ("rds-not-public", "publiclyAccessible must be false") in found
             assert ("rds-multi-az", "multiAz must be true") in found

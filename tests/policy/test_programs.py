@@ -75,15 +75,19 @@ def test_the_prod_stack_with_sign_in_at_the_alb_passes_every_rule():
 def test_the_joins_hold_without_property_dependencies(prod):
     """Same verdict from the engine's plain dependency lists (older state files have no property dependencies)."""
     from dataclasses import replace
+
     bare = [replace(r, property_dependencies={}) for r in prod.resources()]
     assert [(rule.id, v) for rule in ALL_RULES for v in evaluate(rule, bare)] == []
 
 
 def test_a_prod_config_that_breaks_rules_is_caught_and_dev_exemptions_hold():
     """Multi-AZ and deletion protection off: mandatory violations in prod, exempt under the dev profile."""
-    broken = record(prod_config(database={"multiAz": False, "deletionProtection": False}), "prod",
-                    aws_outputs, aws_calls).resources(raw=True)
+    broken = record(
+        prod_config(database={"multiAz": False, "deletionProtection": False}), "prod", aws_outputs, aws_calls
+    ).resources(raw=True)
     found = sorted((d.policy, d.level, d.message.split("\n")[1]) for d in analyze(broken, "prod"))
-    assert found == [("rds-deletion-protection", "mandatory", "deletionProtection must be true"),
-                     ("rds-multi-az", "mandatory", "multiAz must be true")]
+    assert found == [
+        ("rds-deletion-protection", "mandatory", "deletionProtection must be true"),
+        ("rds-multi-az", "mandatory", "multiAz must be true"),
+    ]
     assert analyze(broken, "dev") == []

@@ -48,6 +48,7 @@ def test_every_rule_cites_a_control():
 
 # ---- values unknown during preview are not violations -------------------------------------------
 
+
 def _unknown_everywhere(r: Res) -> Res:
     return with_props(r, **{key: UNKNOWN for key in r.props})
 
@@ -64,13 +65,25 @@ def test_unknown_values_never_crash_or_violate(rule_id):
 
 def test_unknown_sentinels_over_the_wire_do_not_crash_the_served_pack():
     from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE
-    db = res("aws:rds/instance:Instance", "db", {
-        "engine": "postgres", "storageEncrypted": UNKNOWN_BOOLEAN_VALUE, "publiclyAccessible": True,
-        "backupRetentionPeriod": UNKNOWN_NUMBER_VALUE, "deletionProtection": True, "multiAz": True,
-        "finalSnapshotIdentifier": UNKNOWN_STRING_VALUE, "enabledCloudwatchLogsExports": ["postgresql"],
-        "parameterGroupName": UNKNOWN_STRING_VALUE})
+
+    db = res(
+        "aws:rds/instance:Instance",
+        "db",
+        {
+            "engine": "postgres",
+            "storageEncrypted": UNKNOWN_BOOLEAN_VALUE,
+            "publiclyAccessible": True,
+            "backupRetentionPeriod": UNKNOWN_NUMBER_VALUE,
+            "deletionProtection": True,
+            "multiAz": True,
+            "finalSnapshotIdentifier": UNKNOWN_STRING_VALUE,
+            "enabledCloudwatchLogsExports": ["postgresql"],
+            "parameterGroupName": UNKNOWN_STRING_VALUE,
+        },
+    )
     task = res("aws:ecs/taskDefinition:TaskDefinition", "task", {"containerDefinitions": UNKNOWN_STRING_VALUE})
     diagnostics = analyze([db, task], "prod")
     # Only what is known is judged: the instance is public; nothing else is reported.
     assert [(d.policy, d.level, d.message.split("\n")[1]) for d in diagnostics] == [
-        ("rds-not-public", "mandatory", "publiclyAccessible must be false")]
+        ("rds-not-public", "mandatory", "publiclyAccessible must be false")
+    ]

@@ -20,13 +20,13 @@ if not (DATA / "pypa").is_dir():
     # The project's CI has shared/ beside the clone; GitHub Actions has not, and runs pip-audit instead.
     if ON_CI and os.environ.get("GITHUB_ACTIONS") != "true":
         raise RuntimeError(f"CI needs the advisory data at {DATA} (shared/ beside the clone)")
-    pytest.skip(f"no advisory data at {DATA} (pip-audit covers this where the network allows)",
-                allow_module_level=True)
+    pytest.skip(f"no advisory data at {DATA} (pip-audit covers this where the network allows)", allow_module_level=True)
 
 LOCKS = [MLFLOW_REQUIREMENTS, REPO_ROOT / "requirements.txt", REPO_ROOT / "requirements-dev.txt"]
 
 
 # ---- our pins --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("lock", LOCKS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_no_pinned_package_has_a_known_vulnerability(lock):
@@ -61,6 +61,7 @@ def test_an_advisory_without_a_fixed_release_is_reported_for_manual_confirmation
 
 
 # ---- it finds what it should -----------------------------------------------------------------
+
 
 def write(tmp_path, text: str, name: str = "requirements.txt"):
     path = tmp_path / name
@@ -105,20 +106,31 @@ def test_an_unpinned_requirement_fails_the_check(tmp_path):
 
 # ---- OSV semantics, on synthetic advisories ----------------------------------------------------
 
+
 def advisory(*, ranges=(), versions=(), withdrawn=None, name="demo-pkg") -> dict:
-    data = {"id": "DEMO-1", "affected": [{"package": {"name": name, "ecosystem": "PyPI"},
-                                          "ranges": [{"type": "ECOSYSTEM", "events": list(r)} for r in ranges],
-                                          "versions": list(versions)}]}
+    data = {
+        "id": "DEMO-1",
+        "affected": [
+            {
+                "package": {"name": name, "ecosystem": "PyPI"},
+                "ranges": [{"type": "ECOSYSTEM", "events": list(r)} for r in ranges],
+                "versions": list(versions),
+            }
+        ],
+    }
     if withdrawn:
         data["withdrawn"] = withdrawn
     return data
 
 
-@pytest.mark.parametrize("version,hit", [("0.9", False), ("1.0", True), ("1.4.9", True), ("1.5", False),
-                                         ("2.0", True), ("2.1", True), ("2.2", False)])
+@pytest.mark.parametrize(
+    "version,hit",
+    [("0.9", False), ("1.0", True), ("1.4.9", True), ("1.5", False), ("2.0", True), ("2.1", True), ("2.2", False)],
+)
 def test_ranges_introduced_fixed_and_last_affected(version, hit):
-    demo = advisory(ranges=[[{"introduced": "1.0"}, {"fixed": "1.5"}],
-                            [{"introduced": "2.0"}, {"last_affected": "2.1"}]])
+    demo = advisory(
+        ranges=[[{"introduced": "1.0"}, {"fixed": "1.5"}], [{"introduced": "2.0"}, {"last_affected": "2.1"}]]
+    )
     assert affects(demo, "demo-pkg", version)[0] is hit
 
 
@@ -132,18 +144,24 @@ def test_withdrawn_advisories_are_skipped(tmp_path):
     folder = tmp_path / "pypa" / "demo-pkg"
     folder.mkdir(parents=True)
     import yaml
-    (folder / "DEMO-1.yaml").write_text(yaml.safe_dump(advisory(ranges=[[{"introduced": "0"}]], withdrawn="2024-01-01")))
-    (folder / "DEMO-2.yaml").write_text(yaml.safe_dump({**advisory(ranges=[[{"introduced": "0"}, {"fixed": "2"}]]),
-                                                       "id": "DEMO-2"}))
+
+    (folder / "DEMO-1.yaml").write_text(
+        yaml.safe_dump(advisory(ranges=[[{"introduced": "0"}]], withdrawn="2024-01-01"))
+    )
+    (folder / "DEMO-2.yaml").write_text(
+        yaml.safe_dump({**advisory(ranges=[[{"introduced": "0"}, {"fixed": "2"}]]), "id": "DEMO-2"})
+    )
     report = check_pins([Pin("demo-pkg", "1.0", "x:1")], tmp_path)
     assert [f.advisory for f in report.findings] == ["DEMO-2"]
 
 
 # ---- the CLI ------------------------------------------------------------------------------------
 
+
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tools.advisories", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.advisories", *args], cwd=REPO_ROOT, capture_output=True, text=True
+    )
 
 
 def test_cli_passes_on_the_image_lock():

@@ -36,7 +36,9 @@ def test_gixy_reports_no_issues(tmp_path, render):
     conf = tmp_path / "nginx.conf"
     conf.write_text(deployed_config(render))
     code, issues, stderr = gixy(conf)
-    assert (code, issues) == (0, []), f"gixy found issues in the {render} nginx.conf:\n{json.dumps(issues, indent=1)}\n{stderr}"
+    assert (code, issues) == (0, []), (
+        f"gixy found issues in the {render} nginx.conf:\n{json.dumps(issues, indent=1)}\n{stderr}"
+    )
 
 
 def pinned_nginx_version() -> str:
@@ -55,8 +57,9 @@ def test_gixy_knows_no_cve_in_the_pinned_nginx(tmp_path, render):
 def test_gixy_does_report_a_bad_config(tmp_path):
     """The check can fail: an open proxy on a user-chosen host is reported."""
     conf = tmp_path / "nginx.conf"
-    conf.write_text("events {}\nhttp { server { listen 8080; server_tokens off;"
-                    " location / { proxy_pass http://$http_host; } } }\n")
+    conf.write_text(
+        "events {}\nhttp { server { listen 8080; server_tokens off; location / { proxy_pass http://$http_host; } } }\n"
+    )
     code, issues, _ = gixy(conf)
     assert code != 0 and {i["plugin"] for i in issues} == {"ssrf"}
 
@@ -65,23 +68,55 @@ def test_gixy_does_report_a_bad_config(tmp_path):
 @pytest.mark.parametrize("render", sorted(RENDERS))
 def test_nginx_t_accepts_the_config(tmp_path, render):
     """`nginx -t` on the same render, with its files (htpasswd, certificate, pid, temp) in a temp dir."""
-    paths = NginxPaths(htpasswd=str(tmp_path / "htpasswd"), tls_certificate=str(tmp_path / "tls.crt"),
-                       tls_key=str(tmp_path / "tls.key"), pid=str(tmp_path / "nginx.pid"), temp_dir=str(tmp_path),
-                       access_log=str(tmp_path / "access.log"), error_log=str(tmp_path / "error.log"))
+    paths = NginxPaths(
+        htpasswd=str(tmp_path / "htpasswd"),
+        tls_certificate=str(tmp_path / "tls.crt"),
+        tls_key=str(tmp_path / "tls.key"),
+        pid=str(tmp_path / "nginx.pid"),
+        temp_dir=str(tmp_path),
+        access_log=str(tmp_path / "access.log"),
+        error_log=str(tmp_path / "error.log"),
+    )
     proxy = parse_settings({"target": "docker", "proxy": RENDERS[render]}).proxy
     # As the container runs it: names re-resolved through a DNS server, presigned offers withheld.
-    text = nginx_proxy_spec(proxy, ["localhost:5000"], listen_port=18080, health_port=18081,
-                            listen_address="127.0.0.1", paths=paths, worker_user=None,
-                            resolver="127.0.0.1").config_text
+    text = nginx_proxy_spec(
+        proxy,
+        ["localhost:5000"],
+        listen_port=18080,
+        health_port=18081,
+        listen_address="127.0.0.1",
+        paths=paths,
+        worker_user=None,
+        resolver="127.0.0.1",
+    ).config_text
     # Debian's nginx (1.22) predates the upstream `resolve` parameter (1.27.3+, the pinned image
     # has it: test_the_pinned_nginx_supports_upstream_resolve); everything else is checked as is.
     assert text.count(" resolve;") == 1
     text = text.replace(" resolve;", ";")
     (tmp_path / "htpasswd").write_text("mlflow:$6$salt$hash\n")
     if proxy.tls:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", paths.tls_key, "-out", paths.tls_certificate, "-subj", "/CN=localhost",
-                        "-days", "1"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                paths.tls_key,
+                "-out",
+                paths.tls_certificate,
+                "-subj",
+                "/CN=localhost",
+                "-days",
+                "1",
+            ],
+            check=True,
+            capture_output=True,
+        )
     conf = tmp_path / "nginx.conf"
     conf.write_text(text)
     result = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)

@@ -69,8 +69,10 @@ def describe(finding: dict) -> str:
             continue
         path = location["symbolic"]["key"].get("Local", {}).get("verbatim_path", "?")
         point = location["concrete"]["location"]["start_point"]
-        where.append(f"{path}:{point['row'] + 1}:{point['column'] + 1}: {location['symbolic'].get('annotation', '')}"
-                     f" [{location['concrete'].get('feature', '').strip()}]")
+        where.append(
+            f"{path}:{point['row'] + 1}:{point['column'] + 1}: {location['symbolic'].get('annotation', '')}"
+            f" [{location['concrete'].get('feature', '').strip()}]"
+        )
     det = finding.get("determinations", {})
     head = f"{finding['ident']} ({det.get('severity')}, confidence {det.get('confidence')}): {finding['desc']}"
     return "\n".join([head, *(f"    {w}" for w in where), f"    {finding.get('url', '')}"])
@@ -80,8 +82,10 @@ def test_zizmor_offline_finds_nothing_in_the_workflows_or_dependabot_config():
     result = zizmor(WORKFLOWS_DIR, DEPENDABOT)
     findings = findings_of(result)
     if findings:
-        pytest.fail(f"zizmor: {len(findings)} finding(s). Fix them, or suppress an accepted one in zizmor.yml "
-                    "with its reason:\n\n" + "\n\n".join(map(describe, findings)))
+        pytest.fail(
+            f"zizmor: {len(findings)} finding(s). Fix them, or suppress an accepted one in zizmor.yml "
+            "with its reason:\n\n" + "\n\n".join(map(describe, findings))
+        )
     assert result.returncode == 0, result.stderr
 
 
@@ -165,8 +169,11 @@ def test_the_pin_pattern_refuses_anything_else(line):
 def test_every_uses_is_pinned_to_a_commit_sha_with_its_tag_in_a_comment():
     found = all_uses()
     assert found, "no `uses:` found: is the YAML walk broken?"
-    bad = [f"{name}:{number}: {raw.strip()}" for name, number, value, raw in found
-           if not (m := PINNED_USES.match(raw)) or f"{m['action']}@{m['sha']}" != value]
+    bad = [
+        f"{name}:{number}: {raw.strip()}"
+        for name, number, value, raw in found
+        if not (m := PINNED_USES.match(raw)) or f"{m['action']}@{m['sha']}" != value
+    ]
     assert not bad, "not `owner/repo@<40-hex sha> # vX`:\n" + "\n".join(bad)
 
 
@@ -181,8 +188,11 @@ def test_each_action_is_pinned_to_one_sha_and_tag_across_the_workflows():
 def test_every_checkout_does_not_persist_credentials():
     checkouts = [(name, job_id, step) for name, job_id, job in jobs() for step in steps(job) if uses(step, CHECKOUT)]
     assert checkouts
-    bad = [f"{name} {job_id}" for name, job_id, step in checkouts
-           if (step.get("with") or {}).get("persist-credentials") is not False]
+    bad = [
+        f"{name} {job_id}"
+        for name, job_id, step in checkouts
+        if (step.get("with") or {}).get("persist-credentials") is not False
+    ]
     assert not bad, "actions/checkout without `persist-credentials: false`: " + ", ".join(bad)
 
 
@@ -216,8 +226,11 @@ def test_id_token_write_only_in_jobs_that_assume_an_aws_role():
 
 def test_pull_requests_write_only_in_the_job_that_comments_the_preview():
     writers = {(name, job_id) for name, job_id, job in jobs() if job["permissions"].get("pull-requests") == "write"}
-    commenters = {(name, job_id) for name, job_id, job in jobs()
-                  if any((step.get("with") or {}).get("comment-on-pr") is True for step in steps(job))}
+    commenters = {
+        (name, job_id)
+        for name, job_id, job in jobs()
+        if any((step.get("with") or {}).get("comment-on-pr") is True for step in steps(job))
+    }
     assert writers == commenters == {("preview.yml", "preview")}
 
 
@@ -258,8 +271,13 @@ def requirement_dirs() -> set[str]:
     """Every directory of the repo with a requirements file, as Dependabot names it ("/", "/policy")."""
     found = set()
     for here, dirs, files in os.walk(ROOT):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in {"node_modules", "__pycache__"}
-                   and not (Path(here) / d / "pyvenv.cfg").exists()]
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in {"node_modules", "__pycache__"}
+            and not (Path(here) / d / "pyvenv.cfg").exists()
+        ]
         if any(re.fullmatch(r"requirements.*\.(txt|in)", f) for f in files):
             rel = Path(here).relative_to(ROOT).as_posix()
             found.add("/" if rel == "." else f"/{rel}")

@@ -58,7 +58,9 @@ def test_managed_process_http_server_logs_and_stop(tmp_path):
     port = free_port()
     proc = ManagedProcess(
         [sys.executable, "-u", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        tmp_path, name="http", cwd=tmp_path,
+        tmp_path,
+        name="http",
+        cwd=tmp_path,
     )
     try:
         wait_for_tcp("127.0.0.1", port, timeout=10)
@@ -82,7 +84,8 @@ def test_stop_escalates_to_sigkill_and_reaches_detached_children(tmp_path):
     # (like PostgreSQL's children), which killpg() alone would miss.
     proc = ManagedProcess(
         ["sh", "-c", "trap '' TERM; setsid sleep 300 & sleep 300 & echo started; wait"],
-        tmp_path, name="stubborn",
+        tmp_path,
+        name="stubborn",
     )
     deadline = time.monotonic() + 5
     while len(_descendants(proc.pid)) < 2 and time.monotonic() < deadline:
@@ -129,8 +132,7 @@ def test_postgres_password_auth_databases_and_clean_stop():
         pg.create_database("mlflow", owner="mlflow_user")
         url = pg.url("mlflow", user="mlflow_user", password="u$er pw/with:odd@chars")
         assert url.startswith("postgresql+psycopg2://mlflow_user:")
-        libpq_url = pg.url("mlflow", driver="postgresql", user="mlflow_user",
-                           password="u$er pw/with:odd@chars")
+        libpq_url = pg.url("mlflow", driver="postgresql", user="mlflow_user", password="u$er pw/with:odd@chars")
         conn = psycopg2.connect(libpq_url)
         with conn, conn.cursor() as cur:
             cur.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (42)")
@@ -151,8 +153,7 @@ def test_postgres_password_auth_databases_and_clean_stop():
     assert _wait_dead(server_pids) == []
     assert not base_dir.exists()
     with pytest.raises(psycopg2.OperationalError):
-        psycopg2.connect(host=pg.host, port=pg.port, user="postgres",
-                         password="right-Pa55", connect_timeout=1)
+        psycopg2.connect(host=pg.host, port=pg.port, user="postgres", password="right-Pa55", connect_timeout=1)
 
 
 def test_postgres_kill_leaves_no_backend_behind():
@@ -182,8 +183,7 @@ def test_s3_roundtrip_auth_and_clean_stop():
     s3 = LocalS3(access_key="TESTKITKEY", secret_key="testkit-secret")
     with s3:
         assert s3.endpoint_url == f"http://127.0.0.1:{s3.port}"
-        assert (s3.access_key, s3.secret_key, s3.region) == (
-            "TESTKITKEY", "testkit-secret", "us-east-1")
+        assert (s3.access_key, s3.secret_key, s3.region) == ("TESTKITKEY", "testkit-secret", "us-east-1")
         client = s3.client()
         client.create_bucket(Bucket="roundtrip")
         payload = os.urandom(5 * 1024 * 1024)
@@ -200,16 +200,19 @@ def test_s3_roundtrip_auth_and_clean_stop():
         unknown_key = s3.client(aws_access_key_id="UNKNOWNKEY", config=no_retry)
 
         assert _error_code(anonymous.list_buckets) == ("AccessDenied", 403)
-        assert _error_code(lambda: anonymous.get_object(Bucket="roundtrip", Key="dir/blob.bin")) \
-            == ("AccessDenied", 403)
-        assert _error_code(lambda: anonymous.put_object(Bucket="roundtrip", Key="x", Body=b"1")) \
-            == ("AccessDenied", 403)
+        assert _error_code(lambda: anonymous.get_object(Bucket="roundtrip", Key="dir/blob.bin")) == (
+            "AccessDenied",
+            403,
+        )
+        assert _error_code(lambda: anonymous.put_object(Bucket="roundtrip", Key="x", Body=b"1")) == (
+            "AccessDenied",
+            403,
+        )
         assert _error_code(wrong_secret.list_buckets) == ("SignatureDoesNotMatch", 403)
         assert _error_code(lambda: wrong_secret.get_object(Bucket="roundtrip", Key="dir/blob.bin"))[1] == 403
         assert _error_code(unknown_key.list_buckets) == ("InvalidAccessKeyId", 403)
         # Nothing was written by the refused requests.
-        assert [o["Key"] for o in client.list_objects_v2(Bucket="roundtrip")["Contents"]] \
-            == ["dir/blob.bin"]
+        assert [o["Key"] for o in client.list_objects_v2(Bucket="roundtrip")["Contents"]] == ["dir/blob.bin"]
 
         env = s3.env()
         assert env["MLFLOW_S3_ENDPOINT_URL"] == s3.endpoint_url

@@ -29,11 +29,17 @@ def test_unreadable_secret_file_is_a_clear_error(tmp_path):
 
 def test_backend_uri_quotes_credentials_and_carries_tls_settings():
     password = "p@ss/w:rd?#%"
-    uri = mlflow_boot.backend_store_uri({
-        "MLFLOW_DB_HOST": "db.internal", "MLFLOW_DB_PORT": "6543", "MLFLOW_DB_NAME": "mlflow",
-        "MLFLOW_DB_USER": "mlflow", "MLFLOW_DB_PASSWORD": password, "MLFLOW_DB_SSLMODE": "verify-full",
-        "MLFLOW_DB_SSLROOTCERT": "/etc/ssl/rds.pem",
-    })
+    uri = mlflow_boot.backend_store_uri(
+        {
+            "MLFLOW_DB_HOST": "db.internal",
+            "MLFLOW_DB_PORT": "6543",
+            "MLFLOW_DB_NAME": "mlflow",
+            "MLFLOW_DB_USER": "mlflow",
+            "MLFLOW_DB_PASSWORD": password,
+            "MLFLOW_DB_SSLMODE": "verify-full",
+            "MLFLOW_DB_SSLROOTCERT": "/etc/ssl/rds.pem",
+        }
+    )
     parsed = urllib.parse.urlsplit(uri)
     assert parsed.scheme == "postgresql+psycopg2"
     assert urllib.parse.unquote(parsed.password) == password
@@ -73,7 +79,10 @@ def test_auth_config_is_written_owner_only_with_the_cache_on(tmp_path):
 
 def test_auth_database_uri_keeps_credentials_and_changes_only_the_database():
     uri = "postgresql+psycopg2://u:p%40ss@db:5432/mlflow?sslmode=verify-full"
-    assert mlflow_boot.with_database(uri, "mlflow_auth") == "postgresql+psycopg2://u:p%40ss@db:5432/mlflow_auth?sslmode=verify-full"
+    assert (
+        mlflow_boot.with_database(uri, "mlflow_auth")
+        == "postgresql+psycopg2://u:p%40ss@db:5432/mlflow_auth?sslmode=verify-full"
+    )
 
 
 def _free_port() -> int:
@@ -85,8 +94,12 @@ def _free_port() -> int:
 
 
 def _s3_env(port: int) -> dict[str, str]:
-    return {"MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+    return {
+        "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+    }
 
 
 def test_an_object_store_that_never_answers_fails_after_the_bound_with_a_message():

@@ -30,9 +30,15 @@ def test_minimal_docker_config_gets_secure_defaults():
 
 
 def test_specific_wildcards_that_cannot_match_foreign_hosts_are_allowed():
-    tracking = parse_settings({"target": "docker", "tracking": {
-        "allowedHosts": ["*.mlflow.example.com", "localhost:*"],
-        "corsAllowedOrigins": ["https://notebooks.example.com"]}}).tracking
+    tracking = parse_settings(
+        {
+            "target": "docker",
+            "tracking": {
+                "allowedHosts": ["*.mlflow.example.com", "localhost:*"],
+                "corsAllowedOrigins": ["https://notebooks.example.com"],
+            },
+        }
+    ).tracking
     assert tracking.allowed_hosts == ["*.mlflow.example.com", "localhost:*"]
 
 
@@ -44,7 +50,11 @@ def test_specific_wildcards_that_cannot_match_foreign_hosts_are_allowed():
         ({"target": "docker", "proxy": {"port": 70000}}, "proxy.port", "less than or equal to 65535"),
         ({"target": "docker", "proxy": {"port": 0}}, "proxy.port", "greater than or equal to 1"),
         ({"target": "docker", "proxy": {"maxUploadSize": "10 parsecs"}}, "proxy.maxUploadSize", "is not a size"),
-        ({"target": "docker", "proxy": {"maxUploadSize": "1k"}}, "proxy.maxUploadSize", "greater than or equal to 1048576"),
+        (
+            {"target": "docker", "proxy": {"maxUploadSize": "1k"}},
+            "proxy.maxUploadSize",
+            "greater than or equal to 1048576",
+        ),
         ({"target": "docker", "tracking": {"workers": "four"}}, "tracking.workers", "valid integer"),
         ({"target": "docker", "tracking": {"workerz": 4}}, "tracking.workerz", "did you mean 'workers'"),
         ({"target": "docker", "tracking": {"artifacts": "s3"}}, "tracking.artifacts", "'proxied' or 'direct'"),
@@ -58,8 +68,11 @@ def test_specific_wildcards_that_cannot_match_foreign_hosts_are_allowed():
         ({"target": "docker", "database": {"name": "m" * 58}}, "database.name", "at most 57"),
         ({"target": "docker", "tracking": {"allowedHosts": ["*.*"]}}, "tracking.allowedHosts.0", "matches any host"),
         ({"target": "docker", "tracking": {"allowedHosts": ["?*"]}}, "tracking.allowedHosts.0", "matches any host"),
-        ({"target": "docker", "tracking": {"corsAllowedOrigins": ["*"]}}, "tracking.corsAllowedOrigins.0",
-         "no wildcards"),
+        (
+            {"target": "docker", "tracking": {"corsAllowedOrigins": ["*"]}},
+            "tracking.corsAllowedOrigins.0",
+            "no wildcards",
+        ),
         ({"target": "docker", "artifactStore": {"bucket": "My_Bucket"}}, "artifactStore.bucket", "not a valid bucket"),
         ({"target": "docker", "tracking": {"mlflowVersion": "2.9.2"}}, "tracking.mlflowVersion", "pins"),
         ({"target": "docker", "proxy": {"tls": "maybe"}}, "proxy.tls", "valid boolean"),
@@ -67,8 +80,11 @@ def test_specific_wildcards_that_cannot_match_foreign_hosts_are_allowed():
         ({"target": "docker", "docker": {"host": "/var/run/docker.sock"}}, "docker.host", "expected format"),
         ({"target": "docker", "tracking": {"artifacts": "direct"}}, "tracking.artifacts", "publishes only the proxy"),
         ({"target": "docker", "proxy": {"bindAddress": "0.0.0.0"}}, "proxy.bindAddress", "plain HTTP"),
-        ({"target": "docker", "proxy": {"tls": True, "tlsHostnames": ["mlflow.lan"]}}, "proxy.tlsHostnames",
-         "not in tracking.allowedHosts"),
+        (
+            {"target": "docker", "proxy": {"tls": True, "tlsHostnames": ["mlflow.lan"]}},
+            "proxy.tlsHostnames",
+            "not in tracking.allowedHosts",
+        ),
         ({"target": "aws", "proxy": {"port": 8080}}, "proxy", "only valid when target is 'docker'"),
     ],
 )
@@ -79,12 +95,14 @@ def test_bad_config_names_the_key_and_why(raw, path, reason):
 
 
 def test_every_problem_is_reported_at_once():
-    found = problems({
-        "target": "docker",
-        "proxy": {"port": 70000, "maxUploadSize": "lots"},
-        "tracking": {"workers": 0, "colour": "blue"},
-        "aws": {},
-    })
+    found = problems(
+        {
+            "target": "docker",
+            "proxy": {"port": 70000, "maxUploadSize": "lots"},
+            "tracking": {"workers": 0, "colour": "blue"},
+            "aws": {},
+        }
+    )
     assert set(found) == {"proxy.port", "proxy.maxUploadSize", "tracking.workers", "tracking.colour", "aws"}
 
 
@@ -109,19 +127,28 @@ def test_the_program_raises_config_errors_as_run_errors(monkeypatch):
 
 
 def test_sizes_accept_common_spellings():
-    for spelling, expected in [("10g", 10 * 1024**3), ("512M", 512 * 1024**2), ("1.5g", 1536 * 1024**2),
-                               ("2GiB", 2 * 1024**3), (1048576, 1048576)]:
-        assert parse_settings({"target": "docker", "proxy": {"maxUploadSize": spelling}}).proxy.max_upload_size == expected
+    for spelling, expected in [
+        ("10g", 10 * 1024**3),
+        ("512M", 512 * 1024**2),
+        ("1.5g", 1536 * 1024**2),
+        ("2GiB", 2 * 1024**3),
+        (1048576, 1048576),
+    ]:
+        assert (
+            parse_settings({"target": "docker", "proxy": {"maxUploadSize": spelling}}).proxy.max_upload_size == expected
+        )
 
 
 def test_load_settings_reads_the_pulumi_config_namespace():
-    pulumi.runtime.set_all_config({
-        "mlflow-platform:target": "docker",
-        "mlflow-platform:proxy": json.dumps({"port": 9999}),
-        "mlflow-platform:tracking": json.dumps({"workers": 3}),
-        # Other namespaces are not ours to validate.
-        "aws:region": "eu-west-1",
-    })
+    pulumi.runtime.set_all_config(
+        {
+            "mlflow-platform:target": "docker",
+            "mlflow-platform:proxy": json.dumps({"port": 9999}),
+            "mlflow-platform:tracking": json.dumps({"workers": 3}),
+            # Other namespaces are not ours to validate.
+            "aws:region": "eu-west-1",
+        }
+    )
     try:
         settings = load_settings()
     finally:

@@ -78,82 +78,198 @@ HTTPS_REFUSAL = (
     [
         # No HTTPS: neither a certificate nor a zone to create one in.
         (with_(loadBalancer={"certificateArn": None}), "loadBalancer.certificateArn", HTTPS_REFUSAL),
-        (with_(loadBalancer={"domainName": None}), "loadBalancer.domainName",
-         "required: a prod stack serves HTTPS only, on a name its certificate covers (e.g. mlflow.example.com)"),
+        (
+            with_(loadBalancer={"domainName": None}),
+            "loadBalancer.domainName",
+            "required: a prod stack serves HTTPS only, on a name its certificate covers (e.g. mlflow.example.com)",
+        ),
         # A public database.
-        (with_(database={"publiclyAccessible": True}), "database.publiclyAccessible",
-         "the metadata database must not be public: it lives in private subnets and only the tracking server's "
-         "tasks reach it; remove this key"),
+        (
+            with_(database={"publiclyAccessible": True}),
+            "database.publiclyAccessible",
+            "the metadata database must not be public: it lives in private subnets and only the tracking server's "
+            "tasks reach it; remove this key",
+        ),
         # Backups.
-        (with_(database={"backupRetentionDays": 3}), "database.backupRetentionDays",
-         "Input should be greater than or equal to 7 (got 3)"),
-        (with_(database={"backupRetentionDays": 36}), "database.backupRetentionDays",
-         "Input should be less than or equal to 35 (got 36)"),
-        (with_(database={"allocatedStorageGb": 200, "maxAllocatedStorageGb": 100}), "database.maxAllocatedStorageGb",
-         "must be at least allocatedStorageGb (200), the storage autoscaling ceiling"),
-        (with_(database={"engineVersion": "13"}), "database.engineVersion",
-         "PostgreSQL 13 is past RDS standard support; use 14 or later"),
-        (with_(database={"instanceClass": "t4g.medium"}), "database.instanceClass",
-         r"'t4g.medium' does not match the expected format ^db\.[a-z0-9]+\.[a-z0-9]+$"),
+        (
+            with_(database={"backupRetentionDays": 3}),
+            "database.backupRetentionDays",
+            "Input should be greater than or equal to 7 (got 3)",
+        ),
+        (
+            with_(database={"backupRetentionDays": 36}),
+            "database.backupRetentionDays",
+            "Input should be less than or equal to 35 (got 36)",
+        ),
+        (
+            with_(database={"allocatedStorageGb": 200, "maxAllocatedStorageGb": 100}),
+            "database.maxAllocatedStorageGb",
+            "must be at least allocatedStorageGb (200), the storage autoscaling ceiling",
+        ),
+        (
+            with_(database={"engineVersion": "13"}),
+            "database.engineVersion",
+            "PostgreSQL 13 is past RDS standard support; use 14 or later",
+        ),
+        (
+            with_(database={"instanceClass": "t4g.medium"}),
+            "database.instanceClass",
+            r"'t4g.medium' does not match the expected format ^db\.[a-z0-9]+\.[a-z0-9]+$",
+        ),
         # Bad ARNs.
-        (with_(loadBalancer={"certificateArn": "arn:aws:acm:eu-west-1:123:certificate/x"}), "loadBalancer.certificateArn",
-         "does not match the expected format"),
-        (with_(loadBalancer={"certificateArn": CERT.replace("eu-west-1", "us-east-1")}), "loadBalancer.certificateArn",
-         "is in us-east-1, but the stack deploys to aws.region eu-west-1"),
-        (with_(artifactStore={"kmsKeyArn": "alias/aws/s3"}), "artifactStore.kmsKeyArn", "does not match the expected format"),
-        (with_(loadBalancer={"wafAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/a/1"}),
-         "loadBalancer.wafAclArn", "does not match the expected format"),
-        (with_(loadBalancer={"hostedZoneId": "example.com"}), "loadBalancer.hostedZoneId", "does not match the expected format"),
+        (
+            with_(loadBalancer={"certificateArn": "arn:aws:acm:eu-west-1:123:certificate/x"}),
+            "loadBalancer.certificateArn",
+            "does not match the expected format",
+        ),
+        (
+            with_(loadBalancer={"certificateArn": CERT.replace("eu-west-1", "us-east-1")}),
+            "loadBalancer.certificateArn",
+            "is in us-east-1, but the stack deploys to aws.region eu-west-1",
+        ),
+        (
+            with_(artifactStore={"kmsKeyArn": "alias/aws/s3"}),
+            "artifactStore.kmsKeyArn",
+            "does not match the expected format",
+        ),
+        (
+            with_(loadBalancer={"wafAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/a/1"}),
+            "loadBalancer.wafAclArn",
+            "does not match the expected format",
+        ),
+        (
+            with_(loadBalancer={"hostedZoneId": "example.com"}),
+            "loadBalancer.hostedZoneId",
+            "does not match the expected format",
+        ),
         (with_(aws={"allowedAccountIds": ["12345"]}), "aws.allowedAccountIds.0", "does not match the expected format"),
         # TLS and the load balancer.
-        (with_(loadBalancer={"sslPolicy": "ELBSecurityPolicy-2016-08"}), "loadBalancer.sslPolicy",
-         "Input should be 'ELBSecurityPolicy-TLS13-1-2-Res-2021-06'"),
-        (with_(loadBalancer={"idleTimeoutSeconds": 5000}), "loadBalancer.idleTimeoutSeconds",
-         "Input should be less than or equal to 3900 (got 5000)"),
-        (with_(loadBalancer={"domainName": "mlflow"}), "loadBalancer.domainName",
-         "'mlflow' is not a fully qualified domain name such as mlflow.example.com"),
-        (with_(loadBalancer={"domainName": "ml.example.org"}), "tracking.allowedHosts",
-         "must include loadBalancer.domainName 'ml.example.org': the load balancer forwards the Host header and "
-         "MLflow refuses hosts not listed"),
+        (
+            with_(loadBalancer={"sslPolicy": "ELBSecurityPolicy-2016-08"}),
+            "loadBalancer.sslPolicy",
+            "Input should be 'ELBSecurityPolicy-TLS13-1-2-Res-2021-06'",
+        ),
+        (
+            with_(loadBalancer={"idleTimeoutSeconds": 5000}),
+            "loadBalancer.idleTimeoutSeconds",
+            "Input should be less than or equal to 3900 (got 5000)",
+        ),
+        (
+            with_(loadBalancer={"domainName": "mlflow"}),
+            "loadBalancer.domainName",
+            "'mlflow' is not a fully qualified domain name such as mlflow.example.com",
+        ),
+        (
+            with_(loadBalancer={"domainName": "ml.example.org"}),
+            "tracking.allowedHosts",
+            "must include loadBalancer.domainName 'ml.example.org': the load balancer forwards the Host header and "
+            "MLflow refuses hosts not listed",
+        ),
         # Auth: never an open server by accident.
         (with_(auth={"mode": "none"}), "auth.mode", NONE_REFUSAL.format("0.0.0.0/0")),
-        (with_(auth={"mode": "oidc"}), "auth.oidc",
-         "required when auth.mode is 'oidc': issuer, endpoints, clientId, clientSecret"),
-        (with_(auth={"mode": "cognito"}), "auth.cognito",
-         "required when auth.mode is 'cognito': userPoolArn, userPoolClientId, userPoolDomain"),
-        (with_(auth={"mode": "basic-auth", "cognito": {
-            "userPoolArn": "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123",
-            "userPoolClientId": "abc123", "userPoolDomain": "auth.example.com"}}),
-         "auth.cognito", "is ignored unless auth.mode is 'cognito' (it is 'basic-auth'); remove it"),
-        (with_(auth={"mode": "oidc", "oidc": {"issuer": "http://idp.example.com"}}), "auth.oidc.issuer",
-         "does not match the expected format"),
+        (
+            with_(auth={"mode": "oidc"}),
+            "auth.oidc",
+            "required when auth.mode is 'oidc': issuer, endpoints, clientId, clientSecret",
+        ),
+        (
+            with_(auth={"mode": "cognito"}),
+            "auth.cognito",
+            "required when auth.mode is 'cognito': userPoolArn, userPoolClientId, userPoolDomain",
+        ),
+        (
+            with_(
+                auth={
+                    "mode": "basic-auth",
+                    "cognito": {
+                        "userPoolArn": "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123",
+                        "userPoolClientId": "abc123",
+                        "userPoolDomain": "auth.example.com",
+                    },
+                }
+            ),
+            "auth.cognito",
+            "is ignored unless auth.mode is 'cognito' (it is 'basic-auth'); remove it",
+        ),
+        (
+            with_(auth={"mode": "oidc", "oidc": {"issuer": "http://idp.example.com"}}),
+            "auth.oidc.issuer",
+            "does not match the expected format",
+        ),
         # The tracking server.
-        (with_(tracking={"replicas": 1}), "tracking.replicas",
-         "a prod service runs at least 2 tasks, spread over availability zones (got 1)"),
-        (with_(tracking={"replicas": 4}, tasks={"maxCount": 3}), "tasks.maxCount", "must be at least tracking.replicas (4)"),
-        (with_(tracking={"artifacts": "direct"}), "tracking.artifacts",
-         "'direct' needs every client to read and write the bucket with its own AWS credentials, but only the "
-         "tracking server's task role may; use 'proxied'"),
-        (with_(tasks={"cpu": 1000}), "tasks.cpu", "Fargate takes 256, 512, 1024, 2048, 4096, 8192, 16384 CPU units (got 1000)"),
-        (with_(tasks={"cpu": 1024, "memoryMib": 1024}), "tasks.memoryMib",
-         "Fargate with 1024 CPU units takes 2048 to 8192 MiB in its steps (got 1024)"),
-        (with_(tasks={"ephemeralStorageGib": 10}), "tasks.ephemeralStorageGib",
-         "Input should be greater than or equal to 21 (got 10)"),
+        (
+            with_(tracking={"replicas": 1}),
+            "tracking.replicas",
+            "a prod service runs at least 2 tasks, spread over availability zones (got 1)",
+        ),
+        (
+            with_(tracking={"replicas": 4}, tasks={"maxCount": 3}),
+            "tasks.maxCount",
+            "must be at least tracking.replicas (4)",
+        ),
+        (
+            with_(tracking={"artifacts": "direct"}),
+            "tracking.artifacts",
+            "'direct' needs every client to read and write the bucket with its own AWS credentials, but only the "
+            "tracking server's task role may; use 'proxied'",
+        ),
+        (
+            with_(tasks={"cpu": 1000}),
+            "tasks.cpu",
+            "Fargate takes 256, 512, 1024, 2048, 4096, 8192, 16384 CPU units (got 1000)",
+        ),
+        (
+            with_(tasks={"cpu": 1024, "memoryMib": 1024}),
+            "tasks.memoryMib",
+            "Fargate with 1024 CPU units takes 2048 to 8192 MiB in its steps (got 1024)",
+        ),
+        (
+            with_(tasks={"ephemeralStorageGib": 10}),
+            "tasks.ephemeralStorageGib",
+            "Input should be greater than or equal to 21 (got 10)",
+        ),
         (with_(logs={"retentionDays": 10}), "logs.retentionDays", "CloudWatch Logs keeps logs for one of 1, 3, 5"),
         # Network.
-        (with_(aws={"network": {"vpcCidr": "8.8.0.0/16"}}), "aws.network.vpcCidr", "8.8.0.0/16 is not a private (RFC 1918) range"),
-        (with_(aws={"network": {"vpcCidr": "10.0.0.0/24"}}), "aws.network.vpcCidr",
-         "10.0.0.0/24: use a /16 to /22, so each subnet (1/16 of it) still fits a load balancer"),
-        (with_(aws={"network": {"availabilityZones": 1}}), "aws.network.availabilityZones",
-         "Input should be greater than or equal to 2 (got 1)"),
-        (with_(aws={"network": {"existingVpcId": "vpc-0123456789abcdef0", "existingPublicSubnetIds": ["subnet-0000000a"],
-                                "existingPrivateSubnetIds": ["subnet-0000000b", "subnet-0000000c"]}}),
-         "aws.network.existingPublicSubnetIds", "give at least 2 subnets, in different availability zones"),
-        (with_(aws={"network": {"existingPrivateSubnetIds": ["subnet-0000000b", "subnet-0000000c"]}}),
-         "aws.network.existingVpcId", "required when existing subnet ids are given"),
+        (
+            with_(aws={"network": {"vpcCidr": "8.8.0.0/16"}}),
+            "aws.network.vpcCidr",
+            "8.8.0.0/16 is not a private (RFC 1918) range",
+        ),
+        (
+            with_(aws={"network": {"vpcCidr": "10.0.0.0/24"}}),
+            "aws.network.vpcCidr",
+            "10.0.0.0/24: use a /16 to /22, so each subnet (1/16 of it) still fits a load balancer",
+        ),
+        (
+            with_(aws={"network": {"availabilityZones": 1}}),
+            "aws.network.availabilityZones",
+            "Input should be greater than or equal to 2 (got 1)",
+        ),
+        (
+            with_(
+                aws={
+                    "network": {
+                        "existingVpcId": "vpc-0123456789abcdef0",
+                        "existingPublicSubnetIds": ["subnet-0000000a"],
+                        "existingPrivateSubnetIds": ["subnet-0000000b", "subnet-0000000c"],
+                    }
+                }
+            ),
+            "aws.network.existingPublicSubnetIds",
+            "give at least 2 subnets, in different availability zones",
+        ),
+        (
+            with_(aws={"network": {"existingPrivateSubnetIds": ["subnet-0000000b", "subnet-0000000c"]}}),
+            "aws.network.existingVpcId",
+            "required when existing subnet ids are given",
+        ),
         (with_(aws={"region": "Ireland"}), "aws.region", "does not match the expected format"),
         # Keys of the other target, and typos.
-        (with_(proxy={"port": 8080}), "proxy", "unknown key for target 'aws': it is only valid when target is 'docker'"),
+        (
+            with_(proxy={"port": 8080}),
+            "proxy",
+            "unknown key for target 'aws': it is only valid when target is 'docker'",
+        ),
         (with_(loadBalancer={"domainNmae": "x"}), "loadBalancer.domainNmae", "did you mean 'domainName'?"),
     ],
 )
@@ -206,9 +322,11 @@ def test_public_addresses_are_counted_not_guessed_from_the_ends():
 
     from components.config.aws import public_addresses
 
-    assert public_addresses(IPv4Network("0.0.0.0/1")) + public_addresses(IPv4Network("128.0.0.0/1")) == public_addresses(
-        IPv4Network("0.0.0.0/0")
-    ) > 3_500_000_000
+    assert (
+        public_addresses(IPv4Network("0.0.0.0/1")) + public_addresses(IPv4Network("128.0.0.0/1"))
+        == public_addresses(IPv4Network("0.0.0.0/0"))
+        > 3_500_000_000
+    )
     assert public_addresses(IPv4Network("10.0.0.0/8")) == public_addresses(IPv4Network("224.0.0.0/3")) == 0
     assert public_addresses(IPv4Network("8.8.8.0/24")) == 256
 
@@ -234,7 +352,9 @@ def test_a_wrong_oidc_client_secret_is_refused_without_being_printed(value):
             "clientId": "mlflow", "clientSecret": value}  # fmt: skip
     with pytest.raises(ConfigError) as caught:
         parse_settings(with_(auth={"mode": "oidc", "oidc": oidc}))
-    assert dict(caught.value.problems) == {"auth.oidc.clientSecret": "must be a non-empty string (its value is not shown)"}
+    assert dict(caught.value.problems) == {
+        "auth.oidc.clientSecret": "must be a non-empty string (its value is not shown)"
+    }
     assert "73194628105" not in str(caught.value) and "hunter2" not in str(caught.value)
 
 
@@ -245,25 +365,37 @@ def test_all_problems_are_reported_at_once():
         tracking={"replicas": 1},
         auth={"mode": "none"},
     ))  # fmt: skip
-    assert {"loadBalancer.certificateArn", "database.publiclyAccessible", "tracking.replicas", "auth.mode"} <= set(found)
+    assert {"loadBalancer.certificateArn", "database.publiclyAccessible", "tracking.replicas", "auth.mode"} <= set(
+        found
+    )
 
 
 def test_the_documented_minimal_prod_config_is_valid():
     """docs/aws.md: only target, aws.region, loadBalancer.domainName and a certificate are required."""
-    settings = parse_settings({
-        "target": "aws",
-        "aws": {"region": "eu-west-1"},
-        "loadBalancer": {"domainName": "mlflow.example.com",
-                         "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/8c5e4f1a-2b3d-4e6f-9a7b-0c1d2e3f4a5b"},
-    })
+    settings = parse_settings(
+        {
+            "target": "aws",
+            "aws": {"region": "eu-west-1"},
+            "loadBalancer": {
+                "domainName": "mlflow.example.com",
+                "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/8c5e4f1a-2b3d-4e6f-9a7b-0c1d2e3f4a5b",
+            },
+        }
+    )
     # Prod's own defaults: two tasks, and the load balancer's name as the accepted Host.
     assert settings.tracking.replicas == 2
     assert settings.tracking.allowed_hosts == ["mlflow.example.com"]
 
 
 def test_explicit_tracking_keys_win_over_prod_defaults():
-    raw = {**GOOD, "tracking": {**GOOD.get("tracking", {}), "replicas": 3,
-                                "allowedHosts": ["mlflow.example.com", "mlflow.internal.example.com"]}}
+    raw = {
+        **GOOD,
+        "tracking": {
+            **GOOD.get("tracking", {}),
+            "replicas": 3,
+            "allowedHosts": ["mlflow.example.com", "mlflow.internal.example.com"],
+        },
+    }
     settings = parse_settings(raw)
     assert settings.tracking.replicas == 3
     assert settings.tracking.allowed_hosts == ["mlflow.example.com", "mlflow.internal.example.com"]

@@ -33,8 +33,17 @@ def test_the_dev_budget_has_no_surge_and_no_auth_pool():
     assert budget.total == 2 * 2 * 42 + 2 + 10
 
 
-@pytest.mark.parametrize("instance_class,gib", [("db.t4g.medium", 4), ("db.t3.micro", 1), ("db.m7g.large", 8),
-                                                ("db.r6g.2xlarge", 64), ("db.x2g.large", None), ("nonsense", None)])
+@pytest.mark.parametrize(
+    "instance_class,gib",
+    [
+        ("db.t4g.medium", 4),
+        ("db.t3.micro", 1),
+        ("db.m7g.large", 8),
+        ("db.r6g.2xlarge", 64),
+        ("db.x2g.large", None),
+        ("nonsense", None),
+    ],
+)
 def test_instance_memory(instance_class, gib):
     assert instance_memory_gib(instance_class) == gib
 

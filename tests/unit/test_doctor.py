@@ -42,13 +42,20 @@ def fake_python(bin_dir: Path, version: tuple[int, int], name: str = "python3") 
 
 def fake_docker(bin_dir: Path, context: str = COLIMA_SOCKET, answers: bool = True) -> None:
     """`docker context inspect` prints `context`; `docker --host H version` answers or cannot connect."""
-    fake(bin_dir, "docker", f"""echo "$*" >> "{bin_dir / 'docker.log'}"
+    fake(
+        bin_dir,
+        "docker",
+        f"""echo "$*" >> "{bin_dir / "docker.log"}"
 if [ "$1" = context ]; then echo "{context}"; exit 0; fi
 if [ "$1" = --host ]; then
-  {'case "$5" in *Arch*) echo linux/arm64;; *) echo 28.5.1;; esac; exit 0' if answers else
-   'echo "Cannot connect to the Docker daemon at $2. Is the docker daemon running?" >&2; exit 1'}
+  {
+            'case "$5" in *Arch*) echo linux/arm64;; *) echo 28.5.1;; esac; exit 0'
+            if answers
+            else 'echo "Cannot connect to the Docker daemon at $2. Is the docker daemon running?" >&2; exit 1'
+        }
 fi
-exit 1""")
+exit 1""",
+    )
 
 
 def make_salt(passphrase: str) -> str:
@@ -58,8 +65,15 @@ def make_salt(passphrase: str) -> str:
     salt, nonce = os.urandom(8), os.urandom(12)
     key = hashlib.pbkdf2_hmac("sha256", passphrase.encode(), salt, 1_000_000, dklen=32)
     sealed = AESGCM(key).encrypt(nonce, b"pulumi", None)
-    return ":".join(["v1", base64.b64encode(salt).decode(), "v1", base64.b64encode(nonce).decode(),
-                     base64.b64encode(sealed).decode()])
+    return ":".join(
+        [
+            "v1",
+            base64.b64encode(salt).decode(),
+            "v1",
+            base64.b64encode(nonce).decode(),
+            base64.b64encode(sealed).decode(),
+        ]
+    )
 
 
 @pytest.fixture
@@ -159,8 +173,9 @@ def test_no_docker_engine_fails_naming_the_endpoint_tried(healthy, bin_dir, proj
 
 
 def test_the_configured_docker_host_is_the_one_asked(healthy, bin_dir, project, capsys):
-    (project / "Pulumi.dev.yaml").write_text(DEV_STACK.replace("    keepDataOnDestroy", "    host: tcp://10.0.0.5:2376\n"
-                                                                                         "    keepDataOnDestroy"))
+    (project / "Pulumi.dev.yaml").write_text(
+        DEV_STACK.replace("    keepDataOnDestroy", "    host: tcp://10.0.0.5:2376\n    keepDataOnDestroy")
+    )
     status, lines = run(healthy, project, capsys)
     assert status == 0
     assert lines["Docker engine"] == "ok: Docker engine: 28.5.1 at tcp://10.0.0.5:2376 (from config)"
@@ -239,8 +254,10 @@ def test_the_committed_dev_stack_reads_as_a_docker_stack_with_no_fixed_host():
     text = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
     assert doctor.config_value(text, "target") == "docker"
     assert doctor.config_value(text, "docker", "host") is None
-    assert doctor.config_value("config:\n  mlflow-platform:docker: {host: 'ssh://me@box', x: 1}\n",
-                               "docker", "host") == "ssh://me@box"
+    assert (
+        doctor.config_value("config:\n  mlflow-platform:docker: {host: 'ssh://me@box', x: 1}\n", "docker", "host")
+        == "ssh://me@box"
+    )
 
 
 def test_make_doctor_without_the_pulumi_cli_exits_non_zero_and_says_how_to_install(tmp_path):
@@ -251,11 +268,16 @@ def test_make_doctor_without_the_pulumi_cli_exits_non_zero_and_says_how_to_insta
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake(bin_dir, "python3", f'exec "{sys.executable}" "$@"')
-    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1",
-           "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
-           "PULUMI_CONFIG_PASSPHRASE_FILE": str(tmp_path / "passphrase")}
-    done = subprocess.run([make, "-s", "doctor", "STACK=dev"], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        "PATH": str(bin_dir),
+        "HOME": str(tmp_path),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE_FILE": str(tmp_path / "passphrase"),
+    }
+    done = subprocess.run(
+        [make, "-s", "doctor", "STACK=dev"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode != 0, done.stdout
     assert "FAIL: Pulumi CLI: `pulumi` is not on PATH" in done.stdout, done.stdout + done.stderr
     assert "3.207.0" in done.stdout and "curl -fsSL https://get.pulumi.com | sh" in done.stdout
@@ -265,8 +287,11 @@ def test_make_doctor_without_the_pulumi_cli_exits_non_zero_and_says_how_to_insta
 def test_the_readme_prerequisites_state_the_minimums_the_doctor_checks():
     readme = (REPO_ROOT / "README.md").read_text()
     prerequisites = readme.split("## Prerequisites", 1)[1].split("\n## ", 1)[0]
-    rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
-            for line in prerequisites.splitlines() if line.startswith("| ") and "---" not in line}
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in prerequisites.splitlines()
+        if line.startswith("| ") and "---" not in line
+    }
     assert rows["[Pulumi CLI](https://www.pulumi.com/docs/install/)"] == PULUMI_CLI_MINIMUM
     assert rows["Python"] == ".".join(map(str, PYTHON_MINIMUM))
     assert "make doctor" in prerequisites

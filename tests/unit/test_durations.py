@@ -9,8 +9,20 @@ import pytest
 from components.specs.durations import go_duration
 
 # What Go's time.Duration(n * time.Second).String() prints.
-GO_PRINTS = {0: "0s", 1: "1s", 5: "5s", 59: "59s", 60: "1m0s", 90: "1m30s", 120: "2m0s", 300: "5m0s",
-             3599: "59m59s", 3600: "1h0m0s", 3661: "1h1m1s", 86400: "24h0m0s"}
+GO_PRINTS = {
+    0: "0s",
+    1: "1s",
+    5: "5s",
+    59: "59s",
+    60: "1m0s",
+    90: "1m30s",
+    120: "2m0s",
+    300: "5m0s",
+    3599: "59m59s",
+    3600: "1h0m0s",
+    3661: "1h1m1s",
+    86400: "24h0m0s",
+}
 
 
 @pytest.mark.parametrize("seconds,printed", sorted(GO_PRINTS.items()))

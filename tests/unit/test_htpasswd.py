@@ -11,12 +11,23 @@ from components.specs.htpasswd import htpasswd_line, sha512_crypt
 
 @pytest.mark.parametrize(
     ("password", "salt"),
-    [("secret", "saltsalt"), ("x", "a"), ("x" * 200, "0123456789abcdef"), ("pässwörd ünicode", "AbC./9"),
-     ("a" * 64, "Zz"), ("Hello world!", "saltstring")],
+    [
+        ("secret", "saltsalt"),
+        ("x", "a"),
+        ("x" * 200, "0123456789abcdef"),
+        ("pässwörd ünicode", "AbC./9"),
+        ("a" * 64, "Zz"),
+        ("Hello world!", "saltstring"),
+    ],
 )
 def test_matches_openssl_passwd_6(password, salt):
-    reference = subprocess.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=password + "\n",
-                               capture_output=True, text=True, check=True).stdout.strip()
+    reference = subprocess.run(
+        ["openssl", "passwd", "-6", "-salt", salt, "-stdin"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert sha512_crypt(password, salt) == reference
 
 

@@ -14,7 +14,7 @@ DOCKERFILE = (MLFLOW_IMAGE_DIR / "Dockerfile").read_text()
 
 
 def instructions(name: str) -> list[str]:
-    return [line[len(name) + 1:].strip() for line in DOCKERFILE.splitlines() if line.startswith(name + " ")]
+    return [line[len(name) + 1 :].strip() for line in DOCKERFILE.splitlines() if line.startswith(name + " ")]
 
 
 def test_runs_as_the_fixed_non_root_uid():
@@ -25,8 +25,11 @@ def test_runs_as_the_fixed_non_root_uid():
 def test_scratch_is_a_volume_owned_by_the_image_user_and_the_spec_uses_it():
     assert instructions("VOLUME") == [f'["{SCRATCH_DIR}"]']
     assert re.search(rf"chown {IMAGE_UID}:{IMAGE_UID} {SCRATCH_DIR}\b", DOCKERFILE)
-    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking,
-                              DatabaseEndpoint("db", 5432, "mlflow", "mlflow"), ArtifactEndpoint("b"))
+    spec = mlflow_server_spec(
+        parse_settings({"target": "docker"}).tracking,
+        DatabaseEndpoint("db", 5432, "mlflow", "mlflow"),
+        ArtifactEndpoint("b"),
+    )
     assert spec.scratch_dir == SCRATCH_DIR
     assert spec.env["TMPDIR"] == SCRATCH_DIR and spec.env["HOME"] == SCRATCH_DIR
 

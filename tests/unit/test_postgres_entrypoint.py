@@ -52,8 +52,14 @@ def stubbed(tmp_path):
     script.chmod(0o755)
     secret = tmp_path / "password"
     secret.write_text("s3cret-from-file")
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_LOG": str(log_dir),
-           "POSTGRES_USER": "mlflow", "POSTGRES_DB": "mlflow", "POSTGRES_PASSWORD_FILE": str(secret)}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "STUB_LOG": str(log_dir),
+        "POSTGRES_USER": "mlflow",
+        "POSTGRES_DB": "mlflow",
+        "POSTGRES_PASSWORD_FILE": str(secret),
+    }
     return script, log_dir, env
 
 

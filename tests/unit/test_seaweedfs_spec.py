@@ -72,16 +72,21 @@ def test_minio_stays_the_default_engine_with_its_own_pin():
 
 def test_the_image_default_follows_the_engine_and_stays_overridable():
     assert seaweedfs_settings().image == SEAWEEDFS_IMAGE
-    assert seaweedfs_settings(image="chrislusf/seaweedfs:4.44_large_disk").image == "chrislusf/seaweedfs:4.44_large_disk"
+    assert (
+        seaweedfs_settings(image="chrislusf/seaweedfs:4.44_large_disk").image == "chrislusf/seaweedfs:4.44_large_disk"
+    )
     digest = "chrislusf/seaweedfs@sha256:" + "0" * 64
     assert seaweedfs_settings(image=digest).image == digest
 
 
-@pytest.mark.parametrize("store,key,reason", [
-    ({"engine": "ceph"}, "artifactStore.engine", "'minio' or 'seaweedfs'"),
-    ({"engine": "seaweedfs", "image": "chrislusf/seaweedfs:latest"}, "artifactStore.image", "not pinned"),
-    ({"engine": "seaweedfs", "image": "chrislusf/seaweedfs"}, "artifactStore.image", "not pinned"),
-])
+@pytest.mark.parametrize(
+    "store,key,reason",
+    [
+        ({"engine": "ceph"}, "artifactStore.engine", "'minio' or 'seaweedfs'"),
+        ({"engine": "seaweedfs", "image": "chrislusf/seaweedfs:latest"}, "artifactStore.image", "not pinned"),
+        ({"engine": "seaweedfs", "image": "chrislusf/seaweedfs"}, "artifactStore.image", "not pinned"),
+    ],
+)
 def test_a_bad_engine_or_unpinned_image_is_refused(store, key, reason):
     with pytest.raises(ConfigError) as error:
         parse_settings({"target": "docker", "artifactStore": store})
@@ -104,10 +109,15 @@ def test_the_container_runs_weed_mini_on_the_data_volume_with_the_identities_fil
     assert flags["-s3.config"] == IDENTITIES_FILE == spec.identities_file
     # Reachable by the other containers; nothing else (WebDAV, Iceberg, Lance, admin UI, telemetry).
     assert flags["-ip.bind"] == "0.0.0.0"
-    assert {k: flags[k] for k in ("-webdav", "-s3.port.iceberg", "-s3.port.lance", "-admin.ui",
-                                  "-master.telemetry")} == {
-        "-webdav": "false", "-s3.port.iceberg": "0", "-s3.port.lance": "0", "-admin.ui": "false",
-        "-master.telemetry": "false"}
+    assert {
+        k: flags[k] for k in ("-webdav", "-s3.port.iceberg", "-s3.port.lance", "-admin.ui", "-master.telemetry")
+    } == {
+        "-webdav": "false",
+        "-s3.port.iceberg": "0",
+        "-s3.port.lance": "0",
+        "-admin.ui": "false",
+        "-master.telemetry": "false",
+    }
     assert spec.file_owner == WEED_UID == "1000"
 
 
@@ -119,15 +129,20 @@ def test_the_health_check_asks_the_s3_port_without_credentials():
 
 
 def test_the_identities_file_is_the_format_weed_reads():
-    assert json.loads(s3_identities("AKEY", "SKEY")) == {"identities": [{
-        "name": "mlflow",
-        "credentials": [{"accessKey": "AKEY", "secretKey": "SKEY"}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }]}
+    assert json.loads(s3_identities("AKEY", "SKEY")) == {
+        "identities": [
+            {
+                "name": "mlflow",
+                "credentials": [{"accessKey": "AKEY", "secretKey": "SKEY"}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            }
+        ]
+    }
     assert set(ADMIN_ACTIONS) == {"Admin", "Read", "List", "Tagging", "Write"}
     # JSON quoting, not string pasting: any generated character stays data.
     assert json.loads(s3_identities('a"b', "c\\d"))["identities"][0]["credentials"] == [
-        {"accessKey": 'a"b', "secretKey": "c\\d"}]
+        {"accessKey": 'a"b', "secretKey": "c\\d"}
+    ]
     with pytest.raises(ValueError):
         s3_identities("", "secret")
 
@@ -147,8 +162,10 @@ def local_command(command: tuple[str, ...], replace: dict[str, str], add: dict[s
     present = flag_values(command)
     assert set(replace) <= set(present), set(replace) - set(present)
     assert not set(add) & set(present), set(add) & set(present)
-    local = [f"{arg.split('=', 1)[0]}={replace[arg.split('=', 1)[0]]}"
-             if arg.split("=", 1)[0] in replace else arg for arg in command]
+    local = [
+        f"{arg.split('=', 1)[0]}={replace[arg.split('=', 1)[0]]}" if arg.split("=", 1)[0] in replace else arg
+        for arg in command
+    ]
     return local + [f"{name}={value}" for name, value in add.items()]
 
 
@@ -170,26 +187,32 @@ def _container_command_s3():
             (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = free_ports(8, self.host)
             admin, admin_grpc = _admin_port_pair(self.host)
             self.port = s3
-            self._ports = [master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc,
-                           admin, admin_grpc]
+            self._ports = [master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin, admin_grpc]
             command = local_command(
                 spec.command,
                 # Loopback only here (the container listens on its network).
-                replace={"-dir": str(data), "-s3.config": str(identities), "-s3.port": str(s3),
-                         "-ip.bind": self.host},
-                add={"-master.port": master, "-master.port.grpc": master_grpc,
-                     "-volume.port": volume, "-volume.port.grpc": volume_grpc,
-                     "-filer.port": filer, "-filer.port.grpc": filer_grpc, "-s3.port.grpc": s3_grpc,
-                     "-admin.port": admin, "-admin.port.grpc": admin_grpc,
-                     "-filer.localSocket": self.base_dir / "filer.sock",
-                     "-s3.localSocket": self.base_dir / "s3.sock"},
+                replace={"-dir": str(data), "-s3.config": str(identities), "-s3.port": str(s3), "-ip.bind": self.host},
+                add={
+                    "-master.port": master,
+                    "-master.port.grpc": master_grpc,
+                    "-volume.port": volume,
+                    "-volume.port.grpc": volume_grpc,
+                    "-filer.port": filer,
+                    "-filer.port.grpc": filer_grpc,
+                    "-s3.port.grpc": s3_grpc,
+                    "-admin.port": admin,
+                    "-admin.port.grpc": admin_grpc,
+                    "-filer.localSocket": self.base_dir / "filer.sock",
+                    "-s3.localSocket": self.base_dir / "s3.sock",
+                },
             )
             # What the image's entrypoint execs for `mini ...`, with the GODEBUG it sets.
             argv = [_weed_binary(), "-logtostderr=true", *command]
             env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WEED_"))}
             env.update(TMPDIR=str(tmp), HOME=str(self.base_dir), GODEBUG="fips140=on")
-            self.process = ManagedProcess(argv, self.base_dir, name="weed", env=env, cwd=self.base_dir,
-                                          stop_signal=signal.SIGTERM)
+            self.process = ManagedProcess(
+                argv, self.base_dir, name="weed", env=env, cwd=self.base_dir, stop_signal=signal.SIGTERM
+            )
 
     return ContainerCommandS3()
 
@@ -208,8 +231,10 @@ def test_the_real_weed_serves_sigv4_s3_with_the_container_command_and_identities
         assert client.get_object(Bucket="mlflow", Key="run/artifact.txt")["Body"].read() == b"artifact bytes"
         assert [b["Name"] for b in client.list_buckets()["Buckets"]] == ["mlflow"]
         # Only the identity in the file gets in.
-        for other in (s3.client(aws_secret_access_key="wrong-" + s3.secret_key),
-                      s3.client(config=Config(signature_version=UNSIGNED))):
+        for other in (
+            s3.client(aws_secret_access_key="wrong-" + s3.secret_key),
+            s3.client(config=Config(signature_version=UNSIGNED)),
+        ):
             with pytest.raises(botocore.exceptions.ClientError) as denied:
                 other.get_object(Bucket="mlflow", Key="run/artifact.txt")
             assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

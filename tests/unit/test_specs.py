@@ -15,8 +15,9 @@ from components.specs.nginx import NginxPaths, nginx_proxy_spec
 from components.specs.postgres import postgres_spec
 
 DB = DatabaseEndpoint(host="postgres", port=5432, name="mlflow", user="mlflow")
-MINIO = ArtifactEndpoint(bucket="mlflow", s3_endpoint_url="http://minio:9000", static_credentials=True,
-                         create_bucket=True)
+MINIO = ArtifactEndpoint(
+    bucket="mlflow", s3_endpoint_url="http://minio:9000", static_credentials=True, create_bucket=True
+)
 S3 = ArtifactEndpoint(bucket="prod-artifacts", region="eu-west-1")
 
 
@@ -47,7 +48,9 @@ def test_direct_artifacts_give_clients_the_bucket_and_no_proxying():
 
 
 def test_security_middleware_stays_on_with_configured_hosts():
-    tracking = parse_settings({"target": "docker", "tracking": {"allowedHosts": ["mlflow.example.com", "localhost"]}}).tracking
+    tracking = parse_settings(
+        {"target": "docker", "tracking": {"allowedHosts": ["mlflow.example.com", "localhost"]}}
+    ).tracking
     spec = mlflow_server_spec(tracking, DB, MINIO)
     assert flag(spec.command, "--allowed-hosts") == "mlflow.example.com,localhost"
     assert "--disable-security-middleware" not in spec.command
@@ -66,8 +69,14 @@ def test_no_secret_on_the_command_line_or_in_plain_env():
 
 
 def test_health_check_targets_the_served_port_and_health_endpoint():
-    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO, port=6123,
-                              listen_host="127.0.0.1", scratch_dir="/scratch")
+    spec = mlflow_server_spec(
+        parse_settings({"target": "docker"}).tracking,
+        DB,
+        MINIO,
+        port=6123,
+        listen_host="127.0.0.1",
+        scratch_dir="/scratch",
+    )
     assert spec.health.test[0] == "CMD"
     assert spec.health.command[-1] == "http://127.0.0.1:6123/health"
     assert flag(spec.command, "--port") == "6123" and flag(spec.command, "--host") == "127.0.0.1"
@@ -93,28 +102,50 @@ def test_minio_credentials_come_from_a_file_not_env():
 
 def render(raw_proxy: dict, tmp_path, upstreams=("127.0.0.1:5000",)):
     proxy = parse_settings({"target": "docker", "proxy": raw_proxy}).proxy
-    paths = NginxPaths(htpasswd=str(tmp_path / "htpasswd"), tls_certificate=str(tmp_path / "tls.crt"),
-                       tls_key=str(tmp_path / "tls.key"), pid=str(tmp_path / "nginx.pid"), temp_dir=str(tmp_path),
-                       access_log=str(tmp_path / "access.log"), error_log=str(tmp_path / "error.log"))
-    return nginx_proxy_spec(proxy, list(upstreams), listen_port=18080, health_port=18081,
-                            listen_address="127.0.0.1", paths=paths, worker_user=None)
+    paths = NginxPaths(
+        htpasswd=str(tmp_path / "htpasswd"),
+        tls_certificate=str(tmp_path / "tls.crt"),
+        tls_key=str(tmp_path / "tls.key"),
+        pid=str(tmp_path / "nginx.pid"),
+        temp_dir=str(tmp_path),
+        access_log=str(tmp_path / "access.log"),
+        error_log=str(tmp_path / "error.log"),
+    )
+    return nginx_proxy_spec(
+        proxy,
+        list(upstreams),
+        listen_port=18080,
+        health_port=18081,
+        listen_address="127.0.0.1",
+        paths=paths,
+        worker_user=None,
+    )
 
 
 def test_nginx_streams_big_uploads_with_the_configured_limit(tmp_path):
     text = render({"maxUploadSize": "25g", "timeoutSeconds": 7200}, tmp_path).config_text
-    for directive in ("client_max_body_size 25g;", "proxy_request_buffering off;", "proxy_buffering off;",
-                      "proxy_http_version 1.1;", 'proxy_set_header Connection "";', "proxy_read_timeout 7200s;",
-                      "proxy_send_timeout 7200s;", "client_body_timeout 7200s;", "proxy_set_header Host $host;",
-                      "proxy_set_header X-Forwarded-Proto $scheme;", "keepalive 32;"):
+    for directive in (
+        "client_max_body_size 25g;",
+        "proxy_request_buffering off;",
+        "proxy_buffering off;",
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "proxy_read_timeout 7200s;",
+        "proxy_send_timeout 7200s;",
+        "client_body_timeout 7200s;",
+        "proxy_set_header Host $host;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        "keepalive 32;",
+    ):
         assert directive in text, directive
 
 
 def test_nginx_requires_auth_everywhere_but_health(tmp_path):
     text = render({}, tmp_path).config_text
-    health = text[text.index("location = /health"):]
+    health = text[text.index("location = /health") :]
     assert health.index("auth_basic off;") < health.index("}")
-    root = text[text.index("location / {"):]
-    assert "auth_basic \"MLflow\";" in root[:root.index("}")]
+    root = text[text.index("location / {") :]
+    assert 'auth_basic "MLflow";' in root[: root.index("}")]
     assert f"auth_basic_user_file {tmp_path / 'htpasswd'};" in root
     # The password never travels further than nginx.
     assert 'proxy_set_header Authorization "";' in text
@@ -136,16 +167,37 @@ def test_nginx_tls_is_modern_and_optional(tmp_path):
     assert "Strict-Transport-Security" in tls
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None and __import__("os").environ.get("CI") != "true",
-                    reason="nginx is not installed (CI installs it)")
+@pytest.mark.skipif(
+    shutil.which("nginx") is None and __import__("os").environ.get("CI") != "true",
+    reason="nginx is not installed (CI installs it)",
+)
 @pytest.mark.parametrize("tls", [False, True])
 def test_rendered_config_passes_nginx_t(tmp_path, tls):
     spec = render({"tls": tls}, tmp_path)
     (tmp_path / "htpasswd").write_text("mlflow:$6$abc$def\n")
     if tls:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", str(tmp_path / "tls.key"), "-out", str(tmp_path / "tls.crt"), "-subj",
-                        "/CN=localhost", "-days", "1"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                str(tmp_path / "tls.key"),
+                "-out",
+                str(tmp_path / "tls.crt"),
+                "-subj",
+                "/CN=localhost",
+                "-days",
+                "1",
+            ],
+            check=True,
+            capture_output=True,
+        )
     conf = tmp_path / "nginx.conf"
     conf.write_text(spec.config_text)
     result = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
@@ -154,8 +206,14 @@ def test_rendered_config_passes_nginx_t(tmp_path, tls):
 
 
 def test_basic_auth_gets_its_database_ini_path_and_secrets_from_the_spec():
-    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, S3, app_name="basic-auth",
-                              scratch_dir="/scratch", auth_admin_username="root")
+    spec = mlflow_server_spec(
+        parse_settings({"target": "docker"}).tracking,
+        DB,
+        S3,
+        app_name="basic-auth",
+        scratch_dir="/scratch",
+        auth_admin_username="root",
+    )
     assert flag(spec.command, "--app-name") == "basic-auth"
     assert spec.env["MLFLOW_AUTH_CONFIG_PATH"] == "/scratch/mlflow-auth.ini"
     assert spec.env["MLFLOW_BOOT_AUTH_DB_NAME"] == "mlflow_auth"

@@ -53,5 +53,7 @@ def execution_policy(
     )  # fmt: skip
 
 
-def attach(name: str, role: aws.iam.Role, policy: pulumi.Input[str], opts: pulumi.ResourceOptions) -> aws.iam.RolePolicy:
+def attach(
+    name: str, role: aws.iam.Role, policy: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> aws.iam.RolePolicy:
     return aws.iam.RolePolicy(name, aws.iam.RolePolicyArgs(role=role.id, policy=policy), opts=opts)

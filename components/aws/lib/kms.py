@@ -14,7 +14,13 @@ def platform_key(name: str, ctx: AwsContext, opts: pulumi.ResourceOptions) -> aw
     root = pulumi.Output.concat("arn:", ctx.partition, ":iam::", ctx.account_id, ":root")
     policy = document(
         # The account (its IAM policies) administers the key: without this the key is unmanageable.
-        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"},
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
         # CloudWatch Logs encrypts this stack's log groups, and nothing else, with it.
         {
             "Sid": "CloudWatchLogsOfThisAccount",
@@ -46,5 +52,7 @@ def _rotated_key(name: str, ctx: AwsContext, alias: str, purpose: str, opts: pul
         ),
         opts=opts,
     )
-    aws.kms.Alias(name, aws.kms.AliasArgs(name=f"alias/mlflow-{ctx.stack}-{alias}", target_key_id=key.key_id), opts=opts)
+    aws.kms.Alias(
+        name, aws.kms.AliasArgs(name=f"alias/mlflow-{ctx.stack}-{alias}", target_key_id=key.key_id), opts=opts
+    )
     return key

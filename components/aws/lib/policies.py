@@ -30,13 +30,15 @@ def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> dict:
 
 def service_trust(service: str, account_id: pulumi.Input[str], source_arn: pulumi.Input[str]) -> pulumi.Output[str]:
     """Who may assume a role: one AWS service, acting for this account only (no confused deputy)."""
-    return document({
-        "Sid": "AssumedByService",
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-        "Condition": {
-            "StringEquals": {"aws:SourceAccount": account_id},
-            "ArnLike": {"aws:SourceArn": source_arn},
-        },
-    })
+    return document(
+        {
+            "Sid": "AssumedByService",
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": source_arn},
+            },
+        }
+    )

@@ -65,8 +65,9 @@ def json_secret(name: str, description: str, values: pulumi.Output[dict], kms_ke
     )
     version = aws.secretsmanager.SecretVersion(
         name,
-        aws.secretsmanager.SecretVersionArgs(secret_id=secret.id,
-                                             secret_string=pulumi.Output.secret(values.apply(json.dumps))),
+        aws.secretsmanager.SecretVersionArgs(
+            secret_id=secret.id, secret_string=pulumi.Output.secret(values.apply(json.dumps))
+        ),
         opts=opts,
     )
     return JsonSecret(secret, version)
