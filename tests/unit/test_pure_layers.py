@@ -16,7 +16,8 @@ PURE_MODULES = [
     "components.specs.mlflow_server", "components.specs.nginx", "components.specs.postgres",
     "components.specs.minio", "components.specs.htpasswd", "components.specs.durations",
     "components.specs.endpoints", "components.specs.health", "components.specs.image_layout",
-    "components.versions", "components.sizes",
+    "components.versions", "components.sizes", "components.specs.connections", "components.specs.seaweedfs",
+    "components.aws.lib.container", "images.mlflow.server_contract",
 ]  # fmt: skip
 
 # Makes `import pulumi` (and its providers) fail, as on a machine without the SDK.
@@ -48,3 +49,18 @@ def test_pure_modules_import_without_the_pulumi_sdk():
 def test_the_blocker_does_block_the_modules_that_need_pulumi():
     done = import_without_pulumi("components.config.loader")
     assert done.returncode != 0 and "blocked by the test" in done.stderr
+
+
+def test_the_image_contract_is_standard_library_only():
+    """The image imports it before anything of ours is installed: stdlib modules only."""
+    import ast
+    import sys
+
+    tree = ast.parse((REPO_ROOT / "images" / "mlflow" / "server_contract.py").read_text())
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert imported and imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
