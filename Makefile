@@ -88,4 +88,4 @@ format:
 # After an intended change of what a stack deploys: rewrite the baselines that
 # tests/mocks/test_no_replacement.py compares the program against, then review their diff.
 snapshot:
-	PYTHONPATH=.:tests $(PYTHON) -m tests.mocks.snapshot
+	PYTHONPATH=. $(PYTHON) -m tests.mocks.snapshot

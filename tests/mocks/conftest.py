@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pulumi_mocks import run_program, stack_config
+
+from tests.pulumi_mocks import run_program, stack_config
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ the runs of other configs)."""
 
 from __future__ import annotations
 
-from pulumi_mocks import ProgramRun, Resource, fake_secret_text
+from tests.pulumi_mocks import ProgramRun, Resource, fake_secret_text
 
 CONTAINER = "docker:index/container:Container"
 PASSWORD = "random:index/randomPassword:RandomPassword"

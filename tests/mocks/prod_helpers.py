@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 
-from pulumi_mocks import (  # noqa: F401 (re-exported: the one import root of the prod tests)
+from components.config import parse_settings
+from components.config.aws import AwsSettings
+from tests.mocks.aws_fixtures import ACCOUNT, REGION, aws_calls, aws_outputs  # noqa: F401 (re-exported)
+from tests.pulumi_mocks import (  # noqa: F401 (re-exported: the one import root of the prod tests)
     REPO_ROOT,
     ProgramRun,
     Resource,
@@ -19,10 +22,6 @@ from pulumi_mocks import (  # noqa: F401 (re-exported: the one import root of th
     secret_paths,
     stack_config,
 )
-
-from components.config import parse_settings
-from components.config.aws import AwsSettings
-from tests.mocks.aws_fixtures import ACCOUNT, REGION, aws_calls, aws_outputs  # noqa: F401 (re-exported)
 
 PROD = stack_config("prod")
 BUCKET = "aws:s3/bucket:Bucket"

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-from pulumi_mocks import REPO_ROOT, ProgramRun, reveal, run_program, secret_paths, stack_config
+from tests.pulumi_mocks import REPO_ROOT, ProgramRun, reveal, run_program, secret_paths, stack_config
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
 STACKS = ("dev", "prod")
@@ -78,5 +77,4 @@ def write_baselines() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
     write_baselines()

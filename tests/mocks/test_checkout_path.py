@@ -17,14 +17,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from pulumi_mocks import REPO_ROOT
+
+from tests.pulumi_mocks import REPO_ROOT
 
 # Runs inside a copy: the program under mocks, every resource's inputs printed as JSON.
 DUMP = r"""
 import json, sys
-sys.path.insert(0, "tests")
-from pulumi_mocks import reveal, run_program, stack_config
-from mocks.aws_fixtures import aws_calls, aws_outputs
+from tests.pulumi_mocks import reveal, run_program, stack_config
+from tests.mocks.aws_fixtures import aws_calls, aws_outputs
 stack = sys.argv[1]
 kwargs = {"outputs": aws_outputs, "calls": aws_calls} if stack == "prod" else {}
 run = run_program(stack_config(stack), stack=stack, **kwargs)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from pulumi_mocks import is_secret, reveal, run_program, secret_paths, stack_config
 
 from tests.mocks.docker_finders import (
     CONTAINER,
@@ -23,6 +22,7 @@ from tests.mocks.docker_finders import (
     containers,
     generated_value,
 )
+from tests.pulumi_mocks import is_secret, reveal, run_program, secret_paths, stack_config
 
 PLATFORM = "mlflow-platform:docker:Platform"
 # Uploaded files that hold no secret (config text, a script); every other upload must be 0400.
@@ -216,7 +216,7 @@ HEALTH_DURATIONS = ("interval", "timeout", "startPeriod", "startInterval")
 
 @pytest.mark.parametrize("config", ["committed", "tls"])
 def test_health_check_durations_are_written_as_the_provider_reads_them_back(config):
-    from unit.test_durations import is_go_canonical
+    from tests.unit.test_durations import is_go_canonical
 
     stack = stack_config("dev")
     if config == "tls":

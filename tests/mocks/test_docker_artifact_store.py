@@ -3,9 +3,8 @@ one is test_seaweedfs_store.py's."""
 
 from __future__ import annotations
 
-from pulumi_mocks import reveal
-
 from tests.mocks.docker_finders import MINIO, PASSWORD, children, containers, generated_value
+from tests.pulumi_mocks import reveal
 
 ARTIFACT_STORE = "mlflow-platform:docker:ArtifactStore"
 

@@ -14,9 +14,9 @@ import sys
 
 import pulumi
 import pytest
-from pulumi_mocks import REPO_ROOT, run_program, stack_config
 
 from components.docker import engine
+from tests.pulumi_mocks import REPO_ROOT, run_program, stack_config
 
 COLIMA_SOCKET = "unix:///Users/me/.colima/default/docker.sock"
 IMAGE = "docker:index/image:Image"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pulumi_mocks import reveal
-
 from tests.mocks.docker_finders import PASSWORD, POSTGRES, children, containers, generated_value
+from tests.pulumi_mocks import reveal
 
 METADATA_STORE = "mlflow-platform:docker:MetadataStore"
 

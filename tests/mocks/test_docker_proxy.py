@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-from pulumi_mocks import reveal, run_program, secret_paths, stack_config
-
 from tests.mocks.docker_finders import CONTAINER, MLFLOW, NGINX, containers
+from tests.pulumi_mocks import reveal, run_program, secret_paths, stack_config
 
 
 def test_only_the_proxy_publishes_a_port_on_loopback(dev_run):

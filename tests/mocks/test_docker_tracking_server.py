@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-from pulumi_mocks import reveal, stack_config
-
 from components.config import parse_settings
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.mlflow_server import mlflow_server_spec
 from images.mlflow import server_contract as contract
 from tests.mocks.docker_finders import MINIO, MLFLOW, PASSWORD, POSTGRES, containers, generated_value
+from tests.pulumi_mocks import reveal, stack_config
 
 
 def _dev_db():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from pulumi_mocks import is_secret, reveal, run_program, secret_paths, stack_config
 
 from components.config import parse_settings
 from components.specs.durations import go_duration
@@ -21,6 +20,7 @@ from tests.mocks.docker_finders import (
     containers,
     generated_value,
 )
+from tests.pulumi_mocks import is_secret, reveal, run_program, secret_paths, stack_config
 
 
 def seaweedfs_config() -> dict[str, str]:

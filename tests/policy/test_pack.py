@@ -11,7 +11,6 @@ import pulumi_policy.policy as pulumi_policy_impl
 import pytest
 import yaml
 from pulumi.runtime import proto
-from pulumi_mocks import SECRET_SIG, SIG_KEY
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 from rules import ALL_RULES, UNKNOWN, Res, Rule
@@ -19,6 +18,7 @@ from rules.aws_alb import ALLOWED_TLS_POLICIES
 
 from tests.policy.fixtures import res
 from tests.policy.harness import POLICY_DIR, REPO_ROOT, analyze, servicer
+from tests.pulumi_mocks import SECRET_SIG, SIG_KEY
 
 DEV_EXEMPT = {"rds-deletion-protection", "rds-multi-az", "alb-deletion-protection"}
 

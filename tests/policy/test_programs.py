@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from pulumi_mocks import stack_config
 from rules import ALL_RULES
 
 from tests.mocks.aws_fixtures import aws_calls, aws_outputs
 from tests.policy.harness import analyze, evaluate, record
+from tests.pulumi_mocks import stack_config
 
 
 def prod_config(**sections: dict) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from pulumi_mocks import REPO_ROOT
+from tests.pulumi_mocks import REPO_ROOT
 
 PACKAGES = ("components", "migrate", "testkit", "tools", "policy")
 

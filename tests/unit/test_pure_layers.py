@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from pulumi_mocks import REPO_ROOT
+from tests.pulumi_mocks import REPO_ROOT
 
 PURE_MODULES = [
     "components.config", "components.config.base", "components.config.docker", "components.config.aws",
