@@ -23,11 +23,12 @@ if str(POLICY_DIR) not in sys.path:
     sys.path.insert(0, str(POLICY_DIR))
 
 import pack  # noqa: E402
-import tests.pulumi_mocks as pulumi_mocks  # noqa: E402
 import pulumi_policy.policy as pulumi_policy_impl  # noqa: E402
 from pulumi.runtime import proto  # noqa: E402
 from pulumi_policy import EnforcementLevel  # noqa: E402
 from rules import ALL_RULES, Res, Rule, Stack  # noqa: E402
+
+import tests.pulumi_mocks as pulumi_mocks  # noqa: E402
 
 
 @dataclass
