@@ -98,6 +98,14 @@ class DockerSettings(ConfigModel):
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across keys, as (key path, reason)."""
         problems = self.tracking.semantic_problems()
+        image = self.artifact_store.image or ""
+        if image.startswith(("minio/", "docker.io/minio/", "index.docker.io/minio/")):
+            # Docker Hub answers "pull access denied" for minio/minio since September 2026.
+            problems.append((
+                "artifactStore.image",
+                f"'{image}' is on Docker Hub, which no longer serves MinIO's images; use the same tag from "
+                f"quay.io ('quay.io/minio/{image.split('minio/', 1)[1]}')",
+            ))  # fmt: skip
         if self.tracking.artifacts == "direct":
             problems.append(
                 (

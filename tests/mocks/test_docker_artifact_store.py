@@ -3,6 +3,8 @@ one is test_seaweedfs_store.py's."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.mocks.docker_finders import MINIO, PASSWORD, children, containers, generated_value
 from tests.pulumi_mocks import reveal
 
@@ -35,3 +37,20 @@ def test_the_data_volume_is_named_mounted_and_kept(dev_run):
     assert containers(dev_run)[MINIO].inputs["volumes"] == [
         {"volumeName": "mlflow-dev-minio-data", "containerPath": "/data"}
     ]
+
+
+def test_minio_is_pulled_from_quay_io_not_docker_hub(dev_run):
+    """Docker Hub answers "pull access denied" for minio/minio since September 2026."""
+    (minio,) = [i for i in dev_run.of_type("docker:index/remoteImage:RemoteImage") if "minio" in i.plain["name"]]
+    assert minio.plain["name"].startswith("quay.io/minio/minio:RELEASE.")
+
+
+@pytest.mark.parametrize(
+    "image", ["minio/minio:RELEASE.2025-04-22T22-12-26Z", "docker.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"]
+)
+def test_a_docker_hub_minio_image_is_refused_with_its_quay_io_name(image):
+    from components.config import ConfigError, parse_settings
+
+    with pytest.raises(ConfigError) as error:
+        parse_settings({"target": "docker", "artifactStore": {"image": image}})
+    assert "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z" in str(error.value)
