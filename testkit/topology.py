@@ -174,6 +174,10 @@ class DevTopology:
         self.db_password = random_secret(lengths[contract.DB_PASSWORD])
         self.s3_access_key = random_secret(lengths[contract.S3_ACCESS_KEY_ID])
         self.s3_secret_key = random_secret(lengths[contract.S3_SECRET_ACCESS_KEY])
+        # MLflow's own encryption keys: the KEK passphrase (alphanumeric) and a Fernet key, as
+        # components/generated.py draws them (RandomPassword; RandomBytes in url-safe base64).
+        self.kek_passphrase = random_secret(lengths[contract.CRYPTO_KEK_PASSPHRASE])
+        self.webhook_encryption_key = contract.fernet_key(secrets.token_bytes(contract.FERNET_KEY_BYTES))
         self.username = settings.proxy.username
         self.password = random_secret(contract.PROXY_PASSWORD_LENGTH)
         self.htpasswd_salt = random_secret(16)
@@ -328,6 +332,8 @@ class DevTopology:
             # Only asked for by a basic-auth spec (app_name="basic-auth").
             contract.FLASK_SECRET_KEY: self.flask_secret_key,
             contract.AUTH_ADMIN_PASSWORD: self.auth_admin_password,
+            contract.CRYPTO_KEK_PASSPHRASE: self.kek_passphrase,
+            contract.WEBHOOK_ENCRYPTION_KEY: self.webhook_encryption_key,
         }
 
     def _create_instances(self) -> None:

@@ -7,6 +7,7 @@ Secret inputs stay wrapped (`is_secret()` tells), so tests can prove a value is 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import runpy
@@ -136,6 +137,10 @@ def default_outputs(typ: str, name: str, inputs: dict) -> dict:
     """Outputs the real providers compute and the program reads (the mock echoes inputs only)."""
     if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
         return {"result": fake_secret_text(name, int(inputs.get("length", 16)))}
+    if typ == "random:index/randomBytes:RandomBytes":
+        # Standard base64, as the provider gives it (the seed makes '+' and '/' likely).
+        raw = (hashlib.sha256(name.encode()).digest() * 4)[: int(inputs["length"])]
+        return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
     if typ == "docker:index/remoteImage:RemoteImage":
         return {"imageId": f"sha256:{hashlib.sha256(inputs['name'].encode()).hexdigest()}"}
     if typ == "tls:index/privateKey:PrivateKey":

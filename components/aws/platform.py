@@ -10,6 +10,7 @@ import pulumi
 
 from components.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.aws.auth import BasicAuthCredentials, BasicAuthCredentialsArgs
+from components.aws.encryption_keys import EncryptionKeys, EncryptionKeysArgs
 from components.aws.lib.iam import attach, task_service_role
 from components.aws.lib.kms import platform_key
 from components.aws.lib.providers import AwsContext, make_context
@@ -127,7 +128,8 @@ class AwsPlatform(pulumi.ComponentResource):
         )
         # Every secret the tasks are handed, by env name: the container's `secrets` and the
         # execution role's grant are both made of this one map.
-        secrets: dict[str, SecretRef] = {**database.secrets, **artifacts.secrets}
+        keys = EncryptionKeys(f"{name}-encryption", EncryptionKeysArgs(kms_key_arn=key.arn), child)
+        secrets: dict[str, SecretRef] = {**database.secrets, **artifacts.secrets, **keys.secrets}
         credentials = None
         if basic_auth:
             credentials = BasicAuthCredentials(

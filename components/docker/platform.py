@@ -9,6 +9,7 @@ import pulumi_tls as tls
 
 from components.config.docker import DockerSettings
 from components.docker.artifact_store import ArtifactStoreArgs, MinioArtifactStore
+from components.docker.encryption_keys import EncryptionKeys, EncryptionKeysArgs
 from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host
 from components.docker.metadata_store import MetadataStore, MetadataStoreArgs
 from components.docker.network import Network, NetworkArgs
@@ -83,12 +84,14 @@ class Platform(pulumi.ComponentResource):
             opts=child,
         )
 
+        keys = EncryptionKeys("encryption-keys", EncryptionKeysArgs(), opts=child)
+
         spec = mlflow_server_spec(settings.tracking, database.endpoint, artifacts.endpoint)
         server = TrackingServer(
             "tracking-server",
             TrackingServerArgs(
                 spec,
-                secrets={**database.secrets, **artifacts.secrets},
+                secrets={**database.secrets, **artifacts.secrets, **keys.secrets},
                 networks=[network.backend_name, network.frontend_name],
                 prefix=prefix,
                 replicas=settings.tracking.replicas,

@@ -134,6 +134,9 @@ def mlflow_server_spec(
         # MLflow's job runner: 8 extra processes (~0.5 GB) per server, and periodic jobs that
         # must run on one server only. Off unless the stack asks for it (single replica).
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if tracking.job_execution else "false",
+        # The version of the AI Gateway's KEK (the passphrase is a secret below); rotating the
+        # passphrase with `mlflow crypto rotate-kek` moves it to the next one (docs/aws.md).
+        contract.CRYPTO_KEK_VERSION: contract.CRYPTO_KEK_VERSION_VALUE,
     }
     if database.sslrootcert:
         env[contract.DB_SSLROOTCERT] = database.sslrootcert
@@ -142,7 +145,9 @@ def mlflow_server_spec(
     if artifacts.create_bucket:
         env["MLFLOW_BOOT_CREATE_BUCKET"] = artifacts.bucket
 
-    secret_env = [contract.DB_PASSWORD]
+    # MLflow's own encryption keys (AI Gateway API keys, webhook secrets): every server, every
+    # app, or it falls back to a public default passphrase and a per-process random Fernet key.
+    secret_env = [contract.DB_PASSWORD, *contract.ENCRYPTION_KEY_NAMES]
     if artifacts.static_credentials:
         secret_env += [contract.S3_ACCESS_KEY_ID, contract.S3_SECRET_ACCESS_KEY]
     if app_name == "basic-auth":

@@ -30,6 +30,15 @@ RESOLVER_VALID_SECONDS = 5
 # its artifact store can presign them, whether or not clients can reach that S3 endpoint.
 SERVER_INFO_PATH = r"^/(ajax-)?api/3\.0/mlflow/server-info$"
 DIRECT_TRANSFER_CAPABILITIES = ("multipart_uploads_enabled", "multipart_downloads_enabled")
+# Failed basic-auth attempts per client address: AUTH_FAILURE_BURST back to back (typos, a
+# browser's credential-less first requests), then one per 6 s; past that nginx answers 429.
+# Requests with the right credentials never reach this limit, whatever their rate.
+AUTH_FAILURE_ZONE = "auth_failures"
+AUTH_FAILURE_RATE = "10r/m"
+AUTH_FAILURE_BURST = 20
+# 10 MB of zone: about 160,000 client addresses.
+AUTH_FAILURE_ZONE_SIZE = "10m"
+AUTH_FAILED_LOCATION = "@auth_failed"
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,9 @@ http {{
                       '$body_bytes_sent $request_length rt=$request_time urt=$upstream_response_time';
     access_log {paths.access_log} mlflow;
 
+    # Counts failed logins only: applied where a 401 is redirected to, see {AUTH_FAILED_LOCATION}.
+    limit_req_zone $binary_remote_addr zone={AUTH_FAILURE_ZONE}:{AUTH_FAILURE_ZONE_SIZE} rate={AUTH_FAILURE_RATE};
+
     client_body_temp_path {paths.temp_dir}/client_body;
     proxy_temp_path {paths.temp_dir}/proxy;
 
@@ -231,6 +243,8 @@ http {{
 
         add_header X-Content-Type-Options nosniff always;
 
+        # Every 401 nginx gives (wrong or missing credentials) goes through the failed-login limit.
+        error_page 401 = {AUTH_FAILED_LOCATION};
 {server_info}
         location = {contract.HEALTH_PATH} {{
             auth_basic off;
@@ -241,6 +255,20 @@ http {{
             auth_basic "MLflow";
             auth_basic_user_file {paths.htpasswd};
             proxy_pass http://mlflow;
+        }}
+
+        # Reached only by a failed login. limit_req runs in the preaccess phase, which the
+        # redirect to a named location goes through; `return` would answer earlier (rewrite
+        # phase) and skip it, so the 401 comes from try_files (after preaccess): "" is the
+        # root directory, never a file, and its lookup is cached. The first 401's
+        # WWW-Authenticate header is kept.
+        location {AUTH_FAILED_LOCATION} {{
+            limit_req zone={AUTH_FAILURE_ZONE} burst={AUTH_FAILURE_BURST} nodelay;
+            limit_req_status 429;
+            limit_req_log_level warn;
+            open_file_cache max=16 inactive=60s;
+            open_file_cache_errors on;
+            try_files "" =401;
         }}
     }}
 

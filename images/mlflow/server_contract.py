@@ -8,6 +8,7 @@ names (and which of them are secrets), the database's port, and how the database
 
 from __future__ import annotations
 
+import base64
 import urllib.parse
 from collections.abc import Mapping
 
@@ -29,7 +30,24 @@ S3_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 S3_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 AUTH_ADMIN_PASSWORD = "MLFLOW_AUTH_ADMIN_PASSWORD"
 FLASK_SECRET_KEY = "MLFLOW_FLASK_SERVER_SECRET_KEY"
-SECRET_NAMES = (DB_PASSWORD, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, AUTH_ADMIN_PASSWORD, FLASK_SECRET_KEY)
+# MLflow's own encryption keys, read from the environment by the server:
+# - the AI Gateway wraps each stored provider API key with a KEK derived (PBKDF2) from this
+#   passphrase (mlflow/utils/crypto.py, KEKManager); unset, MLflow uses a passphrase printed in
+#   its source, so anyone with the database could decrypt the keys.
+CRYPTO_KEK_PASSPHRASE = "MLFLOW_CRYPTO_KEK_PASSPHRASE"
+# - webhook signing secrets are stored Fernet-encrypted with this key
+#   (mlflow/store/model_registry/dbmodels/models.py, EncryptedString); unset, every process
+#   draws a random one, so secrets written by one worker are unreadable by the others.
+WEBHOOK_ENCRYPTION_KEY = "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
+ENCRYPTION_KEY_NAMES = (CRYPTO_KEK_PASSPHRASE, WEBHOOK_ENCRYPTION_KEY)
+SECRET_NAMES = (
+    DB_PASSWORD,
+    S3_ACCESS_KEY_ID,
+    S3_SECRET_ACCESS_KEY,
+    AUTH_ADMIN_PASSWORD,
+    FLASK_SECRET_KEY,
+    *ENCRYPTION_KEY_NAMES,
+)
 FILE_SUFFIX = "_FILE"
 
 # Lengths of the generated secrets (letters and digits): the stacks and the test kit draw the same.
@@ -39,11 +57,31 @@ GENERATED_SECRET_LENGTHS = {
     S3_SECRET_ACCESS_KEY: 40,
     AUTH_ADMIN_PASSWORD: 32,  # MLflow's basic-auth wants 12+; 32 letters and digits are ~190 bits
     FLASK_SECRET_KEY: 64,
+    CRYPTO_KEK_PASSPHRASE: 64,  # ~380 bits; MLflow derives the KEK from it with PBKDF2
 }
+# The KEK version MLflow folds into the KEK's salt and records with each wrapped key (plain, not
+# secret). `mlflow crypto rotate-kek` moves every stored key to the next version.
+CRYPTO_KEK_VERSION = "MLFLOW_CRYPTO_KEK_VERSION"
+CRYPTO_KEK_VERSION_VALUE = "1"
+# A Fernet key is 32 random bytes in url-safe base64 (44 characters), not any string:
+# `Fernet(key)` rejects anything else at import time of MLflow's registry models.
+FERNET_KEY_BYTES = 32
 # RDS's master password: 40 characters (~238 bits), nothing to escape in a URI.
 RDS_PASSWORD_LENGTH = 40
 # The dev proxy's basic-auth password.
 PROXY_PASSWORD_LENGTH = 32
+
+
+def fernet_key(raw: bytes) -> str:
+    """The Fernet key of `raw` (FERNET_KEY_BYTES random bytes): url-safe base64, padded."""
+    if len(raw) != FERNET_KEY_BYTES:
+        raise ValueError(f"a Fernet key is {FERNET_KEY_BYTES} bytes, not {len(raw)}")
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def fernet_key_from_base64(standard: str) -> str:
+    """The Fernet key of bytes given in standard base64 (what random.RandomBytes outputs)."""
+    return fernet_key(base64.b64decode(standard, validate=True))
 
 
 class MissingSettings(ValueError):

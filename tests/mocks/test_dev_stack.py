@@ -123,7 +123,7 @@ def test_every_image_is_pinned(dev_run):
 
 def test_generated_secrets_stay_secret_and_never_reach_plain_env_or_commands(dev_run):
     generated = dev_run.of_type(PASSWORD)
-    assert len(generated) == 4  # postgres, minio key + secret, proxy
+    assert len(generated) == 5  # postgres, minio key + secret, proxy, MLflow's KEK passphrase
     passwords = [generated_value(resource) for resource in generated]
     for name, container in containers(dev_run).items():
         plain_parts = json.dumps(

@@ -48,7 +48,8 @@ def test_the_execution_role_reads_exactly_the_secrets_the_container_is_handed(pr
     without_basic_auth = run_prod(
         auth={"mode": "none"}, loadBalancer={**prod_section("loadBalancer"), "internal": True}
     )
-    for run, secrets in ((prod_run, 2), (without_basic_auth, 1)):
+    # The database's, MLflow's encryption keys', and basic-auth's.
+    for run, secrets in ((prod_run, 3), (without_basic_auth, 2)):
         doc = policy(run.one("aws:iam/rolePolicy:RolePolicy", "execution"))
         granted = statements(doc, "ReadTheTaskSecrets")["Resource"]
         handed = {secret_of(s["valueFrom"]) for s in container(run)["secrets"]}

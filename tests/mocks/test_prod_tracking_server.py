@@ -45,7 +45,13 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(prod
     c = container(prod_run)
     env = {e["name"]: e["value"] for e in c["environment"]}
     secrets = {s["name"]: s["valueFrom"] for s in c["secrets"]}
-    assert set(secrets) == {"MLFLOW_DB_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"}
+    assert set(secrets) == {
+        "MLFLOW_DB_PASSWORD",
+        "MLFLOW_AUTH_ADMIN_PASSWORD",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY",
+        "MLFLOW_CRYPTO_KEK_PASSPHRASE",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+    }
     assert not set(env) & set(secrets)
     assert not any(re.search("PASSWORD|SECRET|TOKEN", name) and not name.endswith("_PATH") for name in env)
     # Pinned to the version the program wrote: <arn>:<json key>:<stage, empty>:<version id>.
@@ -75,7 +81,7 @@ def test_no_task_definition_is_registered_before_its_secret_values_exist(prod_ru
     """ECS fetches the secrets when a task starts: the values must exist by then."""
     task = prod_run.one("aws:ecs/taskDefinition:TaskDefinition")
     versions = prod_run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert len(versions) == 2
+    assert len(versions) == 3  # database, encryption keys, basic-auth
     for version in versions:
         assert version.urn in task.property_dependencies["containerDefinitions"], version.name
 

@@ -34,7 +34,13 @@ def test_proxied_artifacts_serve_through_mlflow_into_the_bucket():
     assert flag(spec.command, "--default-artifact-root") == "mlflow-artifacts:/"
     assert spec.env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert spec.env["MLFLOW_BOOT_CREATE_BUCKET"] == "mlflow"
-    assert set(spec.secret_env) == {"MLFLOW_DB_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert set(spec.secret_env) == {
+        "MLFLOW_DB_PASSWORD",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "MLFLOW_CRYPTO_KEK_PASSPHRASE",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+    }
 
 
 def test_direct_artifacts_give_clients_the_bucket_and_no_proxying():
@@ -43,7 +49,11 @@ def test_direct_artifacts_give_clients_the_bucket_and_no_proxying():
     assert "--no-serve-artifacts" in spec.command and "--serve-artifacts" not in spec.command
     assert flag(spec.command, "--default-artifact-root") == "s3://prod-artifacts/"
     # A role grants S3 access on AWS: no static keys to hand over.
-    assert spec.secret_env == ("MLFLOW_DB_PASSWORD",)
+    assert spec.secret_env == (
+        "MLFLOW_DB_PASSWORD",
+        "MLFLOW_CRYPTO_KEK_PASSPHRASE",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+    )
     assert "MLFLOW_S3_ENDPOINT_URL" not in spec.env and "MLFLOW_BOOT_CREATE_BUCKET" not in spec.env
 
 
@@ -149,6 +159,30 @@ def test_nginx_requires_auth_everywhere_but_health(tmp_path):
     assert f"auth_basic_user_file {tmp_path / 'htpasswd'};" in root
     # The password never travels further than nginx.
     assert 'proxy_set_header Authorization "";' in text
+
+
+def test_nginx_rate_limits_failed_logins_only(tmp_path):
+    text = render({}, tmp_path).config_text
+    assert "limit_req_zone $binary_remote_addr zone=auth_failures:10m rate=10r/m;" in text
+    # Every 401 nginx gives, from any location, is redirected to the limited named location...
+    server = text[text.index("    server {") : text.index("location = /health")]
+    assert "error_page 401 = @auth_failed;" in server
+    failed = text[text.index("location @auth_failed {") :]
+    failed = failed[: failed.index("}")]
+    for directive in (
+        "limit_req zone=auth_failures burst=20 nodelay;",
+        "limit_req_status 429;",
+        "limit_req_log_level warn;",
+        'try_files "" =401;',
+    ):
+        assert directive in failed, directive
+    # ...where `return` would answer before limit_req runs (rewrite phase precedes preaccess).
+    assert "return" not in failed
+    # The only limit_req is on the failure path: authenticated requests are never counted.
+    assert text.count("limit_req zone=") == 1
+    # The log line never carries the credentials.
+    log_format = text[text.index("log_format") : text.index("access_log")]
+    assert "http_authorization" not in log_format
 
 
 def test_nginx_lists_every_mlflow_replica(tmp_path):
