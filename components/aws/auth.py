@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.lib.secrets import SecretRef, json_secret
+from components.aws.lib.secrets import SecretRef, contract_secret
 from components.config.aws import AuthSettings
 from components.generated import generated_secret
 from images.mlflow import server_contract as contract
@@ -45,19 +45,16 @@ class BasicAuthCredentials(pulumi.ComponentResource):
         # Shared by every worker of every task, or sessions break between them.
         session_key = generated_secret(f"{name}-session", LENGTHS[contract.FLASK_SECRET_KEY], child)
         self.username = settings.admin_username
-        secret = json_secret(
+        secret, self.secrets = contract_secret(
             name,
             "MLflow basic-auth: admin password and session key",
-            pulumi.Output.all(self.password, session_key).apply(
-                lambda values: {ADMIN_PASSWORD_KEY: values[0], SESSION_KEY_KEY: values[1]}
-            ),
+            {
+                contract.AUTH_ADMIN_PASSWORD: (ADMIN_PASSWORD_KEY, self.password),
+                contract.FLASK_SECRET_KEY: (SESSION_KEY_KEY, session_key),
+            },
             args.kms_key_arn,
             child,
         )
-        self.secrets = {
-            contract.AUTH_ADMIN_PASSWORD: secret.ref(ADMIN_PASSWORD_KEY),
-            contract.FLASK_SECRET_KEY: secret.ref(SESSION_KEY_KEY),
-        }
         self.register_outputs({"username": self.username, "secretArn": secret.arn})
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.aws.lib.secrets import SecretRef, json_secret
+from components.aws.lib.secrets import SecretRef, contract_secret
 from components.generated import generated_fernet_key, generated_secret
 from images.mlflow import server_contract as contract
 
@@ -35,17 +35,14 @@ class EncryptionKeys(pulumi.ComponentResource):
             f"{name}-kek-passphrase", contract.GENERATED_SECRET_LENGTHS[contract.CRYPTO_KEK_PASSPHRASE], child
         )
         webhook_key = generated_fernet_key(f"{name}-webhook-key", child)
-        secret = json_secret(
+        secret, self.secrets = contract_secret(
             name,
             "MLflow's encryption keys: AI Gateway KEK passphrase and webhook secrets key",
-            pulumi.Output.all(passphrase, webhook_key).apply(
-                lambda values: {KEK_PASSPHRASE_KEY: values[0], WEBHOOK_KEY_KEY: values[1]}
-            ),
+            {
+                contract.CRYPTO_KEK_PASSPHRASE: (KEK_PASSPHRASE_KEY, passphrase),
+                contract.WEBHOOK_ENCRYPTION_KEY: (WEBHOOK_KEY_KEY, webhook_key),
+            },
             args.kms_key_arn,
             child,
         )
-        self.secrets = {
-            contract.CRYPTO_KEK_PASSPHRASE: secret.ref(KEK_PASSPHRASE_KEY),
-            contract.WEBHOOK_ENCRYPTION_KEY: secret.ref(WEBHOOK_KEY_KEY),
-        }
         self.register_outputs({"secretArn": secret.arn})

@@ -71,3 +71,17 @@ def json_secret(name: str, description: str, values: pulumi.Output[dict], kms_ke
         opts=opts,
     )
     return JsonSecret(secret, version)
+
+
+def contract_secret(
+    name: str,
+    description: str,
+    values: Mapping[str, tuple[str, pulumi.Output[str]]],
+    kms_key_arn: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[JsonSecret, dict[str, SecretRef]]:
+    """One JSON secret holding `values` (contract env name -> (JSON key, value)), and the map the
+    tracking server consumes: each contract name -> a reference to its key."""
+    document = pulumi.Output.all(**{key: value for key, value in values.values()})
+    secret = json_secret(name, description, document, kms_key_arn, opts)
+    return secret, {env: secret.ref(key) for env, (key, _) in values.items()}
