@@ -13,17 +13,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from tests.fake_docker import fake_docker
 from tests.pulumi_mocks import REPO_ROOT, ProgramRun, reveal, run_program, secret_paths, stack_config
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
 STACKS = ("dev", "prod")
-FAKE_DOCKER = """#!/bin/sh
-case "$*" in
-  *"context inspect"*) echo "unix:///var/run/docker.sock" ;;
-  *"{{.Server.Os}}/{{.Server.Arch}}"*) echo "linux/amd64" ;;
-  *) echo "27.0.0" ;;
-esac
-"""
 
 
 def run_stack(stack: str) -> ProgramRun:
@@ -31,9 +25,8 @@ def run_stack(stack: str) -> ProgramRun:
 
     kwargs = {"outputs": aws_outputs, "calls": aws_calls} if stack == "prod" else {}
     with tempfile.TemporaryDirectory() as bin_dir:
-        docker = Path(bin_dir) / "docker"
-        docker.write_text(FAKE_DOCKER)
-        docker.chmod(0o755)
+        fake_docker(Path(bin_dir), context="unix:///var/run/docker.sock", engine_platform="linux/amd64",
+                    engine_version="27.0.0")  # fmt: skip
         saved = os.environ.get("PATH", "")
         os.environ["PATH"] = f"{bin_dir}{os.pathsep}{saved}"
         try:

@@ -16,39 +16,10 @@ import pulumi
 import pytest
 
 from components.docker import engine
+from tests.fake_docker import COLIMA_SOCKET, docker_calls, fake, fake_docker
 from tests.pulumi_mocks import REPO_ROOT, run_program, stack_config
 
-COLIMA_SOCKET = "unix:///Users/me/.colima/default/docker.sock"
 IMAGE = "docker:index/image:Image"
-
-
-def fake(bin_dir, name: str, body: str) -> None:
-    path = bin_dir / name
-    path.write_text("#!/bin/sh\n" + body + "\n")
-    path.chmod(0o755)
-
-
-def fake_docker(bin_dir, context: str = COLIMA_SOCKET, engine_platform: str | None = "linux/arm64") -> None:
-    """`docker context inspect` prints `context`; `docker --host H version` prints the engine's OS/arch
-    (or cannot connect, with engine_platform=None). Every call is appended to docker.log."""
-    answer = (
-        f'echo "{engine_platform}"; exit 0'
-        if engine_platform
-        else 'echo "Cannot connect to the Docker daemon at $2. Is the docker daemon running?" >&2; exit 1'
-    )
-    fake(
-        bin_dir,
-        "docker",
-        f"""echo "$*" >> "{bin_dir / "docker.log"}"
-if [ "$1" = context ] && [ "$2" = inspect ]; then echo "{context}"; exit 0; fi
-if [ "$1" = --host ] && [ "$3" = version ]; then {answer}; fi
-exit 1""",
-    )
-
-
-def docker_calls(bin_dir) -> list[str]:
-    log = bin_dir / "docker.log"
-    return log.read_text().splitlines() if log.exists() else []
 
 
 @pytest.fixture

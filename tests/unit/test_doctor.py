@@ -17,19 +17,12 @@ from pathlib import Path
 import pytest
 
 from components.versions import PULUMI_CLI_MINIMUM, PYTHON_MINIMUM, REPO_ROOT
+from tests.fake_docker import COLIMA_SOCKET, fake, fake_docker
 from tools import doctor
 
-COLIMA_SOCKET = "unix:///Users/me/.colima/default/docker.sock"
 DEV_STACK = "config:\n  mlflow-platform:target: docker\n  mlflow-platform:docker:\n    keepDataOnDestroy: true\n"
 # pulumi/pulumi pkg/secrets/passphrase/manager_test.go: a salt the real CLI made, for "password".
 PULUMI_TEST_SALT = "v1:fozI5u6B030=:v1:F+6ZduKKd8G0/V7L:PGMFeIzwobWRKmEAzUdaQHqC5mMRIQ=="
-
-
-def fake(bin_dir: Path, name: str, body: str) -> Path:
-    path = bin_dir / name
-    path.write_text("#!/bin/sh\n" + body + "\n")
-    path.chmod(0o755)
-    return path
 
 
 def fake_pulumi(bin_dir: Path, version: str) -> None:
@@ -38,24 +31,6 @@ def fake_pulumi(bin_dir: Path, version: str) -> None:
 
 def fake_python(bin_dir: Path, version: tuple[int, int], name: str = "python3") -> Path:
     return fake(bin_dir, name, f'echo "({version[0]}, {version[1]})"')
-
-
-def fake_docker(bin_dir: Path, context: str = COLIMA_SOCKET, answers: bool = True) -> None:
-    """`docker context inspect` prints `context`; `docker --host H version` answers or cannot connect."""
-    fake(
-        bin_dir,
-        "docker",
-        f"""echo "$*" >> "{bin_dir / "docker.log"}"
-if [ "$1" = context ]; then echo "{context}"; exit 0; fi
-if [ "$1" = --host ]; then
-  {
-            'case "$5" in *Arch*) echo linux/arm64;; *) echo 28.5.1;; esac; exit 0'
-            if answers
-            else 'echo "Cannot connect to the Docker daemon at $2. Is the docker daemon running?" >&2; exit 1'
-        }
-fi
-exit 1""",
-    )
 
 
 def make_salt(passphrase: str) -> str:
@@ -163,7 +138,7 @@ def test_pulumi_python_cmd_is_the_interpreter_checked(healthy, bin_dir, project,
 
 
 def test_no_docker_engine_fails_naming_the_endpoint_tried(healthy, bin_dir, project, capsys):
-    fake_docker(bin_dir, answers=False)
+    fake_docker(bin_dir, engine_platform=None)
     status, lines = run(healthy, project, capsys)
     assert status != 0
     line = lines["Docker engine"]
