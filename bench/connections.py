@@ -130,7 +130,7 @@ def make_topology(args: argparse.Namespace, server_env: dict[str, str]):
             db = self.settings.database
             self.postgres = LocalPostgres(
                 superuser=db.username,
-                password=self.db_password,
+                password=self.db_owner_password,
                 settings={"max_connections": str(self.pg_max_connections)},
             ).start()
             if db.name != "postgres":

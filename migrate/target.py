@@ -39,15 +39,21 @@ def load_file_secrets(environ=os.environ) -> None:
 
 
 def url_from_platform_env(environ) -> str | None:
-    """postgresql://... from MLFLOW_DB_*, built by the image's own contract (server_contract)."""
+    """postgresql://... from MLFLOW_DB_*, built by the image's own contract (server_contract).
+
+    As the schema's owner where the platform splits the roles (MLFLOW_DB_OWNER_USER): the
+    migration creates the schema and resets sequences, which the servers' own role may not.
+    """
     if not environ.get(contract.DB_HOST):
         return None
+    owner = bool(environ.get(contract.DB_OWNER_USER))
+    secret_name = contract.DB_OWNER_PASSWORD if owner else contract.DB_PASSWORD
     settings = dict(environ)
-    password = _secret(environ, contract.DB_PASSWORD)
+    password = _secret(environ, secret_name)
     if password:
-        settings[contract.DB_PASSWORD] = password
+        settings[secret_name] = password
     try:
-        return contract.backend_store_uri(settings, password_required=False)
+        return contract.backend_store_uri(settings, password_required=False, owner=owner)
     except contract.MissingSettings as error:
         raise MigrationError(f"{contract.DB_HOST} is set, but: {error}") from None
 

@@ -171,6 +171,8 @@ class DevTopology:
         lengths = contract.GENERATED_SECRET_LENGTHS
         self.auth_admin_password = random_secret(lengths[contract.AUTH_ADMIN_PASSWORD])
         self.flask_secret_key = random_secret(lengths[contract.FLASK_SECRET_KEY])
+        # The superuser's (owner of the schema, the boot step's only) and the servers' role's.
+        self.db_owner_password = random_secret(lengths[contract.DB_OWNER_PASSWORD])
         self.db_password = random_secret(lengths[contract.DB_PASSWORD])
         self.s3_access_key = random_secret(lengths[contract.S3_ACCESS_KEY_ID])
         self.s3_secret_key = random_secret(lengths[contract.S3_SECRET_ACCESS_KEY])
@@ -298,17 +300,25 @@ class DevTopology:
     # -- PostgreSQL ----------------------------------------------------------
 
     def _start_postgres(self) -> None:
-        # As the official image does: POSTGRES_USER is the (super)user MLflow logs in
-        # as, POSTGRES_DB its database, scram-sha-256 for host connections.
+        # As the official image does: POSTGRES_USER is the superuser (the schema's owner, which
+        # the servers' boot step signs in as), POSTGRES_DB its database, scram-sha-256 for host
+        # connections. The servers' own role is made by that boot step, as on the stacks.
         db = self.settings.database
-        self.postgres = LocalPostgres(superuser=db.username, password=self.db_password).start()
+        self.postgres = LocalPostgres(superuser=db.username, password=self.db_owner_password).start()
         if db.name != "postgres":
             self.postgres.create_database(db.name, owner=db.username)
 
     def database_endpoint(self) -> DatabaseEndpoint:
         assert self.postgres is not None
         db = self.settings.database
-        return DatabaseEndpoint(host=HOST, port=self.postgres.port, name=db.name, user=db.username, sslmode="disable")
+        return DatabaseEndpoint(
+            host=HOST,
+            port=self.postgres.port,
+            name=db.name,
+            user=contract.SERVER_DB_ROLE,
+            owner=db.username,
+            sslmode="disable",
+        )
 
     def artifact_endpoint(self) -> ArtifactEndpoint:
         assert self.s3 is not None
@@ -327,6 +337,7 @@ class DevTopology:
     def _secret_values(self) -> dict[str, str]:
         return {
             contract.DB_PASSWORD: self.db_password,
+            contract.DB_OWNER_PASSWORD: self.db_owner_password,
             contract.S3_ACCESS_KEY_ID: self.s3_access_key,
             contract.S3_SECRET_ACCESS_KEY: self.s3_secret_key,
             # Only asked for by a basic-auth spec (app_name="basic-auth").

@@ -133,6 +133,11 @@ def fake_secret_text(name: str, length: int) -> str:
     return (hashlib.sha256(name.encode()).hexdigest() * 4)[:length]
 
 
+def generated_value(resource: Resource) -> str:
+    """What the mocks' random provider generated for a RandomPassword (default_outputs)."""
+    return fake_secret_text(resource.deployed_name, int(resource.inputs["length"]))
+
+
 def default_outputs(typ: str, name: str, inputs: dict) -> dict:
     """Outputs the real providers compute and the program reads (the mock echoes inputs only)."""
     if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):

@@ -1,7 +1,11 @@
 """The metadata store: RDS PostgreSQL in private subnets, TLS forced, encrypted, Multi-AZ, backed up.
 
-The master password is generated, kept in Secrets Manager (encrypted with the platform key) and
-never leaves Pulumi's secret handling; the tracking server receives only a reference to it.
+Two database roles, as on Docker:
+- the master user owns the schema. RDS generates its password, keeps it in a secret of its own
+  (encrypted with the platform key) and rotates it; only the servers' boot step reads it, to
+  migrate and to create the servers' role. It never passes through Pulumi.
+- `contract.SERVER_DB_ROLE`, what every MLflow server signs in as: DML only. Its password is
+  generated here and kept in Secrets Manager; the tasks receive references, never values.
 Exposes, as the Docker store does, `endpoint` and `secrets` (env name -> reference).
 """
 
@@ -10,12 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.aws.lib.policies import document, statement
+from components.aws.lib.policies import document, service_trust, statement
 from components.aws.lib.providers import AwsContext
 from components.aws.lib.secrets import SecretRef, json_secret
 from components.config.aws import AwsDatabaseSettings
@@ -27,7 +32,14 @@ from images.mlflow import server_contract as contract
 # The CA that signs RDS server certificates; clients verify against the RDS global bundle.
 RDS_CA = "rds-ca-rsa2048-g1"
 LOG_EXPORTS = ["postgresql", "upgrade"]
+# The JSON keys of both credentials secrets (RDS's own secret uses the same two).
+USERNAME_KEY = "username"
 PASSWORD_KEY = "password"
+# Enhanced Monitoring: OS metrics (per-process memory, I/O, load) every minute.
+MONITORING_INTERVAL_SECONDS = 60
+MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"
+# Statement logging: every schema change (who ran which DDL, when) goes to the postgresql log.
+LOG_STATEMENT = "ddl"
 
 
 # Random characters that make this stack's RDS names its own (see MetadataStore).
@@ -48,6 +60,19 @@ PROXY_MAX_CONNECTIONS_PERCENT = 90
 PROXY_BORROW_TIMEOUT_SECONDS = 120
 # Idle client connections are closed after this (RDS's default): longer than the pools keep any.
 PROXY_IDLE_CLIENT_TIMEOUT_SECONDS = 1800
+# One per secret the proxy signs in with, in MetadataStore's order.
+PROXY_AUTH_DESCRIPTIONS = ("the MLflow servers (their own role)", "the servers' boot step (the master user)")
+
+
+def master_secret_arn_of(secrets: Sequence[Any] | None) -> str:
+    """The ARN of the secret RDS manages for the master user (manage_master_user_password)."""
+    if not secrets:
+        raise ValueError("RDS reported no master user secret: manage_master_user_password must be on")
+    first = secrets[0]
+    arn = (first.get("secret_arn") or first.get("secretArn")) if isinstance(first, dict) else first.secret_arn
+    if not arn:
+        raise ValueError("RDS reported a master user secret without an ARN")
+    return arn
 
 
 def rds_endpoint(settings: AwsDatabaseSettings, host: str, *, through_proxy: bool = False) -> DatabaseEndpoint:
@@ -58,7 +83,8 @@ def rds_endpoint(settings: AwsDatabaseSettings, host: str, *, through_proxy: boo
         host=host,
         port=contract.POSTGRES_PORT,
         name=settings.name,
-        user=settings.username,
+        user=contract.SERVER_DB_ROLE,
+        owner=settings.username,
         sslmode="verify-full",
         sslrootcert=SYSTEM_CA_BUNDLE_PATH if through_proxy else RDS_CA_BUNDLE_PATH,
     )
@@ -82,7 +108,8 @@ class MetadataStoreArgs:
 class MetadataStore(pulumi.ComponentResource):
     # Known once the instance exists (its address).
     endpoint: pulumi.Output[DatabaseEndpoint]
-    # contract.DB_PASSWORD -> the password's key of the credentials secret.
+    # contract.DB_PASSWORD -> the servers' role's password, contract.DB_OWNER_PASSWORD -> the
+    # master password in RDS's own secret (unpinned: RDS rotates it).
     secrets: dict[str, SecretRef]
 
     def __init__(self, name: str, args: MetadataStoreArgs, opts: pulumi.ResourceOptions | None = None):
@@ -100,14 +127,15 @@ class MetadataStore(pulumi.ComponentResource):
         identifier = suffix.result.apply(lambda value: db_identifier(ctx.stack, value))
 
         # Letters and digits only: nothing to escape in a URI, 40 characters (~238 bits).
-        secret_password = generated_secret(f"{name}-password", contract.RDS_PASSWORD_LENGTH, child)
-        secret = json_secret(
-            f"{name}-credentials",
-            f"MLflow metadata database (mlflow-{ctx.stack}) master credentials",
-            secret_password.apply(lambda pw: {"username": settings.username, PASSWORD_KEY: pw}),
+        server_password = generated_secret(f"{name}-server-password", contract.RDS_PASSWORD_LENGTH, child)
+        server_secret = json_secret(
+            f"{name}-server-credentials",
+            f"MLflow metadata database (mlflow-{ctx.stack}): the servers' role {contract.SERVER_DB_ROLE}",
+            server_password.apply(lambda pw: {USERNAME_KEY: contract.SERVER_DB_ROLE, PASSWORD_KEY: pw}),
             kms_key_arn,
             child,
         )
+        monitoring_role, monitoring = self._monitoring_role(name, ctx)
 
         subnets = aws.rds.SubnetGroup(
             name,
@@ -130,6 +158,8 @@ class MetadataStore(pulumi.ComponentResource):
                     aws.rds.ParameterGroupParameterArgs(
                         name="log_min_duration_statement", value=str(settings.log_min_duration_ms)
                     ),
+                    # Role passwords are sent as SCRAM verifiers by the boot step: never logged.
+                    aws.rds.ParameterGroupParameterArgs(name="log_statement", value=LOG_STATEMENT),
                     # Without the proxy every worker of every task (of a rollout at the autoscaling
                     # maximum) may hold its full pools; with it, RDS's default for the instance's
                     # memory holds, and the proxy multiplexes onto 90 % of it. A change of this
@@ -177,7 +207,10 @@ class MetadataStore(pulumi.ComponentResource):
                 kms_key_id=kms_key_arn,
                 db_name=settings.name,
                 username=settings.username,
-                password=secret_password,
+                # RDS draws the master password, keeps it in a secret under our key, rotates it
+                # (every 7 days by default); Pulumi's state never holds it.
+                manage_master_user_password=True,
+                master_user_secret_kms_key_id=kms_key_arn,
                 port=contract.POSTGRES_PORT,
                 db_subnet_group_name=subnets.name,
                 vpc_security_group_ids=[args.security_group_id],
@@ -197,27 +230,67 @@ class MetadataStore(pulumi.ComponentResource):
                 performance_insights_enabled=settings.performance_insights,
                 performance_insights_kms_key_id=kms_key_arn if settings.performance_insights else None,
                 performance_insights_retention_period=7 if settings.performance_insights else None,
-                iam_database_authentication_enabled=False,
+                monitoring_interval=MONITORING_INTERVAL_SECONDS,
+                monitoring_role_arn=monitoring_role.arn,
+                # For people (psql with a 15-minute token, `rds_iam` role); MLflow uses its password.
+                iam_database_authentication_enabled=True,
                 apply_immediately=False,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*log_groups, monitoring]),
         )
+        master_secret_arn = instance.master_user_secrets.apply(master_secret_arn_of)
         if settings.proxy:
-            host = self._proxy(name, args, secret.arn, instance)
+            host = self._proxy(name, args, [server_secret.arn, master_secret_arn], instance)
         else:
             host = instance.address
         self.endpoint = host.apply(lambda address: rds_endpoint(settings, address, through_proxy=settings.proxy))
-        self.secrets = {contract.DB_PASSWORD: secret.ref(PASSWORD_KEY)}
-        self.register_outputs({"address": instance.address, "port": instance.port, "secretArn": secret.arn})
+        self.secrets = {
+            contract.DB_PASSWORD: server_secret.ref(PASSWORD_KEY),
+            contract.DB_OWNER_PASSWORD: SecretRef.rotated_by_aws(master_secret_arn, PASSWORD_KEY),
+        }
+        self.register_outputs(
+            {
+                "address": instance.address,
+                "port": instance.port,
+                "secretArn": server_secret.arn,
+                "masterSecretArn": master_secret_arn,
+            }
+        )
 
-    def _proxy(self, name: str, args: MetadataStoreArgs, secret_arn: pulumi.Output[str],
+    def _monitoring_role(self, name: str, ctx: AwsContext) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
+        """The role Enhanced Monitoring writes OS metrics to CloudWatch Logs with (RDSOSMetrics);
+        assumable only by RDS monitoring on behalf of this account (the confused-deputy guard
+        RDS documents). With its attachment: the instance must wait for the permissions, or RDS
+        refuses the role as lacking them."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-monitoring",
+            aws.iam.RoleArgs(
+                description="MLflow database: Enhanced Monitoring writes OS metrics",
+                assume_role_policy=service_trust("monitoring.rds.amazonaws.com", ctx.account_id,
+                                                 ctx.arn("rds", "db:*")),
+                max_session_duration=3600,
+            ),
+            opts=child,
+        )  # fmt: skip
+        return role, aws.iam.RolePolicyAttachment(
+            f"{name}-monitoring",
+            aws.iam.RolePolicyAttachmentArgs(
+                role=role.name,
+                policy_arn=pulumi.Output.concat("arn:", ctx.partition, ":iam::aws:policy/", MONITORING_POLICY),
+            ),
+            opts=child,
+        )
+
+    def _proxy(self, name: str, args: MetadataStoreArgs, secret_arns: list[pulumi.Output[str]],
                instance: aws.rds.Instance) -> pulumi.Output[str]:  # fmt: skip
         """RDS Proxy in front of the instance; its endpoint, known once the instance is its target.
 
         The servers' pools (bench/CONNECTIONS.md: three per worker with basic-auth, 42 each) can
         reach thousands of connections during a rollout at the autoscaling maximum; the proxy
-        lends them the instance's connections only while a transaction runs. It signs in with the
-        master credentials of the secret (SCRAM), and refuses clients without TLS.
+        lends them the instance's connections only while a transaction runs. It signs clients in
+        (SCRAM) as, and signs in to the database with, the credentials of two secrets: the
+        servers' role and the master user (the boot step's); it refuses clients without TLS.
         """
         child = pulumi.ResourceOptions(parent=self)
         security_group_id = args.proxy_security_group_id
@@ -237,7 +310,7 @@ class MetadataStore(pulumi.ComponentResource):
             aws.iam.RolePolicyArgs(
                 role=role.id,
                 policy=document(
-                    statement("ReadTheCredentials", ["secretsmanager:GetSecretValue"], [secret_arn]),
+                    statement("ReadTheCredentials", ["secretsmanager:GetSecretValue"], secret_arns),
                     statement("DecryptThemThroughSecretsManager", ["kms:Decrypt"], [args.kms_key_arn],
                               Condition={"StringEquals": {"kms:ViaService": args.ctx.service_host("secretsmanager")}}),
                 ),
@@ -256,11 +329,11 @@ class MetadataStore(pulumi.ComponentResource):
                 debug_logging=False,
                 auths=[aws.rds.ProxyAuthArgs(
                     auth_scheme="SECRETS",
-                    secret_arn=secret_arn,
+                    secret_arn=arn,
                     iam_auth="DISABLED",
                     client_password_auth_type="POSTGRES_SCRAM_SHA_256",
-                    description="the MLflow servers (the master credentials)",
-                )],
+                    description=description,
+                ) for arn, description in zip(secret_arns, PROXY_AUTH_DESCRIPTIONS, strict=True)],
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )  # fmt: skip

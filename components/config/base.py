@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from components.sizes import parse_size
 from components.versions import MINIMUM_SAFE_MLFLOW, pinned_mlflow_version, version_tuple
+from images.mlflow.server_contract import SERVER_DB_ROLE
 
 
 class ConfigModel(BaseModel):
@@ -94,6 +95,15 @@ HostPattern = Annotated[str, AfterValidator(_check_host_pattern)]
 CorsOrigin = Annotated[str, AfterValidator(_check_cors_origin)]
 BucketName = Annotated[str, AfterValidator(_check_bucket_name)]
 SqlIdentifier = Annotated[str, AfterValidator(_check_identifier)]
+
+
+def _check_owner_role(value: str) -> str:
+    if value == SERVER_DB_ROLE:
+        raise ValueError(f"'{SERVER_DB_ROLE}' is the servers' own limited role: the owner needs another name")
+    return value
+
+
+OwnerRole = Annotated[SqlIdentifier, AfterValidator(_check_owner_role)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 ByteSize = Annotated[int, BeforeValidator(parse_size), Field(ge=1024 * 1024)]
 PinnedImage = Annotated[str, AfterValidator(_check_pinned_image)]
@@ -138,5 +148,5 @@ class TrackingSettings(ConfigModel):
 class DatabaseSettings(ConfigModel):
     name: SqlIdentifier = "mlflow"
     """database name: a letter, then letters, digits or `_`, at most 57"""
-    username: SqlIdentifier = "mlflow"
-    """role name: a letter, then letters, digits or `_`, at most 57"""
+    username: OwnerRole = "mlflow"
+    """schema owner role (superuser / RDS master; a letter, then letters, digits or `_`, at most 57): used for migrations only, the servers sign in as a limited role of their own"""

@@ -1,4 +1,7 @@
-"""The metadata store on Docker: PostgreSQL with a named volume and a generated password."""
+"""The metadata store on Docker: PostgreSQL with a named volume and generated passwords.
+
+Two roles, as on RDS: the superuser (`database.username`) owns the schema and is used only by the
+servers' boot step; every MLflow server signs in as contract.SERVER_DB_ROLE (no DDL)."""
 
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ class MetadataStore(pulumi.ComponentResource):
 
     endpoint: DatabaseEndpoint
     secrets: dict[str, pulumi.Output[str]]
-    """The contract's secret names -> values, for the tracking server: the generated DB_PASSWORD."""
+    """The contract's secret names -> values, for the tracking server: the server role's
+    DB_PASSWORD and the owner's DB_OWNER_PASSWORD (its boot step's only)."""
     readiness: list[pulumi.Resource]
     """What a client waits for: the container, created only once healthy (depending on the whole
     component would also wait for its image and volume, and record them as dependencies)."""
@@ -47,10 +51,17 @@ class MetadataStore(pulumi.ComponentResource):
         super().__init__("mlflow-platform:docker:MetadataStore", name, None, opts)
         settings = args.settings
         spec = postgres_spec(settings, args.max_connections)
+        # The superuser's (the schema owner's): PostgreSQL's own password file.
         password = generated_secret(
             f"{name}-password",
-            contract.GENERATED_SECRET_LENGTHS[contract.DB_PASSWORD],
+            contract.GENERATED_SECRET_LENGTHS[contract.DB_OWNER_PASSWORD],
             pulumi.ResourceOptions(parent=self, aliases=formerly("password")),
+        )
+        # The servers' role's: set by their boot step, so PostgreSQL itself never reads it.
+        server_password = generated_secret(
+            f"{name}-server-password",
+            contract.GENERATED_SECRET_LENGTHS[contract.DB_PASSWORD],
+            pulumi.ResourceOptions(parent=self),
         )
         container = stateful_container(
             self,
@@ -74,8 +85,13 @@ class MetadataStore(pulumi.ComponentResource):
             stop_timeout=60,
         )
         self.endpoint = DatabaseEndpoint(
-            host=HOST_ALIAS, port=spec.port, name=settings.name, user=settings.username, sslmode="disable"
+            host=HOST_ALIAS,
+            port=spec.port,
+            name=settings.name,
+            user=contract.SERVER_DB_ROLE,
+            owner=settings.username,
+            sslmode="disable",
         )
-        self.secrets = {contract.DB_PASSWORD: password}
+        self.secrets = {contract.DB_PASSWORD: server_password, contract.DB_OWNER_PASSWORD: password}
         self.readiness = [container]
         self.register_outputs({"host": HOST_ALIAS, "container": container.name})

@@ -10,10 +10,14 @@ class DatabaseEndpoint:
     host: str
     port: int
     name: str
+    # The role the servers sign in as (contract.SERVER_DB_ROLE on both stacks: no DDL)...
     user: str
     # libpq sslmode: "disable" on the private Docker network, "verify-full" against RDS.
     sslmode: str = "disable"
     sslrootcert: str | None = None
+    # ...and the role that owns the schema, used only by the boot step (migrations, the server's
+    # role and its grants). None: the servers sign in as the owner (tools, not the stacks).
+    owner: str | None = None
 
 
 @dataclass(frozen=True)

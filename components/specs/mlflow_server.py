@@ -140,6 +140,8 @@ def mlflow_server_spec(
     }
     if database.sslrootcert:
         env[contract.DB_SSLROOTCERT] = database.sslrootcert
+    if database.owner:
+        env[contract.DB_OWNER_USER] = database.owner
     if artifacts.s3_endpoint_url:
         env["MLFLOW_S3_ENDPOINT_URL"] = artifacts.s3_endpoint_url
     if artifacts.create_bucket:
@@ -148,6 +150,9 @@ def mlflow_server_spec(
     # MLflow's own encryption keys (AI Gateway API keys, webhook secrets): every server, every
     # app, or it falls back to a public default passphrase and a per-process random Fernet key.
     secret_env = [contract.DB_PASSWORD, *contract.ENCRYPTION_KEY_NAMES]
+    if database.owner:
+        # Read by the boot step only, which drops it before the server starts.
+        secret_env.append(contract.DB_OWNER_PASSWORD)
     if artifacts.static_credentials:
         secret_env += [contract.S3_ACCESS_KEY_ID, contract.S3_SECRET_ACCESS_KEY]
     if app_name == "basic-auth":

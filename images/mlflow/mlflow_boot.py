@@ -11,8 +11,13 @@ Preparing means:
    MLFLOW_BACKEND_STORE_URI, so the password is not in argv.
 3. The schema is created or upgraded (`mlflow db upgrade`) under a PostgreSQL advisory lock:
    replicas starting together migrate exactly once, the others wait and find it current.
+   With MLFLOW_DB_OWNER_USER set (both stacks), this runs as the schema's owner, which then
+   creates or updates the server's own role (MLFLOW_DB_USER: LOGIN, DML on MLflow's tables and
+   sequences, no DDL); the owner's password is dropped from the environment before the exec, so
+   the server process never holds it and every SQL session of the server is the limited role.
 4. With MLFLOW_BOOT_AUTH_DB_NAME set (`--app-name basic-auth`), the auth database is created
-   and migrated under the same lock, and the auth app's ini is written to MLFLOW_AUTH_CONFIG_PATH.
+   and migrated under the same lock (and granted to the server's role), and the auth app's ini
+   is written to MLFLOW_AUTH_CONFIG_PATH.
 5. With MLFLOW_BOOT_CREATE_BUCKET set (the dev object store), the artifact bucket is created if missing,
    after waiting (bounded) for the object store to answer: after a reboot it may start later.
 
@@ -33,7 +38,15 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, MutableMapping
 
-from server_contract import FILE_SUFFIX, SECRET_NAMES, MissingSettings
+from server_contract import (
+    DB_OWNER_PASSWORD,
+    DB_OWNER_USER,
+    DB_PASSWORD,
+    DB_USER,
+    FILE_SUFFIX,
+    SECRET_NAMES,
+    MissingSettings,
+)
 from server_contract import backend_store_uri as _backend_store_uri
 
 # pg_advisory_lock key: any fixed 64-bit number, the same in every replica.
@@ -62,14 +75,24 @@ def load_file_secrets(environ: MutableMapping[str, str]) -> None:
             raise BootError(f"{name}{FILE_SUFFIX} points to {path}, which cannot be read: {error.strerror}") from None
 
 
-def backend_store_uri(environ: Mapping[str, str]) -> str:
-    """postgresql+psycopg2://user:password@host:port/db?sslmode=... from MLFLOW_DB_* (server_contract)."""
-    if environ.get("MLFLOW_BACKEND_STORE_URI"):
+def backend_store_uri(environ: Mapping[str, str], *, owner: bool = False) -> str:
+    """postgresql+psycopg2://user:password@host:port/db?sslmode=... from MLFLOW_DB_* (server_contract);
+    with `owner`, signed in as the schema's owner (MLFLOW_DB_OWNER_*)."""
+    if environ.get("MLFLOW_BACKEND_STORE_URI") and not owner:
         return environ["MLFLOW_BACKEND_STORE_URI"]
     try:
-        return _backend_store_uri(environ)
+        return _backend_store_uri(environ, owner=owner)
     except MissingSettings as error:
         raise BootError(f"{error} (or *_FILE for secrets)") from None
+
+
+def owner_store_uri(environ: Mapping[str, str]) -> str | None:
+    """The owner's URI where the roles are split (MLFLOW_DB_OWNER_USER set), else None."""
+    if not environ.get(DB_OWNER_USER):
+        return None
+    if environ.get(DB_OWNER_USER) == environ.get(DB_USER):
+        raise BootError(f"{DB_OWNER_USER} and {DB_USER} must name different roles: the server's is the limited one")
+    return backend_store_uri(environ, owner=True)
 
 
 def wait_for_database(uri: str, timeout: float = DB_WAIT_SECONDS):
@@ -150,9 +173,80 @@ def ensure_database(engine, name: str) -> bool:
     return True
 
 
-def prepare_auth(engine, uri: str, environ: Mapping[str, str]) -> None:
+# What the server's role may do with MLflow's objects: read and write rows, draw ids. No DDL,
+# no TRUNCATE, no REFERENCES/TRIGGER: a compromised or buggy server cannot drop or alter a table.
+SERVER_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+SERVER_SEQUENCE_PRIVILEGES = "USAGE, SELECT"
+
+
+def ensure_server_role(engine, role: str, password: str) -> None:
+    """Create the server's role, or bring it to `password` (LOGIN, no other attribute).
+
+    The password travels as the SCRAM-SHA-256 verifier libpq computes (psycopg2's
+    encrypt_password), never as text: `log_statement = ddl` (RDS's parameter group) logs every
+    CREATE/ALTER ROLE statement, and a logged verifier does not let anyone sign in.
+    """
+    from psycopg2 import extensions, sql
+
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        verifier = extensions.encrypt_password(password, role, connection, "scram-sha-256")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            verb = "ALTER" if cursor.fetchone() else "CREATE"
+            cursor.execute(
+                sql.SQL(
+                    verb + " ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD {}"
+                ).format(sql.Identifier(role), sql.Literal(verifier))
+            )
+        connection.commit()
+    finally:
+        raw.close()
+    log.info("database role %s: ready", role)
+
+
+def grant_server_access(engine, role: str) -> None:
+    """In the database `engine` is connected to: the server's role may connect and use the rows
+    of every table and sequence of the public schema, now and those the owner creates later
+    (migrations of the next MLflow version), and may not create anything."""
+    from psycopg2 import sql
+
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        ident = sql.Identifier(role)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_database()")
+            database = sql.Identifier(cursor.fetchone()[0])
+            for statement in (
+                "GRANT CONNECT ON DATABASE {database} TO {role}",
+                "GRANT USAGE ON SCHEMA public TO {role}",
+                f"GRANT {SERVER_TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {{role}}",
+                f"GRANT {SERVER_SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA public TO {{role}}",
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_TABLE_PRIVILEGES} ON TABLES TO {{role}}",
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_SEQUENCE_PRIVILEGES} ON SEQUENCES TO {{role}}",
+            ):
+                cursor.execute(sql.SQL(statement).format(database=database, role=ident))
+            # PostgreSQL before 15 lets every role create in `public`; the owner takes that back.
+            cursor.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (role,))
+            if cursor.fetchone()[0]:
+                cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+                cursor.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (role,))
+                if cursor.fetchone()[0]:
+                    raise BootError(f"role {role} may still create objects in schema public of {database}")
+        connection.commit()
+    finally:
+        raw.close()
+
+
+def prepare_auth(engine, uri: str, environ: Mapping[str, str], *, server_uri: str | None = None,
+                 server_role: str | None = None) -> None:  # fmt: skip
     """basic-auth: its own database, migrated here (under the lock) rather than by every worker,
-    and the ini MLflow's auth app reads, with the credential cache on (10x faster logins)."""
+    and the ini MLflow's auth app reads, with the credential cache on (10x faster logins).
+
+    `engine`/`uri` are the migrating role's; with `server_role` the auth database is granted to
+    it and the ini names `server_uri`'s credentials (what the server's workers sign in as)."""
     import sqlalchemy
     from sqlalchemy.pool import NullPool
 
@@ -160,13 +254,15 @@ def prepare_auth(engine, uri: str, environ: Mapping[str, str]) -> None:
     ensure_database(engine, name)
     auth_uri = with_database(uri, name)
     # First: importing mlflow.server.auth reads this file (MLFLOW_AUTH_CONFIG_PATH) at once.
-    write_auth_config(environ["MLFLOW_AUTH_CONFIG_PATH"], auth_uri, environ)
+    write_auth_config(environ["MLFLOW_AUTH_CONFIG_PATH"], with_database(server_uri or uri, name), environ)
     os.environ["MLFLOW_AUTH_CONFIG_PATH"] = environ["MLFLOW_AUTH_CONFIG_PATH"]
     from mlflow.server.auth.db import utils as auth_db_utils
 
     auth_engine = sqlalchemy.create_engine(auth_uri, poolclass=NullPool)
     try:
         auth_db_utils.migrate_if_needed(auth_engine, "head")
+        if server_role:
+            grant_server_access(auth_engine, server_role)
     finally:
         auth_engine.dispose()
 
@@ -257,15 +353,23 @@ def ensure_bucket(bucket: str, environ: Mapping[str, str], timeout: float = STOR
 def prepare(environ: MutableMapping[str, str]) -> None:
     load_file_secrets(environ)
     uri = backend_store_uri(environ)
-    engine = wait_for_database(uri)
+    owner_uri = owner_store_uri(environ)
+    engine = wait_for_database(owner_uri or uri)
+    server_role = environ[DB_USER] if owner_uri else None
     try:
         with migration_lock(engine):
             outcome = migrate_schema(engine)
+            if server_role:
+                ensure_server_role(engine, server_role, environ[DB_PASSWORD])
+                grant_server_access(engine, server_role)
             if environ.get("MLFLOW_BOOT_AUTH_DB_NAME"):
-                prepare_auth(engine, uri, environ)
+                prepare_auth(engine, owner_uri or uri, environ, server_uri=uri, server_role=server_role)
     finally:
         engine.dispose()
     log.info("database schema: %s", outcome)
+    # The server signs in as its own role; the owner's credentials stop here.
+    for name in (DB_OWNER_PASSWORD, f"{DB_OWNER_PASSWORD}{FILE_SUFFIX}"):
+        environ.pop(name, None)
     environ["MLFLOW_BACKEND_STORE_URI"] = uri
     bucket = environ.get("MLFLOW_BOOT_CREATE_BUCKET")
     if bucket:

@@ -21,11 +21,15 @@ DB_HOST = "MLFLOW_DB_HOST"
 DB_PORT = "MLFLOW_DB_PORT"
 DB_NAME = "MLFLOW_DB_NAME"
 DB_USER = "MLFLOW_DB_USER"
+# The role that owns the schema (the PostgreSQL superuser, RDS's master user): the boot step
+# signs in as it to migrate and to create the server's own role, then the server runs as DB_USER.
+DB_OWNER_USER = "MLFLOW_DB_OWNER_USER"
 DB_SSLMODE = "MLFLOW_DB_SSLMODE"
 DB_SSLROOTCERT = "MLFLOW_DB_SSLROOTCERT"
 
 # Secrets: given as NAME_FILE (a file, Docker) or NAME (an ECS secret), never on a command line.
 DB_PASSWORD = "MLFLOW_DB_PASSWORD"
+DB_OWNER_PASSWORD = "MLFLOW_DB_OWNER_PASSWORD"
 S3_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 S3_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 AUTH_ADMIN_PASSWORD = "MLFLOW_AUTH_ADMIN_PASSWORD"
@@ -42,6 +46,7 @@ WEBHOOK_ENCRYPTION_KEY = "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
 ENCRYPTION_KEY_NAMES = (CRYPTO_KEK_PASSPHRASE, WEBHOOK_ENCRYPTION_KEY)
 SECRET_NAMES = (
     DB_PASSWORD,
+    DB_OWNER_PASSWORD,
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,
     AUTH_ADMIN_PASSWORD,
@@ -53,6 +58,7 @@ FILE_SUFFIX = "_FILE"
 # Lengths of the generated secrets (letters and digits): the stacks and the test kit draw the same.
 GENERATED_SECRET_LENGTHS = {
     DB_PASSWORD: 32,
+    DB_OWNER_PASSWORD: 32,
     S3_ACCESS_KEY_ID: 20,
     S3_SECRET_ACCESS_KEY: 40,
     AUTH_ADMIN_PASSWORD: 32,  # MLflow's basic-auth wants 12+; 32 letters and digits are ~190 bits
@@ -66,6 +72,9 @@ CRYPTO_KEK_VERSION_VALUE = "1"
 # A Fernet key is 32 random bytes in url-safe base64 (44 characters), not any string:
 # `Fernet(key)` rejects anything else at import time of MLflow's registry models.
 FERNET_KEY_BYTES = 32
+# The least-privilege role every MLflow server signs in as (DML on MLflow's tables, no DDL):
+# created and granted by the boot step as DB_OWNER_USER, on both targets.
+SERVER_DB_ROLE = "mlflow_server"
 # RDS's master password: 40 characters (~238 bits), nothing to escape in a URI.
 RDS_PASSWORD_LENGTH = 40
 # The dev proxy's basic-auth password.
@@ -88,19 +97,21 @@ class MissingSettings(ValueError):
     """Database settings are missing; the message names them."""
 
 
-def backend_store_uri(environ: Mapping[str, str], *, password_required: bool = True) -> str:
+def backend_store_uri(environ: Mapping[str, str], *, password_required: bool = True, owner: bool = False) -> str:
     """postgresql+psycopg2://user:password@host:port/db?sslmode=... from the MLFLOW_DB_* settings.
 
     `environ` must already hold the password itself (NAME_FILE read). Without
     `password_required` a missing password leaves it out (libpq's PGPASSWORD or ~/.pgpass).
+    With `owner`, the schema owner's credentials (DB_OWNER_*) instead of the server's.
     """
-    required = (DB_HOST, DB_NAME, DB_USER) + ((DB_PASSWORD,) if password_required else ())
+    user, password = (DB_OWNER_USER, DB_OWNER_PASSWORD) if owner else (DB_USER, DB_PASSWORD)
+    required = (DB_HOST, DB_NAME, user) + ((password,) if password_required else ())
     missing = [name for name in required if not environ.get(name)]
     if missing:
         raise MissingSettings(f"missing database settings: {', '.join(missing)}")
-    credentials = urllib.parse.quote(environ[DB_USER], safe="")
-    if environ.get(DB_PASSWORD):
-        credentials += ":" + urllib.parse.quote(environ[DB_PASSWORD], safe="")
+    credentials = urllib.parse.quote(environ[user], safe="")
+    if environ.get(password):
+        credentials += ":" + urllib.parse.quote(environ[password], safe="")
     query = {"sslmode": environ.get(DB_SSLMODE) or "prefer"}
     if environ.get(DB_SSLROOTCERT):
         query["sslrootcert"] = environ[DB_SSLROOTCERT]

@@ -92,6 +92,93 @@ def upgrades_and_logs(r: Res) -> list[str]:
     return problems
 
 
+@resource_rule(
+    "rds-enhanced-monitoring",
+    ["CKV_AWS_118", "FSBP RDS.6"],
+    "RDS Enhanced Monitoring is on (an interval and a monitoring role)",
+    [INSTANCE],
+)
+def enhanced_monitoring(r: Res) -> list[str]:
+    interval = r.get("monitoringInterval")
+    if interval is UNKNOWN:
+        return []
+    problems = []
+    if not number(interval):
+        problems.append("monitoringInterval must be one of 1, 5, 10, 15, 30 or 60 seconds")
+    if r.get("monitoringRoleArn") in (None, ""):
+        problems.append("monitoringRoleArn must name the role Enhanced Monitoring writes with")
+    return problems
+
+
+@resource_rule(
+    "rds-iam-authentication",
+    ["CKV_AWS_161", "FSBP RDS.10"],
+    "RDS accepts IAM database authentication",
+    [INSTANCE],
+)
+def iam_authentication(r: Res) -> list[str]:
+    ok = is_true(r.get("iamDatabaseAuthenticationEnabled"))
+    return [] if ok in (True, None) else ["iamDatabaseAuthenticationEnabled must be true"]
+
+
+@resource_rule(
+    "rds-managed-master-password",
+    ["AWS RDS User Guide: password management with Secrets Manager", "CIS AWS 1.x (rotate credentials)"],
+    "RDS draws, stores and rotates the master password itself (none in the program or its state)",
+    [INSTANCE],
+)
+def managed_master_password(r: Res) -> list[str]:
+    if r.get("replicateSourceDb") not in (None, ""):
+        return []
+    problems = []
+    given = [r.get(key) for key in ("password", "passwordWo")]
+    if any(value not in (None, "", UNKNOWN) for value in given):
+        problems.append("password must not be set: let RDS manage it (manageMasterUserPassword)")
+    managed = r.get("manageMasterUserPassword")
+    if managed is not UNKNOWN and is_true(managed) is not True:
+        problems.append("manageMasterUserPassword must be true")
+    return problems
+
+
+def _parameter_problems(
+    stack: Stack, db: Res, name: str, accepted: set[str], requirement: str
+) -> list[tuple[str, str]]:
+    """`db`'s parameter groups must set `name` to one of `accepted`; a default or unmanaged group
+    cannot (it is not in this stack), and an unknown value (preview) is given the benefit."""
+    group_name = db.get("parameterGroupName")
+    groups = stack.joined(db, "parameterGroupName", PARAMETER_GROUP)
+    if not groups:
+        if group_name is None or (isinstance(group_name, str) and group_name.startswith("default.")):
+            return [(db.urn, f"{label(db)} uses the engine's default parameter group, which does not {requirement}")]
+        if isinstance(group_name, str):
+            return [
+                (
+                    db.urn,
+                    f"{label(db)}: parameter group '{group_name}' is not managed by this stack, "
+                    f"so {name} cannot be verified",
+                )
+            ]
+        return []
+    found = []
+    for group in groups:
+        params = group.get("parameters", [])
+        if not isinstance(params, list):
+            continue
+        values = {get(p, "name"): get(p, "value") for p in params}
+        if UNKNOWN in values or values.get(name) is UNKNOWN:
+            continue
+        if str(values.get(name)) not in accepted:
+            wanted = " or ".join(sorted(accepted))
+            found.append((db.urn, f"{label(db)}: parameter group '{group.name}' must set {name} to {wanted}"))
+    return found
+
+
+def _postgres_instances(stack: Stack) -> list[Res]:
+    return [
+        db for db in stack.of(INSTANCE) if isinstance(db.get("engine"), str) and db.get("engine").startswith("postgres")
+    ]
+
+
 @stack_rule(
     "rds-force-ssl",
     ["CKV2_AWS_69"],
@@ -99,34 +186,16 @@ def upgrades_and_logs(r: Res) -> list[str]:
     [INSTANCE, PARAMETER_GROUP],
 )
 def force_ssl(stack: Stack) -> list[tuple[str, str]]:
-    found = []
-    for db in stack.of(INSTANCE):
-        engine = db.get("engine")
-        if not isinstance(engine, str) or not engine.startswith("postgres"):
-            continue
-        group_name = db.get("parameterGroupName")
-        groups = stack.joined(db, "parameterGroupName", PARAMETER_GROUP)
-        if not groups:
-            if group_name is None or (isinstance(group_name, str) and group_name.startswith("default.")):
-                found.append(
-                    (db.urn, f"{label(db)} uses the engine's default parameter group, which does not force SSL")
-                )
-            elif isinstance(group_name, str):
-                found.append(
-                    (
-                        db.urn,
-                        f"{label(db)}: parameter group '{group_name}' is not managed by this stack, "
-                        "so rds.force_ssl=1 cannot be verified",
-                    )
-                )
-            continue
-        for group in groups:
-            params = group.get("parameters", [])
-            if not isinstance(params, list):
-                continue
-            values = {get(p, "name"): get(p, "value") for p in params}
-            if UNKNOWN in values or values.get("rds.force_ssl") is UNKNOWN:
-                continue
-            if str(values.get("rds.force_ssl")) != "1":
-                found.append((db.urn, f"{label(db)}: parameter group '{group.name}' must set rds.force_ssl to 1"))
-    return found
+    return [found for db in _postgres_instances(stack)
+            for found in _parameter_problems(stack, db, "rds.force_ssl", {"1"}, "force SSL")]  # fmt: skip
+
+
+@stack_rule(
+    "rds-ddl-logged",
+    ["CIS PostgreSQL Benchmark 3.1 (log_statement)", "FSBP RDS.36"],
+    "RDS PostgreSQL logs every schema change (log_statement ddl or more) to its exported log",
+    [INSTANCE, PARAMETER_GROUP],
+)
+def ddl_logged(stack: Stack) -> list[tuple[str, str]]:
+    return [found for db in _postgres_instances(stack)
+            for found in _parameter_problems(stack, db, "log_statement", {"ddl", "mod", "all"}, "log DDL")]  # fmt: skip

@@ -140,7 +140,8 @@ def test_no_secret_on_any_command_line(stack):
     """Secrets reach the servers as 0400 files and env, never argv (readable by any local user)."""
     from testkit.processes import _descendants
 
-    secrets = {"db password": stack.db_password, "S3 secret key": stack.s3_secret_key, "proxy password": stack.password}
+    secrets = {"db password": stack.db_password, "db owner password": stack.db_owner_password,
+               "S3 secret key": stack.s3_secret_key, "proxy password": stack.password}  # fmt: skip
     checked = 0
     for name, process in stack.processes().items():
         for pid in [process.pid, *_descendants(process.pid)]:

@@ -110,6 +110,24 @@ def test_foreign_key_order_puts_parents_first():
         schema.foreign_key_order(tables, set(tables))
 
 
+def test_inside_a_platform_server_the_migration_signs_in_as_the_schema_owner(tmp_path):
+    """The servers' own role may not create a schema or reset a sequence: the owner's credentials."""
+    (tmp_path / "owner").write_text("owner-pw\n")
+    (tmp_path / "server").write_text("server-pw\n")
+    url = target.url_from_platform_env(
+        {
+            "MLFLOW_DB_HOST": "postgres",
+            "MLFLOW_DB_NAME": "mlflow",
+            "MLFLOW_DB_USER": "mlflow_server",
+            "MLFLOW_DB_PASSWORD_FILE": str(tmp_path / "server"),
+            "MLFLOW_DB_OWNER_USER": "mlflow",
+            "MLFLOW_DB_OWNER_PASSWORD_FILE": str(tmp_path / "owner"),
+            "MLFLOW_DB_SSLMODE": "disable",
+        }
+    )
+    assert url == "postgresql+psycopg2://mlflow:owner-pw@postgres:5432/mlflow?sslmode=disable"
+
+
 def test_urls_never_show_the_password(tmp_path):
     assert mask_url("postgresql://u:p%40ss@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact("failed for p@ss here", "p@ss") == "failed for *** here"

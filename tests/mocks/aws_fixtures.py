@@ -8,6 +8,10 @@ import uuid
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
+# The secret RDS manages for the master user: RDS names it rds!db-<the instance's resource id>.
+MASTER_SECRET_ARN = (
+    f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-0f1e2d3c-aaaa-bbbb-cccc-0123456789ab-AbCdEf"
+)
 AZS = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 
 
@@ -43,6 +47,9 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
     elif typ == "aws:rds/instance:Instance":
         host = f"{inputs['identifier']}.abcdefghijkl.{REGION}.rds.amazonaws.com"
         out.update(address=host, endpoint=f"{host}:5432", port=5432)
+        if inputs.get("manageMasterUserPassword"):
+            out.update(masterUserSecrets=[{"secretArn": MASTER_SECRET_ARN, "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
+                                           "secretStatus": "active"}])  # fmt: skip
     elif typ == "aws:ecr/repository:Repository":
         out.update(repositoryUrl=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}", registryId=ACCOUNT, name=name)
     elif typ == "random:index/randomId:RandomId":

@@ -3,7 +3,7 @@ the runs of other configs)."""
 
 from __future__ import annotations
 
-from tests.pulumi_mocks import ProgramRun, Resource, fake_secret_text
+from tests.pulumi_mocks import ProgramRun, Resource, generated_value  # noqa: F401 (re-exported)
 
 CONTAINER = "docker:index/container:Container"
 PASSWORD = "random:index/randomPassword:RandomPassword"
@@ -18,11 +18,6 @@ NGINX = "proxy-nginx"
 
 def containers(run: ProgramRun) -> dict[str, Resource]:
     return {r.name: r for r in run.of_type(CONTAINER)}
-
-
-def generated_value(resource: Resource) -> str:
-    """What the mocks' random provider generated for a RandomPassword (pulumi_mocks.default_outputs)."""
-    return fake_secret_text(resource.deployed_name, int(resource.inputs["length"]))
 
 
 def children(run: ProgramRun, component: str) -> list[Resource]:

@@ -16,6 +16,7 @@ from tests.pulumi_mocks import (  # noqa: F401 (re-exported: the one import root
     REPO_ROOT,
     ProgramRun,
     Resource,
+    generated_value,
     is_secret,
     reveal,
     run_program,
@@ -80,6 +81,11 @@ def container(run: ProgramRun) -> dict:
 
 def container_env(run: ProgramRun) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container(run)["environment"]}
+
+
+def container_secrets(run: ProgramRun) -> dict[str, str]:
+    """The container's ECS secrets: env name -> valueFrom."""
+    return {s["name"]: s["valueFrom"] for s in container(run)["secrets"]}
 
 
 def log_group_name(group: Resource) -> str:

@@ -97,19 +97,32 @@ def test_the_deploy_role_manages_and_passes_only_the_stack_roles(runs):
     for statement in iam:
         resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
         assert all(r in ("arn:aws:iam::*:role/mlflow-*", "arn:aws:iam::*:role/aws-service-role/*") for r in resources)
-    # Passed exactly to the services the stack's roles trust (ECS tasks; RDS for the database proxy).
+    # Passed exactly to the services the stack's roles trust (ECS tasks; RDS for the database
+    # proxy; RDS monitoring for Enhanced Monitoring, which checks PassRole for its own principal).
     trusted = {statement["Principal"]["Service"] for run in runs.values() for role in run.of_type("aws:iam/role:Role")
                for statement in json.loads(role.plain["assumeRolePolicy"])["Statement"]}  # fmt: skip
     (passing,) = [s for s in iam if s["Action"] == "iam:PassRole"]
     assert (
         set(passing["Condition"]["StringEquals"]["iam:PassedToService"])
         == trusted
-        == {"ecs-tasks.amazonaws.com", "rds.amazonaws.com"}
+        == {"ecs-tasks.amazonaws.com", "monitoring.rds.amazonaws.com", "rds.amazonaws.com"}
     )
     # Every role the program creates falls under role/mlflow-* (auto-named from its logical name).
     roles = [r.name for run in runs.values() for r in run.of_type("aws:iam/role:Role")]
     assert roles and all(fnmatch.fnmatch(name, "mlflow-*") for name in roles)
     assert not any(a in ("iam:*", "*") for a in allowed_actions(policy))
+
+
+def test_the_deploy_role_attaches_exactly_the_managed_policies_the_stack_attaches(runs):
+    """Attaching any policy to a role/mlflow-* role would let the deploy role grant itself more
+    (attach AdministratorAccess, then pass the role): the statement names the policies."""
+    (attach,) = [s for s in deploy_policy()["Statement"] if "iam:AttachRolePolicy" in s["Action"]]
+    assert sorted(attach["Action"]) == ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    allowed = attach["Condition"]["ArnEquals"]["iam:PolicyARN"]
+    allowed = {allowed} if isinstance(allowed, str) else set(allowed)
+    attached = {r.plain["policyArn"] for run in runs.values()
+                for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}  # fmt: skip
+    assert attached == allowed == {"arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"}
 
 
 def test_the_docs_and_the_deploy_workflow_use_the_file():

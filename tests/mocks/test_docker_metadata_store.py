@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.mocks.docker_finders import PASSWORD, POSTGRES, children, containers, generated_value
 from tests.pulumi_mocks import reveal
 
@@ -13,9 +15,14 @@ def test_the_password_is_a_file_never_the_env(dev_run):
     envs = dict(e.split("=", 1) for e in postgres.get("envs", []))
     assert envs["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets/")
     assert "POSTGRES_PASSWORD" not in envs
-    (password,) = [r for r in children(dev_run, METADATA_STORE) if r.typ == PASSWORD]
+    passwords = {r.name: r for r in children(dev_run, METADATA_STORE) if r.typ == PASSWORD}
+    assert set(passwords) == {"metadata-store-password", "metadata-store-server-password"}
     files = {u["file"]: u for u in reveal(postgres["uploads"])}
-    assert files[envs["POSTGRES_PASSWORD_FILE"]]["content"] == generated_value(password)
+    # PostgreSQL's superuser (the schema owner) gets the first; the servers' role is made by the
+    # servers' boot step, so PostgreSQL never sees the second.
+    assert files[envs["POSTGRES_PASSWORD_FILE"]]["content"] == generated_value(passwords["metadata-store-password"])
+    server_password = generated_value(passwords["metadata-store-server-password"])
+    assert server_password not in json.dumps(reveal(postgres["uploads"]))
 
 
 def test_the_data_volume_is_named_mounted_and_kept(dev_run):

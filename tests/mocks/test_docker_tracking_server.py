@@ -56,7 +56,10 @@ def test_the_secret_files_hold_the_stores_secrets(dev_run):
     envs = dict(e.split("=", 1) for e in mlflow["envs"])
     files = {u["file"]: u["content"] for u in reveal(mlflow["uploads"])}
     generated = {r.name: generated_value(r) for r in dev_run.of_type(PASSWORD)}
-    assert files[envs[f"{contract.DB_PASSWORD}_FILE"]] == generated["metadata-store-password"]
+    # The servers sign in as their own role; the owner's password is their boot step's.
+    assert files[envs[f"{contract.DB_PASSWORD}_FILE"]] == generated["metadata-store-server-password"]
+    assert files[envs[f"{contract.DB_OWNER_PASSWORD}_FILE"]] == generated["metadata-store-password"]
+    assert envs[contract.DB_USER] == contract.SERVER_DB_ROLE and envs[contract.DB_OWNER_USER] == "mlflow"
     assert files[envs[f"{contract.S3_ACCESS_KEY_ID}_FILE"]] == generated["artifact-store-access-key"]
     assert files[envs[f"{contract.S3_SECRET_ACCESS_KEY}_FILE"]] == generated["artifact-store-secret-key"]
 

@@ -78,7 +78,9 @@ def test_oidc_signs_in_at_the_alb_with_a_secret_client_secret(oidc_run):
     assert "not-in-plain-text" not in json.dumps(strip_secrets(https.inputs))
     assert "username" not in run.outputs and "password" not in run.outputs
     secrets = {s["name"] for s in container(run)["secrets"]}
-    assert secrets == {"MLFLOW_DB_PASSWORD", "MLFLOW_CRYPTO_KEK_PASSPHRASE", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"}
+    assert secrets == {
+        "MLFLOW_DB_PASSWORD", "MLFLOW_DB_OWNER_PASSWORD", "MLFLOW_CRYPTO_KEK_PASSPHRASE", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
+    }  # fmt: skip
     assert "--app-name" not in container(run)["command"]
 
 

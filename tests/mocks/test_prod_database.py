@@ -1,4 +1,5 @@
-"""MetadataStore: RDS PostgreSQL, private, encrypted, TLS only, its password in Secrets Manager."""
+"""MetadataStore: RDS PostgreSQL, private, encrypted, TLS only; the master password RDS's own,
+the servers' role's in Secrets Manager."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import re
 
 from components.config import ConfigError
 from components.specs.connections import ConnectionBudget
+from images.mlflow import server_contract as contract
+from tests.mocks.aws_fixtures import MASTER_SECRET_ARN
 from tests.mocks.prod_helpers import (
     ACCOUNT,
     EGRESS,
     INGRESS,
     REGION,
+    aws_outputs,
     container_env,
+    container_secrets,
+    generated_value,
     is_secret,
     log_group_name,
     policy,
@@ -24,6 +30,10 @@ from tests.mocks.prod_helpers import (
     sg_id,
     statements,
 )
+
+
+def server_secret_arn(run) -> str:
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{run.one('aws:secretsmanager/secret:Secret', 'db-server-credentials').name}-AbCdEf"
 
 
 def test_rds_is_private_encrypted_multi_az_backed_up_and_protected(prod_run):
@@ -57,10 +67,11 @@ def test_the_servers_reach_the_database_through_rds_proxy_over_verified_tls(prod
     proxy = prod_run.one("aws:rds/proxy:Proxy")
     plain = proxy.plain
     assert plain["engineFamily"] == "POSTGRESQL" and plain["requireTls"] is True
-    (auth,) = plain["auths"]
-    credentials = prod_run.one("aws:secretsmanager/secret:Secret", "db-credentials")
-    assert auth["authScheme"] == "SECRETS" and auth["clientPasswordAuthType"] == "POSTGRES_SCRAM_SHA_256"
-    assert auth["secretArn"] == f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{credentials.name}-AbCdEf"
+    # Both roles sign in through it: the servers' own, and the master user (the boot step's).
+    assert [auth["secretArn"] for auth in plain["auths"]] == [server_secret_arn(prod_run), MASTER_SECRET_ARN]
+    for auth in plain["auths"]:
+        assert auth["authScheme"] == "SECRETS" and auth["clientPasswordAuthType"] == "POSTGRES_SCRAM_SHA_256"
+        assert auth["iamAuth"] == "DISABLED"
     assert plain["vpcSecurityGroupIds"] == [sg_id(prod_run, "proxy")]
     private = [s.name for s in prod_run.of_type("aws:ec2/subnet:Subnet") if s.plain["tags"]["tier"] == "private"]
     assert plain["vpcSubnetIds"] == [f"{name}-id" for name in private]
@@ -89,10 +100,7 @@ def test_the_proxy_role_reads_only_the_database_credentials(prod_run):
     trust = json.loads(reveal(role.inputs["assumeRolePolicy"]))
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "rds.amazonaws.com"}]
     doc = policy(prod_run.one("aws:iam/rolePolicy:RolePolicy", "db-proxy"))
-    credentials = prod_run.one("aws:secretsmanager/secret:Secret", "db-credentials")
-    assert statements(doc, "ReadTheCredentials")["Resource"] == [
-        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{credentials.name}-AbCdEf"
-    ]
+    assert statements(doc, "ReadTheCredentials")["Resource"] == [server_secret_arn(prod_run), MASTER_SECRET_ARN]
     decrypt = statements(doc, "DecryptThemThroughSecretsManager")
     assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
     assert prod_run.depends_on(
@@ -143,12 +151,58 @@ def test_rds_log_groups_exist_with_retention_before_rds_creates_them(prod_run):
         assert group["retentionInDays"] == 90 and group["kmsKeyId"]
 
 
-def test_database_password_is_generated_secret_and_stored_in_secrets_manager(prod_run):
+def test_rds_manages_and_rotates_the_master_password_under_our_key(prod_run):
+    """No master password in the program, the state or a plan (Checkov CKV_AWS_354-style
+    "RDS-managed secret"): RDS draws it, keeps it under the platform key, and rotates it."""
     db = prod_run.one("aws:rds/instance:Instance")
-    assert is_secret(db.inputs["password"])
-    version = prod_run.one("aws:secretsmanager/secretVersion:SecretVersion", "db-credentials")
+    assert "password" not in db.inputs and "passwordWo" not in db.inputs
+    assert db.plain["manageMasterUserPassword"] is True
+    assert db.plain["masterUserSecretKmsKeyId"] == db.plain["kmsKeyId"]
+    assert db.plain["username"] == "mlflow"
+
+
+def test_the_servers_sign_in_as_their_own_role_and_only_boot_reads_the_master_secret(prod_run):
+    env = container_env(prod_run)
+    assert env[contract.DB_USER] == contract.SERVER_DB_ROLE == "mlflow_server"
+    assert env[contract.DB_OWNER_USER] == "mlflow"
+    version = prod_run.one("aws:secretsmanager/secretVersion:SecretVersion", "db-server-credentials")
     assert is_secret(version.inputs["secretString"])
     stored = json.loads(reveal(version.inputs["secretString"]))
-    assert stored == {"username": "mlflow", "password": reveal(db.inputs["password"])}
-    secret = prod_run.one("aws:secretsmanager/secret:Secret", "db-credentials").plain
+    password = prod_run.one("random:index/randomPassword:RandomPassword", "db-server-password")
+    assert stored == {"username": contract.SERVER_DB_ROLE, "password": generated_value(password)}
+    assert len(stored["password"]) == contract.RDS_PASSWORD_LENGTH
+    secret = prod_run.one("aws:secretsmanager/secret:Secret", "db-server-credentials").plain
     assert secret["kmsKeyId"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
+    secrets = container_secrets(prod_run)
+    version_id = aws_outputs(version.typ, version.name, {})["versionId"]
+    # Ours pinned to the version this program wrote; RDS's at AWSCURRENT (it rotates it weekly,
+    # and the boot step reads it once per task start).
+    assert secrets[contract.DB_PASSWORD] == f"{server_secret_arn(prod_run)}:password::{version_id}"
+    assert secrets[contract.DB_OWNER_PASSWORD] == f"{MASTER_SECRET_ARN}:password::"
+
+
+def test_enhanced_monitoring_every_minute_with_a_role_only_rds_monitoring_of_this_account_assumes(prod_run):
+    db = prod_run.one("aws:rds/instance:Instance")
+    assert db.plain["monitoringInterval"] == 60
+    role = prod_run.one("aws:iam/role:Role", "db-monitoring")
+    assert db.plain["monitoringRoleArn"] == aws_outputs(role.typ, role.name, role.plain)["arn"]
+    (trust,) = json.loads(reveal(role.inputs["assumeRolePolicy"]))["Statement"]
+    assert trust["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:rds:{REGION}:{ACCOUNT}:db:*"},
+    }
+    attachment = prod_run.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "db-monitoring")
+    assert attachment.plain["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+    # RDS refuses a monitoring role that cannot write yet: the instance waits for the attachment.
+    assert prod_run.depends_on(db, attachment)
+
+
+def test_iam_database_authentication_is_on_and_ddl_is_logged(prod_run):
+    db = prod_run.one("aws:rds/instance:Instance")
+    assert db.plain["iamDatabaseAuthenticationEnabled"] is True
+    params = {p["name"]: p for p in prod_run.one("aws:rds/parameterGroup:ParameterGroup").plain["parameters"]}
+    assert params["log_statement"]["value"] == "ddl"
+    assert params["log_min_duration_statement"]["value"] == "1000"
+    # A dynamic parameter: applied without a reboot (RDS's default apply method "immediate").
+    assert params["log_statement"].get("applyMethod", "immediate") == "immediate"

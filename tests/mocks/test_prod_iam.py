@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+from tests.mocks.aws_fixtures import MASTER_SECRET_ARN
 from tests.mocks.prod_helpers import ACCOUNT, REGION, aws_outputs, container, policy, prod_section, run_prod, statements
 
 
 def test_roles_trust_only_ecs_tasks_of_this_account(prod_run):
-    # The database proxy's role trusts RDS (test_prod_database.py); every other role, ECS tasks.
-    for role in [r for r in prod_run.of_type("aws:iam/role:Role") if not r.name.endswith("-db-proxy")]:
+    # The database proxy's role trusts RDS, its monitoring role RDS monitoring
+    # (test_prod_database.py); every other role, ECS tasks.
+    for role in [
+        r for r in prod_run.of_type("aws:iam/role:Role") if not r.name.endswith(("-db-proxy", "-db-monitoring"))
+    ]:
         (trust,) = json.loads(role.plain["assumeRolePolicy"])["Statement"]
         assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
         assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
@@ -28,7 +32,8 @@ def test_execution_role_may_only_pull_read_its_secrets_and_log(prod_run):
     assert wildcard == ["EcrToken"]
     secret_arns = {r.name: f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{r.name}-AbCdEf"
                    for r in prod_run.of_type("aws:secretsmanager/secret:Secret")}  # fmt: skip
-    assert set(statements(doc, "ReadTheTaskSecrets")["Resource"]) == set(secret_arns.values())
+    # Ours, and the master user's secret that RDS manages (the boot step's).
+    assert set(statements(doc, "ReadTheTaskSecrets")["Resource"]) == {*secret_arns.values(), MASTER_SECRET_ARN}
     (group,) = [g for g in prod_run.of_type("aws:cloudwatch/logGroup:LogGroup") if g.name == "mlflow-prod"]
     assert group.plain["namePrefix"] == "/mlflow/prod/tracking-server-" and "name" not in group.plain
     group_name = aws_outputs(group.typ, group.name, group.plain)["name"]
@@ -39,7 +44,7 @@ def test_execution_role_may_only_pull_read_its_secrets_and_log(prod_run):
 
 
 def secret_of(value_from: str) -> str:
-    """<secret arn>:<json key>::<version id> -> the secret's ARN (7 colon-separated fields)."""
+    """<secret arn>:<json key>::<version id, or nothing> -> the secret's ARN (7 colon-separated fields)."""
     return ":".join(value_from.split(":")[:7])
 
 
@@ -48,8 +53,8 @@ def test_the_execution_role_reads_exactly_the_secrets_the_container_is_handed(pr
     without_basic_auth = run_prod(
         auth={"mode": "none"}, loadBalancer={**prod_section("loadBalancer"), "internal": True}
     )
-    # The database's, MLflow's encryption keys', and basic-auth's.
-    for run, secrets in ((prod_run, 3), (without_basic_auth, 2)):
+    # The servers' database role's, RDS's master secret, MLflow's encryption keys', and basic-auth's.
+    for run, secrets in ((prod_run, 4), (without_basic_auth, 3)):
         doc = policy(run.one("aws:iam/rolePolicy:RolePolicy", "execution"))
         granted = statements(doc, "ReadTheTaskSecrets")["Resource"]
         handed = {secret_of(s["valueFrom"]) for s in container(run)["secrets"]}

@@ -47,6 +47,7 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(prod
     secrets = {s["name"]: s["valueFrom"] for s in c["secrets"]}
     assert set(secrets) == {
         "MLFLOW_DB_PASSWORD",
+        "MLFLOW_DB_OWNER_PASSWORD",
         "MLFLOW_AUTH_ADMIN_PASSWORD",
         "MLFLOW_FLASK_SERVER_SECRET_KEY",
         "MLFLOW_CRYPTO_KEK_PASSPHRASE",
@@ -56,15 +57,20 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(prod
     assert not any(re.search("PASSWORD|SECRET|TOKEN", name) and not name.endswith("_PATH") for name in env)
     # Pinned to the version the program wrote: <arn>:<json key>:<stage, empty>:<version id>.
     versions = {v.name: v for v in prod_run.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
-    db_version = aws_outputs(versions["mlflow-prod-db-credentials"].typ, "mlflow-prod-db-credentials", {})
+    db_version = aws_outputs(versions["mlflow-prod-db-server-credentials"].typ, "mlflow-prod-db-server-credentials", {})
     assert secrets["MLFLOW_DB_PASSWORD"] == (
-        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlflow-prod-db-credentials-AbCdEf:password::"
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlflow-prod-db-server-credentials-AbCdEf:password::"
         f"{db_version['versionId']}"
     )
+    # Every secret this program writes is pinned; RDS's master secret alone is read at AWSCURRENT
+    # (RDS rotates it: a pinned version would be retired under the tasks).
+    ours = {name: value for name, value in secrets.items() if name != "MLFLOW_DB_OWNER_PASSWORD"}
     assert all(
         re.fullmatch(r"arn:aws:secretsmanager:[^:]+:\d{12}:secret:[\w-]+:\w+::[0-9a-f-]{36}", value)
-        for value in secrets.values()
+        for value in ours.values()
     ), secrets
+    assert re.fullmatch(r"arn:aws:secretsmanager:[^:]+:\d{12}:secret:rds![\w-]+:password::",
+                        secrets["MLFLOW_DB_OWNER_PASSWORD"])  # fmt: skip
     assert env["MLFLOW_DB_SSLMODE"] == "verify-full"
     assert env["MLFLOW_DB_SSLROOTCERT"] in (
         "/etc/ssl/certs/ca-certificates.crt",

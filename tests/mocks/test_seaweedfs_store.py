@@ -102,7 +102,8 @@ def test_the_identities_file_is_a_secret_upload_the_weed_user_alone_can_read(sea
 
 def test_the_keys_are_secret_and_in_no_env_command_or_health_check(seaweedfs_run):
     keys = store_keys(seaweedfs_run)
-    assert len(seaweedfs_run.of_type(PASSWORD)) == 5  # postgres, store key + secret, proxy, KEK passphrase
+    # postgres's owner and the servers' role, store key + secret, proxy, KEK passphrase
+    assert len(seaweedfs_run.of_type(PASSWORD)) == 6
     for name, container in containers(seaweedfs_run).items():
         plain_parts = json.dumps(
             [

@@ -63,8 +63,13 @@ DB_PROPS = {
     "autoMinorVersionUpgrade": True,
     "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
     "parameterGroupName": "db-params",
+    "monitoringInterval": 60,
+    "monitoringRoleArn": "arn:aws:iam::123456789012:role/mlflow-prod-db-monitoring-0a1b2c3",
+    "iamDatabaseAuthenticationEnabled": True,
+    "manageMasterUserPassword": True,
 }
-params = res(PARAMS, "db-params", {"family": "postgres17", "parameters": [{"name": "rds.force_ssl", "value": "1"}]})
+DB_PARAMETERS = [{"name": "rds.force_ssl", "value": "1"}, {"name": "log_statement", "value": "ddl"}]
+params = res(PARAMS, "db-params", {"family": "postgres17", "parameters": DB_PARAMETERS})
 db = res(INSTANCE, "db", DB_PROPS, deps={"parameterGroupName": [params]})
 
 
@@ -98,6 +103,40 @@ CASES["rds-force-ssl"] = Case(
     [
         ("db", "Instance 'db': parameter group 'db-params' must set rds.force_ssl to 1"),
         ("db2", "Instance 'db2' uses the engine's default parameter group, which does not force SSL"),
+    ],
+)
+
+CASES["rds-enhanced-monitoring"] = db_case(
+    [
+        "monitoringInterval must be one of 1, 5, 10, 15, 30 or 60 seconds",
+        "monitoringRoleArn must name the role Enhanced Monitoring writes with",
+    ],
+    monitoringInterval=0,
+    monitoringRoleArn=None,
+)
+CASES["rds-iam-authentication"] = db_case(
+    ["iamDatabaseAuthenticationEnabled must be true"], iamDatabaseAuthenticationEnabled=False
+)
+CASES["rds-managed-master-password"] = db_case(
+    [
+        "password must not be set: let RDS manage it (manageMasterUserPassword)",
+        "manageMasterUserPassword must be true",
+    ],
+    manageMasterUserPassword=None,
+    password="s3cret-in-the-state",
+)
+CASES["rds-ddl-logged"] = Case(
+    [db, params],
+    [
+        db,
+        with_props(
+            params, parameters=[{"name": "rds.force_ssl", "value": "1"}, {"name": "log_statement", "value": "none"}]
+        ),
+        res(INSTANCE, "db2", {**DB_PROPS, "parameterGroupName": "default.postgres17"}),
+    ],
+    [
+        ("db", "Instance 'db': parameter group 'db-params' must set log_statement to all or ddl or mod"),
+        ("db2", "Instance 'db2' uses the engine's default parameter group, which does not log DDL"),
     ],
 )
 

@@ -79,6 +79,9 @@ def test_unknown_sentinels_over_the_wire_do_not_crash_the_served_pack():
             "finalSnapshotIdentifier": UNKNOWN_STRING_VALUE,
             "enabledCloudwatchLogsExports": ["postgresql"],
             "parameterGroupName": UNKNOWN_STRING_VALUE,
+            "monitoringInterval": UNKNOWN_NUMBER_VALUE,
+            "iamDatabaseAuthenticationEnabled": UNKNOWN_BOOLEAN_VALUE,
+            "manageMasterUserPassword": UNKNOWN_BOOLEAN_VALUE,
         },
     )
     task = res("aws:ecs/taskDefinition:TaskDefinition", "task", {"containerDefinitions": UNKNOWN_STRING_VALUE})

@@ -22,12 +22,13 @@ class SecretLeakError(ValueError):
 
 @dataclass(frozen=True)
 class EcsSecret:
-    """Where ECS reads one secret value: a JSON key of a Secrets Manager secret, at one version
-    (a resolved `lib.secrets.SecretRef`)."""
+    """Where ECS reads one secret value: a JSON key of a Secrets Manager secret, at one version,
+    or at AWSCURRENT when the service that owns the secret rotates it (a resolved
+    `lib.secrets.SecretRef`)."""
 
     arn: str
     key: str
-    version_id: str
+    version_id: str | None
 
 
 def value_from(secret: EcsSecret) -> str:
@@ -35,9 +36,11 @@ def value_from(secret: EcsSecret) -> str:
     stage>:<version id>, the stage left empty (a version id and a stage are exclusive).
 
     Pinned, so a new value rolls the tasks onto it instead of leaving them on whatever AWSCURRENT
-    was when they started. The only place this syntax is written.
+    was when they started. Unpinned (`<arn>:<key>::`, ECS's form for AWSCURRENT) only for a
+    secret another service rotates: a pinned version would be retired under the tasks.
+    The only place this syntax is written.
     """
-    return f"{secret.arn}:{secret.key}::{secret.version_id}"
+    return f"{secret.arn}:{secret.key}::{secret.version_id or ''}"
 
 
 def container_definition(

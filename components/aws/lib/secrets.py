@@ -27,7 +27,14 @@ class SecretRef:
     arn: pulumi.Output[str]
     key: str
     version_arn: pulumi.Output[str]
-    version_id: pulumi.Output[str]
+    # None: AWSCURRENT when a task starts (`rotated_by_aws`).
+    version_id: pulumi.Output[str] | None
+
+    @classmethod
+    def rotated_by_aws(cls, arn: pulumi.Output[str], key: str) -> SecretRef:
+        """A key of a secret another AWS service writes and rotates (RDS's master secret):
+        never pinned, tasks read its current value when they start."""
+        return cls(arn=arn, key=key, version_arn=arn, version_id=None)
 
     def resolved(self) -> pulumi.Output[EcsSecret]:
         return pulumi.Output.all(self.version_arn, self.version_id).apply(
