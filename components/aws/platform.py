@@ -137,7 +137,7 @@ class AwsPlatform(pulumi.ComponentResource):
             )
             secrets.update(credentials.secrets)
 
-        registry = ImageRegistry(f"{name}-mlflow", ImageRegistryArgs(ctx=ctx), child)
+        registry = ImageRegistry(f"{name}-mlflow", ImageRegistryArgs(ctx=ctx, settings=settings.registry), child)
         balancer = LoadBalancer(
             name,
             LoadBalancerArgs(

@@ -294,6 +294,17 @@ class AwsTaskSettings(ConfigModel):
     """`pulumi up` waits for healthy tasks"""
 
 
+class AwsRegistrySettings(ConfigModel):
+    """The ECR repository of the MLflow image (components/aws/registry.py)."""
+
+    # Amazon Inspector's continuous scanning of this repository (OS and Python packages, rescanned
+    # when a new CVE is published). A registry-wide setting of the account and region: docs/aws.md.
+    enhanced_scanning: bool = False
+    """Amazon Inspector scans the repository continuously (~$0.09 per image pushed, ~$0.01 per rescan). Rewrites the registry's scanning configuration for the whole account and region: docs/aws.md"""
+    force_delete: bool = False
+    """lets destroy delete the repository with its images; `false`: destroy fails on a repository that still holds images (docs/aws.md, Destroying)"""
+
+
 class AwsLogSettings(ConfigModel):
     # Container, database and VPC logs in CloudWatch.
     retention_days: LogRetentionDays = 90
@@ -322,6 +333,7 @@ class AwsSettings(ConfigModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     tasks: AwsTaskSettings = Field(default_factory=AwsTaskSettings)
     logs: AwsLogSettings = Field(default_factory=AwsLogSettings)
+    registry: AwsRegistrySettings = Field(default_factory=AwsRegistrySettings)
     aws: AwsTargetSettings
 
     @model_validator(mode="before")

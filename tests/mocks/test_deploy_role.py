@@ -33,7 +33,17 @@ SERVICE_LINKED_ROLES = {
     "aws:ecs/service:Service": "ecs.amazonaws.com",
     "aws:rds/instance:Instance": "rds.amazonaws.com",
     "aws:appautoscaling/target:Target": "ecs.application-autoscaling.amazonaws.com",
+    # Amazon Inspector makes its role when enhanced scanning is turned on (ECR user guide,
+    # "IAM permissions required for enhanced scanning").
+    "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration": "inspector2.amazonaws.com",
 }
+# Where the policy names single actions rather than a whole service: what enhanced scanning needs
+# of ECR and of Inspector (the ECR user guide's policy).
+REQUIRED_ACTIONS = {
+    "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration": [
+        "ecr:PutRegistryScanningConfiguration", "ecr:GetRegistryScanningConfiguration", "inspector2:Enable",
+        "inspector2:Disable", "inspector2:ListFindings", "inspector2:ListAccountPermissions", "inspector2:ListCoverage"],
+}  # fmt: skip
 
 
 def deploy_policy() -> dict:
@@ -66,6 +76,7 @@ def runs(prod_run):
         "committed": prod_run,
         "certificate created": run_prod(loadBalancer=without_certificate),
         "waf": run_prod(loadBalancer=waf),
+        "enhanced scanning": run_prod(registry={"enhancedScanning": True}),
         "oidc": run_prod(secret_keys=AUTH_IS_SECRET, auth={"mode": "oidc", "oidc": OIDC}),
     }
 
@@ -80,6 +91,15 @@ def test_every_service_the_program_uses_is_allowed(runs):
     assert {"aws:acm/certificate:Certificate", "aws:wafv2/webAclAssociation:WebAclAssociation"} <= types
     missing = sorted({prefix_of(t) for t in types} - {a.split(":")[0] for a in actions})
     assert missing == [], f"the deploy role's policy allows nothing of {missing}"
+
+
+def test_the_actions_each_resource_needs_are_allowed(runs):
+    actions = allowed_actions(deploy_policy())
+    types = aws_types(runs)
+    assert set(REQUIRED_ACTIONS) <= types
+    missing = sorted({needed for typ in types for needed in REQUIRED_ACTIONS.get(typ, ())
+                      if not any(fnmatch.fnmatchcase(needed, allowed) for allowed in actions)})  # fmt: skip
+    assert missing == []
 
 
 def test_the_first_deploy_in_a_new_account_may_create_exactly_the_service_linked_roles_it_needs(runs):

@@ -59,6 +59,8 @@ def test_minimal_prod_config_gets_production_defaults():
     assert s.aws.network.availability_zones == 2 and s.aws.network.nat_gateways == "one-per-az"
     assert s.artifact_store.force_destroy is False
     assert s.tasks.ephemeral_storage_gib == 50
+    # No force-deleted images, no registry-wide scanning change unless asked.
+    assert s.registry.force_delete is False and s.registry.enhanced_scanning is False
 
 
 NONE_REFUSAL = (
@@ -229,6 +231,7 @@ HTTPS_REFUSAL = (
             "Input should be greater than or equal to 21 (got 10)",
         ),
         (with_(logs={"retentionDays": 10}), "logs.retentionDays", "CloudWatch Logs keeps logs for one of 1, 3, 5"),
+        (with_(registry={"forceDelete": "maybe"}), "registry.forceDelete", "Input should be a valid boolean"),
         # Network.
         (
             with_(aws={"network": {"vpcCidr": "8.8.0.0/16"}}),
