@@ -57,6 +57,8 @@ NON_PUBLIC_IPV4 = tuple(IPv4Network(n) for n in (
     "224.0.0.0/4", "240.0.0.0/4",
 ))  # fmt: skip
 
+# The shortest CloudWatch retention a prod stack may ask for (its default is a year).
+MIN_PROD_LOG_RETENTION_DAYS = 90
 # The only values CloudWatch Logs accepts for a retention period.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)  # fmt: skip
@@ -82,9 +84,11 @@ def _check_domain(value: str) -> str:
 
 
 def _check_retention(value: int) -> int:
-    if value not in LOG_RETENTION_DAYS:
+    allowed = [days for days in LOG_RETENTION_DAYS if days >= MIN_PROD_LOG_RETENTION_DAYS]
+    if value not in allowed:
         raise ValueError(
-            f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days (got {value})"
+            f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days, and a prod "
+            f"stack keeps them at least {MIN_PROD_LOG_RETENTION_DAYS}: one of {', '.join(map(str, allowed))} (got {value})"
         )
     return value
 
@@ -306,9 +310,9 @@ class AwsRegistrySettings(ConfigModel):
 
 
 class AwsLogSettings(ConfigModel):
-    # Container, database and VPC logs in CloudWatch.
-    retention_days: LogRetentionDays = 90
-    """CloudWatch retention (container and RDS logs)"""
+    # Container and database logs in CloudWatch.
+    retention_days: LogRetentionDays = 365
+    """CloudWatch retention (container and RDS logs): 90 days at least"""
     # ALB access logs and flow logs in the log bucket.
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
     """ALB access logs and flow logs"""

@@ -697,9 +697,12 @@ SECRET = "aws:secretsmanager/secret:Secret"
 key = res(KEY, "key", {"enableKeyRotation": True, "deletionWindowInDays": 30})
 secret = res(SECRET, "secret", {"kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/k"})
 CASES["cloudwatch-log-retention"] = Case(
-    [log_group],
-    [with_props(log_group, retentionInDays=None)],
-    [("logs", "retentionInDays must be set (0 or unset keeps logs forever)")],
+    [log_group, with_props(log_group, retentionInDays=365)],
+    [with_props(log_group, retentionInDays=None), res(LOG_GROUP, "short", {**log_group.props, "retentionInDays": 30})],
+    [
+        ("logs", "retentionInDays must be set (0 or unset keeps logs forever)"),
+        ("short", "retentionInDays is 30; keep logs at least 90 days"),
+    ],
 )
 CASES["cloudwatch-log-kms"] = Case(
     [log_group], [with_props(log_group, kmsKeyId=None)], [("logs", "kmsKeyId must be set")]

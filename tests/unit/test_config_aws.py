@@ -59,7 +59,8 @@ def test_minimal_prod_config_gets_production_defaults():
     assert s.aws.network.availability_zones == 2 and s.aws.network.nat_gateways == "one-per-az"
     assert s.artifact_store.force_destroy is False
     assert s.tasks.ephemeral_storage_gib == 50
-    # No force-deleted images, no registry-wide scanning change unless asked.
+    # A year of CloudWatch logs; no force-deleted images, no registry-wide scanning change unless asked.
+    assert s.logs.retention_days == 365
     assert s.registry.force_delete is False and s.registry.enhanced_scanning is False
 
 
@@ -231,6 +232,13 @@ HTTPS_REFUSAL = (
             "Input should be greater than or equal to 21 (got 10)",
         ),
         (with_(logs={"retentionDays": 10}), "logs.retentionDays", "CloudWatch Logs keeps logs for one of 1, 3, 5"),
+        (
+            with_(logs={"retentionDays": 60}),
+            "logs.retentionDays",
+            "a prod stack keeps them at least 90: one of 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, "
+            "2557, 2922, 3288, 3653 (got 60)",
+        ),
+        (with_(logs={"retentionDays": 100}), "logs.retentionDays", "(got 100)"),
         (with_(registry={"forceDelete": "maybe"}), "registry.forceDelete", "Input should be a valid boolean"),
         # Network.
         (
