@@ -120,6 +120,10 @@ def _check_secret_text(value: Any) -> Any:
     return value
 
 
+# AWS WAF's floor for a rate-based rule's limit (developer guide, rate-based rule settings).
+WAF_MIN_RATE_LIMIT = 10
+
+
 DomainName = Annotated[str, AfterValidator(_check_domain)]
 SecretText = Annotated[SecretStr, BeforeValidator(_check_secret_text)]
 LogRetentionDays = Annotated[int, AfterValidator(_check_retention)]
@@ -250,6 +254,17 @@ class AuthSettings(ConfigModel):
     """`userPoolArn`, `userPoolClientId`, `userPoolDomain`, `sessionTimeoutSeconds`"""
 
 
+class AwsWafSettings(ConfigModel):
+    """The load balancer's own WAFv2 web ACL (components/aws/web_firewall.py)."""
+
+    enabled: bool = True
+    """a web ACL of the program's own on the load balancer: AWS's common and known-bad-inputs rule groups (sized for multi-GB artifact uploads) and a per-IP rate limit, its verdicts logged; `false` is refused on an internet-facing load balancer unless `loadBalancer.wafAclArn` names another ACL"""
+    # 20 requests/s sustained per client address: far above a training job or a browser, far
+    # below a flood or a password-guessing run. A whole cluster behind one NAT address counts once.
+    rate_limit_per_5_minutes: int = Field(default=6000, ge=WAF_MIN_RATE_LIMIT, le=2_000_000_000)
+    """requests one client address may send in any 5 minutes; past that WAF answers 403 until its rate drops (AWS's minimum: 10)"""
+
+
 class AwsLoadBalancerSettings(ConfigModel):
     # The HTTPS name clients use; the certificate must cover it.
     domain_name: DomainName | None = None
@@ -274,7 +289,9 @@ class AwsLoadBalancerSettings(ConfigModel):
     deletion_protection: bool = True
     """`pulumi destroy` fails until this is false (and applied)"""
     waf_acl_arn: str | None = Field(default=None, pattern=WAF_ACL_ARN)
-    """a regional WAFv2 web ACL to associate"""
+    """a regional WAFv2 web ACL of your own (e.g. Firewall Manager's) to associate instead of the program's; then leave `loadBalancer.waf` out"""
+    waf: AwsWafSettings = Field(default_factory=AwsWafSettings)
+    """`enabled`, `rateLimitPer5Minutes`: the program's own web ACL"""
 
 
 class AwsTaskSettings(ConfigModel):
@@ -310,9 +327,9 @@ class AwsRegistrySettings(ConfigModel):
 
 
 class AwsLogSettings(ConfigModel):
-    # Container and database logs in CloudWatch.
+    # Container, database and WAF logs in CloudWatch.
     retention_days: LogRetentionDays = 365
-    """CloudWatch retention (container and RDS logs): 90 days at least"""
+    """CloudWatch retention (container, RDS and WAF logs): 90 days at least"""
     # ALB access logs and flow logs in the log bucket.
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
     """ALB access logs and flow logs"""
@@ -360,6 +377,7 @@ class AwsSettings(ConfigModel):
             *self.tracking.semantic_problems(),
             *self._database_problems(),
             *self._https_problems(),
+            *self._waf_problems(),
             *self._auth_problems(),
             *self._server_problems(),
             *self._network_problems(),
@@ -442,6 +460,26 @@ class AwsSettings(ConfigModel):
                     "tracking.allowedHosts",
                     f"must include loadBalancer.domainName '{lb.domain_name}': the load balancer forwards the Host "
                     "header and MLflow refuses hosts not listed",
+                )
+            )
+        return problems
+
+    def _waf_problems(self) -> list[tuple[str, str]]:
+        lb, problems = self.load_balancer, []
+        if lb.waf_acl_arn and "waf" in lb.model_fields_set:
+            problems.append(
+                (
+                    "loadBalancer.waf",
+                    "a load balancer takes one web ACL: with loadBalancer.wafAclArn (yours) the program creates none, "
+                    "so remove loadBalancer.waf (or wafAclArn)",
+                )
+            )
+        if not lb.waf.enabled and lb.waf_acl_arn is None and not lb.internal:
+            problems.append(
+                (
+                    "loadBalancer.waf.enabled",
+                    "false is refused on an internet-facing load balancer: keep the program's web ACL, name your own "
+                    "in loadBalancer.wafAclArn, or set loadBalancer.internal",
                 )
             )
         return problems

@@ -37,9 +37,20 @@ SERVICE_LINKED_ROLES = {
     # "IAM permissions required for enhanced scanning").
     "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration": "inspector2.amazonaws.com",
 }
-# Where the policy names single actions rather than a whole service: what enhanced scanning needs
-# of ECR and of Inspector (the ECR user guide's policy).
+# Where the policy names single actions rather than a whole service: what each resource's create,
+# read, update and delete call (terraform-provider-aws internal/service/wafv2/web_acl.go,
+# web_acl_association.go, web_acl_logging_configuration.go; tags through the wafv2 tagging API),
+# what WAF needs of the caller to deliver to CloudWatch Logs (it adds a resource policy to the
+# account), and what enhanced scanning needs of Inspector (the ECR user guide's policy).
 REQUIRED_ACTIONS = {
+    "aws:wafv2/webAcl:WebAcl": ["wafv2:CreateWebACL", "wafv2:GetWebACL", "wafv2:UpdateWebACL", "wafv2:DeleteWebACL",
+                                "wafv2:ListTagsForResource", "wafv2:TagResource", "wafv2:UntagResource"],
+    "aws:wafv2/webAclAssociation:WebAclAssociation": ["wafv2:AssociateWebACL", "wafv2:GetWebACLForResource",
+                                                      "wafv2:DisassociateWebACL", "elasticloadbalancing:SetWebAcl"],
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": [
+        "wafv2:PutLoggingConfiguration", "wafv2:GetLoggingConfiguration", "wafv2:DeleteLoggingConfiguration",
+        "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups"],
     "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration": [
         "ecr:PutRegistryScanningConfiguration", "ecr:GetRegistryScanningConfiguration", "inspector2:Enable",
         "inspector2:Disable", "inspector2:ListFindings", "inspector2:ListAccountPermissions", "inspector2:ListCoverage"],
@@ -68,8 +79,9 @@ def runs(prod_run):
     """Every shape of prod stack the config can ask for."""
     balancer = prod_section("loadBalancer")
     without_certificate = {k: v for k, v in balancer.items() if k != "certificateArn"}
+    # With an ACL of your own, the program makes none (loadBalancer.waf is refused alongside).
     waf = {
-        **balancer,
+        **{k: v for k, v in balancer.items() if k != "waf"},
         "wafAclArn": f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/mlflow/0a1b2c3d-0000-1111-2222-333344445555",
     }
     return {
