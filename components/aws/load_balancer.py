@@ -44,6 +44,8 @@ class LoadBalancerArgs:
     server: ServerShape
     # Where the access logs go.
     log_archive: LogArchive
+    # The regional WAFv2 web ACL in front of it (the program's WebFirewall, or one named in config).
+    web_acl_arn: pulumi.Input[str] | None = None
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -142,10 +144,13 @@ class LoadBalancer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        if settings.waf_acl_arn:
+        if args.web_acl_arn is not None:
+            # Both inputs force a new association (terraform-provider-aws web_acl_association.go),
+            # which AWS makes in place of the old one; the provider retries while a new ALB is not
+            # yet visible to WAF (WAFUnavailableEntityException, up to 10 minutes).
             aws.wafv2.WebAclAssociation(
                 name,
-                aws.wafv2.WebAclAssociationArgs(resource_arn=alb.arn, web_acl_arn=settings.waf_acl_arn),
+                aws.wafv2.WebAclAssociationArgs(resource_arn=alb.arn, web_acl_arn=args.web_acl_arn),
                 opts=child,
             )
         if settings.hosted_zone_id:

@@ -22,6 +22,7 @@ from components.aws.network import InterfaceEndpoints, InterfaceEndpointsArgs, N
 from components.aws.registry import ImageRegistry, ImageRegistryArgs
 from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
 from components.aws.tracking_server import TrackingServer, TrackingServerArgs
+from components.aws.web_firewall import WebFirewall, WebFirewallArgs
 from components.config import AwsSettings
 from components.config.aws import DEPLOY_ROLE_NAME
 from components.outputs import PlatformOutputs
@@ -137,7 +138,16 @@ class AwsPlatform(pulumi.ComponentResource):
             )
             secrets.update(credentials.secrets)
 
-        registry = ImageRegistry(f"{name}-mlflow", ImageRegistryArgs(ctx=ctx), child)
+        registry = ImageRegistry(f"{name}-mlflow", ImageRegistryArgs(ctx=ctx, settings=settings.registry), child)
+        web_acl_arn: pulumi.Input[str] | None = settings.load_balancer.waf_acl_arn
+        if web_acl_arn is None and settings.load_balancer.waf.enabled:
+            web_acl_arn = WebFirewall(
+                f"{name}-waf",
+                WebFirewallArgs(settings=settings.load_balancer.waf, ctx=ctx, kms_key_arn=key.arn,
+                                log_retention_days=settings.logs.retention_days,
+                                sign_in_at_load_balancer=settings.auth.mode in ("oidc", "cognito")),
+                child,
+            ).web_acl_arn  # fmt: skip
         balancer = LoadBalancer(
             name,
             LoadBalancerArgs(
@@ -148,6 +158,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 security_group_id=groups.load_balancer_id,
                 server=shape,
                 log_archive=logs,
+                web_acl_arn=web_acl_arn,
             ),
             child,
         )

@@ -11,6 +11,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components.aws.lib.providers import AwsContext
+from components.config.aws import AwsRegistrySettings
 from components.image import FARGATE_PLATFORM, build_context_hash, mlflow_image
 
 KEEP_IMAGES = 30
@@ -21,6 +22,7 @@ TAG_SUFFIX_BYTES = 4
 @dataclass(frozen=True)
 class ImageRegistryArgs:
     ctx: AwsContext
+    settings: AwsRegistrySettings
 
 
 class ImageRegistry(pulumi.ComponentResource):
@@ -39,9 +41,11 @@ class ImageRegistry(pulumi.ComponentResource):
                 image_tag_mutability="IMMUTABLE",
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
                 encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
-                # `pulumi destroy` deletes the images with the repository: each is rebuilt from
-                # images/mlflow by `pulumi up`, and nothing else pushes here (docs/aws.md, Destroying).
-                force_delete=True,
+                # Off: a destroy (or a replacement) cannot take the images that tasks run, and their
+                # scan findings, with it; destroy then fails on a non-empty repository until the
+                # images are deleted or forceDelete is applied (docs/aws.md, Destroying). Changing
+                # it is an in-place update of the provider's state: no AWS call, no replacement.
+                force_delete=args.settings.force_delete,
             ),
             opts=child,
         )
@@ -79,6 +83,8 @@ class ImageRegistry(pulumi.ComponentResource):
             random.RandomIdArgs(byte_length=TAG_SUFFIX_BYTES, keepers={"buildContext": build_context_hash()}),
             opts=child,
         )
+        if args.settings.enhanced_scanning:
+            enhanced_scanning(name, repository.name, child)
         token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id, opts=ctx.invoke(self))
         image = mlflow_image(
             f"{name}-mlflow",
@@ -96,3 +102,31 @@ class ImageRegistry(pulumi.ComponentResource):
         self.repository_url = repository.repository_url
         self.image_digest = image.repo_digest
         self.register_outputs({"repositoryUrl": repository.repository_url, "image": self.image_digest})
+
+
+def enhanced_scanning(name: str, repository_name: pulumi.Input[str], opts: pulumi.ResourceOptions) -> None:
+    """Amazon Inspector scans the repository continuously (and on push), not ECR's basic scan.
+
+    The registry's scanning configuration is one per account and region: PutRegistryScanningConfiguration
+    replaces every rule of it, and deleting this resource puts BASIC with no rules back
+    (terraform-provider-aws registry_scanning_configuration.go). Under ENHANCED, a repository no rule
+    matches is not scanned at all. So the rule names this repository only: a filter without a
+    wildcard matches every repository whose name contains it, and ours ends in a unique suffix.
+    """
+    aws.ecr.RegistryScanningConfiguration(
+        name,
+        aws.ecr.RegistryScanningConfigurationArgs(
+            scan_type="ENHANCED",
+            rules=[
+                aws.ecr.RegistryScanningConfigurationRuleArgs(
+                    scan_frequency="CONTINUOUS_SCAN",
+                    repository_filters=[
+                        aws.ecr.RegistryScanningConfigurationRuleRepositoryFilterArgs(
+                            filter=repository_name, filter_type="WILDCARD"
+                        )
+                    ],
+                )
+            ],
+        ),
+        opts=opts,
+    )

@@ -57,6 +57,8 @@ NON_PUBLIC_IPV4 = tuple(IPv4Network(n) for n in (
     "224.0.0.0/4", "240.0.0.0/4",
 ))  # fmt: skip
 
+# The shortest CloudWatch retention a prod stack may ask for (its default is a year).
+MIN_PROD_LOG_RETENTION_DAYS = 90
 # The only values CloudWatch Logs accepts for a retention period.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)  # fmt: skip
@@ -82,9 +84,11 @@ def _check_domain(value: str) -> str:
 
 
 def _check_retention(value: int) -> int:
-    if value not in LOG_RETENTION_DAYS:
+    allowed = [days for days in LOG_RETENTION_DAYS if days >= MIN_PROD_LOG_RETENTION_DAYS]
+    if value not in allowed:
         raise ValueError(
-            f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days (got {value})"
+            f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days, and a prod "
+            f"stack keeps them at least {MIN_PROD_LOG_RETENTION_DAYS}: one of {', '.join(map(str, allowed))} (got {value})"
         )
     return value
 
@@ -114,6 +118,10 @@ def _check_secret_text(value: Any) -> Any:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string (its value is not shown)")
     return value
+
+
+# AWS WAF's floor for a rate-based rule's limit (developer guide, rate-based rule settings).
+WAF_MIN_RATE_LIMIT = 10
 
 
 DomainName = Annotated[str, AfterValidator(_check_domain)]
@@ -246,6 +254,17 @@ class AuthSettings(ConfigModel):
     """`userPoolArn`, `userPoolClientId`, `userPoolDomain`, `sessionTimeoutSeconds`"""
 
 
+class AwsWafSettings(ConfigModel):
+    """The load balancer's own WAFv2 web ACL (components/aws/web_firewall.py)."""
+
+    enabled: bool = True
+    """a web ACL of the program's own on the load balancer: AWS's common and known-bad-inputs rule groups (sized for multi-GB artifact uploads) and a per-IP rate limit, its verdicts logged; `false` is refused on an internet-facing load balancer unless `loadBalancer.wafAclArn` names another ACL"""
+    # 20 requests/s sustained per client address: far above a training job or a browser, far
+    # below a flood or a password-guessing run. A whole cluster behind one NAT address counts once.
+    rate_limit_per_5_minutes: int = Field(default=6000, ge=WAF_MIN_RATE_LIMIT, le=2_000_000_000)
+    """requests one client address may send in any 5 minutes; past that WAF answers 403 until its rate drops (AWS's minimum: 10)"""
+
+
 class AwsLoadBalancerSettings(ConfigModel):
     # The HTTPS name clients use; the certificate must cover it.
     domain_name: DomainName | None = None
@@ -270,7 +289,9 @@ class AwsLoadBalancerSettings(ConfigModel):
     deletion_protection: bool = True
     """`pulumi destroy` fails until this is false (and applied)"""
     waf_acl_arn: str | None = Field(default=None, pattern=WAF_ACL_ARN)
-    """a regional WAFv2 web ACL to associate"""
+    """a regional WAFv2 web ACL of your own (e.g. Firewall Manager's) to associate instead of the program's; then leave `loadBalancer.waf` out"""
+    waf: AwsWafSettings = Field(default_factory=AwsWafSettings)
+    """`enabled`, `rateLimitPer5Minutes`: the program's own web ACL"""
 
 
 class AwsTaskSettings(ConfigModel):
@@ -294,10 +315,21 @@ class AwsTaskSettings(ConfigModel):
     """`pulumi up` waits for healthy tasks"""
 
 
+class AwsRegistrySettings(ConfigModel):
+    """The ECR repository of the MLflow image (components/aws/registry.py)."""
+
+    # Amazon Inspector's continuous scanning of this repository (OS and Python packages, rescanned
+    # when a new CVE is published). A registry-wide setting of the account and region: docs/aws.md.
+    enhanced_scanning: bool = False
+    """Amazon Inspector scans the repository continuously (~$0.09 per image pushed, ~$0.01 per rescan). Rewrites the registry's scanning configuration for the whole account and region: docs/aws.md"""
+    force_delete: bool = False
+    """lets destroy delete the repository with its images; `false`: destroy fails on a repository that still holds images (docs/aws.md, Destroying)"""
+
+
 class AwsLogSettings(ConfigModel):
-    # Container, database and VPC logs in CloudWatch.
-    retention_days: LogRetentionDays = 90
-    """CloudWatch retention (container and RDS logs)"""
+    # Container, database and WAF logs in CloudWatch.
+    retention_days: LogRetentionDays = 365
+    """CloudWatch retention (container, RDS and WAF logs): 90 days at least"""
     # ALB access logs and flow logs in the log bucket.
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
     """ALB access logs and flow logs"""
@@ -322,6 +354,7 @@ class AwsSettings(ConfigModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     tasks: AwsTaskSettings = Field(default_factory=AwsTaskSettings)
     logs: AwsLogSettings = Field(default_factory=AwsLogSettings)
+    registry: AwsRegistrySettings = Field(default_factory=AwsRegistrySettings)
     aws: AwsTargetSettings
 
     @model_validator(mode="before")
@@ -344,6 +377,7 @@ class AwsSettings(ConfigModel):
             *self.tracking.semantic_problems(),
             *self._database_problems(),
             *self._https_problems(),
+            *self._waf_problems(),
             *self._auth_problems(),
             *self._server_problems(),
             *self._network_problems(),
@@ -426,6 +460,26 @@ class AwsSettings(ConfigModel):
                     "tracking.allowedHosts",
                     f"must include loadBalancer.domainName '{lb.domain_name}': the load balancer forwards the Host "
                     "header and MLflow refuses hosts not listed",
+                )
+            )
+        return problems
+
+    def _waf_problems(self) -> list[tuple[str, str]]:
+        lb, problems = self.load_balancer, []
+        if lb.waf_acl_arn and "waf" in lb.model_fields_set:
+            problems.append(
+                (
+                    "loadBalancer.waf",
+                    "a load balancer takes one web ACL: with loadBalancer.wafAclArn (yours) the program creates none, "
+                    "so remove loadBalancer.waf (or wafAclArn)",
+                )
+            )
+        if not lb.waf.enabled and lb.waf_acl_arn is None and not lb.internal:
+            problems.append(
+                (
+                    "loadBalancer.waf.enabled",
+                    "false is refused on an internet-facing load balancer: keep the program's web ACL, name your own "
+                    "in loadBalancer.wafAclArn, or set loadBalancer.internal",
                 )
             )
         return problems

@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     aws_network,
     aws_rds,
     aws_s3,
+    aws_waf,
     docker_stack,  # noqa: F401
 )
 

@@ -9,12 +9,26 @@ KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
 
 
-@resource_rule("cloudwatch-log-retention", ["CKV_AWS_66"], "Log groups have a retention period", [LOG_GROUP])
+# The shortest retention a log group may have (components/config/aws.py refuses less in config).
+MIN_RETENTION_DAYS = 90
+
+
+@resource_rule(
+    "cloudwatch-log-retention",
+    ["CKV_AWS_66", "CKV_AWS_338"],
+    "Log groups keep logs at least 90 days, not forever (CKV_AWS_338's year is the default)",
+    [LOG_GROUP],
+)
 def log_retention(r: Res) -> list[str]:
     days = r.get("retentionInDays")
-    if days is UNKNOWN or (number(days) or 0) > 0:
+    if days is UNKNOWN:
         return []
-    return ["retentionInDays must be set (0 or unset keeps logs forever)"]
+    kept = number(days) or 0
+    if kept <= 0:
+        return ["retentionInDays must be set (0 or unset keeps logs forever)"]
+    if kept < MIN_RETENTION_DAYS:
+        return [f"retentionInDays is {kept:g}; keep logs at least {MIN_RETENTION_DAYS} days"]
+    return []
 
 
 @resource_rule("cloudwatch-log-kms", ["CKV_AWS_158"], "Log groups are encrypted with a KMS key", [LOG_GROUP])

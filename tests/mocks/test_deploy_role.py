@@ -33,7 +33,28 @@ SERVICE_LINKED_ROLES = {
     "aws:ecs/service:Service": "ecs.amazonaws.com",
     "aws:rds/instance:Instance": "rds.amazonaws.com",
     "aws:appautoscaling/target:Target": "ecs.application-autoscaling.amazonaws.com",
+    # Amazon Inspector makes its role when enhanced scanning is turned on (ECR user guide,
+    # "IAM permissions required for enhanced scanning").
+    "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration": "inspector2.amazonaws.com",
 }
+# Where the policy names single actions rather than a whole service: what each resource's create,
+# read, update and delete call (terraform-provider-aws internal/service/wafv2/web_acl.go,
+# web_acl_association.go, web_acl_logging_configuration.go; tags through the wafv2 tagging API),
+# what WAF needs of the caller to deliver to CloudWatch Logs (it adds a resource policy to the
+# account), and what enhanced scanning needs of Inspector (the ECR user guide's policy).
+REQUIRED_ACTIONS = {
+    "aws:wafv2/webAcl:WebAcl": ["wafv2:CreateWebACL", "wafv2:GetWebACL", "wafv2:UpdateWebACL", "wafv2:DeleteWebACL",
+                                "wafv2:ListTagsForResource", "wafv2:TagResource", "wafv2:UntagResource"],
+    "aws:wafv2/webAclAssociation:WebAclAssociation": ["wafv2:AssociateWebACL", "wafv2:GetWebACLForResource",
+                                                      "wafv2:DisassociateWebACL", "elasticloadbalancing:SetWebAcl"],
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": [
+        "wafv2:PutLoggingConfiguration", "wafv2:GetLoggingConfiguration", "wafv2:DeleteLoggingConfiguration",
+        "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups"],
+    "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration": [
+        "ecr:PutRegistryScanningConfiguration", "ecr:GetRegistryScanningConfiguration", "inspector2:Enable",
+        "inspector2:Disable", "inspector2:ListFindings", "inspector2:ListAccountPermissions", "inspector2:ListCoverage"],
+}  # fmt: skip
 
 
 def deploy_policy() -> dict:
@@ -58,14 +79,16 @@ def runs(prod_run):
     """Every shape of prod stack the config can ask for."""
     balancer = prod_section("loadBalancer")
     without_certificate = {k: v for k, v in balancer.items() if k != "certificateArn"}
+    # With an ACL of your own, the program makes none (loadBalancer.waf is refused alongside).
     waf = {
-        **balancer,
+        **{k: v for k, v in balancer.items() if k != "waf"},
         "wafAclArn": f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/mlflow/0a1b2c3d-0000-1111-2222-333344445555",
     }
     return {
         "committed": prod_run,
         "certificate created": run_prod(loadBalancer=without_certificate),
         "waf": run_prod(loadBalancer=waf),
+        "enhanced scanning": run_prod(registry={"enhancedScanning": True}),
         "oidc": run_prod(secret_keys=AUTH_IS_SECRET, auth={"mode": "oidc", "oidc": OIDC}),
     }
 
@@ -80,6 +103,15 @@ def test_every_service_the_program_uses_is_allowed(runs):
     assert {"aws:acm/certificate:Certificate", "aws:wafv2/webAclAssociation:WebAclAssociation"} <= types
     missing = sorted({prefix_of(t) for t in types} - {a.split(":")[0] for a in actions})
     assert missing == [], f"the deploy role's policy allows nothing of {missing}"
+
+
+def test_the_actions_each_resource_needs_are_allowed(runs):
+    actions = allowed_actions(deploy_policy())
+    types = aws_types(runs)
+    assert set(REQUIRED_ACTIONS) <= types
+    missing = sorted({needed for typ in types for needed in REQUIRED_ACTIONS.get(typ, ())
+                      if not any(fnmatch.fnmatchcase(needed, allowed) for allowed in actions)})  # fmt: skip
+    assert missing == []
 
 
 def test_the_first_deploy_in_a_new_account_may_create_exactly_the_service_linked_roles_it_needs(runs):

@@ -148,7 +148,7 @@ def test_rds_log_groups_exist_with_retention_before_rds_creates_them(prod_run):
     groups = {log_group_name(r): r.plain for r in prod_run.of_type("aws:cloudwatch/logGroup:LogGroup")}
     for log in ("postgresql", "upgrade"):
         group = groups[f"/aws/rds/instance/{prod_run.one('aws:rds/instance:Instance').plain['identifier']}/{log}"]
-        assert group["retentionInDays"] == 90 and group["kmsKeyId"]
+        assert group["retentionInDays"] == prod_section("logs")["retentionDays"] and group["kmsKeyId"]
 
 
 def test_rds_manages_and_rotates_the_master_password_under_our_key(prod_run):

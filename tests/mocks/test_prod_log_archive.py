@@ -45,5 +45,5 @@ def test_destroy_keeps_the_access_logs_and_deletes_only_what_is_rebuilt(prod_run
     assert prod_run.one(BUCKET, "access-logs").plain.get("forceDestroy") in (None, False)
     # Nothing else is retained; the artifacts (data) stop a destroy unless artifactStore.forceDestroy.
     assert [r.name for r in prod_run.custom if r.retain_on_delete and r.parent != archive.urn] == []
-    # The ECR images go with the repository: every one is rebuilt from images/mlflow by `pulumi up`.
-    assert prod_run.one("aws:ecr/repository:Repository").plain["forceDelete"] is True
+    # Nor does a repository that still holds images, unless registry.forceDelete (docs/aws.md, Destroying).
+    assert prod_run.one("aws:ecr/repository:Repository").plain["forceDelete"] is False

@@ -38,10 +38,19 @@ def test_network_spans_two_azs_with_public_private_subnets_nat_and_s3_endpoint(p
     endpoint = prod_run.one("aws:ec2/vpcEndpoint:VpcEndpoint", "mlflow-prod-s3").plain
     assert endpoint["serviceName"] == f"com.amazonaws.{REGION}.s3" and endpoint["vpcEndpointType"] == "Gateway"
     assert len(endpoint["routeTableIds"]) == 2
-    default_sg = prod_run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup").plain
-    assert default_sg.get("ingress", []) == [] and default_sg.get("egress", []) == []
     flow = prod_run.one("aws:ec2/flowLog:FlowLog").plain
     assert flow["trafficType"] == "ALL" and flow["logDestinationType"] == "s3"
+
+
+def test_the_vpcs_default_security_group_is_adopted_with_no_rule_at_all(prod_run):
+    """CIS AWS 5.4 / FSBP EC2.2. The provider adopts the group AWS made with the VPC and revokes every
+    rule of it on create; `ingress` and `egress` are sent as empty lists (not left out), so a rule added
+    by hand later shows as drift and the next `up` removes it. A destroy only forgets the group (AWS
+    deletes it with the VPC)."""
+    (group,) = prod_run.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    vpc = prod_run.one("aws:ec2/vpc:Vpc")
+    assert group.plain == {"vpcId": f"{vpc.name}-id", "ingress": [], "egress": []}
+    assert group.parent == prod_run.one("mlflow-platform:aws:Network").urn
 
 
 def test_existing_vpc_is_used_as_given():
@@ -55,6 +64,8 @@ def test_existing_vpc_is_used_as_given():
     assert run.one("aws:lb/loadBalancer:LoadBalancer").plain["subnets"] == net["existingPublicSubnetIds"]
     assert run.one("aws:rds/subnetGroup:SubnetGroup").plain["subnetIds"] == net["existingPrivateSubnetIds"]
     assert {r.plain["vpcId"] for r in run.of_type(SG)} == {net["existingVpcId"]}
+    # Its default security group is its owner's to manage: adopting it would strip their rules.
+    assert run.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup") == []
 
 
 def test_interface_endpoints_cover_what_the_tasks_call_with_private_dns(prod_run):

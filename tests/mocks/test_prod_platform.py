@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.mocks.prod_helpers import ACCOUNT, REGION, generated_value, log_group_name, reveal, strip_secrets
+from tests.mocks.prod_helpers import ACCOUNT, REGION, generated_value, log_group_name, reveal, run_prod, strip_secrets
 
 
 def test_every_custom_resource_has_an_explicit_provider(prod_run):
@@ -86,3 +86,15 @@ def test_creation_order_closes_every_window(prod_run):
     for group in prod_run.of_type("aws:cloudwatch/logGroup:LogGroup"):
         if log_group_name(group).startswith("/aws/rds/"):
             assert prod_run.depends_on(db, group)
+
+
+def test_every_cloudwatch_log_group_keeps_logs_a_year_by_default_and_90_days_at_least(prod_run):
+    """Container, RDS (postgresql, upgrade) and WAF logs: one setting, encrypted with the platform key."""
+    groups = prod_run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert len(groups) == 4
+    assert {g.plain["retentionInDays"] for g in groups} == {365}
+    shortest = run_prod(logs={"retentionDays": 90, "accessLogExpirationDays": 365})
+    assert {g.plain["retentionInDays"] for g in shortest.of_type("aws:cloudwatch/logGroup:LogGroup")} == {90}
+    refused = run_prod(raise_errors=False, logs={"retentionDays": 30})
+    assert "logs.retentionDays" in str(refused.error) and "at least 90" in str(refused.error)
+    assert refused.of_type("aws:cloudwatch/logGroup:LogGroup") == []

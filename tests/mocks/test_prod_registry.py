@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from components.image import build_context_hash, image_tag
-from tests.mocks.prod_helpers import ACCOUNT, REGION, aws_outputs, container, secret_paths
+from tests.mocks.prod_helpers import ACCOUNT, REGION, aws_outputs, container, run_prod, secret_paths
 
 
 def test_ecr_repository_scans_on_push_and_has_immutable_tags(prod_run):
@@ -48,3 +48,28 @@ def test_image_is_built_for_fargate_and_pushed_with_a_secret_token(prod_run):
     # The ECR token keeps the registry block secret as a whole.
     assert secret_paths(image.inputs) == ["registry"]
     assert plain["registry"]["server"] == plain["imageName"].split(":")[0]
+
+
+def test_destroy_cannot_delete_the_repository_with_its_images_unless_asked(prod_run):
+    """force_delete is provider state only (no AWS call, no replacement when changed): off, a
+    destroy fails on a repository that still holds images instead of deleting what tasks run."""
+    assert prod_run.one("aws:ecr/repository:Repository").plain["forceDelete"] is False
+    run = run_prod(registry={"forceDelete": True})
+    assert run.one("aws:ecr/repository:Repository").plain["forceDelete"] is True
+
+
+def test_enhanced_scanning_is_off_unless_asked_and_then_names_this_repository_only(prod_run):
+    """The registry's scanning configuration is one per account and region and is replaced whole:
+    its one rule names our repository (a unique, auto-named name), not a wildcard for all."""
+    assert prod_run.of_type("aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration") == []
+    run = run_prod(registry={"enhancedScanning": True})
+    config = run.one("aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration")
+    repository = run.one("aws:ecr/repository:Repository")
+    assert config.parent == run.one("mlflow-platform:aws:ImageRegistry").urn
+    (rule,) = config.plain["rules"]
+    assert config.plain["scanType"] == "ENHANCED"
+    assert rule["scanFrequency"] == "CONTINUOUS_SCAN"
+    assert rule["repositoryFilters"] == [{"filter": repository.name, "filterType": "WILDCARD"}]
+    assert "*" not in repository.name
+    # The repository still asks for a scan on push: what basic scanning does once this is gone.
+    assert repository.plain["imageScanningConfiguration"]["scanOnPush"] is True

@@ -736,9 +736,12 @@ SECRET = "aws:secretsmanager/secret:Secret"
 key = res(KEY, "key", {"enableKeyRotation": True, "deletionWindowInDays": 30})
 secret = res(SECRET, "secret", {"kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/k"})
 CASES["cloudwatch-log-retention"] = Case(
-    [log_group],
-    [with_props(log_group, retentionInDays=None)],
-    [("logs", "retentionInDays must be set (0 or unset keeps logs forever)")],
+    [log_group, with_props(log_group, retentionInDays=365)],
+    [with_props(log_group, retentionInDays=None), res(LOG_GROUP, "short", {**log_group.props, "retentionInDays": 30})],
+    [
+        ("logs", "retentionInDays must be set (0 or unset keeps logs forever)"),
+        ("short", "retentionInDays is 30; keep logs at least 90 days"),
+    ],
 )
 CASES["cloudwatch-log-kms"] = Case(
     [log_group], [with_props(log_group, kmsKeyId=None)], [("logs", "kmsKeyId must be set")]
@@ -750,6 +753,113 @@ CASES["kms-key-rotation"] = Case(
 )
 CASES["secretsmanager-cmk"] = Case(
     [secret], [with_props(secret, kmsKeyId=None)], [("secret", "kmsKeyId must name a customer-managed key")]
+)
+
+# ---- WAF --------------------------------------------------------------------------------------
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+WAF_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
+
+
+def visible(metric: str, on: bool = True) -> dict:
+    return {"cloudwatchMetricsEnabled": on, "sampledRequestsEnabled": True, "metricName": metric}
+
+
+def known_bad_inputs(**changes: Any) -> dict:
+    group = {"vendorName": "AWS", "name": "AWSManagedRulesKnownBadInputsRuleSet"}
+    rule = {"name": "bad-inputs", "priority": 1, "overrideAction": {"none": {}},
+            "statement": {"managedRuleGroupStatement": group}, "visibilityConfig": visible("bad-inputs")}  # fmt: skip
+    return {**rule, **changes}
+
+
+ACL_PROPS = {
+    "scope": "REGIONAL",
+    "defaultAction": {"allow": {}},
+    "rules": [known_bad_inputs()],
+    "visibilityConfig": visible("acl"),
+}
+acl = res(WEB_ACL, "acl", ACL_PROPS)
+waf_alb = res(LB, "alb", ALB_PROPS)
+
+
+def waf_logging(name: str, of: Res, redacted: list[str]) -> Res:
+    props = {"resourceArn": f"{of.name}-arn", "logDestinationConfigs": ["arn:aws:logs:eu-west-1:1:log-group:aws-waf-logs-x"],
+             "redactedFields": [{"singleHeader": {"name": h}} for h in redacted]}  # fmt: skip
+    return res(WAF_LOGGING, name, props, {"resourceArn": [of]})
+
+
+def associate(name: str, lb: Res, web_acl: Res) -> Res:
+    return res(WAF_ASSOCIATION, name, {"resourceArn": f"{lb.name}-arn", "webAclArn": f"{web_acl.name}-arn"},
+               {"resourceArn": [lb], "webAclArn": [web_acl]})  # fmt: skip
+
+
+WAF_GOOD = [waf_alb, acl, associate("alb-waf", waf_alb, acl), waf_logging("acl-logs", acl, ["authorization", "cookie"])]
+internal_alb = res(LB, "internal-alb", {**ALB_PROPS, "internal": True})
+bare_alb = res(LB, "bare-alb", ALB_PROPS)
+CASES["alb-waf-associated"] = Case(
+    [*WAF_GOOD, internal_alb],
+    # An internal ALB needs none; an internet-facing one without an association is reported.
+    [*WAF_GOOD, internal_alb, bare_alb],
+    [("bare-alb", "LoadBalancer 'bare-alb' is internet-facing and has no WebAclAssociation")],
+)
+acl2 = res(WEB_ACL, "acl2", ACL_PROPS)
+CASES["waf-logging"] = Case(
+    WAF_GOOD,
+    [waf_alb, acl, acl2, waf_logging("acl2-logs", acl2, ["x-request-id"])],
+    [
+        ("acl", "WebAcl 'acl' has no WebAclLoggingConfiguration"),
+        ("acl2-logs", "WebAclLoggingConfiguration 'acl2-logs' must redact the authorization header (credentials)"),
+    ],
+)
+CASES["waf-rules-with-metrics"] = Case(
+    WAF_GOOD,
+    [
+        with_props(acl, rules=[], visibilityConfig=visible("acl", on=False)),
+        with_props(acl2, rules=[known_bad_inputs(visibilityConfig=visible("bad-inputs", on=False))]),
+    ],
+    [
+        ("acl", "WebAcl 'acl' has no rules"),
+        ("acl", "WebAcl 'acl': visibilityConfig.cloudwatchMetricsEnabled must be true"),
+        ("acl2", "WebAcl 'acl2': rule 'bad-inputs' must set cloudwatchMetricsEnabled"),
+    ],
+)
+log4j_counted = {"name": "Log4JRCE_BODY", "actionToUse": {"count": {}}}
+counted_group = known_bad_inputs()
+counted_group["statement"] = {"managedRuleGroupStatement": {
+    **counted_group["statement"]["managedRuleGroupStatement"], "ruleActionOverrides": [log4j_counted]}}  # fmt: skip
+rate_only = {"name": "rate", "priority": 0, "action": {"block": {}}, "visibilityConfig": visible("rate"),
+             "statement": {"rateBasedStatement": {"limit": 100, "aggregateKeyType": "IP"}}}  # fmt: skip
+CASES["waf-log4j-protection"] = Case(
+    # Overriding another rule of the group (or a Log4JRCE rule to block) keeps the protection.
+    [
+        with_props(
+            acl,
+            rules=[
+                rate_only,
+                known_bad_inputs(
+                    statement={
+                        "managedRuleGroupStatement": {
+                            **known_bad_inputs()["statement"]["managedRuleGroupStatement"],
+                            "ruleActionOverrides": [
+                                {"name": "Host_localhost_HEADER", "actionToUse": {"count": {}}},
+                                {"name": "Log4JRCE_HEADER", "actionToUse": {"block": {}}},
+                            ],
+                        }
+                    }
+                ),
+            ],
+        )
+    ],  # fmt: skip
+    [
+        with_props(acl, rules=[rate_only]),
+        with_props(acl2, rules=[counted_group]),
+        res(WEB_ACL, "acl3", {**ACL_PROPS, "rules": [known_bad_inputs(overrideAction={"count": {}})]}),
+    ],
+    [
+        ("acl", "WebAcl 'acl' has no AWSManagedRulesKnownBadInputsRuleSet rule that blocks its Log4JRCE rules"),
+        ("acl2", "WebAcl 'acl2' has no AWSManagedRulesKnownBadInputsRuleSet rule that blocks its Log4JRCE rules"),
+        ("acl3", "WebAcl 'acl3' has no AWSManagedRulesKnownBadInputsRuleSet rule that blocks its Log4JRCE rules"),
+    ],
 )
 
 # ---- the dev stack on Docker ------------------------------------------------------------------

@@ -91,3 +91,28 @@ def test_a_prod_config_that_breaks_rules_is_caught_and_dev_exemptions_hold():
         ("rds-multi-az", "mandatory", "multiAz must be true"),
     ]
     assert analyze(broken, "dev") == []
+
+
+def test_the_prod_load_balancer_is_caught_without_its_web_acl(prod):
+    """The real program's ALB, its association removed: alb-waf-associated names it, nothing else fires."""
+    association = "aws:wafv2/webAclAssociation:WebAclAssociation"
+    stripped = [r for r in prod.resources(raw=True) if r.type != association]
+    found = sorted((d.policy, d.message.split("\n")[1]) for d in analyze(stripped, "prod"))
+    assert found == [
+        ("alb-waf-associated", "LoadBalancer 'mlflow-prod' is internet-facing and has no WebAclAssociation")
+    ]
+
+
+@pytest.mark.parametrize(
+    "balancer",
+    [
+        {"wafAclArn": "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/corp/0a1b2c3d-0000-1111-2222-333344445555"},
+        {"internal": True, "waf": {"enabled": False}},
+    ],
+    ids=["an ACL of your own", "internal without WAF"],
+)
+def test_the_prod_stack_without_the_programs_web_acl_passes_where_config_allows_it(balancer):
+    section = {k: v for k, v in json.loads(stack_config("prod")["mlflow-platform:loadBalancer"]).items() if k != "waf"}
+    config = stack_config("prod")
+    config["mlflow-platform:loadBalancer"] = json.dumps({**section, **balancer})
+    assert analyze(record(config, "prod", aws_outputs, aws_calls).resources(raw=True), "prod") == []

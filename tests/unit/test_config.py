@@ -66,7 +66,11 @@ def test_specific_wildcards_that_cannot_match_foreign_hosts_are_allowed():
         ({"target": "docker", "database": {"name": "Robert'); DROP"}}, "database.name", "lowercase identifier"),
         ({"target": "docker", "database": {"name": "_mlflow"}}, "database.name", "a letter, then"),
         ({"target": "docker", "database": {"name": "m" * 58}}, "database.name", "at most 57"),
-        ({"target": "docker", "database": {"username": "mlflow_server"}}, "database.username", "the owner needs another"),
+        (
+            {"target": "docker", "database": {"username": "mlflow_server"}},
+            "database.username",
+            "the owner needs another",
+        ),
         ({"target": "docker", "tracking": {"allowedHosts": ["*.*"]}}, "tracking.allowedHosts.0", "matches any host"),
         ({"target": "docker", "tracking": {"allowedHosts": ["?*"]}}, "tracking.allowedHosts.0", "matches any host"),
         (

@@ -11,6 +11,7 @@ import yaml
 from components.config import AwsSettings, ConfigError, parse_settings
 from components.versions import REPO_ROOT
 
+WAF_ACL = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/corporate/0a1b2c3d-0000-1111-2222-333344445555"
 CERT = "arn:aws:acm:eu-west-1:123456789012:certificate/8c5e4f1a-2b3d-4e6f-9a7b-0c1d2e3f4a5b"
 GOOD = {
     "target": "aws",
@@ -59,6 +60,17 @@ def test_minimal_prod_config_gets_production_defaults():
     assert s.aws.network.availability_zones == 2 and s.aws.network.nat_gateways == "one-per-az"
     assert s.artifact_store.force_destroy is False
     assert s.tasks.ephemeral_storage_gib == 50
+    # Issue 11: WAF on, a year of CloudWatch logs, no force-deleted images, no registry-wide scanning change.
+    assert s.load_balancer.waf.enabled is True and s.load_balancer.waf.rate_limit_per_5_minutes == 6000
+    assert s.logs.retention_days == 365
+    assert s.registry.force_delete is False and s.registry.enhanced_scanning is False
+
+
+def test_waf_may_be_off_only_behind_another_acl_or_on_an_internal_load_balancer():
+    own = parse_settings(with_(loadBalancer={"wafAclArn": WAF_ACL}))
+    assert own.load_balancer.waf_acl_arn == WAF_ACL
+    internal = parse_settings(with_(loadBalancer={"internal": True, "waf": {"enabled": False}}))
+    assert internal.load_balancer.waf.enabled is False
 
 
 NONE_REFUSAL = (
@@ -229,6 +241,32 @@ HTTPS_REFUSAL = (
             "Input should be greater than or equal to 21 (got 10)",
         ),
         (with_(logs={"retentionDays": 10}), "logs.retentionDays", "CloudWatch Logs keeps logs for one of 1, 3, 5"),
+        (
+            with_(logs={"retentionDays": 60}),
+            "logs.retentionDays",
+            "a prod stack keeps them at least 90: one of 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, "
+            "2557, 2922, 3288, 3653 (got 60)",
+        ),
+        (with_(logs={"retentionDays": 100}), "logs.retentionDays", "(got 100)"),
+        # WAF.
+        (
+            with_(loadBalancer={"waf": {"enabled": False}}),
+            "loadBalancer.waf.enabled",
+            "false is refused on an internet-facing load balancer: keep the program's web ACL, name your own in "
+            "loadBalancer.wafAclArn, or set loadBalancer.internal",
+        ),
+        (
+            with_(loadBalancer={"waf": {"rateLimitPer5Minutes": 9}}),
+            "loadBalancer.waf.rateLimitPer5Minutes",
+            "Input should be greater than or equal to 10 (got 9)",
+        ),
+        (
+            with_(loadBalancer={"waf": {"rateLimitPer5Minutes": 100}, "wafAclArn": WAF_ACL}),
+            "loadBalancer.waf",
+            "a load balancer takes one web ACL: with loadBalancer.wafAclArn (yours) the program creates none, so "
+            "remove loadBalancer.waf (or wafAclArn)",
+        ),
+        (with_(registry={"forceDelete": "maybe"}), "registry.forceDelete", "Input should be a valid boolean"),
         # Network.
         (
             with_(aws={"network": {"vpcCidr": "8.8.0.0/16"}}),
