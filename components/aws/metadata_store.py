@@ -1,6 +1,6 @@
 """The metadata store: RDS PostgreSQL in private subnets, TLS forced, encrypted, Multi-AZ, backed up.
 
-The master password is generated, kept in Secrets Manager (encrypted with the platform key) and
+The master password is generated, kept in Secrets Manager (encrypted with the secrets key) and
 never leaves Pulumi's secret handling; the tracking server receives only a reference to it.
 Exposes, as the Docker store does, `endpoint` and `secrets` (env name -> reference).
 """
@@ -32,6 +32,11 @@ PASSWORD_KEY = "password"
 
 # Random characters that make this stack's RDS names its own (see MetadataStore).
 IDENTIFIER_SUFFIX_LENGTH = 6
+
+
+def rds_log_group_prefix(stack: str) -> str:
+    """What the names of this stack's RDS log groups start with, whatever suffix was drawn."""
+    return f"/aws/rds/instance/{db_identifier(stack, '0' * IDENTIFIER_SUFFIX_LENGTH)[:-IDENTIFIER_SUFFIX_LENGTH]}"
 
 
 def db_identifier(stack: str, suffix: str = "") -> str:
@@ -73,8 +78,13 @@ class MetadataStoreArgs:
     security_group_id: pulumi.Input[str]
     # RDS Proxy's group (settings.proxy).
     proxy_security_group_id: pulumi.Input[str] | None
-    # Encrypts the storage, the secret and the log groups.
-    kms_key_arn: pulumi.Input[str]
+    # Encrypts the storage and Performance Insights: the key the instance was created with
+    # (changing an instance's key replaces the instance).
+    storage_key_arn: pulumi.Input[str]
+    # Encrypts the credentials secret.
+    secrets_key_arn: pulumi.Input[str]
+    # Encrypts the log groups.
+    logs_key_arn: pulumi.Input[str]
     log_retention_days: int
     max_connections: int
 
@@ -87,7 +97,7 @@ class MetadataStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MetadataStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:MetadataStore", name, None, opts)
-        settings, ctx, kms_key_arn = args.settings, args.ctx, args.kms_key_arn
+        settings, ctx = args.settings, args.ctx
         child = pulumi.ResourceOptions(parent=self)
         # Drawn once per stack (kept in its state): the instance, its log groups and its final
         # snapshot get names no earlier stack of the same name left behind (a final snapshot
@@ -105,7 +115,7 @@ class MetadataStore(pulumi.ComponentResource):
             f"{name}-credentials",
             f"MLflow metadata database (mlflow-{ctx.stack}) master credentials",
             secret_password.apply(lambda pw: {"username": settings.username, PASSWORD_KEY: pw}),
-            kms_key_arn,
+            args.secrets_key_arn,
             child,
         )
 
@@ -154,7 +164,7 @@ class MetadataStore(pulumi.ComponentResource):
                 aws.cloudwatch.LogGroupArgs(
                     name=pulumi.Output.concat("/aws/rds/instance/", identifier, f"/{log}"),
                     retention_in_days=args.log_retention_days,
-                    kms_key_id=kms_key_arn,
+                    kms_key_id=args.logs_key_arn,
                 ),
                 opts=child,
             )
@@ -174,7 +184,7 @@ class MetadataStore(pulumi.ComponentResource):
                 max_allocated_storage=settings.max_allocated_storage_gb,
                 storage_type="gp3",
                 storage_encrypted=True,
-                kms_key_id=kms_key_arn,
+                kms_key_id=args.storage_key_arn,
                 db_name=settings.name,
                 username=settings.username,
                 password=secret_password,
@@ -195,7 +205,7 @@ class MetadataStore(pulumi.ComponentResource):
                 final_snapshot_identifier=pulumi.Output.concat(identifier, "-final"),
                 enabled_cloudwatch_logs_exports=LOG_EXPORTS,
                 performance_insights_enabled=settings.performance_insights,
-                performance_insights_kms_key_id=kms_key_arn if settings.performance_insights else None,
+                performance_insights_kms_key_id=args.storage_key_arn if settings.performance_insights else None,
                 performance_insights_retention_period=7 if settings.performance_insights else None,
                 iam_database_authentication_enabled=False,
                 apply_immediately=False,
@@ -238,7 +248,7 @@ class MetadataStore(pulumi.ComponentResource):
                 role=role.id,
                 policy=document(
                     statement("ReadTheCredentials", ["secretsmanager:GetSecretValue"], [secret_arn]),
-                    statement("DecryptThemThroughSecretsManager", ["kms:Decrypt"], [args.kms_key_arn],
+                    statement("DecryptThemThroughSecretsManager", ["kms:Decrypt"], [args.secrets_key_arn],
                               Condition={"StringEquals": {"kms:ViaService": args.ctx.service_host("secretsmanager")}}),
                 ),
             ),
