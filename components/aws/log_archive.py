@@ -121,6 +121,14 @@ class LogArchive(pulumi.ComponentResource):
                     bucket=logged.bucket,
                     target_bucket=bucket.bucket,
                     target_prefix=f"{S3_ACCESS_PREFIX}/{logged.key}/",
+                    # Stated, not left to S3's default, so what GetBucketLogging reads back is what was
+                    # written; partitioned by event date (<prefix><account>/<region>/<bucket>/YYYY/MM/DD/),
+                    # what Athena's partition projection expects.
+                    target_object_key_format=aws.s3.BucketLoggingTargetObjectKeyFormatArgs(
+                        partitioned_prefix=aws.s3.BucketLoggingTargetObjectKeyFormatPartitionedPrefixArgs(
+                            partition_date_source="EventTime"
+                        )
+                    ),
                 ),
                 # After the policy that lets S3 deliver, or the first logs are dropped.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),

@@ -66,6 +66,7 @@ def test_the_artifact_bucket_logs_its_requests_into_the_log_bucket_and_only_s3_m
         "bucket": aws_outputs(BUCKET, artifacts.name, artifacts.plain)["bucket"],
         "targetBucket": aws_outputs(BUCKET, logs.name, logs.plain)["bucket"],
         "targetPrefix": "s3-access/artifacts/",
+        "targetObjectKeyFormat": {"partitionedPrefix": {"partitionDateSource": "EventTime"}},
     }
     policy_resource = prod_run.one("aws:s3/bucketPolicy:BucketPolicy", "access-logs")
     assert policy_resource.urn in logging.dependencies  # delivery is allowed before logging starts
