@@ -23,7 +23,7 @@ from fnmatch import fnmatch
 
 import pytest
 
-from tests.mocks.prod_helpers import ACCOUNT, REGION, log_group_name, policy, statements
+from tests.mocks.prod_helpers import ACCOUNT, REGION, log_group_name, policy, prod_section, run_prod, statements
 
 KEY = "aws:kms/key:Key"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
@@ -140,3 +140,16 @@ def test_keys_used_with_the_callers_rights_have_only_the_accounts_statement(prod
     """S3, Secrets Manager and ECR call KMS as the caller (ECR through grants it makes with the
     deployer's rights): IAM grants decide, the key needs no service statement."""
     assert [s["Sid"] for s in policy(key_named(prod_run, purpose))["Statement"]] == ["AccountAdministers"]
+
+
+def test_a_configured_artifact_key_replaces_only_the_artifacts_key(prod_run):
+    """`artifactStore.kmsKeyArn`: the bucket and the task role's grant use that key; the program
+    creates no artifacts key (that key's policy is its owner's), and every other key stays."""
+    yours = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0a1b2c3d-0000-1111-2222-333344445555"
+    run = run_prod(artifactStore={**prod_section("artifactStore"), "kmsKeyArn": yours})
+    aliases = sorted(a.plain["name"] for a in run.of_type("aws:kms/alias:Alias"))
+    assert aliases == sorted(f"alias/mlflow-prod-{p}" for p in PURPOSES if p != "artifacts")
+    sse = run.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "artifacts")
+    assert sse.plain["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == yours
+    grant = statements(policy(run.one("aws:iam/rolePolicy:RolePolicy", "task-artifacts")), "UseTheBucketKeyThroughS3")
+    assert grant["Resource"] == [yours]
