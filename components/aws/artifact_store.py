@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.lib import kms
 from components.aws.lib.buckets import abort_incomplete_uploads, expire_noncurrent_versions, private_bucket
-from components.aws.lib.kms import artifact_key
 from components.aws.lib.policies import document, statement
 from components.aws.lib.providers import AwsContext
 from components.aws.lib.secrets import SecretRef
@@ -58,7 +58,11 @@ class ArtifactStore(pulumi.ComponentResource):
         accessor_role_arn, operator_role_arns = args.accessor_role_arn, args.operator_role_arns
         self._region = ctx.region
         child = pulumi.ResourceOptions(parent=self)
-        key_arn = settings.kms_key_arn or artifact_key(f"{name}-key", ctx, child).arn
+        # S3 uses the key with the caller's rights (the task role's grant, `access_policy`), with
+        # the bucket's ARN as encryption context (bucket keys): no service principal needs a statement.
+        # A new key applies to new objects only: older ones stay under the key they were written
+        # with, which must then stay enabled (docs/aws.md, "KMS keys").
+        key_arn = settings.kms_key_arn or kms.key(f"{name}-key", ctx, "artifacts", "artifact bucket", child).arn
         self.kms_key_arn = pulumi.Output.from_input(key_arn)
 
         def only_the_server(bucket_arn: pulumi.Output[str]) -> list[dict]:

@@ -1,4 +1,6 @@
-"""The access-log bucket: ALB access logs and VPC flow logs, SSE-S3 (the only encryption ALB logs support).
+"""The access-log bucket: ALB access logs, VPC flow logs and S3 server access logs of the artifact
+bucket, SSE-S3 (the only encryption ALB logs and S3 server access logs support). It does not log
+its own access: logs of a log bucket written into itself would never stop (FSBP S3.9's exception).
 
 It is the audit trail of who reached the server, so `pulumi destroy` leaves it in place, with its
 policy, encryption, public-access block and lifecycle (the logs still expire on schedule), rather
@@ -7,6 +9,7 @@ than failing on a non-empty bucket or force-deleting the logs (docs/aws.md, Dest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -19,6 +22,8 @@ from components.config.aws import AwsLogSettings
 
 ALB_PREFIX = "alb"
 FLOW_LOG_PREFIX = "vpc-flow-logs"
+S3_ACCESS_PREFIX = "s3-access"
+S3_LOG_DELIVERY = "logging.s3.amazonaws.com"
 # Regions older than August 2022 deliver ALB logs from a regional ELB account, not the service principal.
 LEGACY_ELB_REGIONS = frozenset({
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-south-1",
@@ -29,9 +34,20 @@ LEGACY_ELB_REGIONS = frozenset({
 
 
 @dataclass(frozen=True)
+class LoggedBucket:
+    """A bucket whose server access logs go to `s3-access/<key>/`."""
+
+    key: str
+    bucket: pulumi.Input[str]
+    arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class LogArchiveArgs:
     logs: AwsLogSettings
     ctx: AwsContext
+    # Buckets whose server access logs are delivered here.
+    logged_buckets: Sequence[LoggedBucket] = ()
 
 
 class LogArchive(pulumi.ComponentResource):
@@ -64,6 +80,16 @@ class LogArchive(pulumi.ComponentResource):
                 statement("FlowLogsAclCheck", ["s3:GetBucketAcl"], [bucket_arn],
                           Principal={"Service": "delivery.logs.amazonaws.com"}, Condition=same_account),
             ]  # fmt: skip
+            if args.logged_buckets:
+                # S3 delivers server access logs as its logging service, for the named source buckets
+                # of this account only (S3 user guide, "Permissions for log delivery": a bucket policy,
+                # since ACLs are off under BucketOwnerEnforced).
+                statements.append(
+                    statement("S3ServerAccessLogs", ["s3:PutObject"],
+                              [pulumi.Output.concat(bucket_arn, f"/{S3_ACCESS_PREFIX}/*")],
+                              Principal={"Service": S3_LOG_DELIVERY},
+                              Condition={**same_account, "ArnLike": {"aws:SourceArn": [b.arn for b in args.logged_buckets]}})
+                )  # fmt: skip
             return statements
 
         expire_logs = aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -87,4 +113,24 @@ class LogArchive(pulumi.ComponentResource):
         )
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
+        for logged in args.logged_buckets:
+            # Not retained: it is the source bucket's setting, and goes with it.
+            aws.s3.BucketLogging(
+                f"{name}-{logged.key}",
+                aws.s3.BucketLoggingInitArgs(
+                    bucket=logged.bucket,
+                    target_bucket=bucket.bucket,
+                    target_prefix=f"{S3_ACCESS_PREFIX}/{logged.key}/",
+                    # Stated, not left to S3's default, so what GetBucketLogging reads back is what was
+                    # written; partitioned by event date (<prefix><account>/<region>/<bucket>/YYYY/MM/DD/),
+                    # what Athena's partition projection expects.
+                    target_object_key_format=aws.s3.BucketLoggingTargetObjectKeyFormatArgs(
+                        partitioned_prefix=aws.s3.BucketLoggingTargetObjectKeyFormatPartitionedPrefixArgs(
+                            partition_date_source="EventTime"
+                        )
+                    ),
+                ),
+                # After the policy that lets S3 deliver, or the first logs are dropped.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
+            )
         self.register_outputs({"bucketName": self.bucket_name})

@@ -2,7 +2,7 @@
 
 Two database roles, as on Docker:
 - the master user owns the schema. RDS generates its password, keeps it in a secret of its own
-  (encrypted with the platform key) and rotates it; only the servers' boot step reads it, to
+  (encrypted with the secrets key) and rotates it; only the servers' boot step reads it, to
   migrate and to create the servers' role. It never passes through Pulumi.
 - `contract.SERVER_DB_ROLE`, what every MLflow server signs in as: DML only. Its password is
   generated here and kept in Secrets Manager; the tasks receive references, never values.
@@ -44,6 +44,11 @@ LOG_STATEMENT = "ddl"
 
 # Random characters that make this stack's RDS names its own (see MetadataStore).
 IDENTIFIER_SUFFIX_LENGTH = 6
+
+
+def rds_log_group_prefix(stack: str) -> str:
+    """What the names of this stack's RDS log groups start with, whatever suffix was drawn."""
+    return f"/aws/rds/instance/{db_identifier(stack, '0' * IDENTIFIER_SUFFIX_LENGTH)[:-IDENTIFIER_SUFFIX_LENGTH]}"
 
 
 def db_identifier(stack: str, suffix: str = "") -> str:
@@ -99,8 +104,13 @@ class MetadataStoreArgs:
     security_group_id: pulumi.Input[str]
     # RDS Proxy's group (settings.proxy).
     proxy_security_group_id: pulumi.Input[str] | None
-    # Encrypts the storage, the secret and the log groups.
-    kms_key_arn: pulumi.Input[str]
+    # Encrypts the storage and Performance Insights: the key the instance was created with
+    # (changing an instance's key replaces the instance).
+    storage_key_arn: pulumi.Input[str]
+    # Encrypts the credentials secret.
+    secrets_key_arn: pulumi.Input[str]
+    # Encrypts the log groups.
+    logs_key_arn: pulumi.Input[str]
     log_retention_days: int
     max_connections: int
 
@@ -114,7 +124,7 @@ class MetadataStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MetadataStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:MetadataStore", name, None, opts)
-        settings, ctx, kms_key_arn = args.settings, args.ctx, args.kms_key_arn
+        settings, ctx = args.settings, args.ctx
         child = pulumi.ResourceOptions(parent=self)
         # Drawn once per stack (kept in its state): the instance, its log groups and its final
         # snapshot get names no earlier stack of the same name left behind (a final snapshot
@@ -132,7 +142,7 @@ class MetadataStore(pulumi.ComponentResource):
             f"{name}-server-credentials",
             f"MLflow metadata database (mlflow-{ctx.stack}): the servers' role {contract.SERVER_DB_ROLE}",
             server_password.apply(lambda pw: {USERNAME_KEY: contract.SERVER_DB_ROLE, PASSWORD_KEY: pw}),
-            kms_key_arn,
+            args.secrets_key_arn,
             child,
         )
         monitoring_role, monitoring = self._monitoring_role(name, ctx)
@@ -184,7 +194,7 @@ class MetadataStore(pulumi.ComponentResource):
                 aws.cloudwatch.LogGroupArgs(
                     name=pulumi.Output.concat("/aws/rds/instance/", identifier, f"/{log}"),
                     retention_in_days=args.log_retention_days,
-                    kms_key_id=kms_key_arn,
+                    kms_key_id=args.logs_key_arn,
                 ),
                 opts=child,
             )
@@ -204,13 +214,13 @@ class MetadataStore(pulumi.ComponentResource):
                 max_allocated_storage=settings.max_allocated_storage_gb,
                 storage_type="gp3",
                 storage_encrypted=True,
-                kms_key_id=kms_key_arn,
+                kms_key_id=args.storage_key_arn,
                 db_name=settings.name,
                 username=settings.username,
                 # RDS draws the master password, keeps it in a secret under our key, rotates it
                 # (every 7 days by default); Pulumi's state never holds it.
                 manage_master_user_password=True,
-                master_user_secret_kms_key_id=kms_key_arn,
+                master_user_secret_kms_key_id=args.secrets_key_arn,
                 port=contract.POSTGRES_PORT,
                 db_subnet_group_name=subnets.name,
                 vpc_security_group_ids=[args.security_group_id],
@@ -228,7 +238,7 @@ class MetadataStore(pulumi.ComponentResource):
                 final_snapshot_identifier=pulumi.Output.concat(identifier, "-final"),
                 enabled_cloudwatch_logs_exports=LOG_EXPORTS,
                 performance_insights_enabled=settings.performance_insights,
-                performance_insights_kms_key_id=kms_key_arn if settings.performance_insights else None,
+                performance_insights_kms_key_id=args.storage_key_arn if settings.performance_insights else None,
                 performance_insights_retention_period=7 if settings.performance_insights else None,
                 monitoring_interval=MONITORING_INTERVAL_SECONDS,
                 monitoring_role_arn=monitoring_role.arn,
@@ -311,7 +321,7 @@ class MetadataStore(pulumi.ComponentResource):
                 role=role.id,
                 policy=document(
                     statement("ReadTheCredentials", ["secretsmanager:GetSecretValue"], secret_arns),
-                    statement("DecryptThemThroughSecretsManager", ["kms:Decrypt"], [args.kms_key_arn],
+                    statement("DecryptThemThroughSecretsManager", ["kms:Decrypt"], [args.secrets_key_arn],
                               Condition={"StringEquals": {"kms:ViaService": args.ctx.service_host("secretsmanager")}}),
                 ),
             ),

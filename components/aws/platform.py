@@ -11,18 +11,18 @@ import pulumi
 from components.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.aws.auth import BasicAuthCredentials, BasicAuthCredentialsArgs
 from components.aws.encryption_keys import EncryptionKeys, EncryptionKeysArgs
+from components.aws.lib import kms
 from components.aws.lib.iam import attach, task_service_role
-from components.aws.lib.kms import platform_key
 from components.aws.lib.providers import AwsContext, make_context
 from components.aws.lib.secrets import SecretRef
 from components.aws.load_balancer import LoadBalancer, LoadBalancerArgs
-from components.aws.log_archive import LogArchive, LogArchiveArgs
-from components.aws.metadata_store import MetadataStore, MetadataStoreArgs
+from components.aws.log_archive import LogArchive, LogArchiveArgs, LoggedBucket
+from components.aws.metadata_store import MetadataStore, MetadataStoreArgs, rds_log_group_prefix
 from components.aws.network import InterfaceEndpoints, InterfaceEndpointsArgs, Network, NetworkArgs
 from components.aws.registry import ImageRegistry, ImageRegistryArgs
 from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
-from components.aws.tracking_server import TrackingServer, TrackingServerArgs
-from components.aws.web_firewall import WebFirewall, WebFirewallArgs
+from components.aws.tracking_server import TrackingServer, TrackingServerArgs, container_log_group_prefix
+from components.aws.web_firewall import WebFirewall, WebFirewallArgs, waf_log_group_prefix
 from components.config import AwsSettings
 from components.config.aws import DEPLOY_ROLE_NAME
 from components.outputs import PlatformOutputs
@@ -73,14 +73,34 @@ class AwsPlatform(pulumi.ComponentResource):
         # Port, health check and scratch dir: what does not depend on where the stores are.
         shape = server_shape()
 
-        key = platform_key(f"{name}-platform", ctx, child)
-        logs = LogArchive(f"{name}-access", LogArchiveArgs(logs=settings.logs, ctx=ctx), child)
+        # One key per purpose (docs/aws.md, "KMS keys"); the images', the artifacts' and the tasks'
+        # storage keys belong to their components.
+        log_groups = [container_log_group_prefix(ctx.stack), rds_log_group_prefix(ctx.stack),
+                      waf_log_group_prefix(ctx.stack)]  # fmt: skip
+        # The key the database was created with, under its first name (`platform`): an instance's
+        # key cannot change without replacing it. It keeps CloudWatch Logs' statement while log
+        # events it encrypted before the logs key existed are retained (docs/aws.md).
+        database_key = kms.key(
+            f"{name}-platform", ctx, "database", "RDS storage and Performance Insights", child,
+            kms.logs_may_use(ctx, log_groups, sid="CloudWatchLogsReadsWhatItEncryptedBefore"),
+        )  # fmt: skip
+        logs_key = kms.key(
+            f"{name}-logs", ctx, "logs", "CloudWatch log groups", child, kms.logs_may_use(ctx, log_groups)
+        )
+        secrets_key = kms.key(f"{name}-secrets", ctx, "secrets", "Secrets Manager secrets", child)
         execution_role = task_service_role(f"{name}-execution", "MLflow tasks: ECS pulls, secrets, logs", ctx, child)
         task_role = task_service_role(f"{name}-task", "MLflow server: the artifact bucket", ctx, child)
         artifacts = ArtifactStore(
             f"{name}-artifacts",
             ArtifactStoreArgs(settings=settings.artifact_store, ctx=ctx, accessor_role_arn=task_role.arn,
                               operator_role_arns=operator_roles(settings, ctx)),
+            child,
+        )  # fmt: skip
+        logs = LogArchive(
+            f"{name}-access",
+            LogArchiveArgs(logs=settings.logs, ctx=ctx, logged_buckets=[
+                LoggedBucket(key="artifacts", bucket=artifacts.bucket_name, arn=artifacts.bucket_arn)
+            ]),
             child,
         )  # fmt: skip
 
@@ -120,7 +140,9 @@ class AwsPlatform(pulumi.ComponentResource):
                 subnet_ids=network.private_subnet_ids,
                 security_group_id=groups.database_id,
                 proxy_security_group_id=groups.database_proxy_id,
-                kms_key_arn=key.arn,
+                storage_key_arn=database_key.arn,
+                secrets_key_arn=secrets_key.arn,
+                logs_key_arn=logs_key.arn,
                 log_retention_days=settings.logs.retention_days,
                 # Only without the proxy: then the instance must take the servers' worst case.
                 max_connections=settings.connection_budget().total,
@@ -129,12 +151,12 @@ class AwsPlatform(pulumi.ComponentResource):
         )
         # Every secret the tasks are handed, by env name: the container's `secrets` and the
         # execution role's grant are both made of this one map.
-        keys = EncryptionKeys(f"{name}-encryption", EncryptionKeysArgs(kms_key_arn=key.arn), child)
+        keys = EncryptionKeys(f"{name}-encryption", EncryptionKeysArgs(kms_key_arn=secrets_key.arn), child)
         secrets: dict[str, SecretRef] = {**database.secrets, **artifacts.secrets, **keys.secrets}
         credentials = None
         if basic_auth:
             credentials = BasicAuthCredentials(
-                f"{name}-auth", BasicAuthCredentialsArgs(settings=settings.auth, kms_key_arn=key.arn), child
+                f"{name}-auth", BasicAuthCredentialsArgs(settings=settings.auth, kms_key_arn=secrets_key.arn), child
             )
             secrets.update(credentials.secrets)
 
@@ -143,7 +165,7 @@ class AwsPlatform(pulumi.ComponentResource):
         if web_acl_arn is None and settings.load_balancer.waf.enabled:
             web_acl_arn = WebFirewall(
                 f"{name}-waf",
-                WebFirewallArgs(settings=settings.load_balancer.waf, ctx=ctx, kms_key_arn=key.arn,
+                WebFirewallArgs(settings=settings.load_balancer.waf, ctx=ctx, kms_key_arn=logs_key.arn,
                                 log_retention_days=settings.logs.retention_days,
                                 sign_in_at_load_balancer=settings.auth.mode in ("oidc", "cognito")),
                 child,
@@ -179,7 +201,8 @@ class AwsPlatform(pulumi.ComponentResource):
                 secrets=secrets,
                 execution_role=execution_role,
                 task_role=task_role,
-                kms_key_arn=key.arn,
+                logs_key_arn=logs_key.arn,
+                secrets_key_arn=secrets_key.arn,
                 subnet_ids=network.private_subnet_ids,
                 security_group_id=groups.tasks_id,
                 target_group_arn=balancer.target_group_arn,

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 import pulumi_random as random
 
+from components.aws.lib import kms
 from components.aws.lib.providers import AwsContext
 from components.config.aws import AwsRegistrySettings
 from components.image import FARGATE_PLATFORM, build_context_hash, mlflow_image
@@ -34,13 +35,20 @@ class ImageRegistry(pulumi.ComponentResource):
         super().__init__("mlflow-platform:aws:ImageRegistry", name, None, opts)
         ctx = args.ctx
         child = pulumi.ResourceOptions(parent=self)
+        images_key = kms.key(f"{name}-images", ctx, "images", "ECR images", child)
         repository = aws.ecr.Repository(
             name,
             aws.ecr.RepositoryArgs(
                 # A pushed tag never changes meaning: every build gets a tag of its own (below).
                 image_tag_mutability="IMMUTABLE",
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-                encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
+                # The images key. ECR fixes a repository's encryption at creation: a change replaces the
+                # repository (and its images; `up` pushes the current one again). ECR uses the key through
+                # grants it creates with the deployer's rights (kms:CreateGrant, through the account's
+                # statement); the full key ARN, as ECR reads it back (no diff on the next preview).
+                encryption_configurations=[
+                    aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=images_key.arn)
+                ],
                 # Off: a destroy (or a replacement) cannot take the images that tasks run, and their
                 # scan findings, with it; destroy then fails on a non-empty repository until the
                 # images are deleted or forceDelete is applied (docs/aws.md, Destroying). Changing

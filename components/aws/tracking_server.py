@@ -15,6 +15,7 @@ from typing import cast
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.lib import kms
 from components.aws.lib.container import CONTAINER_NAME, SCRATCH_VOLUME, EcsSecret, container_definition
 from components.aws.lib.iam import attach, execution_policy
 from components.aws.lib.providers import AwsContext
@@ -29,6 +30,16 @@ from images.mlflow import server_contract as contract
 ROLLOUT_MARGIN_SECONDS = 15 * 60
 # Beyond the container's own start period, before the load balancer's failed checks count.
 HEALTH_GRACE_MARGIN_SECONDS = 60
+
+
+def container_log_group_prefix(stack: str) -> str:
+    """What the name of the server's log group starts with (AWS appends a unique part)."""
+    return f"/mlflow/{stack}/tracking-server-"
+
+
+def cluster_name_pattern(name: str) -> str:
+    """The names Pulumi gives the cluster of resource name `name`: `name`, a hyphen, random characters."""
+    return f"{name}-*"
 
 
 def rollout_timeout(start_grace_seconds: int, drain_seconds: int) -> str:
@@ -64,8 +75,10 @@ class TrackingServerArgs:
     secrets: Mapping[str, SecretRef]
     execution_role: aws.iam.Role
     task_role: aws.iam.Role
-    # Encrypts the log group and the secrets.
-    kms_key_arn: pulumi.Input[str]
+    # Encrypts the log group.
+    logs_key_arn: pulumi.Input[str]
+    # Encrypts the secrets the tasks are handed (the execution role decrypts them through Secrets Manager).
+    secrets_key_arn: pulumi.Input[str]
     # Private subnets.
     subnet_ids: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
@@ -110,9 +123,9 @@ class TrackingServer(pulumi.ComponentResource):
             aws.cloudwatch.LogGroupArgs(
                 # A prefix, AWS appending a unique part: a group of the same name left by an earlier
                 # stack (or re-created by a task still writing during a destroy) cannot collide.
-                name_prefix=f"/mlflow/{ctx.stack}/tracking-server-",
+                name_prefix=container_log_group_prefix(ctx.stack),
                 retention_in_days=args.logs.retention_days,
-                kms_key_id=args.kms_key_arn,
+                kms_key_id=args.logs_key_arn,
             ),
             opts=child,
         )
@@ -124,14 +137,31 @@ class TrackingServer(pulumi.ComponentResource):
                 repository_arn=args.repository_arn,
                 log_group_arn=log_group.arn,
                 secrets=secrets,
-                secrets_key_arn=args.kms_key_arn,
+                secrets_key_arn=args.secrets_key_arn,
                 region=ctx.region,
             ),
             child,
         )
+        # The tasks' ephemeral storage holds the image and the proxied uploads MLflow spools before
+        # copying them to S3: encrypted with a key of its own that only Fargate, for this cluster,
+        # may use. The cluster is auto-named `<name>-<random>` (a fixed name would replace it), so
+        # the key names it by that pattern; it must exist before the cluster names it.
+        storage_key = kms.key(
+            f"{name}-task-storage", ctx, "task-storage", "Fargate ephemeral storage of the server tasks", child,
+            *kms.fargate_may_use(ctx, cluster_name_pattern(name)),
+        )  # fmt: skip
         cluster = aws.ecs.Cluster(
             name,
-            aws.ecs.ClusterArgs(settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")]),
+            aws.ecs.ClusterArgs(
+                settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+                # An in-place UpdateCluster: tasks started afterwards use the key, running ones keep theirs.
+                configuration=aws.ecs.ClusterConfigurationArgs(
+                    managed_storage_configuration=aws.ecs.ClusterConfigurationManagedStorageConfigurationArgs(
+                        # The key's ARN: Fargate takes no alias (ECS developer guide, fargate-create-storage-key).
+                        fargate_ephemeral_storage_kms_key_id=storage_key.arn
+                    )
+                ),
+            ),
             opts=child,
         )
 

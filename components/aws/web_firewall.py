@@ -42,6 +42,13 @@ ARTIFACT_SERVICE_PATH = r"^/(api|ajax-api)/2\.0/mlflow-artifacts/"
 REDACTED_HEADERS = ("authorization", "cookie")
 # The name prefix AWS requires of a log group that receives WAF logs.
 WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
+
+
+def waf_log_group_prefix(stack: str) -> str:
+    """What the WAF log group's name starts with (the logs key's policy names it)."""
+    return f"{WAF_LOG_GROUP_PREFIX}mlflow-{stack}-"
+
+
 # Every WAF verdict but a plain allow is logged; the ALB access logs already list every request.
 LOGGED_ACTIONS = ("BLOCK", "COUNT", "EXCLUDED_AS_COUNT")
 # The window the rate limit counts over: AWS's default, set so the read-back never differs.
@@ -170,7 +177,7 @@ class WebFirewall(pulumi.ComponentResource):
             aws.cloudwatch.LogGroupArgs(
                 # AWS refuses any other name as a WAF log destination; the unique part AWS appends
                 # lets a group left by an earlier stack of the same name stay where it is.
-                name_prefix=f"{WAF_LOG_GROUP_PREFIX}mlflow-{stack}-",
+                name_prefix=waf_log_group_prefix(stack),
                 retention_in_days=args.log_retention_days,
                 kms_key_id=args.kms_key_arn,
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Res, Stack, is_true, label, resource_rule, stack_rule
+from .base import UNKNOWN, Res, Stack, get, is_true, items, label, resource_rule, stack_rule
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
@@ -22,6 +22,23 @@ def immutable_tags(r: Res) -> list[str]:
     if not isinstance(mutability, str) or mutability.startswith("IMMUTABLE"):
         return []
     return [f"imageTagMutability is {mutability!r}; use 'IMMUTABLE'"]
+
+
+@resource_rule(
+    "ecr-kms-encryption", ["CKV_AWS_136"], "Repositories are encrypted with a customer-managed KMS key", [REPOSITORY]
+)
+def kms_encryption(r: Res) -> list[str]:
+    configs = r.get("encryptionConfigurations")
+    if configs is UNKNOWN:
+        return []
+    config = items(configs)[0] if items(configs) else {}
+    kind, key = get(config, "encryptionType", "AES256"), get(config, "kmsKey")
+    if UNKNOWN in (kind, key):
+        return []
+    if kind != "KMS":
+        return [f"encryptionType is {kind!r}; use 'KMS' with a customer-managed kmsKey"]
+    # Without kmsKey, ECR uses the AWS managed key aws/ecr, whose policy nobody here controls.
+    return [] if key else ["kmsKey must name a customer-managed key (unset: the AWS managed key aws/ecr)"]
 
 
 @stack_rule(

@@ -161,3 +161,17 @@ def container_insights(r: Res) -> list[str]:
     if any(v in ("enabled", "enhanced") or v is UNKNOWN for v in values):
         return []
     return ["settings must turn containerInsights on ('enabled' or 'enhanced')"]
+
+
+@resource_rule(
+    "ecs-fargate-storage-cmk",
+    # No FSBP, CIS or Checkov control covers it yet: the NIST control of data at rest.
+    ["NIST 800-53 SC-28(1)"],
+    "Clusters encrypt Fargate ephemeral storage (spooled uploads) with a customer-managed key",
+    [CLUSTER],
+)
+def fargate_storage_cmk(r: Res) -> list[str]:
+    key = r.get("configuration.managedStorageConfiguration.fargateEphemeralStorageKmsKeyId")
+    if key is UNKNOWN or key:
+        return []
+    return ["configuration.managedStorageConfiguration.fargateEphemeralStorageKmsKeyId must name a KMS key"]

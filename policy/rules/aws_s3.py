@@ -216,3 +216,38 @@ def policy_not_public(r: Res) -> list[str]:
                 f"statement {statement.get('Sid', '(no Sid)')!r} allows {statement.get('Action')} to every principal"
             )
     return found
+
+
+LOGGING = "aws:s3/bucketLogging:BucketLogging"
+LOGGING_V2 = "aws:s3/bucketLoggingV2:BucketLoggingV2"
+
+
+@stack_rule(
+    "s3-access-logging",
+    ["FSBP S3.9", "CKV_AWS_18"],
+    "Every bucket has server access logging to an SSE-S3 bucket, but the buckets that receive those logs",
+    [BUCKET, LOGGING, LOGGING_V2, ENCRYPTION],
+)
+def access_logging(stack: Stack) -> list[tuple[str, str]]:
+    found = []
+    covered: set[str] = set()
+    for logging in stack.of(LOGGING, LOGGING_V2):
+        sources, targets = stack.joined(logging, "bucket", BUCKET), stack.joined(logging, "targetBucket", BUCKET)
+        if not sources or not targets or sources == targets:
+            # Which bucket is which cannot be told (no property dependencies, no outputs): every
+            # bucket it depends on counts as logged, and its target's encryption goes unchecked.
+            covered |= {u for u in logging.dependencies if u in stack.by_urn and stack.by_urn[u].type == BUCKET}
+            continue
+        covered |= {b.urn for b in sources} | {t.urn for t in targets}
+        for target in targets:
+            # S3 cannot deliver server access logs to a bucket whose default encryption is SSE-KMS.
+            for config in _companions(stack, target, ENCRYPTION):
+                rules = config.get("rules")
+                algorithms = [get(rule, "applyServerSideEncryptionByDefault.sseAlgorithm") for rule in items(rules)]
+                if rules is not UNKNOWN and UNKNOWN not in algorithms and any(a != "AES256" for a in algorithms):
+                    found.append(
+                        (logging.urn, f"{label(target)} receives server access logs: it must use AES256 (SSE-S3)")
+                    )
+    # A bucket that receives server access logs is not itself logged: into itself, it would never stop.
+    found += [_missing(bucket, LOGGING) for bucket in stack.of(BUCKET) if bucket.urn not in covered]
+    return found

@@ -228,6 +228,10 @@ class Stack:
             return []
         candidates = list(dict.fromkeys(u for u in child.dependencies if u in self.by_urn))
         typed = [self.by_urn[u] for u in candidates if self.by_urn[u].type in types]
+        if len(typed) > 1 and child.parent:
+            # Several (a log bucket's policy names the buckets it takes logs from): the one of the
+            # same component, when only one is.
+            typed = [r for r in typed if r.parent == child.parent]
         return typed if len(typed) == 1 else []
 
     def joined_to(self, target: Res, key: str, *child_types: str) -> list[Res]:

@@ -157,7 +157,9 @@ def test_rds_manages_and_rotates_the_master_password_under_our_key(prod_run):
     db = prod_run.one("aws:rds/instance:Instance")
     assert "password" not in db.inputs and "passwordWo" not in db.inputs
     assert db.plain["manageMasterUserPassword"] is True
-    assert db.plain["masterUserSecretKmsKeyId"] == db.plain["kmsKeyId"]
+    # With the other secrets, under the secrets key (the storage has the database key).
+    secrets_key = prod_run.one("aws:kms/key:Key", "-secrets")
+    assert db.plain["masterUserSecretKmsKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{secrets_key.name}"
     assert db.plain["username"] == "mlflow"
 
 

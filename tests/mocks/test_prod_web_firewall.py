@@ -151,22 +151,22 @@ def test_waf_logs_go_to_an_encrypted_log_group_named_as_aws_requires(prod_run):
     assert name.startswith("aws-waf-logs-mlflow-prod-")
     assert logging["logDestinationConfigs"] == [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"]
     assert logging["resourceArn"] == f"arn:aws:wafv2:{REGION}:{ACCOUNT}:{prod_run.one(ACL).name}"
-    key = prod_run.one("aws:kms/key:Key", "-platform")
+    key = prod_run.one("aws:kms/key:Key", "-logs")
     assert group.plain["kmsKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key.name}"
     assert group.plain["retentionInDays"] == prod_section("logs")["retentionDays"] == 365
 
 
-def test_the_platform_key_lets_cloudwatch_logs_encrypt_the_waf_log_group(prod_run):
+def test_the_logs_key_lets_cloudwatch_logs_encrypt_the_waf_log_group(prod_run):
     """The key policy's one grant to CloudWatch Logs covers this group's ARN (encryption context)."""
-    key = prod_run.one("aws:kms/key:Key", "-platform")
+    key = prod_run.one("aws:kms/key:Key", "-logs")
     (grant,) = [
-        s for s in json.loads(reveal(key.inputs["policy"]))["Statement"] if s["Sid"] == "CloudWatchLogsOfThisAccount"
+        s for s in json.loads(reveal(key.inputs["policy"]))["Statement"] if s["Sid"] == "CloudWatchLogsOfThisStack"
     ]
     assert grant["Principal"] == {"Service": f"logs.{REGION}.amazonaws.com"}
     assert {"kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*"} <= set(grant["Action"])
-    pattern = grant["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    patterns = grant["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
     group_arn = prod_run.one(LOGGING).plain["logDestinationConfigs"][0]
-    assert fnmatch.fnmatchcase(group_arn, pattern)
+    assert any(fnmatch.fnmatchcase(group_arn, pattern) for pattern in patterns)
 
 
 def test_waf_logs_never_hold_credentials_and_keep_every_verdict_but_a_plain_allow(prod_run):

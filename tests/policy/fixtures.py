@@ -38,6 +38,11 @@ def with_props(r: Res, **changes: Any) -> Res:
     return replace(r, props={**r.props, **changes})
 
 
+def another(r: Res, name: str, **changes: Any) -> Res:
+    """A resource like `r`, named `name` (its own URN), with `changes`."""
+    return res(r.type, name, {**r.props, **changes})
+
+
 @dataclass
 class Case:
     good: list[Res]
@@ -233,13 +238,20 @@ log_writer = res(
     {"loadBalancerType": "application", "accessLogs": {"enabled": True, "bucket": "logs-0a1b", "prefix": "alb"}},
     deps={"accessLogs": [logs["bucket"]]},
 )
-S3_GOOD = [*artifacts.values(), *logs.values(), log_writer]
+BUCKET_LOGGING = "aws:s3/bucketLogging:BucketLogging"
+server_access_logs = res(
+    BUCKET_LOGGING,
+    "artifacts-logging",
+    {"bucket": "artifacts-0a1b", "targetBucket": "logs-0a1b", "targetPrefix": "s3-access/artifacts/"},
+    deps={"bucket": [artifacts["bucket"]], "targetBucket": [logs["bucket"]]},
+)
+S3_GOOD = [*artifacts.values(), *logs.values(), log_writer, server_access_logs]
 
 
 def s3_bad(part: str, changed: Res | None, extra: list[Res] = ()) -> list[Res]:
     """The good S3 resources with the artifact bucket's `part` replaced (or removed when None)."""
     kept = [r for key, r in artifacts.items() if key != part]
-    return [*kept, *([changed] if changed else []), *logs.values(), log_writer, *extra]
+    return [*kept, *([changed] if changed else []), *logs.values(), log_writer, server_access_logs, *extra]
 
 
 other = bucket_set("other")
@@ -333,6 +345,27 @@ CASES["s3-policy-not-public"] = Case(
         ),
     ),
     [("artifacts-policy", "statement 'Public' allows s3:GetObject to every principal")],
+)
+kms_logs, unlogged = bucket_set("kms-logs"), bucket_set("unlogged")
+CASES["s3-access-logging"] = Case(
+    S3_GOOD,
+    [
+        # A bucket without logging; another one logging into an SSE-KMS bucket.
+        *S3_GOOD,
+        *unlogged.values(),
+        *other.values(),
+        *kms_logs.values(),
+        res(
+            BUCKET_LOGGING,
+            "other-logging",
+            {"bucket": "other-0a1b", "targetBucket": "kms-logs-0a1b"},
+            deps={"bucket": [other["bucket"]], "targetBucket": [kms_logs["bucket"]]},
+        ),
+    ],  # fmt: skip
+    [
+        ("unlogged", "Bucket 'unlogged' has no BucketLogging"),
+        ("other-logging", "Bucket 'kms-logs' receives server access logs: it must use AES256 (SSE-S3)"),
+    ],
 )
 
 # ---- ALB --------------------------------------------------------------------------------------
@@ -463,7 +496,18 @@ service = res(
         "deploymentCircuitBreaker": {"enable": True, "rollback": True},
     },
 )
-cluster = res(CLUSTER, "cluster", {"settings": [{"name": "containerInsights", "value": "enabled"}]})
+cluster = res(
+    CLUSTER,
+    "cluster",
+    {
+        "settings": [{"name": "containerInsights", "value": "enabled"}],
+        "configuration": {
+            "managedStorageConfiguration": {
+                "fargateEphemeralStorageKmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/storage"
+            }
+        },
+    },
+)
 ECS_GOOD = [task(), service, cluster, log_group]
 CASES["ecs-no-secrets-in-environment"] = Case(
     ECS_GOOD,
@@ -516,6 +560,14 @@ CASES["ecs-container-insights"] = Case(
     ECS_GOOD,
     [with_props(cluster, settings=[{"name": "containerInsights", "value": "disabled"}])],
     [("cluster", "settings must turn containerInsights on ('enabled' or 'enhanced')")],
+)
+CASES["ecs-fargate-storage-cmk"] = Case(
+    ECS_GOOD,
+    [with_props(cluster, configuration=None), another(cluster, "other", configuration={})],
+    [
+        ("cluster", "configuration.managedStorageConfiguration.fargateEphemeralStorageKmsKeyId must name a KMS key"),
+        ("other", "configuration.managedStorageConfiguration.fargateEphemeralStorageKmsKeyId must name a KMS key"),
+    ],
 )
 
 # ---- network ----------------------------------------------------------------------------------
@@ -716,7 +768,17 @@ CASES["iam-trust-named-principals"] = Case(
 # ---- ECR --------------------------------------------------------------------------------------
 REPOSITORY = "aws:ecr/repository:Repository"
 ECR_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
-repo = res(REPOSITORY, "repo", {"imageScanningConfiguration": {"scanOnPush": True}, "imageTagMutability": "IMMUTABLE"})
+repo = res(
+    REPOSITORY,
+    "repo",
+    {
+        "imageScanningConfiguration": {"scanOnPush": True},
+        "imageTagMutability": "IMMUTABLE",
+        "encryptionConfigurations": [
+            {"encryptionType": "KMS", "kmsKey": "arn:aws:kms:eu-west-1:123456789012:key/images"}
+        ],
+    },
+)
 ECR_GOOD = [repo, res(ECR_LIFECYCLE, "repo-lifecycle", {"repository": "repo", "policy": "{}"}, {"repository": [repo]})]
 CASES["ecr-scan-on-push"] = Case(
     ECR_GOOD,
@@ -728,12 +790,62 @@ CASES["ecr-immutable-tags"] = Case(
     [with_props(repo, imageTagMutability="MUTABLE")],
     [("repo", "imageTagMutability is 'MUTABLE'; use 'IMMUTABLE'")],
 )
+CASES["ecr-kms-encryption"] = Case(
+    ECR_GOOD,
+    [
+        with_props(repo, encryptionConfigurations=[{"encryptionType": "AES256"}]),
+        another(repo, "default-key", encryptionConfigurations=[{"encryptionType": "KMS"}]),
+        another(repo, "unset", encryptionConfigurations=None),
+    ],
+    [
+        ("repo", "encryptionType is 'AES256'; use 'KMS' with a customer-managed kmsKey"),
+        ("default-key", "kmsKey must name a customer-managed key (unset: the AWS managed key aws/ecr)"),
+        ("unset", "encryptionType is 'AES256'; use 'KMS' with a customer-managed kmsKey"),
+    ],
+)
 CASES["ecr-lifecycle-policy"] = Case(ECR_GOOD, [repo], [("repo", "Repository 'repo' has no LifecyclePolicy")])
 
 # ---- logs, keys, secrets ----------------------------------------------------------------------
 KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
-key = res(KEY, "key", {"enableKeyRotation": True, "deletionWindowInDays": 30})
+ROOT_ADMINISTERS = {
+    "Sid": "AccountAdministers",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+    "Action": "kms:*",
+    "Resource": "*",
+}
+LOGS_PINNED = {
+    "Sid": "Logs",
+    "Effect": "Allow",
+    "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*"],
+    "Resource": "*",
+    "Condition": {
+        "ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:log-group:/mlflow/*"}
+    },
+}
+CALLER_ACCOUNT = {
+    "Sid": "ThroughS3InThisAccount",
+    "Effect": "Allow",
+    "Principal": {"AWS": "*"},
+    "Action": ["kms:Decrypt"],
+    "Resource": "*",
+    "Condition": {
+        "StringEquals": {"kms:CallerAccount": "123456789012", "kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+    },
+}
+
+
+def key_policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+key = res(
+    KEY,
+    "key",
+    {"enableKeyRotation": True, "deletionWindowInDays": 30, "policy": key_policy(ROOT_ADMINISTERS, LOGS_PINNED)},
+)
 secret = res(SECRET, "secret", {"kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/k"})
 CASES["cloudwatch-log-retention"] = Case(
     [log_group, with_props(log_group, retentionInDays=365)],
@@ -750,6 +862,40 @@ CASES["kms-key-rotation"] = Case(
     [key, res(KEY, "signing", {"customerMasterKeySpec": "ECC_NIST_P256", "keyUsage": "SIGN_VERIFY"})],
     [with_props(key, enableKeyRotation=False)],
     [("key", "enableKeyRotation must be true")],
+)
+CASES["kms-key-policy"] = Case(
+    [key],
+    [
+        with_props(key, policy=None),
+        another(key, "empty", policy=key_policy()),
+    ],
+    [
+        ("key", "policy must be set: without it AWS applies its default policy"),
+        ("empty", "policy has no statement"),
+    ],
+)
+CASES["kms-key-policy-principals"] = Case(
+    [key, another(key, "via-s3", policy=key_policy(ROOT_ADMINISTERS, CALLER_ACCOUNT))],
+    [
+        with_props(
+            key,
+            policy=key_policy(
+                ROOT_ADMINISTERS,
+                {k: v for k, v in LOGS_PINNED.items() if k != "Condition"},
+                {**CALLER_ACCOUNT, "Sid": "Anyone", "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+                {**CALLER_ACCOUNT, "Sid": "Star", "Principal": "*", "Condition": {}},
+            ),
+        )
+    ],
+    [
+        (
+            "key",
+            "statement 'Logs' lets logs.eu-west-1.amazonaws.com use the key for anyone: pin it with an encryption "
+            "context, aws:SourceArn/SourceAccount, kms:ViaService or kms:CallerAccount",
+        ),
+        ("key", "statement 'Anyone' lets any principal use the key"),
+        ("key", "statement 'Star' lets any principal use the key"),
+    ],
 )
 CASES["secretsmanager-cmk"] = Case(
     [secret], [with_props(secret, kmsKeyId=None)], [("secret", "kmsKeyId must name a customer-managed key")]

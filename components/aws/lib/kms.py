@@ -1,6 +1,19 @@
-"""Customer-managed KMS keys: rotated yearly, 30-day deletion window, policies that name their users."""
+"""Customer-managed KMS keys, one per purpose, each with an explicit key policy.
+
+Every key: rotated yearly, 30 days to cancel a deletion, an alias `alias/mlflow-<stack>-<purpose>`,
+and a policy written here (no key is left with the policy AWS applies when none is given).
+Each policy has the same first statement, the account administers the key (AWS's own default
+statement, written out: without it nobody could manage the key, and AWS refuses a policy that
+locks the caller out). Roles of this stack use a key through IAM grants that name it and pin
+it to one service (`kms:ViaService`: lib/iam.py, artifact_store.py, metadata_store.py). The only
+other statements are for the AWS services that use a key under their own service principal
+(CloudWatch Logs, Fargate), each pinned to this account and stack by an encryption-context
+condition. Which key is which, who uses it and why it is separate: docs/aws.md, "KMS keys".
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -8,51 +21,91 @@ import pulumi_aws as aws
 from components.aws.lib.policies import document
 from components.aws.lib.providers import AwsContext
 
+# The encryption context CloudWatch Logs passes for a log group (its ARN), and the two Fargate
+# passes for a task's ephemeral storage (CloudWatch Logs and ECS developer guides, KMS sections).
+LOGS_CONTEXT = "kms:EncryptionContext:aws:logs:arn"
+FARGATE_CLUSTER_ACCOUNT = "kms:EncryptionContext:aws:ecs:clusterAccount"
+FARGATE_CLUSTER_NAME = "kms:EncryptionContext:aws:ecs:clusterName"
+FARGATE = "fargate.amazonaws.com"
 
-def platform_key(name: str, ctx: AwsContext, opts: pulumi.ResourceOptions) -> aws.kms.Key:
-    """Encrypts the Secrets Manager secrets, the RDS storage and the CloudWatch log groups."""
-    root = pulumi.Output.concat("arn:", ctx.partition, ":iam::", ctx.account_id, ":root")
-    policy = document(
-        # The account (its IAM policies) administers the key: without this the key is unmanageable.
+
+def account_administers(ctx: AwsContext) -> dict:
+    """The account, i.e. its IAM policies, decides who administers and uses the key."""
+    return {
+        "Sid": "AccountAdministers",
+        "Effect": "Allow",
+        "Principal": {"AWS": pulumi.Output.concat("arn:", ctx.partition, ":iam::", ctx.account_id, ":root")},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+def logs_may_use(ctx: AwsContext, log_group_prefixes: Sequence[str], sid: str = "CloudWatchLogsOfThisStack") -> dict:
+    """CloudWatch Logs encrypts (and decrypts, when read) the log groups whose names start with
+    one of `log_group_prefixes`, and no other: its requests carry the group's ARN as context."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": ctx.service_host("logs")},
+        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "Resource": "*",
+        "Condition": {"ArnLike": {LOGS_CONTEXT: [ctx.arn("logs", f"log-group:{p}*") for p in log_group_prefixes]}},
+    }
+
+
+def fargate_may_use(ctx: AwsContext, cluster_name_pattern: str) -> list[dict]:
+    """Fargate encrypts the ephemeral storage of tasks in clusters of this account named like
+    `cluster_name_pattern`: it generates a data key (never in plaintext), and grants itself the
+    right to decrypt it, for that context only (ECS developer guide, fargate-create-storage-key)."""
+    cluster = {FARGATE_CLUSTER_ACCOUNT: ctx.account_id}
+    name = {FARGATE_CLUSTER_NAME: cluster_name_pattern}
+    return [
         {
-            "Sid": "AccountAdministers",
+            "Sid": "FargateDataKeysForThisCluster",
             "Effect": "Allow",
-            "Principal": {"AWS": root},
-            "Action": "kms:*",
+            "Principal": {"Service": FARGATE},
+            "Action": "kms:GenerateDataKeyWithoutPlaintext",
             "Resource": "*",
+            "Condition": {"StringEquals": cluster, "StringLike": name},
         },
-        # CloudWatch Logs encrypts this stack's log groups, and nothing else, with it.
         {
-            "Sid": "CloudWatchLogsOfThisAccount",
+            "Sid": "FargateDecryptGrantForThisCluster",
             "Effect": "Allow",
-            "Principal": {"Service": ctx.service_host("logs")},
-            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Principal": {"Service": FARGATE},
+            "Action": "kms:CreateGrant",
             "Resource": "*",
-            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", "log-group:*")}},
+            "Condition": {
+                "StringEquals": cluster,
+                "StringLike": name,
+                "ForAllValues:StringEquals": {"kms:GrantOperations": ["Decrypt"]},
+            },
         },
-    )
-    return _rotated_key(name, ctx, "platform", "secrets, database storage and logs", opts, policy=policy)
+    ]
 
 
-def artifact_key(name: str, ctx: AwsContext, opts: pulumi.ResourceOptions) -> aws.kms.Key:
-    """The artifact bucket's key. The default key policy: usable only through IAM grants of this account."""
-    return _rotated_key(name, ctx, "artifacts", "artifact bucket", opts)
-
-
-def _rotated_key(name: str, ctx: AwsContext, alias: str, purpose: str, opts: pulumi.ResourceOptions,
-                 policy: pulumi.Input[str] | None = None) -> aws.kms.Key:  # fmt: skip
-    """A customer-managed key, rotated yearly, 30 days to cancel a deletion, with an alias."""
-    key = aws.kms.Key(
+def key(
+    name: str,
+    ctx: AwsContext,
+    purpose: str,
+    description: str,
+    opts: pulumi.ResourceOptions,
+    *statements: dict,
+) -> aws.kms.Key:
+    """A customer-managed key for one purpose (`alias/mlflow-<stack>-<purpose>`), its policy the
+    account's administration plus `statements`."""
+    created = aws.kms.Key(
         name,
         aws.kms.KeyArgs(
-            description=f"mlflow-platform {ctx.stack}: {purpose}",
+            description=f"mlflow-platform {ctx.stack}: {description}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=policy,
+            policy=document(account_administers(ctx), *statements),
         ),
         opts=opts,
     )
     aws.kms.Alias(
-        name, aws.kms.AliasArgs(name=f"alias/mlflow-{ctx.stack}-{alias}", target_key_id=key.key_id), opts=opts
+        name,
+        aws.kms.AliasArgs(name=f"alias/mlflow-{ctx.stack}-{purpose}", target_key_id=created.key_id),
+        opts=opts,
     )
-    return key
+    return created

@@ -1,4 +1,4 @@
-"""A JSON secret in Secrets Manager, encrypted with the platform key, and references to its keys."""
+"""A JSON secret in Secrets Manager, encrypted with the secrets key, and references to its keys."""
 
 from __future__ import annotations
 
