@@ -66,6 +66,11 @@ CRYPTO_KEK_VERSION_VALUE = "1"
 # A Fernet key is 32 random bytes in url-safe base64 (44 characters), not any string:
 # `Fernet(key)` rejects anything else at import time of MLflow's registry models.
 FERNET_KEY_BYTES = 32
+# The dev object stores' default bucket encryption, set by mlflow_boot at every boot
+# (PutBucketEncryption, idempotent): SSE-S3, the store's own keys (MinIO: its KMS key; SeaweedFS:
+# its KEK). "AES256" is the S3 API's name for SSE-S3. Prod's bucket is encrypted by the program.
+BUCKET_ENCRYPTION = "MLFLOW_BOOT_BUCKET_ENCRYPTION"
+SSE_S3 = "AES256"
 # RDS's master password: 40 characters (~238 bits), nothing to escape in a URI.
 RDS_PASSWORD_LENGTH = 40
 # The dev proxy's basic-auth password.
