@@ -59,7 +59,7 @@ def generated_encryption_key(parent: pulumi.Resource, name: str, length: int) ->
     """`<name>-sse-key`: the key the engine encrypts objects at rest with (MinIO's KMS key,
     SeaweedFS's KEK). Drawn once, never changed: a new value leaves every stored object unreadable.
     It lives only in the stack's state (encrypted) and the container's 0400 file, never on the data
-    volume: back it up with the state (docs/architecture.md, "Encryption at rest")."""
+    volume: back it up with the state (README.md, "The dev artifact store at rest")."""
     # The Docker rule for children (docs/architecture.md): it also answers to its short name.
     return generated_key_bytes(
         f"{name}-sse-key", length, pulumi.ResourceOptions(parent=parent, aliases=formerly("sse-key"))
