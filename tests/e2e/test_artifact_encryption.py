@@ -25,7 +25,7 @@ from botocore.config import Config
 from images.mlflow import server_contract as contract
 from testkit.s3 import LocalS3
 
-from .conftest import start_topology, stop_topology
+from .conftest import require_nginx, start_topology, stop_topology
 from .helpers import sha256_file, unique
 
 pytestmark = pytest.mark.e2e
@@ -109,8 +109,6 @@ def test_artifacts_are_stored_encrypted_and_read_back_equal(tracking, tmp_path):
 
 def test_without_the_bucket_default_the_same_scan_finds_the_plaintext(server_venv, tmp_path):
     """The control: nothing but the bucket's default encryption differs."""
-    from .conftest import require_nginx
-
     require_nginx()
     marker = b"mlflow-sse-e2e-" + secrets.token_hex(16).encode()
     topo = start_topology(bucket_encryption=False)
