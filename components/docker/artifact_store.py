@@ -1,5 +1,6 @@
-"""The artifact store on Docker: MinIO with a named volume and generated root credentials, and
-what both engines' stores share (their args, their S3 keys, their endpoint)."""
+"""The artifact store on Docker: MinIO with a named volume, generated root credentials and a
+generated KMS key that encrypts every object, and what both engines' stores share (their args,
+their S3 keys, their encryption key, their endpoint)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_random as random
 
 from components.config.docker import DockerArtifactStoreSettings
 from components.docker.common import env_list, formerly, secret_upload, stateful_container
-from components.generated import generated_secret
-from components.specs.endpoints import ArtifactEndpoint
-from components.specs.minio import REGION, minio_config_env, minio_spec
+from components.generated import generated_key_bytes, generated_secret
+from components.specs.endpoints import ArtifactEndpoint, private_s3_endpoint
+from components.specs.minio import KMS_KEY_BYTES, REGION, minio_config_env, minio_kms_secret_key, minio_spec
 from images.mlflow import server_contract as contract
 
 # The type token of the role: one artifact store per stack, whichever engine runs it.
@@ -53,24 +55,21 @@ def generated_s3_keys(parent: pulumi.Resource, name: str) -> dict[str, pulumi.Ou
     }
 
 
+def generated_encryption_key(parent: pulumi.Resource, name: str, length: int) -> random.RandomBytes:
+    """`<name>-sse-key`: the key the engine encrypts objects at rest with (MinIO's KMS key,
+    SeaweedFS's KEK). Drawn once, never changed: a new value leaves every stored object unreadable.
+    It lives only in the stack's state (encrypted) and the container's 0400 file, never on the data
+    volume: back it up with the state (README.md, "The dev artifact store at rest")."""
+    # The Docker rule for children (docs/architecture.md): it also answers to its short name.
+    return generated_key_bytes(
+        f"{name}-sse-key", length, pulumi.ResourceOptions(parent=parent, aliases=formerly("sse-key"))
+    )
+
+
 def with_key_pair(secrets: dict[str, pulumi.Output[str]], render: Callable[[str, str], str]) -> pulumi.Output[str]:
     """`render(access_key, secret_key)`: the store's credentials file, once both keys are known."""
     keys = pulumi.Output.all(secrets[contract.S3_ACCESS_KEY_ID], secrets[contract.S3_SECRET_ACCESS_KEY])
     return keys.apply(lambda pair: render(*pair))
-
-
-def private_s3_endpoint(bucket: str, region: str, host: str, port: int) -> ArtifactEndpoint:
-    """An S3 server on the backend network: static keys, a bucket the tracking server creates at
-    boot (see mlflow_boot.ensure_bucket, no bucket policy: private, never anonymous download), and
-    an address only the containers resolve, so clients get no presigned transfers."""
-    return ArtifactEndpoint(
-        bucket=bucket,
-        region=region,
-        s3_endpoint_url=f"http://{host}:{port}",
-        static_credentials=True,
-        create_bucket=True,
-        reachable_by_clients=False,
-    )
 
 
 class MinioArtifactStore(pulumi.ComponentResource):
@@ -93,6 +92,7 @@ class MinioArtifactStore(pulumi.ComponentResource):
         spec = minio_spec(args.settings)
         self.secrets = generated_s3_keys(self, name)
         config_env = with_key_pair(self.secrets, minio_config_env)
+        kms_key = generated_encryption_key(self, name, KMS_KEY_BYTES).base64.apply(minio_kms_secret_key)
         container = stateful_container(
             self,
             name,
@@ -105,7 +105,10 @@ class MinioArtifactStore(pulumi.ComponentResource):
             alias=HOST_ALIAS,
             envs=env_list(spec.env),
             command=list(spec.command),
-            uploads=[secret_upload(spec.config_env_file, config_env, owner=ROOT_UID)],
+            uploads=[
+                secret_upload(spec.config_env_file, config_env, owner=ROOT_UID),
+                secret_upload(spec.kms_secret_key_file, kms_key, owner=ROOT_UID),
+            ],
             health=spec.health,
         )
         self.endpoint = private_s3_endpoint(spec.bucket, REGION, HOST_ALIAS, spec.port)

@@ -1,5 +1,5 @@
 """The artifact store on Docker, SeaweedFS flavour: `weed mini` (the end-to-end tests' S3 server)
-with a named volume and generated SigV4 credentials."""
+with a named volume, generated SigV4 credentials and a generated KEK that encrypts every object."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import pulumi
 from components.docker.artifact_store import (
     ARTIFACT_STORE_TYPE,
     ArtifactStoreArgs,
+    generated_encryption_key,
     generated_s3_keys,
     private_s3_endpoint,
     with_key_pair,
 )
 from components.docker.common import secret_upload, stateful_container
 from components.specs.endpoints import ArtifactEndpoint
-from components.specs.seaweedfs import REGION, s3_identities, seaweedfs_spec
+from components.specs.seaweedfs import REGION, SSE_KEK_BYTES, s3_identities, seaweedfs_spec, security_toml
 
 HOST_ALIAS = "seaweedfs"
 
@@ -37,6 +38,7 @@ class SeaweedfsArtifactStore(pulumi.ComponentResource):
         spec = seaweedfs_spec(args.settings)
         self.secrets = generated_s3_keys(self, name)
         identities = with_key_pair(self.secrets, s3_identities)
+        security = generated_encryption_key(self, name, SSE_KEK_BYTES).hex.apply(security_toml)
         container = stateful_container(
             self,
             name,
@@ -50,7 +52,10 @@ class SeaweedfsArtifactStore(pulumi.ComponentResource):
             envs=[],
             entrypoints=list(spec.entrypoint),
             command=list(spec.command),
-            uploads=[secret_upload(spec.identities_file, identities, owner=spec.file_owner)],
+            uploads=[
+                secret_upload(spec.identities_file, identities, owner=spec.file_owner),
+                secret_upload(spec.security_file, security, owner=spec.file_owner),
+            ],
             health=spec.health,
         )
         self.endpoint = private_s3_endpoint(spec.bucket, REGION, HOST_ALIAS, spec.port)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from images.mlflow import server_contract as contract
+
 
 @dataclass(frozen=True)
 class DatabaseEndpoint:
@@ -30,6 +32,9 @@ class ArtifactEndpoint:
     static_credentials: bool = False
     # True where nothing else creates the bucket (MinIO): the server creates it at boot.
     create_bucket: bool = False
+    # The default encryption the server sets on that bucket at boot (contract.SSE_S3), where
+    # nothing else configures the bucket (the dev stores); None where the program does (AWS).
+    bucket_encryption: str | None = None
     # Whether MLflow's clients can reach `s3_endpoint_url` themselves (presigned transfers):
     # not the dev stack's http://minio:9000, which only the containers resolve.
     reachable_by_clients: bool = True
@@ -37,3 +42,20 @@ class ArtifactEndpoint:
     @property
     def root(self) -> str:
         return f"s3://{self.bucket}/"
+
+
+def private_s3_endpoint(bucket: str, region: str, host: str, port: int) -> ArtifactEndpoint:
+    """An S3 server on the backend network: static keys, a bucket the tracking server creates at
+    boot (see mlflow_boot.ensure_bucket, no bucket policy: private, never anonymous download) and
+    sets to encrypt every object with SSE-S3 (the store's own key), and an address only the
+    containers resolve, so clients get no presigned transfers. Both Docker engines serve it, and
+    the end-to-end kit (testkit/topology.py) at its local address."""
+    return ArtifactEndpoint(
+        bucket=bucket,
+        region=region,
+        s3_endpoint_url=f"http://{host}:{port}",
+        static_credentials=True,
+        create_bucket=True,
+        bucket_encryption=contract.SSE_S3,
+        reachable_by_clients=False,
+    )

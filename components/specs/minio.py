@@ -1,7 +1,10 @@
-"""MinIO for the dev stack's artifacts: settings, health check and the credentials file."""
+"""MinIO for the dev stack's artifacts: settings, health check, the credentials file and the KMS
+key that encrypts every object at rest."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -15,6 +18,15 @@ DATA_DIR = "/data"
 # so the root credentials never sit in the container's environment.
 CONFIG_ENV_FILE = "/run/secrets/minio.env"
 REGION = "us-east-1"
+# Encryption at rest. mlflow_boot sets SSE-S3 as the bucket's default encryption; MinIO then
+# seals each object's own key with its KMS key, here a static one: `<name>:<base64 of 32 bytes>`
+# (internal/kms/secret-key.go, ParseSecretKey/NewBuiltin, at the pinned release), read from the
+# file MINIO_KMS_SECRET_KEY_FILE names (internal/kms/config.go): a file, never the env. Without a
+# KMS MinIO refuses the bucket encryption (`KMSNotConfigured`), so a missing key stops the boot.
+KMS_SECRET_KEY_FILE = "/run/secrets/minio-kms-key"
+# Recorded in every encrypted object's metadata: renaming it makes those objects unreadable.
+KMS_KEY_NAME = "mlflow-dev-sse"
+KMS_KEY_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,7 @@ class MinioSpec:
     port: int = PORT
     data_dir: str = DATA_DIR
     config_env_file: str = CONFIG_ENV_FILE
+    kms_secret_key_file: str = KMS_SECRET_KEY_FILE
 
 
 def minio_spec(store: DockerArtifactStoreSettings) -> MinioSpec:
@@ -35,6 +48,8 @@ def minio_spec(store: DockerArtifactStoreSettings) -> MinioSpec:
         "MINIO_REGION": REGION,
         # No web console: nothing but MLflow talks to MinIO, and the port is never published.
         "MINIO_BROWSER": "off",
+        # A path, not the key (the image's own default names a missing /run/secrets/kms_master_key).
+        "MINIO_KMS_SECRET_KEY_FILE": KMS_SECRET_KEY_FILE,
     }
     health = HealthCheck(
         # `mc` ships in the image; `local` is its built-in alias for this server.
@@ -60,3 +75,15 @@ def minio_config_env(access_key: str, secret_key: str) -> str:
         if "'" in value or "\n" in value:
             raise ValueError("MinIO credentials cannot contain quotes or newlines")
     return f"MINIO_ROOT_USER='{access_key}'\nMINIO_ROOT_PASSWORD='{secret_key}'\n"
+
+
+def minio_kms_secret_key(key_base64: str) -> str:
+    """The KMS key file's text: `<KMS_KEY_NAME>:<key>`, the key being KMS_KEY_BYTES bytes in
+    standard base64 (what random.RandomBytes gives). No newline: MinIO parses the file as is."""
+    try:
+        raw = base64.b64decode(key_base64, validate=True)
+    except binascii.Error as error:
+        raise ValueError(f"MinIO's KMS key must be standard base64: {error}") from None
+    if len(raw) != KMS_KEY_BYTES:
+        raise ValueError(f"MinIO's KMS key is {KMS_KEY_BYTES} bytes, not {len(raw)}")
+    return f"{KMS_KEY_NAME}:{key_base64}"

@@ -146,6 +146,8 @@ def mlflow_server_spec(
         env["MLFLOW_S3_ENDPOINT_URL"] = artifacts.s3_endpoint_url
     if artifacts.create_bucket:
         env["MLFLOW_BOOT_CREATE_BUCKET"] = artifacts.bucket
+        if artifacts.bucket_encryption:
+            env[contract.BUCKET_ENCRYPTION] = artifacts.bucket_encryption
 
     # MLflow's own encryption keys (AI Gateway API keys, webhook secrets): every server, every
     # app, or it falls back to a public default passphrase and a per-process random Fernet key.

@@ -1,6 +1,6 @@
 """SeaweedFS for the dev stack's artifacts (artifactStore.engine: seaweedfs): the `weed mini`
-S3 server the end-to-end tests run (testkit/s3.py), in its image: command, health check and
-the S3 identities file.
+S3 server the end-to-end tests run (testkit/s3.py), in its image: command, health check, the S3
+identities file and the security.toml that holds the KEK of its server-side encryption.
 
 Stdlib only at import time: testkit/s3.py builds its identities file with `s3_identities` too.
 """
@@ -28,6 +28,16 @@ ENTRYPOINT = ("/entrypoint.sh",)
 # `adduser -D -u 1000 -G seaweed seaweed` in that Dockerfile (no USER line: the image starts as
 # root); `weed` runs as this uid, so the identities file is its own.
 WEED_UID = "1000"
+# Encryption at rest. mlflow_boot sets SSE-S3 as the bucket's default encryption; SeaweedFS then
+# encrypts each object with its own AES-256 data key and stores that key wrapped by a KEK:
+# `s3.sse.kek`, 32 bytes in hex (weed/s3api/s3_sse_s3.go, SSES3KeyManager.InitializeWithFiler).
+# viper reads security.toml from `.`, $HOME/.seaweedfs, /usr/local/etc/seaweedfs/ and
+# /etc/seaweedfs/ (weed/util/config.go); the image's WORKDIR is /data and it ships
+# /etc/seaweedfs/filer.toml (docker/Dockerfile.go_build), so the file goes there, off the volume.
+# Given no KEK, `weed mini` draws one into <dir>/.mini_sse_kek (weed/command/mini.go,
+# ensureMiniDevSSES3Keys): on the data volume, beside what it protects.
+SECURITY_FILE = "/etc/seaweedfs/security.toml"
+SSE_KEK_BYTES = 32
 IDENTITY_NAME = "mlflow"
 # The actions SeaweedFS knows; "Admin" alone would do, the rest is explicit.
 ADMIN_ACTIONS = ("Admin", "Read", "List", "Tagging", "Write")
@@ -43,6 +53,7 @@ class SeaweedfsSpec:
     port: int = PORT
     data_dir: str = DATA_DIR
     identities_file: str = IDENTITIES_FILE
+    security_file: str = SECURITY_FILE
     file_owner: str = WEED_UID
 
 
@@ -98,3 +109,14 @@ def s3_identities(access_key: str, secret_key: str, name: str = IDENTITY_NAME) -
         ]
     }
     return json.dumps(config, indent=2)
+
+
+def security_toml(kek_hex: str) -> str:
+    """security.toml with the SSE-S3 KEK only (SSE_KEK_BYTES bytes, lowercase hex)."""
+    try:
+        raw = bytes.fromhex(kek_hex)
+    except ValueError:
+        raise ValueError("SeaweedFS's SSE-S3 KEK must be hex") from None
+    if len(raw) != SSE_KEK_BYTES:
+        raise ValueError(f"SeaweedFS's SSE-S3 KEK is {SSE_KEK_BYTES} bytes, not {len(raw)}")
+    return f'[s3.sse]\nkek = "{kek_hex}"\n'

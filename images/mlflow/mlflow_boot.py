@@ -20,6 +20,8 @@ Preparing means:
    is written to MLFLOW_AUTH_CONFIG_PATH.
 5. With MLFLOW_BOOT_CREATE_BUCKET set (the dev object store), the artifact bucket is created if missing,
    after waiting (bounded) for the object store to answer: after a reboot it may start later.
+   With MLFLOW_BOOT_BUCKET_ENCRYPTION set too (`AES256`), its default encryption is set, every boot:
+   the store encrypts each object it stores from then on, whichever client wrote it.
 
 Standard library plus what the image installs (SQLAlchemy, psycopg2, boto3, mlflow) only.
 """
@@ -39,6 +41,7 @@ import urllib.request
 from collections.abc import Mapping, MutableMapping
 
 from server_contract import (
+    BUCKET_ENCRYPTION,
     DB_OWNER_PASSWORD,
     DB_OWNER_USER,
     DB_PASSWORD,
@@ -350,6 +353,20 @@ def ensure_bucket(bucket: str, environ: Mapping[str, str], timeout: float = STOR
     return True
 
 
+def ensure_bucket_encryption(bucket: str, algorithm: str, environ: Mapping[str, str]) -> None:
+    """Set the bucket's default server-side encryption (PutBucketEncryption replaces the whole
+    configuration, so repeating it every boot is harmless). A store that cannot encrypt refuses:
+    MinIO answers `KMSNotConfigured` without its KMS key. Objects stored before stay as they are."""
+    from botocore.exceptions import ClientError
+
+    rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algorithm}}
+    try:
+        s3_client(environ).put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
+    except ClientError as error:
+        raise BootError(f"cannot set the default encryption of bucket {bucket!r}: {error}") from None
+    log.info("bucket %s encrypts new objects (%s)", bucket, algorithm)
+
+
 def prepare(environ: MutableMapping[str, str]) -> None:
     load_file_secrets(environ)
     uri = backend_store_uri(environ)
@@ -374,6 +391,8 @@ def prepare(environ: MutableMapping[str, str]) -> None:
     bucket = environ.get("MLFLOW_BOOT_CREATE_BUCKET")
     if bucket:
         ensure_bucket(bucket, environ)
+        if environ.get(BUCKET_ENCRYPTION):
+            ensure_bucket_encryption(bucket, environ[BUCKET_ENCRYPTION], environ)
 
 
 def healthcheck(url: str, timeout: float = 4.0) -> int:

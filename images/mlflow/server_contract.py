@@ -75,6 +75,11 @@ FERNET_KEY_BYTES = 32
 # The least-privilege role every MLflow server signs in as (DML on MLflow's tables, no DDL):
 # created and granted by the boot step as DB_OWNER_USER, on both targets.
 SERVER_DB_ROLE = "mlflow_server"
+# The dev object stores' default bucket encryption, set by mlflow_boot at every boot
+# (PutBucketEncryption, idempotent): SSE-S3, the store's own keys (MinIO: its KMS key; SeaweedFS:
+# its KEK). "AES256" is the S3 API's name for SSE-S3. Prod's bucket is encrypted by the program.
+BUCKET_ENCRYPTION = "MLFLOW_BOOT_BUCKET_ENCRYPTION"
+SSE_S3 = "AES256"
 # RDS's master password: 40 characters (~238 bits), nothing to escape in a URI.
 RDS_PASSWORD_LENGTH = 40
 # The dev proxy's basic-auth password.

@@ -109,3 +109,50 @@ def healthcheck(r: Res) -> list[str]:
     if not tests or tests[0] == "NONE":
         return ["healthcheck.tests must define a health check"]
     return []
+
+
+# The dev object store's encryption at rest. The pack runs in its own venv and imports nothing of
+# the program: these names repeat components/specs (minio.py, seaweedfs.py) and the image's
+# server_contract.py, and tests/policy/test_pack.py keeps them equal.
+ARTIFACT_STORE_COMPONENT = "mlflow-platform:docker:ArtifactStore"
+CREATE_BUCKET_ENV = "MLFLOW_BOOT_CREATE_BUCKET"
+BUCKET_ENCRYPTION_ENV = "MLFLOW_BOOT_BUCKET_ENCRYPTION"
+BUCKET_ENCRYPTIONS = ("AES256", "aws:kms")
+MINIO_KMS_KEY_FILE_ENV = "MINIO_KMS_SECRET_KEY_FILE"
+SEAWEEDFS_SECURITY_FILE = "/etc/seaweedfs/security.toml"
+
+
+def _component_types(urn: str) -> list[str]:
+    return (urn.split("::")[2] if urn.count("::") >= 3 else "").split("$")
+
+
+def _envs(r: Res) -> dict[str, str]:
+    return dict(e.partition("=")[::2] for e in items(r.get("envs")) if isinstance(e, str))
+
+
+@resource_rule(
+    "docker-object-store-encrypted",
+    ["CKV_AWS_19", "FSBP S3.4"],
+    "The dev object store encrypts every object at rest (bucket default SSE, the engine's key from a file)",
+    [CONTAINER],
+)
+def object_store_encrypted(r: Res) -> list[str]:
+    envs, uploads = r.get("envs"), r.get("uploads")
+    if envs is UNKNOWN or uploads is UNKNOWN:
+        return []
+    env = _envs(r)
+    found = []
+    if CREATE_BUCKET_ENV in env and env.get(BUCKET_ENCRYPTION_ENV) not in BUCKET_ENCRYPTIONS:
+        found.append(
+            f"creates bucket {env[CREATE_BUCKET_ENV]!r} without a default encryption: set "
+            f"{BUCKET_ENCRYPTION_ENV} to one of {', '.join(BUCKET_ENCRYPTIONS)}"
+        )
+    if ARTIFACT_STORE_COMPONENT in _component_types(r.urn):
+        files = {get(u, "file") for u in items(uploads)}
+        key_files = {env[MINIO_KMS_KEY_FILE_ENV]} if MINIO_KMS_KEY_FILE_ENV in env else {SEAWEEDFS_SECURITY_FILE}
+        if not key_files & files:
+            found.append(
+                "the object store gets no encryption key file (MinIO: an upload at "
+                f"{MINIO_KMS_KEY_FILE_ENV}; SeaweedFS: {SEAWEEDFS_SECURITY_FILE})"
+            )
+    return found

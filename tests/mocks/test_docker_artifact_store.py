@@ -26,7 +26,7 @@ def test_the_root_credentials_are_a_file_never_the_env(dev_run):
     assert "MINIO_ROOT_USER" not in envs and "MINIO_ROOT_PASSWORD" not in envs
     keys = sorted((r for r in children(dev_run, ARTIFACT_STORE) if r.typ == PASSWORD), key=lambda r: r.name)
     assert [r.name for r in keys] == ["artifact-store-access-key", "artifact-store-secret-key"]
-    (config_env,) = reveal(minio["uploads"])
+    config_env = {u["file"]: u for u in reveal(minio["uploads"])}["/run/secrets/minio.env"]
     assert config_env["permissions"] == "0400" and config_env["owner"] == "0"
     assert all(generated_value(key) in config_env["content"] for key in keys)
 

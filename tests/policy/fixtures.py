@@ -1029,13 +1029,50 @@ postgres = res(CONTAINER, "postgres", DOCKER_CONTAINER, parents=(PLATFORM, "mlfl
 mlflow = res(
     CONTAINER,
     "mlflow-0",
-    {**DOCKER_CONTAINER, "image": "mlflow-platform/mlflow:3.17.2-0123456789ab"},
+    {
+        **DOCKER_CONTAINER,
+        "image": "mlflow-platform/mlflow:3.17.2-0123456789ab",
+        "envs": ["MLFLOW_BOOT_BUCKET_ENCRYPTION=AES256", "MLFLOW_BOOT_CREATE_BUCKET=mlflow"],
+    },
     parents=(PLATFORM, "mlflow-platform:docker:TrackingServer"),
+)
+ARTIFACT_STORE = "mlflow-platform:docker:ArtifactStore"
+SECRET_UPLOAD = {"content": "(secret)", "permissions": "0400"}
+minio = res(
+    CONTAINER,
+    "minio",
+    {
+        **DOCKER_CONTAINER,
+        "envs": [
+            "MINIO_CONFIG_ENV_FILE=/run/secrets/minio.env",
+            "MINIO_KMS_SECRET_KEY_FILE=/run/secrets/minio-kms-key",
+        ],
+        "uploads": [
+            {**SECRET_UPLOAD, "file": "/run/secrets/minio.env"},
+            {**SECRET_UPLOAD, "file": "/run/secrets/minio-kms-key"},
+        ],
+    },
+    parents=(PLATFORM, ARTIFACT_STORE),
+)
+seaweedfs = res(
+    CONTAINER,
+    "seaweedfs",
+    {
+        **DOCKER_CONTAINER,
+        "envs": [],
+        "uploads": [
+            {**SECRET_UPLOAD, "file": "/run/secrets/s3-identities.json"},
+            {**SECRET_UPLOAD, "file": "/etc/seaweedfs/security.toml"},
+        ],
+    },
+    parents=(PLATFORM, ARTIFACT_STORE),
 )
 DOCKER_GOOD = [
     nginx,
     postgres,
     mlflow,
+    minio,
+    seaweedfs,
     res(REMOTE_IMAGE, "postgres-image", {"name": "postgres:17.6-bookworm"}),
     res(REMOTE_IMAGE, "minio-image", {"name": "minio/minio@sha256:" + "ef" * 32}),
     res(IMAGE, "mlflow-image", {"imageName": "mlflow-platform/mlflow:3.17.2-0123456789ab"}),
@@ -1075,4 +1112,26 @@ CASES["docker-healthcheck"] = Case(
     DOCKER_GOOD,
     [with_props(postgres, healthcheck=None)],
     [("postgres", "healthcheck.tests must define a health check")],
+)
+CASES["docker-object-store-encrypted"] = Case(
+    DOCKER_GOOD,
+    [
+        with_props(mlflow, envs=["MLFLOW_BOOT_CREATE_BUCKET=mlflow"]),
+        with_props(minio, uploads=minio.props["uploads"][:1]),
+        with_props(seaweedfs, uploads=seaweedfs.props["uploads"][:1]),
+    ],
+    [
+        (
+            "mlflow-0",
+            "creates bucket 'mlflow' without a default encryption: set MLFLOW_BOOT_BUCKET_ENCRYPTION to one of AES256, aws:kms",
+        ),
+        (
+            "minio",
+            "the object store gets no encryption key file (MinIO: an upload at MINIO_KMS_SECRET_KEY_FILE; SeaweedFS: /etc/seaweedfs/security.toml)",
+        ),
+        (
+            "seaweedfs",
+            "the object store gets no encryption key file (MinIO: an upload at MINIO_KMS_SECRET_KEY_FILE; SeaweedFS: /etc/seaweedfs/security.toml)",
+        ),
+    ],
 )

@@ -25,7 +25,7 @@ DEV_EXEMPT = {"rds-deletion-protection", "rds-multi-az", "alb-deletion-protectio
 
 def test_the_pack_has_at_least_24_policies_with_unique_names():
     policies = pack.build_policies("prod")
-    assert len(policies) == len(ALL_RULES) == 64
+    assert len(policies) == len(ALL_RULES) == 65
     assert len({p.name for p in policies}) == len(policies)
     kinds = {type(p) for p in policies}
     assert kinds == {ResourceValidationPolicy, StackValidationPolicy}
@@ -78,7 +78,7 @@ def served(monkeypatch, capsysbinary):
 def test_main_serves_a_valid_policy_pack(served):
     info = served("prod").GetAnalyzerInfo(None, None)
     assert info.name == pack.PACK_NAME
-    assert len(info.policies) == len(ALL_RULES) == 64
+    assert len(info.policies) == len(ALL_RULES) == 65
     assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
     assert {p.policy_type for p in info.policies} == {
         proto.PolicyType.POLICY_TYPE_RESOURCE,
@@ -130,6 +130,27 @@ def test_the_tls_allow_list_is_what_the_config_accepts():
     from components.config.aws import MODERN_TLS_POLICIES
 
     assert ALLOWED_TLS_POLICIES == MODERN_TLS_POLICIES
+
+
+def test_the_object_store_rule_names_what_the_program_sets():
+    """The pack imports nothing of the program: its copies of the names must not drift."""
+    from rules import docker_stack
+
+    from components.config import parse_settings
+    from components.specs import seaweedfs
+    from components.specs.endpoints import DatabaseEndpoint, private_s3_endpoint
+    from components.specs.minio import KMS_SECRET_KEY_FILE, minio_spec
+    from components.specs.mlflow_server import mlflow_server_spec
+    from images.mlflow import server_contract as contract
+
+    settings = parse_settings({"target": "docker"})
+    minio_env = minio_spec(settings.artifact_store).env
+    assert minio_env[docker_stack.MINIO_KMS_KEY_FILE_ENV] == KMS_SECRET_KEY_FILE
+    database = DatabaseEndpoint(host="postgres", port=5432, name="mlflow", user="mlflow")
+    server_env = mlflow_server_spec(settings.tracking, database, private_s3_endpoint("mlflow", "us-east-1", "m", 1)).env
+    assert server_env[docker_stack.CREATE_BUCKET_ENV] == "mlflow"
+    assert server_env[docker_stack.BUCKET_ENCRYPTION_ENV] == contract.SSE_S3 in docker_stack.BUCKET_ENCRYPTIONS
+    assert docker_stack.SEAWEEDFS_SECURITY_FILE == seaweedfs.SECURITY_FILE
 
 
 def test_the_pack_installs_the_sdk_versions_the_program_uses():

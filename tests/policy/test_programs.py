@@ -52,6 +52,40 @@ def test_the_dev_stack_with_tls_and_replicas_passes_every_rule():
     assert analyze(record(config, "dev").resources(raw=True), "dev") == []
 
 
+def test_the_dev_stack_with_seaweedfs_passes_every_rule():
+    config = stack_config("dev")
+    config["mlflow-platform:artifactStore"] = json.dumps({"engine": "seaweedfs"})
+    assert analyze(record(config, "dev").resources(raw=True), "dev") == []
+
+
+@pytest.mark.parametrize("engine", ["minio", "seaweedfs"])
+def test_the_object_store_rule_reads_the_real_containers(engine):
+    """Not vacuous on the program: without its key file, or the server's bucket default, the
+    real containers fail it."""
+    from dataclasses import replace
+
+    from tests.policy.harness import rules_by_id
+
+    config = stack_config("dev")
+    config["mlflow-platform:artifactStore"] = json.dumps({"engine": engine})
+    resources = record(config, "dev").resources()
+    rule = rules_by_id()["docker-object-store-encrypted"]
+    key_file = {"minio": "/run/secrets/minio-kms-key", "seaweedfs": "/etc/seaweedfs/security.toml"}[engine]
+    broken = []
+    for r in resources:
+        if r.name == f"artifact-store-{engine}":
+            r = replace(r, props={**r.props, "uploads": [u for u in r.props["uploads"] if u["file"] != key_file]})
+        elif r.name == "tracking-server-mlflow-0":
+            envs = [e for e in r.props["envs"] if not e.startswith("MLFLOW_BOOT_BUCKET_ENCRYPTION=")]
+            r = replace(r, props={**r.props, "envs": envs})
+        broken.append(r)
+    assert evaluate(rule, resources) == []
+    assert sorted(name for name, _ in evaluate(rule, broken)) == [
+        f"artifact-store-{engine}",
+        "tracking-server-mlflow-0",
+    ]
+
+
 def test_the_prod_stack_passes_every_rule(prod):
     assert analyze(prod.resources(raw=True), "prod") == []
     aws_rules = {rule.id for rule in ALL_RULES if not rule.id.startswith("docker-")}

@@ -155,3 +155,23 @@ def test_boot_waits_for_an_object_store_that_starts_later(monkeypatch):
         server.server_close()
     assert requests[:2] == [("HEAD", 503), ("HEAD", 503)]
     assert requests[-1] == ("PUT", 200)
+
+
+@pytest.mark.e2e
+def test_boot_sets_sse_s3_as_the_default_of_the_bucket_it_creates_on_the_real_weed():
+    """The bucket's default encryption after prepare's two steps, as S3 reports it; a store that
+    refuses (here: no such bucket) is a BootError naming the bucket."""
+    from images.mlflow import server_contract as contract
+    from testkit.s3 import LocalS3
+
+    with LocalS3() as s3:
+        environ = {**s3.env(), contract.BUCKET_ENCRYPTION: contract.SSE_S3}
+        assert mlflow_boot.ensure_bucket("mlflow", environ, timeout=10) is True
+        mlflow_boot.ensure_bucket_encryption("mlflow", environ[contract.BUCKET_ENCRYPTION], environ)
+        mlflow_boot.ensure_bucket_encryption("mlflow", contract.SSE_S3, environ)  # every boot: idempotent
+        (rule,) = s3.client().get_bucket_encryption(Bucket="mlflow")["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+        s3.client().put_object(Bucket="mlflow", Key="k", Body=b"x")
+        assert s3.client().head_object(Bucket="mlflow", Key="k")["ServerSideEncryption"] == "AES256"
+        with pytest.raises(mlflow_boot.BootError, match="default encryption of bucket 'missing'"):
+            mlflow_boot.ensure_bucket_encryption("missing", contract.SSE_S3, environ)

@@ -24,6 +24,7 @@ from components.specs.seaweedfs import (
     WEED_UID,
     s3_identities,
     seaweedfs_spec,
+    security_toml,
 )
 from components.versions import MINIO_IMAGE, REPO_ROOT, SEAWEEDFS_IMAGE
 
@@ -184,6 +185,11 @@ def _container_command_s3():
             identities = self.base_dir / "s3-identities.json"
             identities.write_text(s3_identities(self.access_key, self.secret_key))
             identities.chmod(0o400)  # as uploaded
+            # The container's /etc/seaweedfs/security.toml: here in weed's working dir, `.`, which
+            # is on the same viper search path (weed/util/config.go).
+            security = self.base_dir / "security.toml"
+            security.write_text(security_toml(self.sse_kek))
+            security.chmod(0o400)
             (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = free_ports(8, self.host)
             admin, admin_grpc = _admin_port_pair(self.host)
             self.port = s3
@@ -238,5 +244,13 @@ def test_the_real_weed_serves_sigv4_s3_with_the_container_command_and_identities
             with pytest.raises(botocore.exceptions.ClientError) as denied:
                 other.get_object(Bucket="mlflow", Key="run/artifact.txt")
             assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        # SSE-S3 under the KEK of the security.toml: weed mini draws a KEK of its own into the
+        # data dir only when none is configured (weed/command/mini.go, ensureMiniDevSSES3Keys).
+        rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        client.put_bucket_encryption(Bucket="mlflow", ServerSideEncryptionConfiguration={"Rules": [rule]})
+        client.put_object(Bucket="mlflow", Key="run/sealed.bin", Body=b"sealed bytes")
+        assert client.head_object(Bucket="mlflow", Key="run/sealed.bin")["ServerSideEncryption"] == "AES256"
+        assert (s3.data_dir / ".mini_kek_passphrase").exists()  # the dir is weed mini's own
+        assert not (s3.data_dir / ".mini_sse_kek").exists()
     assert not s3.process.is_running()
     assert not base_dir.exists()

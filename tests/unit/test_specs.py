@@ -34,6 +34,8 @@ def test_proxied_artifacts_serve_through_mlflow_into_the_bucket():
     assert flag(spec.command, "--default-artifact-root") == "mlflow-artifacts:/"
     assert spec.env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert spec.env["MLFLOW_BOOT_CREATE_BUCKET"] == "mlflow"
+    # No encryption asked of this endpoint: none set (the dev stores' endpoint asks, below).
+    assert "MLFLOW_BOOT_BUCKET_ENCRYPTION" not in spec.env
     assert set(spec.secret_env) == {
         "MLFLOW_DB_PASSWORD",
         "AWS_ACCESS_KEY_ID",
@@ -55,6 +57,48 @@ def test_direct_artifacts_give_clients_the_bucket_and_no_proxying():
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
     )
     assert "MLFLOW_S3_ENDPOINT_URL" not in spec.env and "MLFLOW_BOOT_CREATE_BUCKET" not in spec.env
+    assert "MLFLOW_BOOT_BUCKET_ENCRYPTION" not in spec.env
+
+
+def test_the_dev_stores_endpoint_has_the_server_set_sse_s3_on_its_bucket():
+    """Both Docker engines and the end-to-end kit use private_s3_endpoint(): SSE-S3 ("AES256")."""
+    from components.specs.endpoints import private_s3_endpoint
+
+    endpoint = private_s3_endpoint("mlflow", "us-east-1", "minio", 9000)
+    assert endpoint == ArtifactEndpoint(
+        bucket="mlflow",
+        s3_endpoint_url="http://minio:9000",
+        static_credentials=True,
+        create_bucket=True,
+        bucket_encryption="AES256",
+        reachable_by_clients=False,
+    )
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, endpoint)
+    assert spec.env["MLFLOW_BOOT_BUCKET_ENCRYPTION"] == "AES256"
+
+
+def test_minio_s_kms_key_file_is_name_colon_base64_of_32_bytes():
+    import base64
+
+    from components.specs.minio import minio_kms_secret_key
+
+    key = base64.b64encode(bytes(range(32))).decode()
+    assert minio_kms_secret_key(key) == f"mlflow-dev-sse:{key}"
+    for bad in (base64.b64encode(bytes(31)).decode(), "not base64!", key + "\n"):
+        with pytest.raises(ValueError, match="MinIO's KMS key"):
+            minio_kms_secret_key(bad)
+
+
+def test_seaweedfs_s_security_toml_holds_a_32_byte_hex_kek():
+    import tomllib
+
+    from components.specs.seaweedfs import security_toml
+
+    kek = bytes(range(32)).hex()
+    assert tomllib.loads(security_toml(kek)) == {"s3": {"sse": {"kek": kek}}}
+    for bad in (bytes(31).hex(), "zz" * 32):
+        with pytest.raises(ValueError, match="SeaweedFS's SSE-S3 KEK"):
+            security_toml(bad)
 
 
 def test_security_middleware_stays_on_with_configured_hosts():
