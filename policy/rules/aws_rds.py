@@ -123,7 +123,7 @@ def iam_authentication(r: Res) -> list[str]:
 
 @resource_rule(
     "rds-managed-master-password",
-    ["AWS RDS User Guide: password management with Secrets Manager", "CIS AWS 1.x (rotate credentials)"],
+    ["FSBP SecretsManager.1", "AWS RDS User Guide: password management with Secrets Manager"],
     "RDS draws, stores and rotates the master password itself (none in the program or its state)",
     [INSTANCE],
 )
