@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import DockerSettings, parse_settings
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, private_s3_endpoint
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, platform_database, private_s3_endpoint
 from components.specs.htpasswd import htpasswd_line
 from components.specs.minio import REGION
 from components.specs.mlflow_server import ServerSpec, mlflow_server_spec
@@ -315,14 +315,7 @@ class DevTopology:
     def database_endpoint(self) -> DatabaseEndpoint:
         assert self.postgres is not None
         db = self.settings.database
-        return DatabaseEndpoint(
-            host=HOST,
-            port=self.postgres.port,
-            name=db.name,
-            user=contract.SERVER_DB_ROLE,
-            owner=db.username,
-            sslmode="disable",
-        )
+        return platform_database(HOST, self.postgres.port, db.name, db.username)
 
     def artifact_endpoint(self) -> ArtifactEndpoint:
         assert self.s3 is not None and self.s3.port is not None

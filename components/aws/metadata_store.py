@@ -25,7 +25,7 @@ from components.aws.lib.providers import AwsContext
 from components.aws.lib.secrets import SecretRef, json_secret
 from components.config.aws import AwsDatabaseSettings
 from components.generated import generated_secret
-from components.specs.endpoints import DatabaseEndpoint
+from components.specs.endpoints import DatabaseEndpoint, platform_database
 from components.specs.image_layout import RDS_CA_BUNDLE_PATH, SYSTEM_CA_BUNDLE_PATH
 from images.mlflow import server_contract as contract
 
@@ -84,12 +84,11 @@ def rds_endpoint(settings: AwsDatabaseSettings, host: str, *, through_proxy: boo
     """How the server reaches the database at `host`: TLS, the server certificate verified (not
     just encrypted). The instance's certificate comes from the RDS CAs (their bundle is in the
     image); RDS Proxy's from ACM, under the Amazon Root CAs of the system bundle."""
-    return DatabaseEndpoint(
-        host=host,
-        port=contract.POSTGRES_PORT,
-        name=settings.name,
-        user=contract.SERVER_DB_ROLE,
-        owner=settings.username,
+    return platform_database(
+        host,
+        contract.POSTGRES_PORT,
+        settings.name,
+        settings.username,
         sslmode="verify-full",
         sslrootcert=SYSTEM_CA_BUNDLE_PATH if through_proxy else RDS_CA_BUNDLE_PATH,
     )

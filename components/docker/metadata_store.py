@@ -13,7 +13,7 @@ import pulumi_docker as docker
 from components.config.docker import DockerDatabaseSettings
 from components.docker.common import env_list, formerly, secret_upload, stateful_container
 from components.generated import generated_secret
-from components.specs.endpoints import DatabaseEndpoint
+from components.specs.endpoints import DatabaseEndpoint, platform_database
 from components.specs.postgres import POSTGRES_UID, postgres_spec
 from images.mlflow import server_contract as contract
 
@@ -84,14 +84,7 @@ class MetadataStore(pulumi.ComponentResource):
             # Let PostgreSQL finish a checkpoint on stop.
             stop_timeout=60,
         )
-        self.endpoint = DatabaseEndpoint(
-            host=HOST_ALIAS,
-            port=spec.port,
-            name=settings.name,
-            user=contract.SERVER_DB_ROLE,
-            owner=settings.username,
-            sslmode="disable",
-        )
+        self.endpoint = platform_database(HOST_ALIAS, spec.port, settings.name, settings.username)
         self.secrets = {contract.DB_PASSWORD: server_password, contract.DB_OWNER_PASSWORD: password}
         self.readiness = [container]
         self.register_outputs({"host": HOST_ALIAS, "container": container.name})

@@ -44,6 +44,14 @@ class ArtifactEndpoint:
         return f"s3://{self.bucket}/"
 
 
+def platform_database(host: str, port: int, name: str, owner: str, *, sslmode: str = "disable",
+                      sslrootcert: str | None = None) -> DatabaseEndpoint:  # fmt: skip
+    """The platform's database as every stack hands it to the servers: they sign in as
+    contract.SERVER_DB_ROLE, and only their boot step as `owner` (the superuser / master user)."""
+    return DatabaseEndpoint(host=host, port=port, name=name, user=contract.SERVER_DB_ROLE, owner=owner,
+                            sslmode=sslmode, sslrootcert=sslrootcert)  # fmt: skip
+
+
 def private_s3_endpoint(bucket: str, region: str, host: str, port: int) -> ArtifactEndpoint:
     """An S3 server on the backend network: static keys, a bucket the tracking server creates at
     boot (see mlflow_boot.ensure_bucket, no bucket policy: private, never anonymous download) and
