@@ -143,6 +143,8 @@ def assert_clean(watch: PageWatch, origins: set[str]) -> None:
 
 def check_experiments_list(page, base_url: str, scenario: Scenario, shots: Path | None) -> None:
     page.goto(f"{base_url}/#/experiments")
+    # The assistant side panel opens on a first visit; closed, the pages show all their data.
+    page.locator("[data-component-id='mlflow.assistant.chat_panel.close']").click()
     page.get_by_text(scenario.experiment_name, exact=True).wait_for()
     page.get_by_text(scenario.other_experiment_name, exact=True).wait_for()
     if shots:
@@ -156,8 +158,6 @@ def check_run_page(page, base_url: str, scenario: Scenario, shots: Path | None) 
     params.wait_for()
     page.get_by_text("learning_rate", exact=True).wait_for()
     page.get_by_text("adam", exact=True).wait_for()
-    if shots:
-        page.screenshot(path=str(shots / "ui-run.png"))
 
     # The chart draws from the history the UI asks for: all 20 logged points, through the proxy.
     with page.expect_response(lambda r: "/metrics/get-history-bulk-interval" in r.url) as history:
@@ -167,6 +167,8 @@ def check_run_page(page, base_url: str, scenario: Scenario, shots: Path | None) 
     page.get_by_text("ui-run (loss)").wait_for()
     # plotly renders the line as an SVG path in the chart's plot area.
     page.locator(".js-plotly-plot .scatterlayer path.js-line").first.wait_for()
+    if shots:
+        page.screenshot(path=str(shots / "ui-run.png"))
 
 
 def check_artifacts(page, base_url: str, scenario: Scenario, work: Path) -> Path:
