@@ -12,7 +12,7 @@ ifndef PULUMI_CONFIG_PASSPHRASE
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(STATE_DIR)/passphrase
 endif
 
-.PHONY: up preview doctor destroy outputs tls-cert test test-fast install-dev server-venv lock-image check format snapshot
+.PHONY: up preview doctor destroy outputs tls-cert test test-fast install-dev server-venv lock-image check format snapshot screenshots
 
 # `make doctor` (and so every `up`/`preview` first): Pulumi CLI version, the Python `pulumi install`
 # uses, the Docker engine, the passphrase against the stack's salt. One line per check, with the fix.
@@ -84,6 +84,12 @@ check:
 format:
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
+
+# The README's UI screenshots (docs/img/ui-*.png), rendered by the browser test from the real
+# UI through nginx; a plain test run writes them to a temp dir instead.
+screenshots: server-venv
+	E2E_SCREENSHOT_DIR=$(CURDIR)/docs/img $(PYTHON) -m pytest -p no:cacheprovider -q \
+		"tests/e2e/test_ui.py::test_ui_through_nginx_over_http"
 
 # After an intended change of what a stack deploys: rewrite the baselines that
 # tests/mocks/test_no_replacement.py compares the program against, then review their diff.

@@ -12,6 +12,7 @@ import atexit
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -93,14 +94,20 @@ def wait_for_tcp(host: str, port: int, timeout: float = 10.0) -> None:
             time.sleep(0.05)
 
 
-def wait_for_http(url: str, timeout: float = 10.0, expect_status: Iterable[int] = (200,)) -> int:
-    """Block until GET `url` answers with one of `expect_status`; return that status."""
+def wait_for_http(
+    url: str,
+    timeout: float = 10.0,
+    expect_status: Iterable[int] = (200,),
+    context: ssl.SSLContext | None = None,
+) -> int:
+    """Block until GET `url` answers with one of `expect_status`; return that status.
+    `context`: the TLS context for an https URL (e.g. one trusting a self-signed certificate)."""
     wanted = set(expect_status)
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2, context=context) as resp:
                 last = resp.status
         except urllib.error.HTTPError as exc:  # 4xx/5xx still prove the server answers
             last = exc.code

@@ -23,6 +23,7 @@ import pwd
 import re
 import secrets
 import shutil
+import ssl
 import string
 import subprocess
 import tempfile
@@ -40,12 +41,14 @@ from components.specs.htpasswd import htpasswd_line
 from components.specs.minio import REGION
 from components.specs.mlflow_server import ServerSpec, mlflow_server_spec
 from components.specs.nginx import HEALTH_PATH, NginxPaths, ProxySpec, nginx_proxy_spec
+from components.specs.origins import proxy_origins
 from images.mlflow import server_contract as contract
 
 from .postgres import LocalPostgres
 from .processes import ManagedProcess, _descendants, free_ports, wait_for_http
 from .s3 import LocalS3
 from .server_venv import REPO_ROOT, require_server_venv
+from .tls import SelfSigned, self_signed
 
 __all__ = ["DevTopology", "MlflowInstance", "TopologyError", "nginx_binary", "random_secret"]
 
@@ -197,6 +200,9 @@ class DevTopology:
         self.nginx_port: int | None = None
         self.nginx_health_port: int | None = None
         self.venv: Path | None = None
+        # proxy.tls: the certificate nginx serves, made at start (as the stack's pulumi_tls one is).
+        self.tls: SelfSigned | None = None
+        self.tls_certificate_path: Path | None = None
 
     # -- addresses -----------------------------------------------------------
 
@@ -208,7 +214,22 @@ class DevTopology:
     def tracking_uri(self) -> str:
         if not self.with_nginx:
             return self.instances[0].url
-        return f"http://{HOST}:{self.nginx_port}"
+        return f"{self.scheme}://{HOST}:{self.nginx_port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.settings.proxy.tls else "http"
+
+    def proxy_url(self, host: str) -> str:
+        """The proxy's address under another name of this machine (one of proxy.tlsHostnames,
+        say, that a browser maps to 127.0.0.1), with the port nginx listens on."""
+        return f"{self.scheme}://{host}:{self.nginx_port}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client context trusting only the proxy's certificate (None without TLS)."""
+        if self.tls_certificate_path is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.tls_certificate_path))
 
     @property
     def credentials(self) -> tuple[str, str]:
@@ -220,6 +241,8 @@ class DevTopology:
         env = {"MLFLOW_TRACKING_URI": self.tracking_uri}
         if self.with_nginx:
             env.update(MLFLOW_TRACKING_USERNAME=self.username, MLFLOW_TRACKING_PASSWORD=self.password)
+        if self.tls_certificate_path is not None:  # the stack's `make tls-cert`, saved to a file
+            env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = str(self.tls_certificate_path)
         return env
 
     @contextlib.contextmanager
@@ -262,6 +285,11 @@ class DevTopology:
         try:
             self._start_postgres()
             self.s3 = LocalS3(access_key=self.s3_access_key, secret_key=self.s3_secret_key).start()
+            if self.with_nginx:
+                # Known before MLflow starts: its allowed origins name the port (as the stack's do).
+                self.nginx_port = free_ports(1, HOST)[0]
+                proxy = self.settings.proxy.model_copy(update={"port": self.nginx_port})
+                self.settings = self.settings.model_copy(update={"proxy": proxy})
             self._create_instances()
             self.start_mlflow()
             if self.with_nginx:
@@ -343,7 +371,8 @@ class DevTopology:
         secrets_dir = self.base_dir / "secrets"
         secrets_dir.mkdir(mode=0o700)
         values = self._secret_values()
-        ports = free_ports(self.server_count, HOST)
+        # Not the port drawn for nginx (free again until nginx binds it).
+        ports = [p for p in free_ports(self.server_count + 1, HOST) if p != self.nginx_port][: self.server_count]
         for index, port in enumerate(ports):
             home = self.base_dir / f"mlflow-{index}"
             scratch = home / "tmp"
@@ -356,6 +385,7 @@ class DevTopology:
                 port=port,
                 scratch_dir=str(scratch),
                 app_name=self.app_name,
+                public_origins=proxy_origins(self.settings.proxy) if self.with_nginx else (),
             )
             env = {
                 # The image's environment (python:3.11-slim + our Dockerfile ENV), venv first;
@@ -481,9 +511,10 @@ class DevTopology:
             Path(paths.htpasswd), htpasswd_line(self.username, self.password, self.htpasswd_salt), owner=worker
         )
         if self.settings.proxy.tls:
-            raise NotImplementedError("TLS is not part of the dev topology under test")
-        for attempt in range(3):  # a free port can be taken before nginx binds it
-            self.nginx_port, self.nginx_health_port = free_ports(2, HOST)
+            self._write_certificate(root, paths)
+        assert self.nginx_port is not None
+        for attempt in range(3):  # a free port can be taken before nginx binds it (the health port is re-drawn)
+            self.nginx_health_port = free_ports(1, HOST)[0]
             self.proxy_spec = nginx_proxy_spec(
                 self.settings.proxy,
                 [f"{HOST}:{inst.port}" for inst in self.instances],
@@ -501,13 +532,25 @@ class DevTopology:
             )
             try:
                 wait_for_http(f"http://{HOST}:{self.nginx_health_port}{HEALTH_PATH}", timeout=15)
-                wait_for_http(f"{self.tracking_uri}{contract.HEALTH_PATH}", timeout=15)
+                wait_for_http(f"{self.tracking_uri}{contract.HEALTH_PATH}", timeout=15, context=self.ssl_context())
                 return
             except TimeoutError:
                 log = self.nginx.tail(20)
                 self.nginx.kill()
                 if "Address already in use" not in log or attempt == 2:
                     raise TopologyError(f"nginx did not start:\n{log}") from None
+
+    def _write_certificate(self, root: Path, paths: NginxPaths) -> None:
+        """The self-signed certificate for proxy.tlsHostnames; the client URI is on 127.0.0.1, so it
+        must be one of them (the stack's URI is on the first name, which need not resolve here)."""
+        hostnames = self.settings.proxy.tls_hostnames
+        if HOST not in hostnames:
+            raise TopologyError(f"a TLS topology is reached on {HOST}: add it to proxy.tlsHostnames {hostnames}")
+        self.tls = self_signed(hostnames)
+        # The master process (root, or this user) reads both before dropping to its workers.
+        Path(paths.tls_certificate).write_text(self.tls.cert_pem)
+        _write_secret(Path(paths.tls_key), self.tls.key_pem)
+        self.tls_certificate_path = Path(paths.tls_certificate)
 
     def access_log(self) -> list[dict[str, Any]]:
         """nginx access log entries (the spec's `mlflow` log_format), oldest first."""

@@ -33,6 +33,7 @@ from components.specs.mlflow_server import (
     mlflow_server_spec,
     server_shape,
 )
+from components.specs.origins import load_balancer_origins
 
 # uvicorn keeps idle connections longer than the ALB does, so the ALB always closes first (no 502s).
 KEEP_ALIVE_MARGIN_SECONDS = 15
@@ -51,6 +52,7 @@ def server_spec(settings: AwsSettings, shape: ServerShape, database: DatabaseEnd
         keep_alive_seconds=settings.load_balancer.idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS,
         app_name="basic-auth" if settings.auth.mode == "basic-auth" else None,
         auth_admin_username=settings.auth.admin_username,
+        public_origins=load_balancer_origins(settings.load_balancer.domain_name),
     )
 
 

@@ -128,7 +128,7 @@ class TrackingSettings(ConfigModel):
     allowed_hosts: list[HostPattern] = Field(default_factory=lambda: ["localhost", "127.0.0.1"], min_length=1)
     """Host headers MLflow accepts (its DNS-rebinding protection); patterns that match any host (`*`, `*.*`, `?*`...) are refused. On AWS the default is `[loadBalancer.domainName]`"""
     cors_allowed_origins: list[CorsOrigin] = Field(default_factory=list)
-    """exact origins (`https://host[:port]`) allowed to call the API from a browser; no wildcards"""
+    """exact origins (`https://host[:port]`) allowed to call the API from a browser, besides the stack's own (the TLS proxy's names, the load balancer's domain), which are always allowed; no wildcards"""
     # MLflow's background job runner (e.g. scheduled GenAI jobs); it must run on one server only.
     job_execution: bool = False
     """MLflow's background job runner (8 extra processes per server); needs `replicas: 1`"""

@@ -19,6 +19,7 @@ from components.docker.tracking_server import TrackingServer, TrackingServerArgs
 from components.outputs import PlatformOutputs
 from components.specs.connections import ConnectionBudget, engines_per_worker
 from components.specs.mlflow_server import mlflow_server_spec
+from components.specs.origins import proxy_origins
 
 
 class Platform(pulumi.ComponentResource):
@@ -86,7 +87,9 @@ class Platform(pulumi.ComponentResource):
 
         keys = EncryptionKeys("encryption-keys", EncryptionKeysArgs(), opts=child)
 
-        spec = mlflow_server_spec(settings.tracking, database.endpoint, artifacts.endpoint)
+        spec = mlflow_server_spec(
+            settings.tracking, database.endpoint, artifacts.endpoint, public_origins=proxy_origins(settings.proxy)
+        )
         server = TrackingServer(
             "tracking-server",
             TrackingServerArgs(

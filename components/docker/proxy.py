@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from components.docker.common import (
     secret_upload,
 )
 from components.generated import generated_secret
+from components.specs import tls as cert_spec
 from components.specs.htpasswd import htpasswd_line
 from components.specs.nginx import DOCKER_DNS, NginxPaths, nginx_proxy_spec
 from images.mlflow import server_contract as contract
@@ -137,28 +137,22 @@ class Proxy(pulumi.ComponentResource):
     def _self_signed(self, name: str, settings: ProxySettings) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
         key = tls.PrivateKey(
             f"{name}-tls-key",
-            tls.PrivateKeyArgs(algorithm="ECDSA", ecdsa_curve="P256"),
+            tls.PrivateKeyArgs(algorithm=cert_spec.KEY_ALGORITHM, ecdsa_curve=cert_spec.ECDSA_CURVE),
             opts=pulumi.ResourceOptions(parent=self, aliases=formerly("tls-key")),
         )
-        ips, names = [], []
-        for host in settings.tls_hostnames:
-            try:
-                ips.append(str(ipaddress.ip_address(host)))
-            except ValueError:
-                names.append(host)
+        ips, names = cert_spec.split_hostnames(settings.tls_hostnames)
         cert = tls.SelfSignedCert(
             f"{name}-tls-cert",
             tls.SelfSignedCertArgs(
                 private_key_pem=pulumi.Output.secret(key.private_key_pem),
                 subject=tls.SelfSignedCertSubjectArgs(
-                    common_name=settings.tls_hostnames[0], organization="mlflow-platform"
+                    common_name=settings.tls_hostnames[0], organization=cert_spec.ORGANIZATION
                 ),
                 dns_names=names,
                 ip_addresses=ips,
-                validity_period_hours=24 * 365,
-                # Renewed by `pulumi up` in the last 30 days.
-                early_renewal_hours=24 * 30,
-                allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
+                validity_period_hours=cert_spec.VALIDITY_HOURS,
+                early_renewal_hours=cert_spec.EARLY_RENEWAL_HOURS,
+                allowed_uses=list(cert_spec.ALLOWED_USES),
             ),
             opts=pulumi.ResourceOptions(parent=self, aliases=formerly("tls-cert")),
         )

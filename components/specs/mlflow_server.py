@@ -6,11 +6,12 @@ tests build it with a loopback host, a free port and a temp scratch dir.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from components.config.base import TrackingSettings
+from components.specs import origins
 from components.specs.connections import DB_MAX_OVERFLOW, DB_POOL_SIZE
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.health import HealthCheck
@@ -87,8 +88,12 @@ def mlflow_server_spec(
     keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS,
     app_name: str | None = None,
     auth_admin_username: str = "admin",
+    public_origins: Sequence[str] = (),
 ) -> ServerSpec:
-    """The one definition of how MLflow runs, given where its stores are."""
+    """The one definition of how MLflow runs, given where its stores are.
+
+    `public_origins`: where the stack serves the UI (components/specs/origins.py); MLflow
+    accepts them as origins besides `tracking.corsAllowedOrigins`."""
     shape = server_shape(port=port, scratch_dir=scratch_dir)
     scratch = shape.scratch_dir
     uvicorn_opts = f"--loop uvloop --http httptools --timeout-keep-alive {keep_alive_seconds}"
@@ -101,8 +106,9 @@ def mlflow_server_spec(
         "--allowed-hosts", ",".join(tracking.allowed_hosts),
         "--uvicorn-opts", uvicorn_opts,
     ]  # fmt: skip
-    if tracking.cors_allowed_origins:
-        command += ["--cors-allowed-origins", ",".join(tracking.cors_allowed_origins)]
+    cors_origins = origins.merged(tracking.cors_allowed_origins, public_origins)
+    if cors_origins:
+        command += ["--cors-allowed-origins", ",".join(cors_origins)]
     if tracking.artifacts == "proxied":
         command += [
             "--serve-artifacts",

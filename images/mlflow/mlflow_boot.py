@@ -273,7 +273,10 @@ def prepare_auth(engine, uri: str, environ: Mapping[str, str], *, server_uri: st
 def write_auth_config(path: str, auth_uri: str, environ: Mapping[str, str]) -> None:
     config = configparser.ConfigParser(interpolation=None)
     config["mlflow"] = {
-        "default_permission": environ.get("MLFLOW_BOOT_AUTH_DEFAULT_PERMISSION", "READ"),
+        # Least privilege: a user sees and touches only what was granted to them, or created
+        # (its creator gets MANAGE). MLflow's own default, READ, shows every user every
+        # experiment, run, artifact, trace and model.
+        "default_permission": environ.get("MLFLOW_BOOT_AUTH_DEFAULT_PERMISSION", "NO_PERMISSIONS"),
         # MLflow reads this file with configparser's default interpolation: '%' must be doubled
         # (the URI is percent-encoded: sslrootcert=%2Fetc%2F..., quoted passwords).
         "database_uri": auth_uri.replace("%", "%%"),

@@ -142,6 +142,14 @@ def test_container_runs_the_spec_command_and_health_check(prod_run):
     assert f"s3://{bucket}/" in c["command"]
 
 
+def test_the_ui_origin_of_the_load_balancer_is_allowed(prod_run):
+    """Browsers send Origin on the UI's same-origin POSTs (run and trace searches); MLflow refuses
+    a non-localhost Origin missing from --cors-allowed-origins (security_utils.should_block_cors_request)."""
+    command = container(prod_run)["command"]
+    domain = prod_settings().load_balancer.domain_name
+    assert command[command.index("--cors-allowed-origins") + 1].split(",") == [f"https://{domain}"]
+
+
 def test_service_runs_two_tasks_across_azs_with_circuit_breaker_rollback(prod_run):
     service = prod_run.one("aws:ecs/service:Service").plain
     assert service["desiredCount"] >= 2
@@ -207,10 +215,11 @@ def test_dev_and_prod_containers_run_the_same_mlflow_command(prod_run, dev_run):
         return found
 
     dev_options, prod_options = options(dev_argv), options(prod_argv)
-    # Allowed to differ: where the bucket is, which hosts clients use, the load balancer's
-    # keep-alive, and prod's auth app. Everything else is the same flag with the same value.
-    differ = {"--artifacts-destination", "--allowed-hosts", "--uvicorn-opts", "--app-name"}
-    assert set(dev_options) | {"--app-name"} == set(prod_options)
+    # Allowed to differ: where the bucket is, which hosts and origins clients use (a plain-HTTP
+    # dev proxy adds no origin: loopback ones always pass), the load balancer's keep-alive, and
+    # prod's auth app. Everything else is the same flag with the same value.
+    differ = {"--artifacts-destination", "--allowed-hosts", "--cors-allowed-origins", "--uvicorn-opts", "--app-name"}
+    assert set(dev_options) | {"--app-name", "--cors-allowed-origins"} == set(prod_options)
     assert {k: v for k, v in dev_options.items() if k not in differ} == {
         k: v for k, v in prod_options.items() if k not in differ
     }

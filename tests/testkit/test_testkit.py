@@ -225,3 +225,32 @@ def test_s3_roundtrip_auth_and_clean_stop():
     assert [p for port in ports for p in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")] == []
     with pytest.raises(OSError):
         wait_for_tcp("127.0.0.1", s3.port, timeout=0.2)
+
+
+def test_the_topology_certificate_is_the_kind_the_stack_makes():
+    """components/specs/tls.py: ECDSA P-256, the names as DNS / IP alternative names, server auth;
+    the SPKI pin is the key's (what Chromium's --ignore-certificate-errors-spki-list compares)."""
+    import base64
+    import hashlib
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from testkit.tls import self_signed
+
+    made = self_signed(["mlflow.test", "127.0.0.1"])
+    cert = x509.load_pem_x509_certificate(made.cert_pem.encode())
+    key = cert.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["mlflow.test"]
+    assert names.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
+    usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usages) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert made.spki_sha256_b64 == base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    private = serialization.load_pem_private_key(made.key_pem.encode(), password=None)
+    assert private.public_key().public_numbers() == key.public_numbers()

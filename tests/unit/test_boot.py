@@ -75,6 +75,9 @@ def test_auth_config_is_written_owner_only_with_the_cache_on(tmp_path):
     assert config["mlflow"]["database_uri"] == uri
     assert config["mlflow"]["admin_username"] == "root"
     assert int(config["mlflow"]["auth_cache_ttl_seconds"]) > 0
+    # Least privilege by default (MLflow's own default, READ, opens everything to every user);
+    # the browser test proves a user is shown only the experiment granted to them.
+    assert config["mlflow"]["default_permission"] == "NO_PERMISSIONS"
 
 
 def test_auth_database_uri_keeps_credentials_and_changes_only_the_database():
