@@ -8,7 +8,8 @@ What MLflow's `mlflow gc` alone would do here (mlflow/cli/__init__.py, _gc_track
 resolve each `mlflow-artifacts:/` URI against the tracking URI, which must then be an HTTP server,
 and hard-delete an experiment's rows without touching its logged models' or traces' objects
 (`logged_models.experiment_id` is ON DELETE CASCADE). `test_gc_removes_..._and_nothing_else`
-fails on either: it compares the whole bucket, key by key, before and after.
+fails on either: it compares the whole bucket, key by key, before and after;
+`test_plain_mlflow_gc_...` shows both on MLflow's own command.
 """
 
 from __future__ import annotations
@@ -234,3 +235,43 @@ def test_gc_keeps_what_was_deleted_more_recently_than_the_threshold(topo, tmp_pa
         assert done.returncode == 0, done.stdout + done.stderr
         assert bucket_objects(topo) == before
         assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+
+
+def test_plain_mlflow_gc_deletes_nothing_against_the_database_and_leaves_a_gone_experiments_models(topo, tmp_path):
+    """The control: why gc_command() runs mlflow_gc rather than `mlflow gc` itself."""
+    with topo.tracking_env():
+        client = MlflowClient()
+        experiment = client.create_experiment("gc-plain")
+        run_id, _ = log_run(client, experiment, tmp_path, "plain")
+        logged_model(client, experiment, tmp_path, "plain-model", run_id)
+        prefix = prefix_of(client.get_experiment(experiment).artifact_location)
+        client.delete_experiment(experiment)
+    before = {k for k in bucket_objects(topo) if k.startswith(prefix)}
+    assert any(k.startswith(f"{prefix}models/") for k in before) and any(
+        k.startswith(f"{prefix}{run_id}/") for k in before
+    )
+
+    server = topo.instances[0]
+    endpoint = topo.database_endpoint()
+    database_uri = (
+        f"postgresql+psycopg2://{endpoint.user}:{topo.db_password}@{endpoint.host}:{endpoint.port}/{endpoint.name}"
+    )
+    base = {**server.env, "MLFLOW_BACKEND_STORE_URI": database_uri}
+    plain = ["mlflow", "gc", "--older-than", "0s", "--backend-store-uri", database_uri]
+
+    # Tracking URI = the database: the first mlflow-artifacts:/ URI raises, nothing is deleted.
+    failed = subprocess.run(plain, env={**base, "MLFLOW_TRACKING_URI": database_uri}, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert failed.returncode != 0
+    assert "tracking URI must be a valid http or https URI" in failed.stderr
+    assert {k for k in bucket_objects(topo) if k.startswith(prefix)} == before
+    with topo.tracking_env():
+        assert MlflowClient().get_experiment(experiment).lifecycle_stage == "deleted"
+
+    # Tracking URI = a running server: the run's objects go, the experiment's logged model's stay.
+    done = subprocess.run(plain, env={**base, "MLFLOW_TRACKING_URI": server.url}, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Experiment with ID {experiment} has been permanently deleted." in done.stdout
+    left = {k for k in bucket_objects(topo) if k.startswith(prefix)}
+    assert left and all(k.startswith(f"{prefix}models/") for k in left), sorted(left)
