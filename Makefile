@@ -12,7 +12,7 @@ ifndef PULUMI_CONFIG_PASSPHRASE
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(STATE_DIR)/passphrase
 endif
 
-.PHONY: up preview doctor destroy outputs tls-cert test test-fast install-dev server-venv lock-image check format snapshot screenshots
+.PHONY: up preview doctor destroy gc outputs tls-cert test test-fast install-dev server-venv lock-image check format snapshot screenshots
 
 # `make doctor` (and so every `up`/`preview` first): Pulumi CLI version, the Python `pulumi install`
 # uses, the Docker engine, the passphrase against the stack's salt. One line per check, with the fix.
@@ -33,6 +33,11 @@ preview: doctor $(STATE_DIR)/passphrase
 
 destroy:
 	pulumi destroy --stack $(STACK)
+
+# Garbage collection of deleted runs, experiments and logged models (rows and bucket objects), in
+# the running MLflow container: `--older-than` from gc.olderThan; `make gc OLDER_THAN=0s` overrides.
+gc:
+	$(DOCTOR_PYTHON) -m tools.dev_gc --stack $(STACK) $(if $(OLDER_THAN),--older-than $(OLDER_THAN))
 
 # Ready-to-paste client environment (contains the password).
 outputs:

@@ -10,12 +10,13 @@ import pulumi
 
 from components.aws.platform import AwsPlatform
 from components.config import AwsSettings, DockerSettings
+from components.docker.engine import platform_name
 from components.docker.platform import DockerPlatform
 from components.outputs import PlatformOutputs
 
 
 def build_platform(settings: DockerSettings | AwsSettings) -> PlatformOutputs:
-    name = f"mlflow-{pulumi.get_stack()}"
+    name = platform_name(pulumi.get_stack())
     if isinstance(settings, DockerSettings):
         return DockerPlatform(name, settings).outputs
     return AwsPlatform(name, settings).outputs

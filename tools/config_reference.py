@@ -21,12 +21,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from components.config.aws import AwsSettings
-from components.config.base import DatabaseSettings, TrackingSettings
+from components.config.base import DatabaseSettings, GcSettings, TrackingSettings
 from components.config.docker import DockerSettings
 from components.sizes import nginx_size, parse_size
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-COMMON_MODELS = (TrackingSettings, DatabaseSettings)
+COMMON_MODELS = (TrackingSettings, DatabaseSettings, GcSettings)
 # Where each table lives: (file, table name).
 TABLES = {"common": "README.md", "docker": "README.md", "aws": "docs/aws.md"}
 BEGIN = "<!-- BEGIN generated config reference: {table} (python -m tools.config_reference) -->"

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 
-from components.config.base import BucketName, ConfigModel, DatabaseSettings, TrackingSettings
+from components.config.base import BucketName, ConfigModel, DatabaseSettings, GcSettings, TrackingSettings
 from components.specs.connections import (
     ECS_DEPLOYMENT_SURGE,
     ConnectionBudget,
@@ -355,6 +355,7 @@ class AwsSettings(ConfigModel):
     tasks: AwsTaskSettings = Field(default_factory=AwsTaskSettings)
     logs: AwsLogSettings = Field(default_factory=AwsLogSettings)
     registry: AwsRegistrySettings = Field(default_factory=AwsRegistrySettings)
+    gc: GcSettings = Field(default_factory=GcSettings)
     aws: AwsTargetSettings
 
     @model_validator(mode="before")

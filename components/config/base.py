@@ -145,6 +145,27 @@ class TrackingSettings(ConfigModel):
         return []
 
 
+def _check_gc_age(value: str) -> str:
+    # MLflow's own form (mlflow/cli/__init__.py, gc: --older-than "#d#h#m#s", floats allowed),
+    # minus what its regex also lets through: an empty string (which MLflow reads as 0) and "1.2.3d".
+    number = r"\d+(?:\.\d+)?"
+    if not re.fullmatch(rf"(?:{number}d)?(?:{number}h)?(?:{number}m)?(?:{number}s)?", value) or not value:
+        raise ValueError(
+            f"'{value}' is not an age like 30d, 12h, 1d12h or 0s (days, hours, minutes, seconds, in that order)"
+        )
+    return value
+
+
+GcAge = Annotated[str, AfterValidator(_check_gc_age)]
+
+
+class GcSettings(ConfigModel):
+    """Garbage collection of what users deleted (`mlflow gc`): runs, experiments, logged models."""
+
+    older_than: GcAge | None = None
+    """remove what was deleted at least this long ago (`30d`, `12h`, `1d12h`, `0s`; MLflow's `--older-than`); unset: everything in the deleted stage"""
+
+
 class DatabaseSettings(ConfigModel):
     name: SqlIdentifier = "mlflow"
     """database name: a letter, then letters, digits or `_`, at most 57"""

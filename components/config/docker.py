@@ -13,6 +13,7 @@ from components.config.base import (
     ByteSize,
     ConfigModel,
     DatabaseSettings,
+    GcSettings,
     PinnedImage,
     Port,
     TrackingSettings,
@@ -94,6 +95,7 @@ class DockerSettings(ConfigModel):
     artifact_store: DockerArtifactStoreSettings = Field(default_factory=DockerArtifactStoreSettings)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     docker: DockerHostSettings = Field(default_factory=DockerHostSettings)
+    gc: GcSettings = Field(default_factory=GcSettings)
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across keys, as (key path, reason)."""

@@ -59,6 +59,21 @@ NO_ENGINE_HELP = (
 )
 
 
+def platform_name(stack: str) -> str:
+    """The platform component of `stack`, whose name prefixes every name on the engine."""
+    return f"mlflow-{stack}"
+
+
+def server_alias(index: int) -> str:
+    """The `index`-th MLflow server: its network alias and the tail of its container's name."""
+    return f"mlflow-{index}"
+
+
+def server_container_name(stack: str, index: int = 0) -> str:
+    """The container `docker exec` reaches the `index`-th MLflow server of `stack` by (`make gc`)."""
+    return f"{platform_name(stack)}-{server_alias(index)}"
+
+
 def go_arch(machine: str) -> str:
     """'x86_64' -> 'amd64', 'aarch64' -> 'arm64'; an unknown name is returned lower-cased."""
     name = machine.strip().lower()

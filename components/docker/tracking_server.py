@@ -17,6 +17,7 @@ from components.docker.common import (
     healthcheck_args,
     secret_upload,
 )
+from components.docker.engine import server_alias
 from components.image import mlflow_image
 from components.specs.image_layout import IMAGE_UID
 from components.specs.mlflow_server import ServerSpec
@@ -82,7 +83,7 @@ class TrackingServer(pulumi.ComponentResource):
         containers: list[pulumi.Resource] = []
         self.upstreams = []
         for index in range(args.replicas):
-            alias = f"mlflow-{index}"
+            alias = server_alias(index)
             container = docker.Container(
                 f"{name}-{alias}",
                 docker.ContainerArgs(

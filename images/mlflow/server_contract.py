@@ -80,6 +80,10 @@ SERVER_DB_ROLE = "mlflow_server"
 # its KEK). "AES256" is the S3 API's name for SSE-S3. Prod's bucket is encrypted by the program.
 BUCKET_ENCRYPTION = "MLFLOW_BOOT_BUCKET_ENCRYPTION"
 SSE_S3 = "AES256"
+# Where proxied artifacts live (the server's `--artifacts-destination`, e.g. s3://bucket/): what
+# `mlflow gc`'s own option of that name reads from the environment, and what mlflow_gc resolves
+# `mlflow-artifacts:/<path>` URIs against (the server's mapping), so gc deletes the objects itself.
+ARTIFACTS_DESTINATION = "MLFLOW_ARTIFACTS_DESTINATION"
 # RDS's master password: 40 characters (~238 bits), nothing to escape in a URI.
 RDS_PASSWORD_LENGTH = 40
 # The dev proxy's basic-auth password.
