@@ -78,6 +78,14 @@ def main(manifest_path):
     retired = client.create_experiment("retired")
     client.delete_experiment(retired)
 
+    traces = {}
+    if hasattr(mlflow, "start_span"):  # MLflow >= 2.14: a trace, its spans stored as an artifact
+        with mlflow.start_span(name="predict") as span:
+            span.set_inputs({"x": 1})
+            span.set_outputs({"y": 2})
+        for trace in client.search_traces([client.get_experiment_by_name("training").experiment_id]):
+            traces[trace.info.request_id] = [s.name for s in trace.data.spans]
+
     client.transition_model_version_stage("adder", "1", "Production")
     if hasattr(client, "set_registered_model_alias"):  # MLflow >= 2.3
         client.set_registered_model_alias("adder", "champion", "1")
@@ -108,6 +116,7 @@ def main(manifest_path):
             "stage": version.current_stage,
             "run_id": version.run_id,
         }
+    manifest["traces"] = traces
     manifest["aliases"] = dict(getattr(client.get_registered_model("adder"), "aliases", None) or {})
     manifest["ids"] = {
         "default_run": run.info.run_id,
