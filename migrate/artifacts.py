@@ -277,9 +277,12 @@ def upload_tree(
     return len(todo), len(files) - len(todo)
 
 
-def verify_tree(client, files: dict[str, int], destination: Destination) -> list[str]:
-    """Every local file is in the bucket with the same size."""
-    present = existing_objects(client, destination)
+def verify_tree(
+    client, files: dict[str, int], destination: Destination, present: dict[str, int] | None = None
+) -> list[str]:
+    """Every local file is in the bucket with the same size (`present`: a listing already made)."""
+    if present is None:
+        present = existing_objects(client, destination)
     problems = []
     for relative, size in sorted(files.items()):
         key = destination.key(relative)

@@ -453,14 +453,15 @@ def _verify(ctx: Context, conn, cursor, plans, catalog, client=None) -> int:
     if ctx.destination is not None:
         assert ctx.rewriter is not None, "_artifact_setup sets the rewriter along with the destination"
         client = client or _s3(ctx)
-        problems += artifacts.verify_tree(client, ctx.files, ctx.destination)
+        objects = artifacts.existing_objects(client, ctx.destination)  # one listing for both checks
+        problems += artifacts.verify_tree(client, ctx.files, ctx.destination, objects)
         tables = {p.name for p in plans}
         located = reachability.check(
             reachability.source_locations(conn, tables),
             reachability.target_locations(cursor, conn, tables),
             ctx.rewriter,
             ctx.files,
-            artifacts.existing_objects(client, ctx.destination),
+            objects,
             keep_unmapped=args.keep_unmapped_locations,
             limit=args.verify_locations,
         )
