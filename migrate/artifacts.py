@@ -15,14 +15,14 @@ server started with `--artifacts-destination s3://bucket/prefix` serves for mlfl
 from __future__ import annotations
 
 import os
-import posixpath
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
+from migrate import locations
 from migrate.errors import MigrationError
 from migrate.identifiers import quote_ident
 from migrate.progress import Progress
@@ -72,34 +72,18 @@ class Destination:
 class Rewriter:
     """Maps locations under the old root (as the database spells it) to the new store."""
 
-    def __init__(self, recorded_root: str, destination: Destination):
-        self.root = posixpath.normpath(recorded_root)
+    def __init__(self, recorded_root: str, destination: Destination, cwd: str = "/"):
+        self.local = locations.LocalRoot(recorded_root, cwd)
+        self.root = self.local.root
         self.destination = destination
+
+    def where(self, uri) -> locations.Where | None:
+        return self.local.where(uri)
 
     def relative(self, uri: str | None) -> str | None:
         """Path below the old root, "" for the root itself, None when not under it."""
-        if not uri or not isinstance(uri, str):
-            return None
-        if uri.startswith("mlflow-artifacts:"):
-            # Written by an old `mlflow server --serve-artifacts`: already relative to its
-            # artifacts destination, which is the folder we were given.
-            parsed = urlparse(uri)
-            return None if parsed.netloc else posixpath.normpath("/" + parsed.path).lstrip("/")
-        if uri.startswith("file:"):
-            parsed = urlparse(uri)
-            if parsed.netloc not in ("", "localhost"):
-                return None
-            path = unquote(parsed.path)
-        elif uri.startswith("/"):
-            path = uri
-        else:
-            return None
-        path = posixpath.normpath(path)
-        if path == self.root:
-            return ""
-        if path.startswith(self.root + "/"):
-            return path[len(self.root) + 1 :]
-        return None
+        where = self.local.where(uri)
+        return where.relative if where is not None and where.kind is locations.Kind.UNDER_ROOT else None
 
     def rewrite(self, uri):
         relative = self.relative(uri)
@@ -144,12 +128,33 @@ class ColumnPlan:
     # Local paths outside the root: they will not resolve on the new server.
     stranded: int = 0
     stranded_examples: tuple[str, ...] = ()
+    # Other stores (s3:// of another bucket, http(s)://, file://otherhost/): not ours to map.
+    remote: int = 0
+    remote_examples: tuple[str, ...] = ()
     longest: int = 0
 
     @property
     def label(self) -> str:
         where = f" (where {self.condition[0]} = '{self.condition[1]}')" if self.condition else ""
         return f"{self.table}.{self.column}{where}"
+
+    @property
+    def unmapped(self) -> int:
+        return self.stranded + self.remote
+
+
+def location_query(
+    table: str, column: str, condition: tuple[str, str] | None, key: list[str], placeholder: str = "?"
+) -> tuple[str, tuple]:
+    """SELECT <key...>, <column> of the rows holding a location; `placeholder` is the driver's
+    ("?" for sqlite3, "%s" for psycopg2)."""
+    selected = ", ".join(quote_ident(c) for c in [*key, column])
+    query = f"SELECT {selected} FROM {quote_ident(table)} WHERE {quote_ident(column)} IS NOT NULL"
+    params: tuple = ()
+    if condition:
+        query += f" AND {quote_ident(condition[0])} = {placeholder}"
+        params = (condition[1],)
+    return query, params
 
 
 def plan_rewrites(conn: sqlite3.Connection, rewriter: Rewriter, tables: set[str]) -> list[ColumnPlan]:
@@ -161,24 +166,25 @@ def plan_rewrites(conn: sqlite3.Connection, rewriter: Rewriter, tables: set[str]
         if column not in columns:
             continue
         plan = ColumnPlan(table, column, condition)
-        query = f"SELECT {quote_ident(column)} FROM {quote_ident(table)} WHERE {quote_ident(column)} IS NOT NULL"
-        params: tuple = ()
-        if condition:
-            query += f" AND {quote_ident(condition[0])} = ?"
-            params = (condition[1],)
-        stranded: list[str] = []
+        query, params = location_query(table, column, condition, [])
+        examples: dict[locations.Kind, list[str]] = {locations.Kind.LOCAL_OUTSIDE: [], locations.Kind.REMOTE: []}
         for (value,) in conn.execute(query, params):
             new = rewriter.rewrite(value)
             if new != value:
                 plan.rewritten += 1
             else:
                 plan.unchanged += 1
-                if isinstance(value, str) and (value.startswith("/") or value.startswith("file:")):
-                    plan.stranded += 1
-                    if len(stranded) < 3:
-                        stranded.append(value)
+                where = rewriter.where(value)
+                if where is not None and where.kind in examples:
+                    if where.kind is locations.Kind.LOCAL_OUTSIDE:
+                        plan.stranded += 1
+                    else:
+                        plan.remote += 1
+                    if len(examples[where.kind]) < 3:
+                        examples[where.kind].append(value)
             plan.longest = max(plan.longest, len(new) if isinstance(new, str) else 0)
-        plan.stranded_examples = tuple(stranded)
+        plan.stranded_examples = tuple(examples[locations.Kind.LOCAL_OUTSIDE])
+        plan.remote_examples = tuple(examples[locations.Kind.REMOTE])
         plans.append(plan)
     return plans
 
@@ -271,9 +277,12 @@ def upload_tree(
     return len(todo), len(files) - len(todo)
 
 
-def verify_tree(client, files: dict[str, int], destination: Destination) -> list[str]:
-    """Every local file is in the bucket with the same size."""
-    present = existing_objects(client, destination)
+def verify_tree(
+    client, files: dict[str, int], destination: Destination, present: dict[str, int] | None = None
+) -> list[str]:
+    """Every local file is in the bucket with the same size (`present`: a listing already made)."""
+    if present is None:
+        present = existing_objects(client, destination)
     problems = []
     for relative, size in sorted(files.items()):
         key = destination.key(relative)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from migrate import artifacts, copy_data, planning, s3, schema, sequences, source, target, verify
+from migrate import artifacts, copy_data, planning, reachability, s3, schema, sequences, source, target, verify
 from migrate.errors import MigrationError, VerificationError, mask_url, redact
 from migrate.progress import Progress
 
@@ -62,7 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     art.add_argument(
         "--recorded-artifact-root",
         metavar="PATH",
-        help="how the database spells that folder, if it was moved since (default: --artifact-root)",
+        help="how the database spells that folder, if it was moved since: absolute, file://, or "
+        "relative as MLflow 1.x recorded it (./mlruns) (default: --artifact-root)",
+    )
+    art.add_argument(
+        "--recorded-cwd",
+        metavar="DIR",
+        help="the directory MLflow ran in when it recorded relative locations (./mlruns/1/...); "
+        "absolute (default: the folder holding the recorded artifact root)",
+    )
+    art.add_argument(
+        reachability.KEEP_FLAG,
+        action="store_true",
+        help="leave locations this tool cannot map (outside the root, another bucket, http) as they are, "
+        "instead of refusing; they will not resolve through the new server",
     )
     art.add_argument(
         "--artifacts-destination",
@@ -107,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         metavar="N",
         help="rows per table compared value by value after the copy; 0 = all (default: %(default)s)",
+    )
+    mode.add_argument(
+        "--verify-locations",
+        type=int,
+        default=100000,
+        metavar="N",
+        help="stored locations per column checked to resolve on the new server (a random sample "
+        "beyond N); 0 = all (default: %(default)s)",
     )
     mode.add_argument(
         "--work-dir", metavar="DIR", help="where the source snapshot goes (default: a temp dir, removed after)"
@@ -165,14 +186,29 @@ def _artifact_setup(ctx: Context) -> None:
     recorded = args.recorded_artifact_root or ctx.artifact_root
     if recorded.startswith("file:"):
         recorded = unquote(urlparse(recorded).path)
-    if not recorded.startswith("/"):
-        raise MigrationError(f"--recorded-artifact-root must be an absolute path or file:// URI, got {recorded!r}")
-    ctx.rewriter = artifacts.Rewriter(recorded, ctx.destination)
+    ctx.rewriter = artifacts.Rewriter(recorded, ctx.destination, _recorded_cwd(ctx, recorded))
     ctx.files = (
         artifacts.s3_files(_s3(ctx), *s3.split_s3_url(ctx.artifact_root))
         if ctx.artifact_root.startswith("s3://")
         else artifacts.local_files(Path(ctx.artifact_root))
     )
+
+
+def _recorded_cwd(ctx: Context, recorded: str) -> str:
+    """Where relative locations (MLflow 1.x: ./mlruns/1/...) and a relative recorded root resolve.
+    Both resolve against the same directory, so by default any directory that holds the root does."""
+    if ctx.args.recorded_cwd:
+        cwd = ctx.args.recorded_cwd
+        if cwd.startswith("file:"):
+            cwd = unquote(urlparse(cwd).path)
+        if not cwd.startswith("/"):
+            raise MigrationError(f"--recorded-cwd must be an absolute path (on the machine MLflow ran on), got {cwd!r}")
+        return cwd
+    if recorded.startswith("/"):
+        return os.path.dirname(recorded.rstrip("/")) or "/"
+    if not ctx.artifact_root.startswith("s3://"):
+        return os.path.dirname(ctx.artifact_root)
+    return "/"
 
 
 def _s3(ctx: Context):
@@ -195,11 +231,11 @@ def _report_rewrites(column_plans: list[artifacts.ColumnPlan], ctx: Context) -> 
         if not cp.rewritten and not cp.unchanged:
             continue
         say(f"  {cp.label}: {cp.rewritten} rewritten, {cp.unchanged} unchanged")
-        if cp.stranded:
-            say(
-                f"    warning: {cp.stranded} local location(s) outside the artifact root stay as they are, "
-                f"e.g. {', '.join(cp.stranded_examples)}"
-            )
+    kept = [cp for cp in column_plans if cp.unmapped]
+    if kept:  # only reached with --keep-unmapped-locations; check_fit refuses them otherwise
+        say(f"warning: left as they are ({reachability.KEEP_FLAG}); they will not resolve on the new server:")
+        for line in planning.unmapped_lines(kept):
+            say("  " + line.strip())
     size = sum(ctx.files.values())
     say(
         f"artifact files: {len(ctx.files):,} ({size / 1e6:,.1f} MB) -> s3://{ctx.destination.bucket}/"
@@ -283,7 +319,12 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
             if existing:
                 say(f"--replace: the target's data will be replaced ({sum(existing.values()):,} rows now)")
         column_plans = planning.check_fit(
-            conn, plans, catalog or planning.declared_catalog(conn), ctx.rewriter, warn=say
+            conn,
+            plans,
+            catalog or planning.declared_catalog(conn),
+            ctx.rewriter,
+            warn=say,
+            keep_unmapped=args.keep_unmapped_locations,
         )
         total = sum(p.rows for p in plans)
         say(f"rows to copy: {total:,} in {sum(1 for p in plans if p.rows)} non-empty of {len(plans)} tables")
@@ -292,6 +333,7 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
         if ctx.destination is not None:
             client = _s3(ctx)
             artifacts.check_bucket(client, ctx.destination)
+            _check_planned_locations(ctx, conn, client, {p.name for p in plans})
         if args.dry_run:
             say("dry run: nothing was written")
             return 0
@@ -338,6 +380,41 @@ def _migrate(ctx: Context, engine, state: schema.TargetState, conn: sqlite3.Conn
             raw.close()
 
 
+def _check_planned_locations(ctx: Context, conn: sqlite3.Connection, client, tables: set[str]) -> None:
+    """The reachability check of the verification, on what the copy will write: the rewritten
+    values and the bucket as it will be after the upload. Refuses before anything is written."""
+    assert ctx.rewriter is not None and ctx.destination is not None, "only with an artifact destination"
+    found = reachability.source_locations(conn, tables)
+    objects = artifacts.existing_objects(client, ctx.destination)
+    objects.update({ctx.destination.key(rel): size for rel, size in ctx.files.items()})
+    report = reachability.check(
+        found,
+        reachability.planned_locations(found, ctx.rewriter),
+        ctx.rewriter,
+        ctx.files,
+        objects,
+        keep_unmapped=ctx.args.keep_unmapped_locations,
+        limit=ctx.args.verify_locations,
+    )
+    if report.problems:
+        raise MigrationError(
+            f"{len(report.problems)} stored location(s) would not resolve on the new server; nothing was written:\n  "
+            + "\n  ".join(report.problems[:50])
+        )
+    say(f"locations: {report.checked:,} will resolve on the new server{_location_extras(report)}")
+
+
+def _location_extras(report: reachability.Report) -> str:
+    extras = []
+    if report.registry:
+        extras.append(f"{report.registry:,} models:/ or runs:/ references")
+    if report.kept:
+        extras.append(f"{report.kept:,} left as they are")
+    if report.sampled:
+        extras.append("a random sample per column")
+    return f" ({'; '.join(extras)})" if extras else ""
+
+
 def _copy(raw, cursor, conn, plans, catalog, args) -> tuple[int, dict[str, int]]:
     import psycopg2.errors
 
@@ -372,14 +449,34 @@ def _verify(ctx: Context, conn, cursor, plans, catalog, client=None) -> int:
     args = ctx.args
     started = time.monotonic()
     problems, compared = verify.verify(conn, cursor, plans, catalog, args.sample_rows)
+    located = None
     if ctx.destination is not None:
-        problems += artifacts.verify_tree(client or _s3(ctx), ctx.files, ctx.destination)
+        assert ctx.rewriter is not None, "_artifact_setup sets the rewriter along with the destination"
+        client = client or _s3(ctx)
+        objects = artifacts.existing_objects(client, ctx.destination)  # one listing for both checks
+        problems += artifacts.verify_tree(client, ctx.files, ctx.destination, objects)
+        tables = {p.name for p in plans}
+        located = reachability.check(
+            reachability.source_locations(conn, tables),
+            reachability.target_locations(cursor, conn, tables),
+            ctx.rewriter,
+            ctx.files,
+            objects,
+            keep_unmapped=args.keep_unmapped_locations,
+            limit=args.verify_locations,
+        )
+        problems += located.problems
     if problems:
         raise VerificationError(problems)
     say(
         f"verified: row counts equal in {len(plans)} tables, {sum(compared.values()):,} rows compared "
         f"value by value"
-        + (f", {len(ctx.files):,} artifact files present" if ctx.destination else "")
+        + (
+            f", {len(ctx.files):,} artifact files present, {located.checked:,} stored locations resolve "
+            f"on the new server{_location_extras(located)}"
+            if located is not None
+            else ""
+        )
         + f" ({time.monotonic() - started:.1f}s)"
     )
     return 0

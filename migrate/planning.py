@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable
 from urllib.parse import unquote, urlparse
 
-from migrate import artifacts, copy_data, schema, source
+from migrate import artifacts, copy_data, reachability, schema, source
 from migrate.errors import MigrationError
 from migrate.identifiers import quote_ident
 
@@ -80,6 +80,7 @@ def check_fit(
     lengths_from: dict[str, schema.Table],
     rewriter: artifacts.Rewriter | None,
     warn: Callable[[str], None],
+    keep_unmapped: bool = False,
 ) -> list[artifacts.ColumnPlan]:
     """Every reason PostgreSQL would refuse the rows, found up front and raised together as one
     MigrationError; otherwise the artifact-location rewrites, per column, for the report."""
@@ -114,6 +115,15 @@ def check_fit(
         and any(cp.stranded for cp in column_plans)
     ):
         problems.append(wrong_root_hint(column_plans, rewriter.root))
+    else:
+        unmapped = [cp for cp in column_plans if cp.unmapped]
+        if unmapped and not keep_unmapped:
+            problems.append(
+                "locations this tool cannot map; they would not resolve on the new server. Move those "
+                f"artifacts under the root and fix the rows in a copy, or pass {reachability.KEEP_FLAG} "
+                "to copy them as they are:"
+            )
+            problems += unmapped_lines(unmapped)
     if problems:
         raise MigrationError(
             "the source does not fit the target; nothing was written. Fix these in a copy "
@@ -133,3 +143,16 @@ def wrong_root_hint(column_plans: list[artifacts.ColumnPlan], root: str) -> str:
         if tail.isdigit():  # <root>/<experiment_id>
             hint = f"; pass --recorded-artifact-root {head}"
     return f"no stored artifact location is under {root}: the database records e.g. {examples[0]}{hint}"
+
+
+def unmapped_lines(column_plans: list[artifacts.ColumnPlan]) -> list[str]:
+    lines = []
+    for cp in column_plans:
+        if cp.stranded:
+            lines.append(
+                f"  {cp.label}: {cp.stranded} local path(s) outside the artifact root, "
+                f"e.g. {', '.join(cp.stranded_examples)}"
+            )
+        if cp.remote:
+            lines.append(f"  {cp.label}: {cp.remote} in another store, e.g. {', '.join(cp.remote_examples)}")
+    return lines

@@ -74,6 +74,8 @@ def snapshot_source(path: str | os.PathLike[str], work_dir: Path) -> Snapshot:
         if problems != ["ok"]:
             raise MigrationError(f"source database is corrupt: {source}: " + "; ".join(problems[:5]))
         tables = set(sqlite_tables(conn))
+        if AUTH_TABLES <= tables and "experiments" not in tables:
+            raise MigrationError(BASIC_AUTH_REFUSAL.format(source=source))
         if "alembic_version" not in tables or "experiments" not in tables:
             raise MigrationError(
                 f"source is a SQLite database but not an MLflow tracking database "
@@ -83,6 +85,18 @@ def snapshot_source(path: str | os.PathLike[str], work_dir: Path) -> Snapshot:
     if not row:
         raise MigrationError(f"source MLflow database has no schema revision recorded: {source}")
     return Snapshot(path=target, revision=row[0])
+
+
+# MLflow's basic-auth app keeps users and grants in a database of its own (basic_auth.db).
+AUTH_TABLES = {"users", "experiment_permissions", "registered_model_permissions"}
+BASIC_AUTH_REFUSAL = (
+    "{source} is MLflow's basic-auth database (users and permissions), not a tracking database; "
+    "this tool does not migrate it. The platform's server creates its own auth database with its "
+    "admin (the password the stack generated), and an old users table would clash with that admin "
+    "row. Migrate the tracking database (mlflow.db) here, then recreate the users and their grants "
+    "through MLflow's auth API as the platform admin (mlflow.server.auth.client.AuthServiceClient: "
+    "create_user, grant_user_permission); see docs/migrate.md, 'Basic-auth users'."
+)
 
 
 def sqlite_tables(conn: sqlite3.Connection) -> list[str]:

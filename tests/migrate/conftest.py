@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from source_builder import build_source, snapshot  # noqa: E402
 
-from testkit import LocalPostgres, LocalS3  # noqa: E402
+from testkit import LocalPostgres, LocalS3, ManagedProcess, free_port, wait_for_http  # noqa: E402
+from testkit.server_venv import require_server_venv  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +110,49 @@ def under_root(root: Path, replacement: str):
         return uri
 
     return rewrite
+
+
+@contextmanager
+def mlflow_server(backend_url: str, bucket: str, s3: LocalS3, logs: Path) -> Iterator[str]:
+    """The image's pinned MLflow (the server venv), in the platform's proxied-artifact mode, on a
+    migrated target; a clean environment, so nothing of the test process leaks in."""
+    venv = require_server_venv()
+    port = free_port()
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **s3.env(),
+        "MLFLOW_BACKEND_STORE_URI": backend_url,
+    }
+    proc = ManagedProcess(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--serve-artifacts",
+            "--artifacts-destination",
+            f"s3://{bucket}/",
+            "--default-artifact-root",
+            "mlflow-artifacts:/",
+        ],
+        logs,
+        name="mlflow",
+        env=env,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", timeout=90)
+    except TimeoutError:
+        proc.stop()
+        raise AssertionError("mlflow server did not start:\n" + proc.tail(60)) from None
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop(timeout=3)  # idle keep-alive connections would hold a graceful stop for 10 s

@@ -69,6 +69,50 @@ def test_sqlite_that_is_not_mlflow(s3, tmp_path):
     assert "not an MLflow tracking database" in result.stderr
 
 
+def test_basic_auth_database_is_refused_with_what_to_do(s3, tmp_path):
+    """A basic_auth.db made by MLflow's own auth migrations (what `mlflow server --app-name
+    basic-auth` creates on a laptop), with a user in it: refused by name, with the alternative."""
+    import sqlalchemy
+    from mlflow.server.auth.db.utils import migrate
+
+    db = tmp_path / "basic_auth.db"
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    migrate(engine, "head")
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("INSERT INTO users (username, password_hash, is_admin) VALUES ('alice', 'x', 0)"))
+    engine.dispose()
+    before = file_digest(db)
+    result = run_migrate(*_args(db, tmp_path), env=migrate_env(s3, "postgresql://u@127.0.0.1:1/x"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is MLflow's basic-auth database (users and permissions)" in result.stderr
+    assert "AuthServiceClient: create_user, grant_user_permission" in result.stderr
+    assert file_digest(db) == before
+
+
+def test_relative_recorded_root_is_accepted_and_moved_folder_still_detected(s3, source, new_database, tmp_path):
+    """`--recorded-artifact-root ./mlruns` is what MLflow 1.x users reach for; it is accepted
+    (resolved against --recorded-cwd) and, when it names no stored location, the hint names the
+    root the database records instead of refusing the relative spelling."""
+    _, url = new_database("relative")
+    result = run_migrate(
+        *_args(source["db"], source["root"]),
+        "--recorded-artifact-root",
+        "./mlruns",
+        "--recorded-cwd",
+        "/nowhere",
+        "--dry-run",
+        env=migrate_env(s3, url),
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "must be an absolute path" not in result.stderr
+    assert "no stored artifact location is under /nowhere/mlruns" in result.stderr
+    relative_cwd = run_migrate(
+        *_args(source["db"], source["root"]), "--recorded-cwd", "project", "--dry-run", env=migrate_env(s3, url)
+    )
+    assert relative_cwd.returncode == 2
+    assert "--recorded-cwd must be an absolute path" in relative_cwd.stderr
+
+
 def test_unreachable_target(s3, source):
     port = free_port()  # nothing listens here
     url = f"postgresql://mlflow:s3cret-Pa55@127.0.0.1:{port}/mlflow"

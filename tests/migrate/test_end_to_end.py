@@ -7,12 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import file_digest, migrate_env, run_migrate, under_root
+from conftest import file_digest, migrate_env, mlflow_server, run_migrate, under_root
 from mlflow import MlflowClient
 from source_builder import snapshot
-
-from testkit import ManagedProcess, free_port, wait_for_http
-from testkit.server_venv import require_server_venv
 
 pytestmark = pytest.mark.e2e  # real PostgreSQL and S3 servers
 
@@ -62,47 +59,8 @@ def migrated(postgres, s3, source, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(migrated, s3, tmp_path_factory):
-    """The image's pinned MLflow (the server venv), in the platform's proxied-artifact mode, on the
-    migrated stores; a clean environment, so nothing of the test process leaks in."""
-    venv = require_server_venv()
-    port = free_port()
-    logs = tmp_path_factory.mktemp("server-logs")
-    env = {
-        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        **s3.env(),
-        "MLFLOW_BACKEND_STORE_URI": migrated["url"],
-    }
-    proc = ManagedProcess(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--serve-artifacts",
-            "--artifacts-destination",
-            f"s3://{migrated['bucket']}/",
-            "--default-artifact-root",
-            "mlflow-artifacts:/",
-        ],
-        logs,
-        name="mlflow",
-        env=env,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", timeout=90)
-    except TimeoutError:
-        proc.stop()
-        raise AssertionError("mlflow server did not start:\n" + proc.tail(60)) from None
-    yield f"http://127.0.0.1:{port}"
-    proc.stop(timeout=3)  # idle keep-alive connections would hold a graceful stop for 10 s
+    with mlflow_server(migrated["url"], migrated["bucket"], s3, tmp_path_factory.mktemp("server-logs")) as url:
+        yield url
 
 
 def test_server_shows_everything_the_source_had(server, source, tmp_path):

@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from migrate import copy_data, progress, schema, target
+from migrate import copy_data, progress, reachability, schema, target
 from migrate.artifacts import Destination, Rewriter
 from migrate.errors import MigrationError, mask_url, redact
+from migrate.locations import Kind, LocalRoot, Where
 from migrate.progress import Progress
 
 PROXIED = Destination("bkt", "", "proxied")
@@ -28,11 +29,19 @@ DIRECT = Destination("bkt", "team/mlflow", "direct")
         ("/data/mlruns/1/models/m-1/artifacts/", "mlflow-artifacts:/1/models/m-1/artifacts"),
         ("/data/mlruns", "mlflow-artifacts:/"),
         ("mlflow-artifacts:/3/xyz/artifacts", "mlflow-artifacts:/3/xyz/artifacts"),
+        # A client given a full server URL records the host form; the path is the same layout.
+        ("mlflow-artifacts://old-server:5000/1/abc", "mlflow-artifacts:/1/abc"),
+        # MLflow 1.x with a sqlite:/// URI and the default root, run from /data.
+        ("./mlruns/2/abc/artifacts", "mlflow-artifacts:/2/abc/artifacts"),
+        ("mlruns/2/abc/artifacts/model", "mlflow-artifacts:/2/abc/artifacts/model"),
+        ("./mlruns/../mlruns/2", "mlflow-artifacts:/2"),
+        ("./other/2", "./other/2"),
+        ("../mlruns/2", "../mlruns/2"),
+        ("C:\\Users\\alice\\mlruns\\1", "C:\\Users\\alice\\mlruns\\1"),
         # Not under the root: left exactly as they are.
         ("/data/mlruns2/1/abc", "/data/mlruns2/1/abc"),
         ("/data/other/1", "/data/other/1"),
         ("file://otherhost/data/mlruns/1", "file://otherhost/data/mlruns/1"),
-        ("mlflow-artifacts://old-server:5000/1/abc", "mlflow-artifacts://old-server:5000/1/abc"),
         ("s3://elsewhere/1/abc", "s3://elsewhere/1/abc"),
         ("runs:/abc/model", "runs:/abc/model"),
         ("models:/m-123", "models:/m-123"),
@@ -41,7 +50,33 @@ DIRECT = Destination("bkt", "team/mlflow", "direct")
     ],
 )
 def test_proxied_rewrite(uri, expected):
-    assert Rewriter("/data/mlruns/", PROXIED).rewrite(uri) == expected
+    assert Rewriter("/data/mlruns/", PROXIED, cwd="/data").rewrite(uri) == expected
+
+
+@pytest.mark.parametrize(
+    "root, cwd",
+    [("./mlruns", "/home/alice/project"), ("mlruns", "/home/alice/project"), ("/home/alice/project/mlruns", "/")],
+)
+def test_relative_root_and_locations_resolve_against_the_recorded_cwd(root, cwd):
+    """MLflow 1.x resolves `./mlruns` against its process's working directory, so a relative
+    recorded root and relative locations name the same folder when joined to the same cwd."""
+    rewriter = Rewriter(root, PROXIED, cwd=cwd)
+    assert rewriter.root == "/home/alice/project/mlruns"
+    assert rewriter.rewrite("/home/alice/project/mlruns/4/r/artifacts") == "mlflow-artifacts:/4/r/artifacts"
+    if not root.startswith("/"):
+        assert rewriter.rewrite("./mlruns/4/r/artifacts") == "mlflow-artifacts:/4/r/artifacts"
+
+
+def test_location_kinds():
+    local = LocalRoot("/data/mlruns", "/data")
+    assert local.where("./mlruns/1") == Where(Kind.UNDER_ROOT, "1")
+    assert local.where("runs:/abc/model").kind is Kind.REGISTRY
+    assert local.where("models:/adder/1").kind is Kind.REGISTRY
+    for remote in ("s3://other/1", "https://host/x", "dbfs:/x", "file://nas/data/mlruns/1", "gs://b/k"):
+        assert local.where(remote).kind is Kind.REMOTE, remote
+    for outside in ("/elsewhere/1", "./mlruns2/1", "file:///data/x", "C:/mlruns/1"):
+        assert local.where(outside).kind is Kind.LOCAL_OUTSIDE, outside
+    assert local.where(None) is None and local.where("") is None
 
 
 def test_direct_rewrite_keeps_the_prefix():
@@ -242,3 +277,55 @@ def test_progress_draws_nothing_when_off_or_idle(monkeypatch):
         bar.advance(10, "runs")
         bar.close()
     assert out.getvalue().splitlines() == ["note: no progress is shown: tqdm is not installed (see docs/migrate.md)"]
+
+
+def test_server_key_resolves_like_the_server():
+    """Proxied: the server maps mlflow-artifacts:/<path> to <destination>/<path>; a host form
+    sends the client to another server. Direct: only s3:// of the destination bucket and prefix."""
+    prefixed = Destination("bkt", "team/mlflow", "proxied")
+    assert reachability.server_key("mlflow-artifacts:/1/r/artifacts", prefixed) == "team/mlflow/1/r/artifacts"
+    assert reachability.server_key("mlflow-artifacts:/", PROXIED) == ""
+    for unresolved in ("mlflow-artifacts://host:5000/1/r", "./mlruns/1/r", "/data/mlruns/1", "s3://bkt/1", None):
+        assert reachability.server_key(unresolved, PROXIED) is None, unresolved
+    assert reachability.server_key("s3://bkt/team/mlflow/1/r/artifacts", DIRECT) == "team/mlflow/1/r/artifacts"
+    for unresolved in ("s3://other/team/mlflow/1", "s3://bkt/team/other/1", "mlflow-artifacts:/1"):
+        assert reachability.server_key(unresolved, DIRECT) is None, unresolved
+
+
+def _locations(rows):
+    return {("runs", "artifact_uri"): rows}
+
+
+def test_reachability_check_needs_every_file_where_the_server_looks():
+    rewriter = Rewriter("/p/mlruns", PROXIED, cwd="/p")
+    files = {"1/a/artifacts/x.txt": 3, "1/a/artifacts/d/y.bin": 5, "1/b/artifacts/z": 1}
+    source = _locations({("a",): "./mlruns/1/a/artifacts", ("b",): "./mlruns/1/b/artifacts", ("c",): "runs:/a/m"})
+    good = {("a",): "mlflow-artifacts:/1/a/artifacts", ("b",): "mlflow-artifacts:/1/b/artifacts", ("c",): "runs:/a/m"}
+    report = reachability.check(source, _locations(good), rewriter, files, dict(files), keep_unmapped=False, limit=0)
+    assert (report.problems, report.checked, report.registry) == ([], 2, 1)
+
+    # Copied unchanged (the 1.x bug) or an object missing / of another size: each row is named.
+    left = {**good, ("a",): "./mlruns/1/a/artifacts"}
+    objects = {**files, "1/b/artifacts/z": 2}
+    report = reachability.check(source, _locations(left), rewriter, files, objects, keep_unmapped=False, limit=0)
+    assert len(report.problems) == 2
+    assert "runs.artifact_uri of a: stored as './mlruns/1/a/artifacts', which the new server" in report.problems[0]
+    assert "runs.artifact_uri of b: 'mlflow-artifacts:/1/b/artifacts' names 1 file(s)" in report.problems[1]
+
+
+def test_reachability_unmapped_pass_only_when_kept_and_unchanged():
+    rewriter = Rewriter("/p/mlruns", PROXIED)
+    source = _locations({("a",): "s3://other/x", ("b",): "/elsewhere/y"})
+    same = _locations({("a",): "s3://other/x", ("b",): "/elsewhere/y"})
+    kept = reachability.check(source, same, rewriter, {}, {}, keep_unmapped=True, limit=0)
+    assert (kept.problems, kept.kept) == ([], 2)
+    refused = reachability.check(source, same, rewriter, {}, {}, keep_unmapped=False, limit=0)
+    assert len(refused.problems) == 2 and "another store" in refused.problems[0]
+
+
+def test_reachability_samples_beyond_the_limit():
+    rewriter = Rewriter("/p/mlruns", PROXIED)
+    rows = {(str(i),): f"/p/mlruns/1/{i}/artifacts" for i in range(50)}
+    planned = reachability.planned_locations(_locations(rows), rewriter)
+    report = reachability.check(_locations(rows), planned, rewriter, {}, {}, keep_unmapped=False, limit=10, seed=1)
+    assert (report.checked, report.sampled) == (10, True)
