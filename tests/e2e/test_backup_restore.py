@@ -228,6 +228,19 @@ def test_backup_destroy_restore_reads_back_equal(topo):
             conn.close()
         # The servers came back on the restored schema without migrating it.
         assert topo.schema_outcomes()[-1] == "current"
+
+        # --replace over data that drifted: the extra experiment, run and object are gone.
+        with topo.tracking_env():
+            drift = mlflow.create_experiment(unique("drift"))
+            MlflowClient().create_run(drift)
+        topo.s3_client().put_object(Bucket=topo.bucket, Key="stray/object.bin", Body=b"not in the backup")
+        ops.restore(target, folder, replace=True, say=said.append)
+        with topo.tracking_env():
+            experiments = MlflowClient().search_experiments(view_type=ViewType.ALL)
+            assert sorted(e.experiment_id for e in experiments) == sorted(before["experiments"])
+        listed = topo.s3_client().list_objects_v2(Bucket=topo.bucket, Prefix="stray/")
+        assert listed.get("KeyCount") == 0
+        assert said[-1].startswith(f"restored {folder.name}: every row count")
         print(f"backup {backup_seconds:.1f} s, restore {restore_seconds:.1f} s, {manifest['bucket']['bytes']:,} bytes")
 
 
