@@ -43,10 +43,11 @@ tls-cert:
 	pulumi stack output tlsCertificate --stack $(STACK)
 
 # One timestamped backup folder of the dev stack (database dump, every object, manifest) under
-# BACKUP_DIR, and its verified restore into the running stack: docs/operations.md.
+# BACKUP_DIR (KEEP_DAYS=N: then delete this stack's older than N days), and its verified restore
+# into the running stack: docs/operations.md.
 BACKUP_DIR ?= $(CURDIR)/backups
 backup:
-	$(PYTHON) -m operations.backup backup --stack $(STACK) --dir $(BACKUP_DIR)
+	$(PYTHON) -m operations.backup backup --stack $(STACK) --dir $(BACKUP_DIR) $(if $(KEEP_DAYS),--keep-days $(KEEP_DAYS))
 
 restore:
 	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/<folder> [REPLACE=1]" >&2; exit 2; }

@@ -45,6 +45,7 @@ from operations.targets import Command, DockerTarget, OperationError, Target
 MANIFEST = "manifest.json"
 FORMAT = 1
 OBJECTS_FILE = "objects.tar"
+STAMP = "%Y%m%dT%H%M%SZ"  # a folder's UTC timestamp, in its name and its manifest's `created`
 SCHEMA_TABLE = "alembic_version"
 CHUNK = 8 << 20
 # Every base table of the public schema; their exact row counts are read in the same
@@ -282,7 +283,7 @@ def bucket_differences(target: Target, expected: dict[str, Any]) -> list[str]:
 
 def backup(target: Target, root: Path, *, now: datetime.datetime | None = None, say: Say = print) -> Path:
     """Write one backup folder under `root` and return it."""
-    stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.datetime.now(datetime.UTC)).strftime(STAMP)
     final = root / f"{target.name}-{stamp}"
     partial = root / f".{final.name}.partial"
     if final.exists():
@@ -315,6 +316,31 @@ def backup(target: Target, root: Path, *, now: datetime.datetime | None = None, 
         raise
     say(f"backup written: {final}")
     return final
+
+
+def prune(
+    root: Path, name: str, keep_days: float, *, now: datetime.datetime | None = None, say: Say = print
+) -> list[Path]:
+    """Delete the complete backups of stack `name` under `root` taken more than `keep_days` ago,
+    never the newest one. Only folders this tool wrote (a manifest of this stack) are touched."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    found = []
+    for folder in root.glob(f"{name}-*"):
+        try:
+            manifest = load_manifest(folder)
+            taken = datetime.datetime.strptime(manifest["created"], STAMP).replace(tzinfo=datetime.UTC)
+        except (OperationError, OSError, ValueError, KeyError):
+            continue
+        if manifest.get("stack") == name and folder.name == f"{name}-{manifest['created']}":
+            found.append((taken, folder))
+    found.sort()
+    removed = []
+    for taken, folder in found[:-1]:
+        if now - taken > datetime.timedelta(days=keep_days):
+            shutil.rmtree(folder)
+            removed.append(folder)
+            say(f"removed {folder.name} (older than {keep_days:g} days)")
+    return removed
 
 
 def load_manifest(folder: Path) -> dict[str, Any]:
@@ -390,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     make = sub.add_parser("backup", help="write one timestamped backup folder")
     make.add_argument("--dir", type=Path, default=Path("backups"), help="where the folder goes (default: backups)")
+    make.add_argument(
+        "--keep-days", type=float, help="then delete this stack's backups older than that (never the newest)"
+    )
     back = sub.add_parser("restore", help="restore a backup folder into the running stack, then verify it")
     back.add_argument("backup", type=Path)
     back.add_argument("--replace", action="store_true", help="overwrite a target that holds data")
@@ -409,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         target = DockerTarget.for_stack(args.project_dir, args.stack)
         if args.command == "backup":
             backup(target, args.dir)
+            if args.keep_days is not None:
+                prune(args.dir, target.name, args.keep_days)
         else:
             restore(target, args.backup, replace=args.replace)
     except OperationError as error:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import tarfile
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from operations import bucket_stream
-from operations.backup import tar_objects
+from operations.backup import FORMAT, prune, tar_objects
 from operations.targets import DockerTarget, OperationError, read_stack_settings
 from tests.fake_docker import docker_calls, fake
 
@@ -171,3 +172,36 @@ def test_info_prints_the_mlflow_version(capsys):
 
     assert bucket_stream.main(["info"]) == 0
     assert json.loads(capsys.readouterr().out) == {"mlflow_version": version("mlflow")}
+
+
+def write_backup(root: Path, name: str, stamp: str, stack: str | None = None) -> Path:
+    folder = root / f"{name}-{stamp}"
+    folder.mkdir(parents=True)
+    manifest = {"format": FORMAT, "created": stamp, "stack": stack or name}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_prune_keeps_recent_backups_the_newest_and_anything_not_ours(tmp_path):
+    now = datetime.datetime(2026, 12, 10, 12, 0, tzinfo=datetime.UTC)
+    old = write_backup(tmp_path, "mlflow-dev", "20261201T120000Z")
+    older = write_backup(tmp_path, "mlflow-dev", "20261130T120000Z")
+    recent = write_backup(tmp_path, "mlflow-dev", "20261205T120000Z")
+    other_stack = write_backup(tmp_path, "mlflow-lab", "20261101T000000Z")
+    renamed = write_backup(tmp_path, "mlflow-dev", "20261101T000000Z", stack="mlflow-lab")
+    not_a_backup = tmp_path / "mlflow-dev-notes"
+    not_a_backup.mkdir()
+    partial = tmp_path / ".mlflow-dev-20261101T000000Z.partial"
+    partial.mkdir()
+    said: list[str] = []
+    removed = prune(tmp_path, "mlflow-dev", 7, now=now, say=said.append)
+    assert sorted(removed) == sorted([old, older])
+    assert all(p.exists() for p in (recent, other_stack, renamed, not_a_backup, partial))
+    assert said == [f"removed {older.name} (older than 7 days)", f"removed {old.name} (older than 7 days)"]
+
+
+def test_prune_never_removes_the_newest_backup(tmp_path):
+    now = datetime.datetime(2027, 6, 1, tzinfo=datetime.UTC)
+    only = write_backup(tmp_path, "mlflow-dev", "20261201T120000Z")
+    assert prune(tmp_path, "mlflow-dev", 1, now=now, say=lambda _: None) == []
+    assert only.exists()
