@@ -36,7 +36,8 @@ AUTH_DB = "mlflow_auth"
 @pytest.fixture(scope="module")
 def topo(server_venv):
     require_nginx()
-    started = start_topology(settings=SHARED_SETTINGS)
+    # One worker: the restores restart the server twice, and a worker's start is what they wait for.
+    started = start_topology(settings={**SHARED_SETTINGS, "tracking": {"workers": 1}})
     yield started
     stop_topology(started)
 
