@@ -28,14 +28,19 @@ KEY_HEADER = "MLFLOWPLATFORM.key"
 CHUNK = 8 << 20
 
 
+def store_environ(environ):
+    """The server's environment without its other secrets' files: only the store's keys are read
+    (the container also names the database owner's and the server role's password files)."""
+    wanted = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    return {k: v for k, v in environ.items() if k.startswith(wanted) or not k.endswith("_FILE")}
+
+
 def client():
     import boto3
     import mlflow_boot
     from botocore.config import Config
 
-    # Only the store's keys are read from their files (the container also names the owner's).
-    wanted = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-    environ = {k: v for k, v in os.environ.items() if k.startswith(wanted) or not k.endswith("_FILE")}
+    environ = store_environ(os.environ)
     mlflow_boot.load_file_secrets(environ)
     return boto3.client(
         "s3",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from operations import bucket_stream
-from operations.backup import FORMAT, prune, tar_objects
+from operations.backup import FORMAT, OBJECTS_FILE, prune, restore, sha256_file, tar_objects, verify_files
 from operations.targets import DockerTarget, OperationError, read_stack_settings
 from tests.fake_docker import docker_calls, fake
 
@@ -205,3 +205,86 @@ def test_prune_never_removes_the_newest_backup(tmp_path):
     only = write_backup(tmp_path, "mlflow-dev", "20261201T120000Z")
     assert prune(tmp_path, "mlflow-dev", 1, now=now, say=lambda _: None) == []
     assert only.exists()
+
+
+def test_the_bucket_stream_reads_only_the_stores_secret_files():
+    from images.mlflow import server_contract as contract
+
+    environ = {f"{name}_FILE": f"/run/secrets/{name.lower()}" for name in contract.SECRET_NAMES}
+    environ["MLFLOW_S3_ENDPOINT_URL"] = "http://minio:9000"
+    kept = bucket_stream.store_environ(environ)
+    assert kept == {
+        "AWS_ACCESS_KEY_ID_FILE": "/run/secrets/aws_access_key_id",
+        "AWS_SECRET_ACCESS_KEY_FILE": "/run/secrets/aws_secret_access_key",
+        "MLFLOW_S3_ENDPOINT_URL": "http://minio:9000",
+    }
+
+
+class UntouchableTarget:
+    """A target any command or server action on which fails the test."""
+
+    name, database, owner, bucket = "mlflow-dev", "mlflow", "mlflow", "mlflow"
+
+    def postgres(self, *args):
+        raise AssertionError(f"postgres {args}")
+
+    def bucket_stream(self, *args):
+        raise AssertionError(f"bucket_stream {args}")
+
+    def stop_servers(self):
+        raise AssertionError("stop_servers")
+
+    def start_servers(self):
+        raise AssertionError("start_servers")
+
+
+def hand_made_backup(folder: Path, bucket: str = "mlflow") -> Path:
+    folder.mkdir()
+    stream = io.BytesIO()
+    bucket_stream.dump(FakeS3({"1/r/artifacts/a.txt": b"abc"}), bucket, stream)
+    (folder / OBJECTS_FILE).write_bytes(stream.getvalue())
+    (folder / "mlflow.dump").write_bytes(b"PGDMP not really")
+    manifest = {
+        "format": FORMAT,
+        "created": "20261201T000000Z",
+        "stack": "mlflow-dev",
+        "databases": {
+            "mlflow": {
+                "file": "mlflow.dump",
+                "bytes": 16,
+                "sha256": sha256_file(folder / "mlflow.dump"),
+                "rows": {},
+                "revisions": {},
+            }
+        },
+        "bucket": {
+            "name": bucket,
+            "file": OBJECTS_FILE,
+            "bytes": len(stream.getvalue()),
+            "sha256": sha256_file(folder / OBJECTS_FILE),
+            "keys": {k: {"size": s, "sha256": d} for k, s, d in tar_objects(folder / OBJECTS_FILE)},
+        },
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_a_backup_of_another_bucket_is_refused_before_touching_the_stack(tmp_path):
+    folder = hand_made_backup(tmp_path / "b", bucket="elsewhere")
+    assert verify_files(folder, json.loads((folder / "manifest.json").read_text())) == []
+    with pytest.raises(OperationError, match="bucket 'elsewhere'.*nothing was changed"):
+        restore(UntouchableTarget(), folder, replace=True, say=lambda _: None)
+
+
+def test_a_changed_object_in_the_tar_is_refused_before_touching_the_stack(tmp_path):
+    folder = hand_made_backup(tmp_path / "b")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["bucket"]["keys"]["1/r/artifacts/a.txt"]["sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(OperationError, match="(?s)damaged.*objects differ"):
+        restore(UntouchableTarget(), folder, replace=True, say=lambda _: None)
+
+
+def test_a_folder_without_a_manifest_is_not_a_backup(tmp_path):
+    with pytest.raises(OperationError, match="not a backup: no manifest.json"):
+        restore(UntouchableTarget(), tmp_path, say=lambda _: None)
