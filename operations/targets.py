@@ -5,7 +5,9 @@ The dev stack publishes only the proxy, so nothing is reached from the host dire
 
 - PostgreSQL's tools run inside the postgres container (`docker exec -i <prefix>-postgres`),
   over its Unix socket, where the official image's initdb left `local` connections on `trust`
-  (our POSTGRES_INITDB_ARGS set only `--auth-host`): no password is needed or passed. The dump
+  (our POSTGRES_INITDB_ARGS set only `--auth-host`; docker-library/postgres docker-entrypoint.sh
+  passes them to initdb and appends only a `host all all all` line, and names `--auth-local` as
+  the one case where a local connection needs a password): none is needed or passed. The dump
   streams through `docker exec`'s stdout to the host, a restore through its stdin.
 - The bucket stream (operations/bucket_stream.py) runs inside an MLflow server container, which
   has boto3, the S3 endpoint and the store's keys (its /run/secrets files). MinIO's image has no
