@@ -12,7 +12,7 @@ ifndef PULUMI_CONFIG_PASSPHRASE
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(STATE_DIR)/passphrase
 endif
 
-.PHONY: up preview doctor destroy gc outputs tls-cert test test-fast install-dev server-venv lock-image check format snapshot screenshots
+.PHONY: up preview doctor destroy gc outputs tls-cert backup restore test test-fast install-dev server-venv lock-image check format snapshot screenshots
 
 # `make doctor` (and so every `up`/`preview` first): Pulumi CLI version, the Python `pulumi install`
 # uses, the Docker engine, the passphrase against the stack's salt. One line per check, with the fix.
@@ -46,6 +46,17 @@ outputs:
 # The proxy's self-signed certificate (proxy.tls: true), for MLFLOW_TRACKING_SERVER_CERT_PATH.
 tls-cert:
 	pulumi stack output tlsCertificate --stack $(STACK)
+
+# One timestamped backup folder of the dev stack (database dump, every object, manifest) under
+# BACKUP_DIR (KEEP_DAYS=N: then delete this stack's older than N days), and its verified restore
+# into the running stack: docs/operations.md.
+BACKUP_DIR ?= $(CURDIR)/backups
+backup:
+	$(PYTHON) -m operations.backup backup --stack $(STACK) --dir $(BACKUP_DIR) $(if $(KEEP_DAYS),--keep-days $(KEEP_DAYS))
+
+restore:
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/<folder> [REPLACE=1]" >&2; exit 2; }
+	$(PYTHON) -m operations.backup restore --stack $(STACK) $(BACKUP) $(if $(REPLACE),--replace)
 
 $(STATE_DIR)/passphrase:
 	mkdir -p $(STATE_DIR)

@@ -146,6 +146,10 @@ class LocalPostgres:
         assert self._bin_dir is not None, "_prepare_binaries() has not run"
         return str(self._bin_dir / name)
 
+    def tool(self, name: str) -> str:
+        """A client tool of the same PostgreSQL (pg_dump, pg_restore, psql), once started."""
+        return self._bin(name)
+
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> LocalPostgres:

@@ -77,6 +77,12 @@ class ServerSpec:
         return ServerShape(port=self.port, health=self.health, scratch_dir=self.scratch_dir, entrypoint=self.entrypoint)
 
 
+def auth_database_name(database: str) -> str:
+    """The basic-auth app's own database (users, permissions), next to MLflow's: the boot step
+    creates it, the backup tool backs it up when it exists."""
+    return f"{database}_auth"
+
+
 def mlflow_server_spec(
     tracking: TrackingSettings,
     database: DatabaseEndpoint,
@@ -167,7 +173,7 @@ def mlflow_server_spec(
         # The boot module writes this ini (database_uri, auth cache) into the writable scratch dir.
         env["MLFLOW_AUTH_CONFIG_PATH"] = f"{scratch.rstrip('/')}/mlflow-auth.ini"
         # Users and permissions in a database of their own, created and migrated at boot.
-        env["MLFLOW_BOOT_AUTH_DB_NAME"] = f"{database.name}_auth"
+        env["MLFLOW_BOOT_AUTH_DB_NAME"] = auth_database_name(database.name)
         env["MLFLOW_AUTH_ADMIN_USERNAME"] = auth_admin_username
         secret_env.append(contract.AUTH_ADMIN_PASSWORD)
         # Shared by every worker and replica, or sessions break between them.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.pulumi_mocks import REPO_ROOT
 
-PACKAGES = ("components", "migrate", "testkit", "tools", "policy")
+PACKAGES = ("components", "migrate", "testkit", "tools", "operations", "policy")
 
 
 def module_name(path: Path) -> str:
