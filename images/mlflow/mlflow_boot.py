@@ -3,6 +3,7 @@
     python -m mlflow_boot mlflow server --host 0.0.0.0 ...   prepare, then exec the command
     python -m mlflow_boot healthcheck http://127.0.0.1:5000/health
     python -m mlflow_boot prepare                            prepare only (one-off tasks)
+    python -m mlflow_boot gc --older-than 30d                `mlflow gc`, no migration (collect_garbage)
 
 Preparing means:
 1. Secrets arrive as NAME_FILE (a Docker upload) or NAME (an ECS secret); both end up in this
@@ -395,6 +396,39 @@ def prepare(environ: MutableMapping[str, str]) -> None:
             ensure_bucket_encryption(bucket, environ[BUCKET_ENCRYPTION], environ)
 
 
+def artifacts_repository_at(destination: str):
+    """A factory for MLflow's artifact-repository registry that reads `mlflow-artifacts:/<path>`
+    as `<destination>/<path>`, the mapping `mlflow server --artifacts-destination` applies."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    def repository(artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None):
+        path = urllib.parse.urlparse(artifact_uri).path.lstrip("/")
+        return get_artifact_repository(f"{destination.rstrip('/')}/{path}")
+
+    return repository
+
+
+def collect_garbage(args: list[str], environ: MutableMapping[str, str]) -> int:
+    """`mlflow gc <args>` in this process, signed in as the server's role (gc deletes rows: DML),
+    the URI never on a command line, and `mlflow-artifacts:/` resolved to the bucket, so the
+    objects of each deleted run go with its rows (components/specs/gc.py says why). No migration:
+    a schema that is not current makes MLflow's store refuse, and gc with it."""
+    load_file_secrets(environ)
+    uri = backend_store_uri(environ)
+    destination = environ.get("MLFLOW_ARTIFACTS_DESTINATION")
+    if not destination:
+        raise BootError("MLFLOW_ARTIFACTS_DESTINATION must name the artifact root (s3://bucket/...)")
+    from mlflow.cli import cli
+    from mlflow.store.artifact.artifact_repository_registry import _artifact_repository_registry
+
+    _artifact_repository_registry.register("mlflow-artifacts", artifacts_repository_at(destination))
+    # --tracking-uri: gc insists on one; the artifacts no longer need a server, so the store's own.
+    cli.main(
+        ["gc", "--backend-store-uri", uri, "--tracking-uri", uri, *args], prog_name="mlflow", standalone_mode=False
+    )
+    return 0
+
+
 def healthcheck(url: str, timeout: float = 4.0) -> int:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed local URL)
@@ -411,6 +445,12 @@ def main(argv: list[str]) -> int:
         return 2
     if argv[0] == "healthcheck":
         return healthcheck(argv[1] if len(argv) > 1 else "http://127.0.0.1:5000/health")
+    if argv[0] == "gc":
+        try:
+            return collect_garbage(argv[1:], os.environ)
+        except BootError as error:
+            log.error("%s", error)
+            return 1
     try:
         prepare(os.environ)  # os.environ: the exec'd server inherits what was prepared
     except BootError as error:
