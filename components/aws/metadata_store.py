@@ -252,6 +252,8 @@ class MetadataStore(pulumi.ComponentResource):
             host = self._proxy(name, args, [server_secret.arn, master_secret_arn], instance)
         else:
             host = instance.address
+        # What AWS Backup's selection names (components/aws/backup.py).
+        self.instance_arn = instance.arn
         self.endpoint = host.apply(lambda address: rds_endpoint(settings, address, through_proxy=settings.proxy))
         self.secrets = {
             contract.DB_PASSWORD: server_secret.ref(PASSWORD_KEY),

@@ -10,7 +10,9 @@ import pulumi
 
 from components.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.aws.auth import BasicAuthCredentials, BasicAuthCredentialsArgs
+from components.aws.backup import BackupPlan, BackupPlanArgs, backup_role
 from components.aws.encryption_keys import EncryptionKeys, EncryptionKeysArgs
+from components.aws.garbage_collector import GarbageCollector, GarbageCollectorArgs, gc_log_group_prefix
 from components.aws.lib import kms
 from components.aws.lib.iam import attach, task_service_role
 from components.aws.lib.providers import AwsContext, make_context
@@ -27,6 +29,7 @@ from components.config import AwsSettings
 from components.config.aws import DEPLOY_ROLE_NAME
 from components.outputs import PlatformOutputs
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.gc import gc_secret_names, gc_spec
 from components.specs.mlflow_server import (
     ServerShape,
     ServerSpec,
@@ -63,6 +66,12 @@ def operator_roles(settings: AwsSettings, ctx: AwsContext) -> list[pulumi.Input[
     return [ctx.arn("iam", f"role/{DEPLOY_ROLE_NAME}", region=False)]
 
 
+def log_group_prefixes(settings: AwsSettings, stack: str) -> list[str]:
+    """The log groups the logs key encrypts: the server's, RDS's, WAF's, and gc's when it runs."""
+    prefixes = [container_log_group_prefix(stack), rds_log_group_prefix(stack), waf_log_group_prefix(stack)]
+    return prefixes + [gc_log_group_prefix(stack)] if settings.gc.enabled else prefixes
+
+
 class AwsPlatform(pulumi.ComponentResource):
     outputs: PlatformOutputs
 
@@ -87,15 +96,19 @@ class AwsPlatform(pulumi.ComponentResource):
             kms.logs_may_use(ctx, log_groups, sid="CloudWatchLogsReadsWhatItEncryptedBefore"),
         )  # fmt: skip
         logs_key = kms.key(
-            f"{name}-logs", ctx, "logs", "CloudWatch log groups", child, kms.logs_may_use(ctx, log_groups)
-        )
+            f"{name}-logs", ctx, "logs", "CloudWatch log groups", child,
+            kms.logs_may_use(ctx, log_group_prefixes(settings, ctx.stack)),
+        )  # fmt: skip
         secrets_key = kms.key(f"{name}-secrets", ctx, "secrets", "Secrets Manager secrets", child)
         execution_role = task_service_role(f"{name}-execution", "MLflow tasks: ECS pulls, secrets, logs", ctx, child)
         task_role = task_service_role(f"{name}-task", "MLflow server: the artifact bucket", ctx, child)
+        # AWS Backup reads (and restores) objects: the bucket policy must name its role.
+        backups = backup_role(f"{name}-backup", ctx, child) if settings.backup.enabled else None
         artifacts = ArtifactStore(
             f"{name}-artifacts",
             ArtifactStoreArgs(settings=settings.artifact_store, ctx=ctx, accessor_role_arn=task_role.arn,
-                              operator_role_arns=operator_roles(settings, ctx)),
+                              operator_role_arns=[*operator_roles(settings, ctx),
+                                                  *([backups.arn] if backups else [])]),
             child,
         )  # fmt: skip
         logs = LogArchive(
@@ -189,7 +202,7 @@ class AwsPlatform(pulumi.ComponentResource):
         spec = pulumi.Output.all(database.endpoint, artifacts.endpoint).apply(
             lambda endpoints: server_spec(settings, shape, endpoints[0], endpoints[1])
         )
-        TrackingServer(
+        server = TrackingServer(
             name,
             TrackingServerArgs(
                 tracking=settings.tracking,
@@ -215,6 +228,32 @@ class AwsPlatform(pulumi.ComponentResource):
             ),
             child,
         )
+        if backups is not None:
+            BackupPlan(
+                f"{name}-backup",
+                BackupPlanArgs(settings=settings.backup, ctx=ctx, role=backups,
+                               resource_arns=[database.instance_arn, artifacts.bucket_arn]),
+                child,
+            )  # fmt: skip
+        if settings.gc.enabled:
+            older_than = settings.gc.older_than
+            assert older_than is not None
+            GarbageCollector(
+                f"{name}-gc",
+                GarbageCollectorArgs(
+                    settings=settings.gc, ctx=ctx,
+                    spec=pulumi.Output.all(database.endpoint, artifacts.endpoint).apply(
+                        lambda endpoints: gc_spec(older_than, endpoints[0], endpoints[1], shape.scratch_dir)),
+                    image=registry.image_digest, repository_arn=registry.repository_arn,
+                    # The bucket is reached with the task role, not keys.
+                    secrets={k: secrets[k] for k in gc_secret_names(static_s3_credentials=False)},
+                    execution_role=execution_role, task_role=task_role,
+                    logs_key_arn=logs_key.arn, secrets_key_arn=secrets_key.arn,
+                    log_retention_days=settings.logs.retention_days, cluster_arn=server.cluster_arn,
+                    subnet_ids=network.private_subnet_ids, security_group_id=groups.tasks_id,
+                ),
+                child,
+            )  # fmt: skip
         self.outputs = PlatformOutputs(
             tracking_uri=balancer.url,
             username=pulumi.Output.from_input(credentials.username) if credentials else None,

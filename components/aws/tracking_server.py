@@ -110,6 +110,7 @@ def _after(output: pulumi.Output) -> pulumi.Input[pulumi.Resource]:
 class TrackingServer(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
     cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: TrackingServerArgs, opts: pulumi.ResourceOptions | None = None):
         check_args(args)
@@ -280,5 +281,7 @@ class TrackingServer(pulumi.ComponentResource):
                 opts=child,
             )
         self.cluster_name = cluster.name
+        # Where one-off tasks run (gc): under the cluster's Fargate storage key.
+        self.cluster_arn = cluster.arn
         self.service_name = service.name
         self.register_outputs({"cluster": cluster.name, "service": service.name, "logGroup": log_group.name})

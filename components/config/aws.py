@@ -335,6 +335,44 @@ class AwsLogSettings(ConfigModel):
     """ALB access logs and flow logs"""
 
 
+# EventBridge Scheduler and AWS Backup take the same two forms: cron(min hour dom month dow year)
+# and rate(n unit) (EventBridge Scheduler user guide, schedule types; AWS Backup's
+# ScheduleExpression is a cron expression).
+CRON_EXPRESSION = r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$"
+SCHEDULE_EXPRESSION = r"^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\))$"
+# AWS Backup refuses a retention shorter than a day and, for a cold-storage-free rule, has no
+# maximum below 100 years; RDS snapshots and S3 backups take any day count.
+MAX_BACKUP_RETENTION_DAYS = 36500
+
+
+class AwsBackupSettings(ConfigModel):
+    """AWS Backup of the metadata database and the artifact bucket (components/aws/backup.py), on
+    top of RDS's own automated backups (`database.backupRetentionDays`) and S3 versioning."""
+
+    enabled: bool = True
+    """a backup plan of the RDS instance and the artifact bucket, into a vault encrypted with the stack's backup key"""
+    schedule: str = Field(default="cron(0 6 * * ? *)", pattern=CRON_EXPRESSION)
+    """when each backup starts (UTC), an AWS Backup cron expression; the default, 06:00, is after `database.backupWindow` and the weekly maintenance window"""
+    retention_days: int = Field(default=35, ge=1, le=MAX_BACKUP_RETENTION_DAYS)
+    """days each recovery point is kept in the vault"""
+    copy_region: str | None = Field(default=None, pattern=AWS_REGION_PATTERN)
+    """a second region each recovery point is copied to (a vault of the stack's there, under a key of that region); unset: no copy"""
+    copy_retention_days: int | None = Field(default=None, ge=1, le=MAX_BACKUP_RETENTION_DAYS)
+    """days the copies are kept; unset: `backup.retentionDays`"""
+
+
+class AwsGcSettings(GcSettings):
+    """`mlflow gc` on a schedule (components/aws/garbage_collector.py): nothing is created unless
+    both `olderThan` and `schedule` are set."""
+
+    schedule: str | None = Field(default=None, pattern=SCHEDULE_EXPRESSION)
+    """when gc runs (UTC), an EventBridge Scheduler expression: `cron(0 2 * * ? *)` or `rate(1 day)`"""
+
+    @property
+    def enabled(self) -> bool:
+        return self.older_than is not None and self.schedule is not None
+
+
 class AwsTargetSettings(ConfigModel):
     region: str = Field(pattern=AWS_REGION_PATTERN)
     """the region to deploy to"""
@@ -355,7 +393,8 @@ class AwsSettings(ConfigModel):
     tasks: AwsTaskSettings = Field(default_factory=AwsTaskSettings)
     logs: AwsLogSettings = Field(default_factory=AwsLogSettings)
     registry: AwsRegistrySettings = Field(default_factory=AwsRegistrySettings)
-    gc: GcSettings = Field(default_factory=GcSettings)
+    backup: AwsBackupSettings = Field(default_factory=AwsBackupSettings)
+    gc: AwsGcSettings = Field(default_factory=AwsGcSettings)
     aws: AwsTargetSettings
 
     @model_validator(mode="before")
@@ -383,7 +422,19 @@ class AwsSettings(ConfigModel):
             *self._server_problems(),
             *self._network_problems(),
             *self._region_problems(),
+            *self._backup_problems(),
         ]
+
+    def _backup_problems(self) -> list[tuple[str, str]]:
+        backup, gc, problems = self.backup, self.gc, []
+        if backup.copy_region is not None and backup.copy_region == self.aws.region:
+            problems.append(("backup.copyRegion", f"must be another region than aws.region {self.aws.region}"))
+        if backup.copy_retention_days is not None and backup.copy_region is None:
+            problems.append(("backup.copyRetentionDays", "is ignored unless backup.copyRegion is set; remove it"))
+        if (gc.older_than is None) != (gc.schedule is None):
+            given, missing = ("olderThan", "schedule") if gc.schedule is None else ("schedule", "olderThan")
+            problems.append((f"gc.{missing}", f"required with gc.{given}: gc runs only with both set"))
+        return problems
 
     def _database_problems(self) -> list[tuple[str, str]]:
         db, problems = self.database, []

@@ -1,12 +1,17 @@
 """Garbage collection of deleted runs, experiments and logged models: one command for both stacks.
 
 Pure data, like the server's spec: the dev stack runs it with `docker exec` in the MLflow
-container (`make gc`), the prod stack as a scheduled ECS task from the same image.
+container (`make gc`), the prod stack as a scheduled ECS task from the same image (`gc_spec`).
 """
 
 from __future__ import annotations
 
-from components.specs.endpoints import ArtifactEndpoint
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.image_layout import SCRATCH_DIR
 from images.mlflow import server_contract as contract
 
 GC_MODULE = "mlflow_gc"
@@ -18,13 +23,16 @@ def gc_command(older_than: str | None) -> tuple[str, ...]:
     Contract:
     - It runs `images/mlflow/mlflow_gc.py`, not `mlflow gc` itself: that module resolves the
       proxied `mlflow-artifacts:/` URIs against the bucket, which `mlflow gc` alone cannot do
-      without an HTTP server, and empties the locations of experiments it hard-deletes.
+      without an HTTP server, builds the database URI from the environment (`mlflow gc` has no
+      variable for it: the password would be on the command line), and empties the locations of
+      experiments it hard-deletes.
     - It replaces the image's entrypoint (the boot module): gc never migrates a schema.
-    - Its environment is the server's (`ServerSpec.env` and the secrets as NAME or NAME_FILE:
-      the database settings, the server role's password, S3 access) plus `gc_env(artifacts)`.
-    - `older_than` is MLflow's `#d#h#m#s` form (`30d`, `12h`, `0s`) and goes to `--older-than`:
-      only what was deleted at least that long ago is removed. None removes everything in the
-      `deleted` stage, whatever its age.
+    - Its environment is the server's database and S3 settings, the secrets as NAME or NAME_FILE
+      (the server role's password: gc only deletes rows; S3 keys where the store has static ones),
+      plus `gc_env(artifacts)`.
+    - `older_than` is MLflow's `#d#h#m#s` form (`30d`, `12h`, `0s`, validated by the config's
+      `gc.olderThan`) and goes to `--older-than`: only what was deleted at least that long ago is
+      removed. None removes everything in the `deleted` stage, whatever its age.
     - Nothing secret is on it, and it is the same for every run of a given config.
     """
     command: tuple[str, ...] = ("python", "-m", GC_MODULE)
@@ -37,3 +45,53 @@ def gc_env(artifacts: ArtifactEndpoint) -> dict[str, str]:
     """What gc needs beyond the server's environment: where the proxied artifacts live (the
     server's `--artifacts-destination`, `ArtifactEndpoint.root`)."""
     return {contract.ARTIFACTS_DESTINATION: artifacts.root}
+
+
+@dataclass(frozen=True)
+class GcSpec:
+    """One gc run as a one-off container runs it (prod's scheduled task): no port, no health
+    check, exits when done."""
+
+    argv: tuple[str, ...]
+    # Plain settings: no secret here.
+    env: Mapping[str, str]
+    # Names the runtime provides secretly (NAME_FILE on Docker, an ECS secret on AWS).
+    secret_env: tuple[str, ...]
+    scratch_dir: str
+
+
+def gc_secret_names(*, static_s3_credentials: bool) -> tuple[str, ...]:
+    """The secrets gc is handed: the server role's password, and the S3 keys where the store has
+    some; no owner, auth or encryption key."""
+    names = (contract.DB_PASSWORD,)
+    return (*names, contract.S3_ACCESS_KEY_ID, contract.S3_SECRET_ACCESS_KEY) if static_s3_credentials else names
+
+
+def gc_spec(older_than: str | None, database: DatabaseEndpoint, artifacts: ArtifactEndpoint,
+            scratch_dir: str = SCRATCH_DIR) -> GcSpec:  # fmt: skip
+    """gc against the stores the server uses, signed in as the server's role."""
+    env = {
+        contract.DB_HOST: database.host,
+        contract.DB_PORT: str(database.port),
+        contract.DB_NAME: database.name,
+        contract.DB_USER: database.user,
+        contract.DB_SSLMODE: database.sslmode,
+        **gc_env(artifacts),
+        "AWS_DEFAULT_REGION": artifacts.region,
+        "AWS_REGION": artifacts.region,
+        # A read-only root filesystem: anything written under $HOME or $TMPDIR lands in scratch.
+        "TMPDIR": scratch_dir,
+        "HOME": scratch_dir,
+        "PYTHONUNBUFFERED": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    if database.sslrootcert:
+        env[contract.DB_SSLROOTCERT] = database.sslrootcert
+    if artifacts.s3_endpoint_url:
+        env["MLFLOW_S3_ENDPOINT_URL"] = artifacts.s3_endpoint_url
+    return GcSpec(
+        argv=gc_command(older_than),
+        env=MappingProxyType(env),
+        secret_env=gc_secret_names(static_s3_credentials=artifacts.static_credentials),
+        scratch_dir=scratch_dir,
+    )

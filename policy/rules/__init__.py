@@ -3,6 +3,7 @@
 # isort: off (the import order is the rule order)
 from . import (  # noqa: F401
     aws_alb,
+    aws_backup,
     aws_ecr,
     aws_ecs,
     aws_iam,

@@ -80,7 +80,10 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
     elif typ in ("aws:ecs/cluster:Cluster", "aws:ecs/service:Service"):
         out.update(name=inputs.get("name") or name)
     elif typ == "aws:kms/key:Key":
-        out.update(keyId=f"{name}-key-id", arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}")
+        # pulumi-aws 7: a resource may name a region of its own (the backup copy's key and vault).
+        out.update(keyId=f"{name}-key-id", arn=f"arn:aws:kms:{inputs.get('region') or REGION}:{ACCOUNT}:key/{name}")
+    elif typ == "aws:backup/vault:Vault":
+        out.update(name=name, arn=f"arn:aws:backup:{inputs.get('region') or REGION}:{ACCOUNT}:backup-vault:{name}")
     elif typ == "aws:secretsmanager/secret:Secret":
         out.update(arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")
     elif typ == "aws:secretsmanager/secretVersion:SecretVersion":

@@ -40,6 +40,8 @@ COGNITO = {
     "userPoolArn": f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_AbCdEf123",
     "userPoolClientId": "abc123", "userPoolDomain": "auth.example.com",
 }  # fmt: skip
+# A scheduled gc (off in the committed config).
+GC = {"olderThan": "30d", "schedule": "cron(0 2 * * ? *)"}
 # What `pulumi config set --secret --path mlflow-platform:auth.oidc.clientSecret ...` marks secret.
 AUTH_IS_SECRET = ("mlflow-platform:auth",)
 
@@ -74,7 +76,9 @@ def prod_settings() -> AwsSettings:
 
 
 def container(run: ProgramRun) -> dict:
-    definitions = json.loads(reveal(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"]))
+    """The server's container (its task's family is the stack's; one-off tasks have their own)."""
+    (task,) = [t for t in run.of_type("aws:ecs/taskDefinition:TaskDefinition") if t.plain["family"] == "mlflow-prod"]
+    definitions = json.loads(reveal(task.inputs["containerDefinitions"]))
     assert len(definitions) == 1
     return definitions[0]
 

@@ -13,13 +13,14 @@ import json
 
 import pytest
 
-from tests.mocks.prod_helpers import ACCOUNT, AUTH_IS_SECRET, OIDC, REGION, REPO_ROOT, prod_section, run_prod
+from tests.mocks.prod_helpers import ACCOUNT, AUTH_IS_SECRET, GC, OIDC, REGION, REPO_ROOT, prod_section, run_prod
 
 POLICY_FILE = REPO_ROOT / "deploy" / "aws" / "deploy-role-policy.json"
 
 # Pulumi module of a resource type -> the IAM service prefix its API calls use.
 IAM_PREFIX = {
-    "acm": "acm", "appautoscaling": "application-autoscaling", "ec2": "ec2", "ecr": "ecr", "ecs": "ecs",
+    "acm": "acm", "appautoscaling": "application-autoscaling", "backup": "backup", "scheduler": "scheduler",
+    "ec2": "ec2", "ecr": "ecr", "ecs": "ecs",
     "iam": "iam", "kms": "kms", "lb": "elasticloadbalancing", "rds": "rds", "route53": "route53",
     "s3": "s3", "secretsmanager": "secretsmanager", "vpc": "ec2", "wafv2": "wafv2",
 }  # fmt: skip
@@ -36,6 +37,9 @@ SERVICE_LINKED_ROLES = {
     # Amazon Inspector makes its role when enhanced scanning is turned on (ECR user guide,
     # "IAM permissions required for enhanced scanning").
     "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration": "inspector2.amazonaws.com",
+    # AWS Backup makes AWSServiceRoleForBackup on first use through the API (AWS Backup developer
+    # guide, using-service-linked-roles-AWSServiceRoleForBackup).
+    "aws:backup/plan:Plan": "backup.amazonaws.com",
 }
 # Where the policy names single actions rather than a whole service: what each resource's create,
 # read, update and delete call (terraform-provider-aws internal/service/wafv2/web_acl.go,
@@ -51,6 +55,12 @@ REQUIRED_ACTIONS = {
         "wafv2:PutLoggingConfiguration", "wafv2:GetLoggingConfiguration", "wafv2:DeleteLoggingConfiguration",
         "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups"],
+    # CreateBackupVault with a key mounts it (`backup-storage:MountCapsule`, which backup:* does
+    # not cover) and grants AWS Backup the key (AWS Backup developer guide, create-a-vault).
+    "aws:backup/vault:Vault": ["backup:CreateBackupVault", "backup-storage:MountCapsule", "kms:CreateGrant",
+                               "kms:DescribeKey", "kms:RetireGrant"],
+    "aws:scheduler/schedule:Schedule": ["scheduler:CreateSchedule", "scheduler:GetSchedule",
+                                        "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
     "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration": [
         "ecr:PutRegistryScanningConfiguration", "ecr:GetRegistryScanningConfiguration", "inspector2:Enable",
         "inspector2:Disable", "inspector2:ListFindings", "inspector2:ListAccountPermissions", "inspector2:ListCoverage"],
@@ -90,6 +100,7 @@ def runs(prod_run):
         "waf": run_prod(loadBalancer=waf),
         "enhanced scanning": run_prod(registry={"enhancedScanning": True}),
         "oidc": run_prod(secret_keys=AUTH_IS_SECRET, auth={"mode": "oidc", "oidc": OIDC}),
+        "gc and a backup copy": run_prod(gc=GC, backup={"copyRegion": "eu-central-1"}),
     }
 
 
@@ -130,14 +141,21 @@ def test_the_deploy_role_manages_and_passes_only_the_stack_roles(runs):
         resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
         assert all(r in ("arn:aws:iam::*:role/mlflow-*", "arn:aws:iam::*:role/aws-service-role/*") for r in resources)
     # Passed exactly to the services the stack's roles trust (ECS tasks; RDS for the database
-    # proxy; RDS monitoring for Enhanced Monitoring, which checks PassRole for its own principal).
+    # proxy; RDS monitoring for Enhanced Monitoring, which checks PassRole for its own principal;
+    # AWS Backup for the selection's role; EventBridge Scheduler for the gc schedule's role).
     trusted = {statement["Principal"]["Service"] for run in runs.values() for role in run.of_type("aws:iam/role:Role")
                for statement in json.loads(role.plain["assumeRolePolicy"])["Statement"]}  # fmt: skip
     (passing,) = [s for s in iam if s["Action"] == "iam:PassRole"]
     assert (
         set(passing["Condition"]["StringEquals"]["iam:PassedToService"])
         == trusted
-        == {"ecs-tasks.amazonaws.com", "monitoring.rds.amazonaws.com", "rds.amazonaws.com"}
+        == {
+            "ecs-tasks.amazonaws.com",
+            "monitoring.rds.amazonaws.com",
+            "rds.amazonaws.com",
+            "backup.amazonaws.com",
+            "scheduler.amazonaws.com",
+        }
     )
     # Every role the program creates falls under role/mlflow-* (auto-named from its logical name).
     roles = [r.name for run in runs.values() for r in run.of_type("aws:iam/role:Role")]
@@ -154,7 +172,18 @@ def test_the_deploy_role_attaches_exactly_the_managed_policies_the_stack_attache
     allowed = {allowed} if isinstance(allowed, str) else set(allowed)
     attached = {r.plain["policyArn"] for run in runs.values()
                 for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}  # fmt: skip
-    assert attached == allowed == {"arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"}
+    assert (
+        attached
+        == allowed
+        == {
+            "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            # AWS Backup's role: its general pair and S3's (AWS managed policy reference).
+            "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+            "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+            "arn:aws:iam::aws:policy/AWSBackupServiceRolePolicyForS3Backup",
+            "arn:aws:iam::aws:policy/AWSBackupServiceRolePolicyForS3Restore",
+        }
+    )
 
 
 def test_the_docs_and_the_deploy_workflow_use_the_file():

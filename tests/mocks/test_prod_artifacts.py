@@ -67,7 +67,11 @@ def test_artifact_bucket_policy_denies_plain_http_and_everyone_but_the_task_role
     task_role_arn = f"arn:aws:iam::{ACCOUNT}:role/mlflow-prod-task"
     # The deploy role by default: backups, restores and a forceDestroy are not locked out.
     deploy_role_arn = f"arn:aws:iam::{ACCOUNT}:role/mlflow-platform-deploy"
-    assert others["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [task_role_arn, deploy_role_arn]}}
+    # AWS Backup's role reads the objects for each S3 backup and writes them back on a restore.
+    backup_role_arn = f"arn:aws:iam::{ACCOUNT}:role/mlflow-prod-backup"
+    assert others["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": [task_role_arn, deploy_role_arn, backup_role_arn]}
+    }
     assert all(s["Effect"] == "Deny" for s in doc["Statement"])
 
 
@@ -76,7 +80,11 @@ def test_configured_operator_roles_replace_the_default_in_the_bucket_exception()
     run = run_prod(artifactStore={**prod_section("artifactStore"), "operatorRoleArns": operators})
     doc = policy(artifact(run, "aws:s3/bucketPolicy:BucketPolicy"))
     allowed = statements(doc, "OnlyTheServerAndOperatorsTouchObjects")["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
-    assert allowed == [f"arn:aws:iam::{ACCOUNT}:role/mlflow-prod-task", *operators]
+    assert allowed == [
+        f"arn:aws:iam::{ACCOUNT}:role/mlflow-prod-task",
+        *operators,
+        f"arn:aws:iam::{ACCOUNT}:role/mlflow-prod-backup",
+    ]
 
 
 def test_an_operator_that_is_not_a_role_arn_is_refused_before_anything_is_created():

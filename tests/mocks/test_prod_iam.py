@@ -10,10 +10,10 @@ from tests.mocks.prod_helpers import ACCOUNT, REGION, aws_outputs, container, po
 
 def test_roles_trust_only_ecs_tasks_of_this_account(prod_run):
     # The database proxy's role trusts RDS, its monitoring role RDS monitoring
-    # (test_prod_database.py); every other role, ECS tasks.
-    for role in [
-        r for r in prod_run.of_type("aws:iam/role:Role") if not r.name.endswith(("-db-proxy", "-db-monitoring"))
-    ]:
+    # (test_prod_database.py), the backup role AWS Backup (test_prod_backup.py), gc's scheduler
+    # role EventBridge Scheduler (test_prod_gc.py); every other role, ECS tasks.
+    others = ("-db-proxy", "-db-monitoring", "-backup", "-gc-scheduler")
+    for role in [r for r in prod_run.of_type("aws:iam/role:Role") if not r.name.endswith(others)]:
         (trust,) = json.loads(role.plain["assumeRolePolicy"])["Statement"]
         assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
         assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}

@@ -40,7 +40,7 @@ def key_named(run, purpose: str):
     return found
 
 
-PURPOSES = ("database", "logs", "secrets", "artifacts", "images", "task-storage")
+PURPOSES = ("database", "logs", "secrets", "artifacts", "images", "task-storage", "backup")
 
 
 def test_one_key_per_purpose_each_with_an_explicit_policy_that_the_account_administers(prod_run):

@@ -1135,3 +1135,54 @@ CASES["docker-object-store-encrypted"] = Case(
         ),
     ],
 )
+
+# ---- AWS Backup -------------------------------------------------------------------------------
+VAULT = "aws:backup/vault:Vault"
+PLAN = "aws:backup/plan:Plan"
+SELECTION = "aws:backup/selection:Selection"
+vault = res(VAULT, "vault", {"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/backup", "forceDestroy": False})
+DAILY = {"ruleName": "daily", "targetVaultName": "vault-1a2b3c", "schedule": "cron(0 6 * * ? *)",
+         "lifecycle": {"deleteAfter": 35}}  # fmt: skip
+plan = res(PLAN, "plan", {"rules": [DAILY]})
+selection = res(SELECTION, "selection", {"planId": "plan-id", "resources": ["arn:aws:rds:eu-west-1:123456789012:db:x"]},
+                deps={"resources": [db], "planId": [plan]})  # fmt: skip
+CASES["backup-vault-cmk"] = Case(
+    [vault],
+    [
+        with_props(vault, kmsKeyArn=None),
+        another(vault, "aws-managed", kmsKeyArn="arn:aws:kms:eu-west-1:123456789012:alias/aws/backup"),
+    ],
+    [
+        ("vault", "kmsKeyArn must name a customer-managed key (unset: the AWS managed key aws/backup)"),
+        ("aws-managed", "kmsKeyArn is the AWS managed key aws/backup; use a customer-managed key"),
+    ],
+)
+CASES["backup-plan-retention"] = Case(
+    [plan, another(plan, "with-copy", rules=[{**DAILY, "copyActions": [{"destinationVaultArn": "arn:x",
+                                                                        "lifecycle": {"deleteAfter": 365}}]}])],
+    [
+        with_props(plan, rules=[{**DAILY, "lifecycle": {"deleteAfter": 1}}]),
+        another(plan, "short-copy", rules=[{**DAILY, "copyActions": [{"destinationVaultArn": "arn:x",
+                                                                      "lifecycle": {"deleteAfter": 3}}]}]),
+    ],
+    [
+        ("plan", "rule 'daily' keeps recovery points 1 days; keep them at least 7"),
+        ("short-copy", "rule 'daily' copy keeps recovery points 3 days; keep them at least 7"),
+    ],
+)  # fmt: skip
+CASES["rds-in-backup-plan"] = Case(
+    [db, params, plan, selection],
+    # A selection of the bucket only: the engine says its resources came from no instance.
+    [
+        db,
+        params,
+        plan,
+        res(
+            SELECTION,
+            "selection",
+            {"planId": "plan-id", "resources": ["arn:aws:s3:::bucket"]},
+            deps={"resources": [], "planId": [plan]},
+        ),
+    ],
+    [("db", "Instance 'db' has no AWS Backup selection naming it")],
+)

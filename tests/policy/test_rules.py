@@ -85,7 +85,10 @@ def test_unknown_sentinels_over_the_wire_do_not_crash_the_served_pack():
         },
     )
     task = res("aws:ecs/taskDefinition:TaskDefinition", "task", {"containerDefinitions": UNKNOWN_STRING_VALUE})
-    diagnostics = analyze([db, task], "prod")
+    # The plan that protects it (rds-in-backup-plan), its instance's ARN not known yet.
+    selection = res("aws:backup/selection:Selection", "backup", {"resources": [UNKNOWN_STRING_VALUE]},
+                    deps={"resources": [db]})  # fmt: skip
+    diagnostics = analyze([db, task, selection], "prod")
     # Only what is known is judged: the instance is public; nothing else is reported.
     assert [(d.policy, d.level, d.message.split("\n")[1]) for d in diagnostics] == [
         ("rds-not-public", "mandatory", "publiclyAccessible must be false")

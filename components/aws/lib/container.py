@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from components.specs.gc import GcSpec
 from components.specs.image_layout import IMAGE_UID
 from components.specs.mlflow_server import ServerSpec
 
 CONTAINER_NAME = "mlflow"
+GC_CONTAINER_NAME = "mlflow-gc"
+# No capability, and an init process that reaps what the command forks.
+LINUX_PARAMETERS = {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}}
 SCRATCH_VOLUME = "scratch"
 # The image's non-root user (images/mlflow/Dockerfile).
 IMAGE_USER = f"{IMAGE_UID}:{IMAGE_UID}"
@@ -84,18 +88,48 @@ def container_definition(
             "retries": health.retries,
             "startPeriod": health.start_period_seconds,
         },
-        "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
+        "linuxParameters": LINUX_PARAMETERS,
         "stopTimeout": STOP_TIMEOUT_SECONDS,
         "ulimits": [{"name": "nofile", "softLimit": 65536, "hardLimit": 65536}],
-        "logConfiguration": {
-            "logDriver": "awslogs",
-            "options": {
-                "awslogs-group": log_group,
-                "awslogs-region": region,
-                "awslogs-stream-prefix": CONTAINER_NAME,
-                # Never block the server on a slow log pipe; a bounded buffer drops instead.
-                "mode": "non-blocking",
-                "max-buffer-size": "25m",
-            },
+        "logConfiguration": log_configuration(log_group, region),
+    }
+
+
+def gc_container_definition(spec: GcSpec, *, image: str, secrets: Mapping[str, EcsSecret], log_group: str,
+                            region: str) -> dict:  # fmt: skip
+    """Runs `spec.argv` once (no port, no health check), hardened as the server's container."""
+    missing = sorted(set(spec.secret_env) - set(secrets))
+    if missing:
+        raise ValueError(f"no ECS secret for {', '.join(missing)}")
+    leaked = sorted(set(spec.env) & set(secrets))
+    if leaked:
+        raise SecretLeakError(f"{', '.join(leaked)} must be passed as secrets, not environment")
+    return {
+        "name": GC_CONTAINER_NAME,
+        "image": image,
+        "essential": True,
+        # The image's ENTRYPOINT is replaced as the server's is: argv is the whole process.
+        "entryPoint": list(spec.argv[:3]),
+        "command": list(spec.argv[3:]),
+        "user": IMAGE_USER,
+        "readonlyRootFilesystem": True,
+        "environment": [{"name": k, "value": v} for k, v in sorted(spec.env.items())],
+        "secrets": [{"name": k, "valueFrom": value_from(v)} for k, v in sorted(secrets.items())],
+        "mountPoints": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": spec.scratch_dir, "readOnly": False}],
+        "linuxParameters": LINUX_PARAMETERS,
+        "logConfiguration": log_configuration(log_group, region),
+    }
+
+
+def log_configuration(log_group: str, region: str) -> dict:
+    return {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": log_group,
+            "awslogs-region": region,
+            "awslogs-stream-prefix": CONTAINER_NAME,
+            # Never block the server on a slow log pipe; a bounded buffer drops instead.
+            "mode": "non-blocking",
+            "max-buffer-size": "25m",
         },
     }

@@ -90,9 +90,11 @@ def key(
     description: str,
     opts: pulumi.ResourceOptions,
     *statements: dict,
+    region: str | None = None,
 ) -> aws.kms.Key:
     """A customer-managed key for one purpose (`alias/mlflow-<stack>-<purpose>`), its policy the
-    account's administration plus `statements`."""
+    account's administration plus `statements`; in `region` when given (the provider's own
+    otherwise: pulumi-aws 7 takes a region per resource)."""
     created = aws.kms.Key(
         name,
         aws.kms.KeyArgs(
@@ -100,12 +102,13 @@ def key(
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=document(account_administers(ctx), *statements),
+            region=region,
         ),
         opts=opts,
     )
     aws.kms.Alias(
         name,
-        aws.kms.AliasArgs(name=f"alias/mlflow-{ctx.stack}-{purpose}", target_key_id=created.key_id),
+        aws.kms.AliasArgs(name=f"alias/mlflow-{ctx.stack}-{purpose}", target_key_id=created.key_id, region=region),
         opts=opts,
     )
     return created
