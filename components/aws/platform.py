@@ -33,6 +33,7 @@ from components.specs.mlflow_server import (
     mlflow_server_spec,
     server_shape,
 )
+from images.mlflow import server_contract as contract
 
 # uvicorn keeps idle connections longer than the ALB does, so the ALB always closes first (no 502s).
 KEEP_ALIVE_MARGIN_SECONDS = 15
@@ -51,6 +52,9 @@ def server_spec(settings: AwsSettings, shape: ServerShape, database: DatabaseEnd
         keep_alive_seconds=settings.load_balancer.idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS,
         app_name="basic-auth" if settings.auth.mode == "basic-auth" else None,
         auth_admin_username=settings.auth.admin_username,
+        # A rolling deploy keeps the old tasks writing: servers never migrate, the one-off
+        # upgrade task does, with every server stopped (deploy/aws/upgrade.py).
+        schema_upgrades=contract.SCHEMA_REQUIRE_CURRENT,
     )
 
 
@@ -187,7 +191,7 @@ class AwsPlatform(pulumi.ComponentResource):
         spec = pulumi.Output.all(database.endpoint, artifacts.endpoint).apply(
             lambda endpoints: server_spec(settings, shape, endpoints[0], endpoints[1])
         )
-        TrackingServer(
+        server = TrackingServer(
             name,
             TrackingServerArgs(
                 tracking=settings.tracking,
@@ -210,6 +214,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 request_count_label=balancer.resource_label,
                 # Tasks need their bucket grant, and the target group must belong to a listener.
                 ready_before_service=[task_policy, balancer.https_listener],
+                image_resources=registry.build_resources,
             ),
             child,
         )
@@ -217,5 +222,8 @@ class AwsPlatform(pulumi.ComponentResource):
             tracking_uri=balancer.url,
             username=pulumi.Output.from_input(credentials.username) if credentials else None,
             password=credentials.password if credentials else None,
+            schema_upgrade=pulumi.Output.all(
+                database_instance=database.instance_identifier, server=server.schema_upgrade
+            ).apply(lambda values: {**values["server"], "dbInstanceIdentifier": values["database_instance"]}),
         )
         self.register_outputs({"trackingUri": balancer.url, "albDnsName": balancer.dns_name})

@@ -87,8 +87,15 @@ def mlflow_server_spec(
     keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS,
     app_name: str | None = None,
     auth_admin_username: str = "admin",
+    schema_upgrades: str = contract.SCHEMA_MIGRATE,
 ) -> ServerSpec:
-    """The one definition of how MLflow runs, given where its stores are."""
+    """The one definition of how MLflow runs, given where its stores are.
+
+    `schema_upgrades` (contract.SCHEMA_MODES): whether a booting server may upgrade the schema
+    (`migrate`: dev, where no other writers run) or refuses one that is not current
+    (`require-current`: prod, where a rolling deploy keeps old tasks writing)."""
+    if schema_upgrades not in contract.SCHEMA_MODES:
+        raise ValueError(f"schema_upgrades={schema_upgrades!r}: one of {', '.join(contract.SCHEMA_MODES)}")
     shape = server_shape(port=port, scratch_dir=scratch_dir)
     scratch = shape.scratch_dir
     uvicorn_opts = f"--loop uvloop --http httptools --timeout-keep-alive {keep_alive_seconds}"
@@ -137,6 +144,7 @@ def mlflow_server_spec(
         # The version of the AI Gateway's KEK (the passphrase is a secret below); rotating the
         # passphrase with `mlflow crypto rotate-kek` moves it to the next one (docs/aws.md).
         contract.CRYPTO_KEK_VERSION: contract.CRYPTO_KEK_VERSION_VALUE,
+        contract.BOOT_SCHEMA: schema_upgrades,
     }
     if database.sslrootcert:
         env[contract.DB_SSLROOTCERT] = database.sslrootcert

@@ -74,7 +74,9 @@ def prod_settings() -> AwsSettings:
 
 
 def container(run: ProgramRun) -> dict:
-    definitions = json.loads(reveal(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"]))
+    definitions = json.loads(
+        reveal(run.exactly("aws:ecs/taskDefinition:TaskDefinition", "mlflow-prod").inputs["containerDefinitions"])
+    )
     assert len(definitions) == 1
     return definitions[0]
 
