@@ -169,12 +169,20 @@ def _compare(script, current: str | None, head: str) -> str:
     return "behind" if known else "ahead"
 
 
+def is_empty_database(engine) -> bool:
+    """No table but alembic's own (what MLflow 3.17's `_is_empty_database` checks; older 3.x
+    releases, which this module also runs in the upgrade tests, do not have that function)."""
+    import sqlalchemy
+
+    return all(t.startswith("alembic_") for t in sqlalchemy.inspect(engine).get_table_names())
+
+
 def tracking_schema_state(engine) -> SchemaState:
     from alembic.script import ScriptDirectory
     from mlflow.store.db import utils as db_utils
 
     head = db_utils._get_latest_schema_revision()
-    if db_utils._is_empty_database(engine):
+    if is_empty_database(engine):
         return SchemaState("empty", None, head)
     current = db_utils._get_schema_version(engine)
     script = ScriptDirectory.from_config(db_utils._get_alembic_config(db_url=""))
