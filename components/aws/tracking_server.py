@@ -314,7 +314,10 @@ class TrackingServer(pulumi.ComponentResource):
         self.schema_upgrade = pulumi.Output.all(
             cluster=cluster.arn,
             service=service.name,
-            taskDefinition=upgrade_task_definition.arn,
+            # The family, not one revision's ARN: RunTask then runs its latest ACTIVE revision (ECS
+            # RunTask API), the new image's once `pulumi up --target` registered it, even where that
+            # targeted update leaves this output as it was.
+            taskDefinitionFamily=upgrade_task_definition.family,
             containerName=CONTAINER_NAME,
             subnets=list(args.subnet_ids),
             securityGroups=[args.security_group_id],

@@ -86,7 +86,7 @@ class Upgrade:
         """Run the upgrade task definition with `command`; wait; its container's exit code and why it stopped."""
         started = self.ecs.run_task(
             cluster=self.o["cluster"],
-            taskDefinition=self.o["taskDefinition"],
+            taskDefinition=self.o["taskDefinitionFamily"],
             launchType="FARGATE",
             count=1,
             startedBy=STARTED_BY,

@@ -71,9 +71,10 @@ def test_the_stack_exports_what_the_deploy_script_needs(prod_run):
     assert secret is False
     upgrade = prod_run.exactly(TASK, "mlflow-prod-schema-upgrade")
     assert set(exported) == {
-        "cluster", "service", "taskDefinition", "containerName", "subnets", "securityGroups", "scalableResourceId",
+        "cluster", "service", "taskDefinitionFamily", "containerName", "subnets", "securityGroups", "scalableResourceId",
         "logGroup", "logStreamPrefix", "targets", "dbInstanceIdentifier",
     }  # fmt: skip
+    assert exported["taskDefinitionFamily"] == "mlflow-prod-schema-upgrade"  # RunTask: its latest revision
     assert exported["containerName"] == "mlflow" and exported["logStreamPrefix"] == "schema-upgrade/mlflow"
     assert exported["dbInstanceIdentifier"].startswith("mlflow-prod-")
     assert exported["scalableResourceId"].startswith("service/")

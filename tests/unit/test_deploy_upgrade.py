@@ -21,7 +21,7 @@ from deploy.aws import upgrade
 OUTPUTS = {
     "cluster": "arn:aws:ecs:eu-west-1:123456789012:cluster/mlflow-prod-abc",
     "service": "mlflow-prod-123",
-    "taskDefinition": "arn:aws:ecs:eu-west-1:123456789012:task-definition/mlflow-prod-schema-upgrade:7",
+    "taskDefinitionFamily": "mlflow-prod-schema-upgrade",
     "containerName": "mlflow",
     "subnets": ["subnet-a", "subnet-b"],
     "securityGroups": ["sg-tasks"],
@@ -61,7 +61,7 @@ class Aws:
 
     def task(self, command: list[str], exit_code: int | None):
         self.ecs_stub.add_response("run_task", {"tasks": [{"taskArn": TASK_ARN}], "failures": []}, {
-            "cluster": OUTPUTS["cluster"], "taskDefinition": OUTPUTS["taskDefinition"], "launchType": "FARGATE",
+            "cluster": OUTPUTS["cluster"], "taskDefinition": "mlflow-prod-schema-upgrade", "launchType": "FARGATE",
             "count": 1, "startedBy": "mlflow-platform-upgrade",
             "networkConfiguration": {"awsvpcConfiguration": {
                 "subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-tasks"], "assignPublicIp": "DISABLED"}},
