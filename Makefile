@@ -21,9 +21,12 @@ DOCTOR_PYTHON = $(if $(wildcard .venv/bin/python),.venv/bin/python,$(PYTHON))
 doctor:
 	$(DOCTOR_PYTHON) -m tools.doctor --stack $(STACK)
 
+# On dev, a changed tracking.mlflowVersion first backs up and stops the running servers
+# (tools/dev_upgrade.py): the new image's first server then upgrades the schema with no old writer.
 up: doctor $(STATE_DIR)/passphrase
 	pulumi install
 	pulumi stack select --create $(STACK)
+	$(if $(filter dev,$(STACK)),$(DOCTOR_PYTHON) -m tools.dev_upgrade --stack $(STACK))
 	pulumi up --stack $(STACK)
 
 preview: doctor $(STATE_DIR)/passphrase

@@ -18,3 +18,5 @@ if platform.password is not None:
 pulumi.export("clientEnv", platform.client_env())
 if platform.tls_certificate is not None:
     pulumi.export("tlsCertificate", platform.tls_certificate)
+if platform.schema_upgrade is not None:
+    pulumi.export("schemaUpgrade", platform.schema_upgrade)

@@ -19,6 +19,9 @@ class PlatformOutputs:
     tls_certificate: pulumi.Output[str] | None = None
     # Plain client settings the target needs (exported in clientEnv).
     client_settings: dict[str, str] = field(default_factory=dict)
+    # Prod: what deploy/aws/upgrade.py needs for a schema upgrade (cluster, service, the upgrade
+    # task definition, its network, the RDS instance to snapshot, the URNs to update first).
+    schema_upgrade: pulumi.Output[dict] | None = None
 
     def client_env(self) -> pulumi.Output[str]:
         """Ready-to-paste `export` lines for the MLflow client; secret, as it holds the password."""

@@ -158,6 +158,8 @@ class DevTopology:
         server_env: Mapping[str, str] | None = None,
         app_name: str | None = None,
         bucket_encryption: bool = True,
+        venv: str | os.PathLike[str] | None = None,
+        command: Sequence[str] | None = None,
     ) -> None:
         if settings is None or isinstance(settings, Mapping):
             parsed = parse_settings({"target": "docker", **dict(settings or {})})
@@ -174,6 +176,11 @@ class DevTopology:
         self.app_name = app_name
         # The dev stacks' SSE-S3 default on the bucket; False only to show what it changes.
         self.bucket_encryption = bucket_encryption
+        # Another MLflow than the image's (an older release, for the upgrade tests) and the
+        # command it runs after the boot entrypoint instead of the spec's ("{port}", "{host}" and
+        # "{artifacts}" filled in): such a topology no longer runs what the stack runs.
+        self.server_venv = Path(venv) if venv else None
+        self.server_command = tuple(command) if command else None
         # Generated like the stacks do (RandomPassword, special=False), of the same lengths.
         lengths = contract.GENERATED_SECRET_LENGTHS
         self.auth_admin_password = random_secret(lengths[contract.AUTH_ADMIN_PASSWORD])
@@ -278,7 +285,7 @@ class DevTopology:
         if self.base_dir is not None:
             raise RuntimeError("already started")
         # Fail before starting anything when the server venv is missing.
-        self.venv = require_server_venv()
+        self.venv = self.server_venv or require_server_venv()
         if self.with_nginx and nginx_binary() is None:
             raise TopologyError("nginx is not installed (Debian: apt-get install nginx)")
         self.base_dir = Path(tempfile.mkdtemp(prefix="testkit-topology-"))
@@ -369,12 +376,15 @@ class DevTopology:
     def _create_instances(self) -> None:
         assert self.base_dir is not None and self.venv is not None
         secrets_dir = self.base_dir / "secrets"
-        secrets_dir.mkdir(mode=0o700)
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
         values = self._secret_values()
         # Not the port drawn for nginx (free again until nginx binds it).
         ports = [p for p in free_ports(self.server_count + 1, HOST) if p != self.nginx_port][: self.server_count]
         for index, port in enumerate(ports):
             home = self.base_dir / f"mlflow-{index}"
+            generation = 1
+            while home.exists():  # servers switched (switch_servers): fresh logs and scratch
+                home, generation = self.base_dir / f"mlflow-{index}-{generation}", generation + 1
             scratch = home / "tmp"
             scratch.mkdir(parents=True)
             spec = mlflow_server_spec(
@@ -387,6 +397,11 @@ class DevTopology:
                 app_name=self.app_name,
                 public_origins=proxy_origins(self.settings.proxy) if self.with_nginx else (),
             )
+            if self.server_command:
+                filled = (
+                    c.format(port=port, host=HOST, artifacts=self.artifact_endpoint().root) for c in self.server_command
+                )
+                spec = dataclasses.replace(spec, command=tuple(filled))
             env = {
                 # The image's environment (python:3.11-slim + our Dockerfile ENV), venv first;
                 # not ours, so nothing of the test process (MLFLOW_*, AWS_*) leaks in.
@@ -465,6 +480,19 @@ class DevTopology:
             for path in inst.outside_dirs:
                 shutil.rmtree(path, ignore_errors=True)
             inst.outside_dirs.clear()
+
+    def switch_servers(self, venv: str | os.PathLike[str] | None, command: Sequence[str] | None = None,
+                       server_env: Mapping[str, str] | None = None) -> None:  # fmt: skip
+        """Replace the (stopped) servers by the same number running `venv`'s MLflow (None: the
+        image's) with `command` (None: the spec's), on new ports; start them with start_mlflow()."""
+        if any(inst.process is not None and inst.process.is_running() for inst in self.instances):
+            raise RuntimeError("stop the servers first")
+        self.server_venv = Path(venv) if venv else None
+        self.venv = self.server_venv or require_server_venv()
+        self.server_command = tuple(command) if command else None
+        self.server_env = dict(server_env or {})
+        self.instances = []
+        self._create_instances()
 
     def restart_mlflow(self, indices: Sequence[int] | None = None, *, kill: bool = True) -> None:
         """Kill the servers and start them again from the same spec, on the same ports."""

@@ -226,6 +226,12 @@ class ProgramRun:
         assert len(matches) == 1, f"expected one {typ} named *{name_contains}*, got {[r.name for r in matches]}"
         return matches[0]
 
+    def exactly(self, typ: str, name: str) -> Resource:
+        """The resource of type `typ` named exactly `name`."""
+        matches = [r for r in self.of_type(typ) if r.name == name]
+        assert len(matches) == 1, f"expected one {typ} named {name}, got {[r.name for r in self.of_type(typ)]}"
+        return matches[0]
+
     def by_urn(self, urn: str) -> Resource:
         return next(r for r in self.resources if r.urn == urn)
 

@@ -255,6 +255,8 @@ class MetadataStore(pulumi.ComponentResource):
         # What AWS Backup's selection names (components/aws/backup.py).
         self.instance_arn = instance.arn
         self.endpoint = host.apply(lambda address: rds_endpoint(settings, address, through_proxy=settings.proxy))
+        # What a deploy snapshots before a schema upgrade (deploy/aws/upgrade.py).
+        self.instance_identifier: pulumi.Output[str] = instance.identifier
         self.secrets = {
             contract.DB_PASSWORD: server_secret.ref(PASSWORD_KEY),
             contract.DB_OWNER_PASSWORD: SecretRef.rotated_by_aws(master_secret_arn, PASSWORD_KEY),

@@ -37,6 +37,7 @@ from components.specs.mlflow_server import (
     server_shape,
 )
 from components.specs.origins import load_balancer_origins
+from images.mlflow import server_contract as contract
 
 # uvicorn keeps idle connections longer than the ALB does, so the ALB always closes first (no 502s).
 KEEP_ALIVE_MARGIN_SECONDS = 15
@@ -56,6 +57,9 @@ def server_spec(settings: AwsSettings, shape: ServerShape, database: DatabaseEnd
         app_name="basic-auth" if settings.auth.mode == "basic-auth" else None,
         auth_admin_username=settings.auth.admin_username,
         public_origins=load_balancer_origins(settings.load_balancer.domain_name),
+        # A rolling deploy keeps the old tasks writing: servers never migrate, the one-off
+        # upgrade task does, with every server stopped (deploy/aws/upgrade.py).
+        schema_upgrades=contract.SCHEMA_REQUIRE_CURRENT,
     )
 
 
@@ -225,6 +229,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 request_count_label=balancer.resource_label,
                 # Tasks need their bucket grant, and the target group must belong to a listener.
                 ready_before_service=[task_policy, balancer.https_listener],
+                image_resources=registry.build_resources,
             ),
             child,
         )
@@ -258,5 +263,8 @@ class AwsPlatform(pulumi.ComponentResource):
             tracking_uri=balancer.url,
             username=pulumi.Output.from_input(credentials.username) if credentials else None,
             password=credentials.password if credentials else None,
+            schema_upgrade=pulumi.Output.all(
+                database_instance=database.instance_identifier, server=server.schema_upgrade
+            ).apply(lambda values: {**values["server"], "dbInstanceIdentifier": values["database_instance"]}),
         )
         self.register_outputs({"trackingUri": balancer.url, "albDnsName": balancer.dns_name})

@@ -30,6 +30,7 @@ class ImageRegistry(pulumi.ComponentResource):
     repository_arn: pulumi.Output[str]
     # repository@sha256:...: what the task definition runs, so a tag can never be swapped under it.
     image_digest: pulumi.Output[str]
+    build_resources: list[pulumi.Resource]
 
     def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:ImageRegistry", name, None, opts)
@@ -109,6 +110,8 @@ class ImageRegistry(pulumi.ComponentResource):
         self.repository_arn = repository.arn
         self.repository_url = repository.repository_url
         self.image_digest = image.repo_digest
+        # What builds and pushes a new image: a deploy can update these alone (`pulumi up --target`).
+        self.build_resources: list[pulumi.Resource] = [suffix, image]
         self.register_outputs({"repositoryUrl": repository.repository_url, "image": self.image_digest})
 
 

@@ -16,7 +16,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.lib import kms
-from components.aws.lib.container import CONTAINER_NAME, SCRATCH_VOLUME, EcsSecret, container_definition
+from components.aws.lib.container import (
+    CONTAINER_NAME,
+    SCRATCH_VOLUME,
+    EcsSecret,
+    container_definition,
+    one_off_container_definition,
+)
 from components.aws.lib.iam import attach, execution_policy
 from components.aws.lib.providers import AwsContext
 from components.aws.lib.secrets import SecretRef
@@ -89,6 +95,8 @@ class TrackingServerArgs:
     request_count_label: pulumi.Input[str]
     # What must exist before any task starts (its grants, the listener of its target group).
     ready_before_service: Sequence[pulumi.Resource] = ()
+    # What builds and pushes `image`: updated alone, with the upgrade task, before an upgrade.
+    image_resources: Sequence[pulumi.Resource] = ()
 
 
 def check_args(args: TrackingServerArgs) -> None:
@@ -107,10 +115,16 @@ def _after(output: pulumi.Output) -> pulumi.Input[pulumi.Resource]:
     return cast("pulumi.Input[pulumi.Resource]", output.apply(lambda _: None))
 
 
+# The one-off schema upgrade's log streams, in the server's log group: `schema-upgrade/mlflow/<task id>`.
+UPGRADE_STREAM_PREFIX = "schema-upgrade"
+
+
 class TrackingServer(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
     cluster_name: pulumi.Output[str]
     cluster_arn: pulumi.Output[str]
+    # What deploy/aws/upgrade.py needs to stop the service, run the upgrade task and start it again.
+    schema_upgrade: pulumi.Output[dict]
 
     def __init__(self, name: str, args: TrackingServerArgs, opts: pulumi.ResourceOptions | None = None):
         check_args(args)
@@ -178,13 +192,19 @@ class TrackingServer(pulumi.ComponentResource):
                 container_definition(built, image=image, log_group=log_group_name, secrets=ecs_secrets, region=ctx.region)
             ])  # fmt: skip
 
-        definitions = pulumi.Output.all(
-            spec, args.image, log_group.name, *[secrets[k].resolved() for k in secret_names]
-        ).apply(definitions_json)
-        task_definition = aws.ecs.TaskDefinition(
-            name,
-            aws.ecs.TaskDefinitionArgs(
-                family=f"mlflow-{ctx.stack}",
+        def upgrade_definitions_json(values: list) -> str:
+            built, image, log_group_name, resolved = values[0], values[1], values[2], values[3:]
+            ecs_secrets: dict[str, EcsSecret] = dict(zip(secret_names, resolved, strict=True))
+            return json.dumps([
+                one_off_container_definition(built, command=contract.UPGRADE_COMMAND, stream_prefix=UPGRADE_STREAM_PREFIX,
+                                             image=image, log_group=log_group_name, secrets=ecs_secrets, region=ctx.region)
+            ])  # fmt: skip
+
+        inputs = pulumi.Output.all(spec, args.image, log_group.name, *[secrets[k].resolved() for k in secret_names])
+
+        def task_definition_args(family: str, definitions: pulumi.Output[str]) -> aws.ecs.TaskDefinitionArgs:
+            return aws.ecs.TaskDefinitionArgs(
+                family=family,
                 requires_compatibilities=["FARGATE"],
                 network_mode="awsvpc",
                 cpu=str(tasks.cpu),
@@ -198,7 +218,17 @@ class TrackingServer(pulumi.ComponentResource):
                 execution_role_arn=args.execution_role.arn,
                 task_role_arn=args.task_role.arn,
                 container_definitions=definitions,
-            ),
+            )
+
+        task_definition = aws.ecs.TaskDefinition(
+            name, task_definition_args(f"mlflow-{ctx.stack}", inputs.apply(definitions_json)), opts=child
+        )
+        # The one-off schema upgrade (`python -m mlflow_boot upgrade`): the servers' image, env,
+        # secrets (the owner's among them), roles and network, run by deploy/aws/upgrade.py with
+        # every server stopped. Its own family: registering it never touches the service.
+        upgrade_task_definition = aws.ecs.TaskDefinition(
+            f"{name}-schema-upgrade",
+            task_definition_args(f"mlflow-{ctx.stack}-schema-upgrade", inputs.apply(upgrade_definitions_json)),
             opts=child,
         )
         service = aws.ecs.Service(
@@ -284,4 +314,21 @@ class TrackingServer(pulumi.ComponentResource):
         # Where one-off tasks run (gc): under the cluster's Fargate storage key.
         self.cluster_arn = cluster.arn
         self.service_name = service.name
-        self.register_outputs({"cluster": cluster.name, "service": service.name, "logGroup": log_group.name})
+        self.schema_upgrade = pulumi.Output.all(
+            cluster=cluster.arn,
+            service=service.name,
+            # The family, not one revision's ARN: RunTask then runs its latest ACTIVE revision (ECS
+            # RunTask API), the new image's once `pulumi up --target` registered it, even where that
+            # targeted update leaves this output as it was.
+            taskDefinitionFamily=upgrade_task_definition.family,
+            containerName=CONTAINER_NAME,
+            subnets=list(args.subnet_ids),
+            securityGroups=[args.security_group_id],
+            scalableResourceId=target.resource_id,
+            logGroup=log_group.name,
+            logStreamPrefix=f"{UPGRADE_STREAM_PREFIX}/{CONTAINER_NAME}",
+            # `pulumi up --target` these first: the new image and its upgrade task, not the service.
+            targets=[*[r.urn for r in args.image_resources], upgrade_task_definition.urn],
+        )
+        self.register_outputs({"cluster": cluster.name, "service": service.name, "logGroup": log_group.name,
+                               "schemaUpgrade": self.schema_upgrade})  # fmt: skip

@@ -95,11 +95,17 @@ def mlflow_server_spec(
     app_name: str | None = None,
     auth_admin_username: str = "admin",
     public_origins: Sequence[str] = (),
+    schema_upgrades: str = contract.SCHEMA_MIGRATE,
 ) -> ServerSpec:
     """The one definition of how MLflow runs, given where its stores are.
 
     `public_origins`: where the stack serves the UI (components/specs/origins.py); MLflow
-    accepts them as origins besides `tracking.corsAllowedOrigins`."""
+    accepts them as origins besides `tracking.corsAllowedOrigins`.
+    `schema_upgrades` (contract.SCHEMA_MODES): whether a booting server may upgrade the schema
+    (`migrate`: dev, where no other writers run) or refuses one that is not current
+    (`require-current`: prod, where a rolling deploy keeps old tasks writing)."""
+    if schema_upgrades not in contract.SCHEMA_MODES:
+        raise ValueError(f"schema_upgrades={schema_upgrades!r}: one of {', '.join(contract.SCHEMA_MODES)}")
     shape = server_shape(port=port, scratch_dir=scratch_dir)
     scratch = shape.scratch_dir
     uvicorn_opts = f"--loop uvloop --http httptools --timeout-keep-alive {keep_alive_seconds}"
@@ -149,6 +155,7 @@ def mlflow_server_spec(
         # The version of the AI Gateway's KEK (the passphrase is a secret below); rotating the
         # passphrase with `mlflow crypto rotate-kek` moves it to the next one (docs/aws.md).
         contract.CRYPTO_KEK_VERSION: contract.CRYPTO_KEK_VERSION_VALUE,
+        contract.BOOT_SCHEMA: schema_upgrades,
     }
     if database.sslrootcert:
         env[contract.DB_SSLROOTCERT] = database.sslrootcert

@@ -3,6 +3,8 @@
     python -m mlflow_boot mlflow server --host 0.0.0.0 ...   prepare, then exec the command
     python -m mlflow_boot healthcheck http://127.0.0.1:5000/health
     python -m mlflow_boot prepare                            prepare only (one-off tasks)
+    python -m mlflow_boot upgrade                            upgrade the schemas and exit (every server stopped)
+    python -m mlflow_boot schema-status                      print the schemas' state; exit code per state
 
 Preparing means:
 1. Secrets arrive as NAME_FILE (a Docker upload) or NAME (an ECS secret); both end up in this
@@ -11,6 +13,10 @@ Preparing means:
    MLFLOW_BACKEND_STORE_URI, so the password is not in argv.
 3. The schema is created or upgraded (`mlflow db upgrade`) under a PostgreSQL advisory lock:
    replicas starting together migrate exactly once, the others wait and find it current.
+   That is MLFLOW_BOOT_SCHEMA=migrate (the default; the dev stack). With `require-current` (prod)
+   a schema that is not this image's head is never touched: the boot step refuses, so the server
+   never starts (its health check fails) and the log names both revisions. An empty database is
+   created in both modes. A schema newer than this image is refused in both modes.
    With MLFLOW_DB_OWNER_USER set (both stacks), this runs as the schema's owner, which then
    creates or updates the server's own role (MLFLOW_DB_USER: LOGIN, DML on MLflow's tables and
    sequences, no DDL); the owner's password is dropped from the environment before the exec, so
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import json
 import logging
 import os
 import re
@@ -39,14 +46,20 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, MutableMapping
+from typing import NamedTuple
 
 from server_contract import (
+    BOOT_SCHEMA,
     BUCKET_ENCRYPTION,
     DB_OWNER_PASSWORD,
     DB_OWNER_USER,
     DB_PASSWORD,
     DB_USER,
     FILE_SUFFIX,
+    SCHEMA_MIGRATE,
+    SCHEMA_MODES,
+    SCHEMA_REQUIRE_CURRENT,
+    SCHEMA_STATUS_EXIT_CODES,
     SECRET_NAMES,
     MissingSettings,
 )
@@ -131,23 +144,118 @@ def migration_lock(engine):
             lock_connection.commit()
 
 
-def migrate_schema(engine) -> str:
-    """Create or upgrade MLflow's schema (what `mlflow db upgrade` does). Call under the lock.
+class SchemaState(NamedTuple):
+    """Where a database's schema stands against this image: `state` is "empty" (no MLflow
+    tables), "current" (at this image's head), "behind" (a revision this image's migrations know:
+    it can upgrade it) or "ahead" (a revision it does not know: written by a newer MLflow)."""
 
-    Returns what happened: "created", "upgraded" or "current".
-    """
+    state: str
+    current: str | None
+    head: str
+
+
+def _compare(script, current: str | None, head: str) -> str:
+    """ "current", "behind" or "ahead" for `current` in the alembic ScriptDirectory `script`."""
+    from alembic.util import CommandError
+
+    if current == head:
+        return "current"
+    if current is None:  # tables without a version row: older than alembic tracking
+        return "behind"
+    try:
+        known = script.get_revision(current) is not None
+    except CommandError:  # "Can't locate revision identified by ..." (ResolutionError is one)
+        known = False
+    return "behind" if known else "ahead"
+
+
+def is_empty_database(engine) -> bool:
+    """No table but alembic's own (what MLflow 3.17's `_is_empty_database` checks; older 3.x
+    releases, which this module also runs in the upgrade tests, do not have that function)."""
+    import sqlalchemy
+
+    return all(t.startswith("alembic_") for t in sqlalchemy.inspect(engine).get_table_names())
+
+
+def tracking_schema_state(engine) -> SchemaState:
+    from alembic.script import ScriptDirectory
     from mlflow.store.db import utils as db_utils
 
-    if db_utils._is_empty_database(engine):
+    head = db_utils._get_latest_schema_revision()
+    if is_empty_database(engine):
+        return SchemaState("empty", None, head)
+    current = db_utils._get_schema_version(engine)
+    script = ScriptDirectory.from_config(db_utils._get_alembic_config(db_url=""))
+    return SchemaState(_compare(script, current, head), current, head)
+
+
+# The auth app's alembic version table (mlflow/server/auth/db/utils.py, migrate_if_needed).
+AUTH_VERSION_TABLE = "alembic_version_auth"
+
+
+def _auth_script():
+    """The auth database's migrations, found without importing `mlflow.server.auth`: its package
+    reads MLFLOW_AUTH_CONFIG_PATH (and connects) at import time."""
+    import importlib.util
+    from pathlib import Path
+
+    from alembic.script import ScriptDirectory
+
+    spec = importlib.util.find_spec("mlflow")
+    assert spec and spec.submodule_search_locations
+    return ScriptDirectory(str(Path(next(iter(spec.submodule_search_locations))) / "server/auth/db/migrations"))
+
+
+def auth_schema_state(engine) -> SchemaState:
+    import sqlalchemy
+    from alembic.migration import MigrationContext
+
+    script = _auth_script()
+    head = script.get_current_head()
+    tables = set(sqlalchemy.inspect(engine).get_table_names())
+    if AUTH_VERSION_TABLE not in tables:
+        # Auth tables without the version table: MLflow < 3.6 (migrate_if_needed stamps it).
+        return SchemaState("behind" if "users" in tables else "empty", None, head)
+    with engine.connect() as connection:
+        current = MigrationContext.configure(
+            connection, opts={"version_table": AUTH_VERSION_TABLE}
+        ).get_current_revision()
+    return SchemaState(_compare(script, current, head), current, head)
+
+
+def check_schema(what: str, found: SchemaState, mode: str) -> None:
+    """Refuse what this mode may not do with `found`; return when it may go on."""
+    if found.state == "ahead":
+        raise BootError(
+            f"the {what} schema is at {found.current}, which this image's MLflow does not know (its head is "
+            f"{found.head}): it was upgraded by a newer MLflow. Refusing to start: run the newer image, or "
+            "restore the backup taken before the upgrade (docs/operations.md, Upgrading MLflow)"
+        )
+    if found.state == "behind" and mode == SCHEMA_REQUIRE_CURRENT:
+        raise BootError(
+            f"the {what} schema is at {found.current}, this image needs {found.head}; refusing to start "
+            f"({BOOT_SCHEMA}={SCHEMA_REQUIRE_CURRENT}: servers never migrate a schema other servers may be "
+            "writing to). Stop every server, back up, run `python -m mlflow_boot upgrade` once "
+            "(docs/operations.md, Upgrading MLflow)"
+        )
+
+
+def migrate_schema(engine, mode: str = SCHEMA_MIGRATE) -> str:
+    """Create or upgrade MLflow's schema (what `mlflow db upgrade` does), as `mode` allows.
+    Call under the lock. Returns what happened: "created", "upgraded" or "current"."""
+    from mlflow.store.db import utils as db_utils
+
+    found = tracking_schema_state(engine)
+    check_schema("tracking", found, mode)
+    if found.state == "empty":
         log.info("empty database: creating the MLflow schema")
         db_utils._initialize_tables(engine)
         return "created"
-    head = db_utils._get_latest_schema_revision()
-    current = db_utils._get_schema_version(engine)
-    if current == head:
-        log.info("schema is current (%s)", head)
+    if found.state == "current":
+        log.info("schema is current (%s)", found.head)
         return "current"
-    log.info("upgrading schema %s -> %s", current, head)
+    log.info("upgrading schema %s -> %s", found.current, found.head)
+    # One transaction (`engine.begin()` in _upgrade_db): on PostgreSQL a failed upgrade rolls back whole.
     db_utils._upgrade_db(engine)
     return "upgraded"
 
@@ -244,7 +352,7 @@ def grant_server_access(engine, role: str) -> None:
 
 
 def prepare_auth(engine, uri: str, environ: Mapping[str, str], *, server_uri: str | None = None,
-                 server_role: str | None = None) -> None:  # fmt: skip
+                 server_role: str | None = None, mode: str = SCHEMA_MIGRATE) -> None:  # fmt: skip
     """basic-auth: its own database, migrated here (under the lock) rather than by every worker,
     and the ini MLflow's auth app reads, with the credential cache on (10x faster logins).
 
@@ -263,6 +371,7 @@ def prepare_auth(engine, uri: str, environ: Mapping[str, str], *, server_uri: st
 
     auth_engine = sqlalchemy.create_engine(auth_uri, poolclass=NullPool)
     try:
+        check_schema("auth", auth_schema_state(auth_engine), mode)
         auth_db_utils.migrate_if_needed(auth_engine, "head")
         if server_role:
             grant_server_access(auth_engine, server_role)
@@ -370,7 +479,18 @@ def ensure_bucket_encryption(bucket: str, algorithm: str, environ: Mapping[str, 
     log.info("bucket %s encrypts new objects (%s)", bucket, algorithm)
 
 
-def prepare(environ: MutableMapping[str, str]) -> None:
+def schema_mode(environ: Mapping[str, str]) -> str:
+    mode = environ.get(BOOT_SCHEMA) or SCHEMA_MIGRATE
+    if mode not in SCHEMA_MODES:
+        raise BootError(f"{BOOT_SCHEMA}={mode!r}: expected one of {', '.join(SCHEMA_MODES)}")
+    return mode
+
+
+def prepare(environ: MutableMapping[str, str], *, mode: str | None = None, bucket: bool = True) -> str:
+    """Everything before the server starts (module docstring); returns the schema's outcome.
+    `mode` overrides MLFLOW_BOOT_SCHEMA (`upgrade` migrates); without `bucket` the object store
+    is left alone (a one-off upgrade touches the databases only)."""
+    mode = mode or schema_mode(environ)
     load_file_secrets(environ)
     uri = backend_store_uri(environ)
     owner_uri = owner_store_uri(environ)
@@ -378,12 +498,12 @@ def prepare(environ: MutableMapping[str, str]) -> None:
     server_role = environ[DB_USER] if owner_uri else None
     try:
         with migration_lock(engine):
-            outcome = migrate_schema(engine)
+            outcome = migrate_schema(engine, mode)
             if server_role:
                 ensure_server_role(engine, server_role, environ[DB_PASSWORD])
                 grant_server_access(engine, server_role)
             if environ.get("MLFLOW_BOOT_AUTH_DB_NAME"):
-                prepare_auth(engine, owner_uri or uri, environ, server_uri=uri, server_role=server_role)
+                prepare_auth(engine, owner_uri or uri, environ, server_uri=uri, server_role=server_role, mode=mode)
     finally:
         engine.dispose()
     log.info("database schema: %s", outcome)
@@ -391,11 +511,47 @@ def prepare(environ: MutableMapping[str, str]) -> None:
     for name in (DB_OWNER_PASSWORD, f"{DB_OWNER_PASSWORD}{FILE_SUFFIX}"):
         environ.pop(name, None)
     environ["MLFLOW_BACKEND_STORE_URI"] = uri
-    bucket = environ.get("MLFLOW_BOOT_CREATE_BUCKET")
-    if bucket:
-        ensure_bucket(bucket, environ)
+    name = environ.get("MLFLOW_BOOT_CREATE_BUCKET")
+    if name and bucket:
+        ensure_bucket(name, environ)
         if environ.get(BUCKET_ENCRYPTION):
-            ensure_bucket_encryption(bucket, environ[BUCKET_ENCRYPTION], environ)
+            ensure_bucket_encryption(name, environ[BUCKET_ENCRYPTION], environ)
+    return outcome
+
+
+def schema_status(environ: MutableMapping[str, str]) -> int:
+    """Print the tracking (and auth) schema's state as one JSON line; exit code per
+    SCHEMA_STATUS_EXIT_CODES: "ahead" wins over "behind", "behind" over "current"; an empty
+    tracking database is "empty". Reads only; as the owner where the roles are split."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    load_file_secrets(environ)
+    uri = owner_store_uri(environ) or backend_store_uri(environ)
+    engine = wait_for_database(uri)
+    try:
+        states = {"tracking": tracking_schema_state(engine)}
+        auth_name = environ.get("MLFLOW_BOOT_AUTH_DB_NAME")
+        if auth_name and states["tracking"].state != "empty":
+            with engine.connect() as connection:
+                exists = connection.execute(
+                    sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": auth_name}
+                ).scalar()
+            if exists:
+                auth_engine = sqlalchemy.create_engine(with_database(uri, auth_name), poolclass=NullPool)
+                try:
+                    states["auth"] = auth_schema_state(auth_engine)
+                finally:
+                    auth_engine.dispose()
+    finally:
+        engine.dispose()
+    found = {found.state for found in states.values()}
+    if states["tracking"].state == "empty":
+        overall = "empty"
+    else:
+        overall = next(state for state in ("ahead", "behind", "current") if state in found or state == "current")
+    print(json.dumps({"state": overall, **{what: found._asdict() for what, found in states.items()}}))
+    return SCHEMA_STATUS_EXIT_CODES[overall]
 
 
 def healthcheck(url: str, timeout: float = 4.0) -> int:
@@ -415,6 +571,12 @@ def main(argv: list[str]) -> int:
     if argv[0] == "healthcheck":
         return healthcheck(argv[1] if len(argv) > 1 else "http://127.0.0.1:5000/health")
     try:
+        if argv[0] == "schema-status":
+            return schema_status(os.environ)
+        if argv[0] == "upgrade":
+            # The one-off upgrade: every writer is stopped (docs/operations.md), so it migrates.
+            log.info("schema upgrade: %s", prepare(os.environ, mode=SCHEMA_MIGRATE, bucket=False))
+            return 0
         prepare(os.environ)  # os.environ: the exec'd server inherits what was prepared
     except BootError as error:
         log.error("%s", error)

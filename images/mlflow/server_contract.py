@@ -84,6 +84,26 @@ SSE_S3 = "AES256"
 # `mlflow gc`'s own option of that name reads from the environment, and what mlflow_gc resolves
 # `mlflow-artifacts:/<path>` URIs against (the server's mapping), so gc deletes the objects itself.
 ARTIFACTS_DESTINATION = "MLFLOW_ARTIFACTS_DESTINATION"
+# What the boot step does with a schema that is not current (mlflow_boot.prepare):
+# - "migrate": upgrade it under the advisory lock (the dev stack, the end-to-end kit: no other
+#   writers while a server boots, or only servers of the same version);
+# - "require-current": refuse to start (exit 1, one log line naming both revisions) unless the
+#   schema is this image's head; an empty database is still created (a first deploy has no writers).
+#   Prod sets it: a rolling deploy keeps old tasks writing, so the upgrade is a one-off task run
+#   with every server stopped (deploy/aws/upgrade.py, `python -m mlflow_boot upgrade`).
+# Unset means "migrate" (what the image always did).
+BOOT_SCHEMA = "MLFLOW_BOOT_SCHEMA"
+SCHEMA_MIGRATE = "migrate"
+SCHEMA_REQUIRE_CURRENT = "require-current"
+SCHEMA_MODES = (SCHEMA_MIGRATE, SCHEMA_REQUIRE_CURRENT)
+# `python -m mlflow_boot schema-status` exits with one of these (the deploy script reads the exit
+# code of a one-off ECS task, which is all DescribeTasks reports of it): the image's schema head
+# against the database's revision, tracking and auth databases together.
+SCHEMA_STATUS_EXIT_CODES = {"current": 0, "behind": 10, "ahead": 11, "empty": 12}
+# The image's one-off commands (after its entrypoint `python -m mlflow_boot`): the schema upgrade
+# task runs UPGRADE_COMMAND; the deploy script runs the same task definition with SCHEMA_STATUS_COMMAND.
+UPGRADE_COMMAND = ("upgrade",)
+SCHEMA_STATUS_COMMAND = ("schema-status",)
 # RDS's master password: 40 characters (~238 bits), nothing to escape in a URI.
 RDS_PASSWORD_LENGTH = 40
 # The dev proxy's basic-auth password.

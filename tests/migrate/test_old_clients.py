@@ -107,7 +107,7 @@ def test_dry_run_and_migration_rewrite_every_location(old):
 
 def test_server_shows_everything_the_old_client_wrote(old, server, tmp_path):
     manifest = old["manifest"]
-    client = MlflowClient(tracking_uri=server)
+    client = MlflowClient(tracking_uri=server, registry_uri=server)
     experiments = {e.experiment_id: e for e in client.search_experiments(view_type=3)}
     assert {k: {"name": e.name, "lifecycle": e.lifecycle_stage} for k, e in experiments.items()} == manifest[
         "experiments"
@@ -132,7 +132,7 @@ def test_traces_of_the_old_client_load_through_the_new_server(old, server):
     """A 2.x trace keeps its spans in an artifact (traces.json under the trace's location)."""
     traces = old["manifest"]["traces"]
     assert bool(traces) == (not old["version"].startswith("1."))  # tracing came in MLflow 2.14
-    client = MlflowClient(tracking_uri=server)
+    client = MlflowClient(tracking_uri=server, registry_uri=server)
     with global_tracking_uri(server):  # the client downloads the spans through mlflow-artifacts:/
         for trace_id, spans in traces.items():
             assert [span.name for span in client.get_trace(trace_id).data.spans] == spans
@@ -140,7 +140,7 @@ def test_traces_of_the_old_client_load_through_the_new_server(old, server):
 
 def test_registered_model_loads_through_the_new_server(old, server):
     manifest = old["manifest"]
-    client = MlflowClient(tracking_uri=server)
+    client = MlflowClient(tracking_uri=server, registry_uri=server)
     versions = {v.version: v for v in client.search_model_versions("name='adder'")}
     assert {k: (v.current_stage, v.run_id) for k, v in versions.items()} == {
         k: (v["stage"], v["run_id"]) for k, v in manifest["models"].items()
@@ -218,13 +218,17 @@ def test_unmappable_locations_are_refused_unless_kept(old, postgres, s3, new_dat
 @contextmanager
 def global_tracking_uri(uri: str) -> Iterator[None]:
     """MLflow resolves mlflow-artifacts:/ (models:/ downloads, trace spans) against the global
-    tracking URI, not the client's; set it for the block and put the test session's back."""
-    previous = mlflow.get_tracking_uri()
+    tracking URI, and models:/ against the global registry URI, not the client's; set both for
+    the block and put the test session's back. (A registry URI another test left set would
+    otherwise send the client's registry calls to that test's server.)"""
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
 
 
 def digests(client: MlflowClient, run_id: str, directory: Path) -> dict[str, str]:

@@ -88,7 +88,7 @@ def test_the_servers_reach_the_database_through_rds_proxy_over_verified_tls(prod
     assert env["MLFLOW_DB_SSLMODE"] == "verify-full"
     assert env["MLFLOW_DB_SSLROOTCERT"] == "/etc/ssl/certs/ca-certificates.crt"
     # The task definition waits for the target: no task connects to a proxy without a database.
-    task = prod_run.one("aws:ecs/taskDefinition:TaskDefinition")
+    task = prod_run.exactly("aws:ecs/taskDefinition:TaskDefinition", "mlflow-prod")
     assert target.urn in task.property_dependencies["containerDefinitions"]
     # RDS's default max_connections for the instance's memory holds: no override.
     params = {p["name"] for p in prod_run.one("aws:rds/parameterGroup:ParameterGroup").plain["parameters"]}

@@ -54,7 +54,8 @@ def role_arn(run, name_contains: str) -> str:
 
 def test_nothing_is_created_unless_gc_is_configured(prod_run):
     assert prod_run.of_type(SCHEDULE) == []
-    assert [t.name for t in prod_run.of_type(TASK)] == ["mlflow-prod"]
+    # The server's task and the schema upgrade's (test_prod_schema_upgrade.py), no gc task.
+    assert sorted(t.name for t in prod_run.of_type(TASK)) == ["mlflow-prod", "mlflow-prod-schema-upgrade"]
     assert not [g for g in prod_run.of_type(LOG_GROUP) if "/gc-" in str(g.plain.get("namePrefix"))]
     assert not [r for r in prod_run.of_type(ROLE) if "-gc" in r.name]
 

@@ -80,12 +80,12 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(prod
     proxy = prod_run.one("aws:rds/proxy:Proxy").name
     assert env["MLFLOW_DB_HOST"] == f"{proxy}.proxy-abcdefghijkl.{REGION}.rds.amazonaws.com"
     # The task definition as a whole holds no secret value (it would be in plain ECS API output).
-    assert secret_paths(prod_run.one("aws:ecs/taskDefinition:TaskDefinition").inputs) == []
+    assert secret_paths(prod_run.exactly("aws:ecs/taskDefinition:TaskDefinition", "mlflow-prod").inputs) == []
 
 
 def test_no_task_definition_is_registered_before_its_secret_values_exist(prod_run):
     """ECS fetches the secrets when a task starts: the values must exist by then."""
-    task = prod_run.one("aws:ecs/taskDefinition:TaskDefinition")
+    task = prod_run.exactly("aws:ecs/taskDefinition:TaskDefinition", "mlflow-prod")
     versions = prod_run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
     assert len(versions) == 3  # database, encryption keys, basic-auth
     for version in versions:
@@ -93,7 +93,7 @@ def test_no_task_definition_is_registered_before_its_secret_values_exist(prod_ru
 
 
 def test_scratch_is_a_writable_ephemeral_volume_sized_from_config(prod_run):
-    task = prod_run.one("aws:ecs/taskDefinition:TaskDefinition").plain
+    task = prod_run.exactly("aws:ecs/taskDefinition:TaskDefinition", "mlflow-prod").plain
     c = container(prod_run)
     env = {e["name"]: e["value"] for e in c["environment"]}
     assert task["ephemeralStorage"]["sizeInGib"] == prod_section("tasks")["ephemeralStorageGib"]
@@ -105,7 +105,7 @@ def test_scratch_is_a_writable_ephemeral_volume_sized_from_config(prod_run):
 
 
 def test_task_definition_is_fargate_with_separate_roles(prod_run):
-    task = prod_run.one("aws:ecs/taskDefinition:TaskDefinition").plain
+    task = prod_run.exactly("aws:ecs/taskDefinition:TaskDefinition", "mlflow-prod").plain
     assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
     assert task["taskRoleArn"].endswith("role/mlflow-prod-task")
     assert task["executionRoleArn"].endswith("role/mlflow-prod-execution")

@@ -178,3 +178,63 @@ def test_boot_sets_sse_s3_as_the_default_of_the_bucket_it_creates_on_the_real_we
         assert s3.client().head_object(Bucket="mlflow", Key="k")["ServerSideEncryption"] == "AES256"
         with pytest.raises(mlflow_boot.BootError, match="default encryption of bucket 'missing'"):
             mlflow_boot.ensure_bucket_encryption("missing", contract.SSE_S3, environ)
+
+
+# MLFLOW_BOOT_SCHEMA: what the boot step may do with a schema that is not this image's head.
+HEAD, OLDER, NEWER = "head0000", "older000", "newer000"
+
+
+@pytest.mark.parametrize("mode", ["migrate", "require-current"])
+@pytest.mark.parametrize("state", ["empty", "current"])
+def test_both_modes_create_an_empty_database_and_accept_a_current_one(mode, state):
+    mlflow_boot.check_schema(
+        "tracking", mlflow_boot.SchemaState(state, HEAD if state == "current" else None, HEAD), mode
+    )
+
+
+def test_migrate_mode_upgrades_an_older_schema():
+    mlflow_boot.check_schema("tracking", mlflow_boot.SchemaState("behind", OLDER, HEAD), "migrate")
+
+
+def test_require_current_refuses_an_older_schema_naming_both_revisions_and_the_way_out():
+    with pytest.raises(mlflow_boot.BootError) as refused:
+        mlflow_boot.check_schema("tracking", mlflow_boot.SchemaState("behind", OLDER, HEAD), "require-current")
+    message = str(refused.value)
+    assert OLDER in message and HEAD in message
+    assert "MLFLOW_BOOT_SCHEMA=require-current" in message and "python -m mlflow_boot upgrade" in message
+
+
+@pytest.mark.parametrize("mode", ["migrate", "require-current"])
+def test_a_schema_newer_than_the_image_is_refused_in_both_modes(mode):
+    with pytest.raises(mlflow_boot.BootError, match=f"auth schema is at {NEWER}.*head is {HEAD}.*newer MLflow"):
+        mlflow_boot.check_schema("auth", mlflow_boot.SchemaState("ahead", NEWER, HEAD), mode)
+
+
+def test_schema_mode_defaults_to_migrate_and_refuses_an_unknown_value():
+    assert mlflow_boot.schema_mode({}) == "migrate"
+    assert mlflow_boot.schema_mode({"MLFLOW_BOOT_SCHEMA": "require-current"}) == "require-current"
+    with pytest.raises(
+        mlflow_boot.BootError, match="MLFLOW_BOOT_SCHEMA='upgrade-please': expected one of migrate, require-current"
+    ):
+        mlflow_boot.schema_mode({"MLFLOW_BOOT_SCHEMA": "upgrade-please"})
+
+
+def test_upgrade_migrates_whatever_the_env_says_touches_no_bucket_and_never_execs(monkeypatch):
+    calls = []
+    monkeypatch.setattr(mlflow_boot, "prepare", lambda environ, **kwargs: calls.append(kwargs) or "upgraded")
+    monkeypatch.setattr(mlflow_boot.os, "execvp", lambda *a: pytest.fail("upgrade must not exec a server"))
+    monkeypatch.setenv("MLFLOW_BOOT_SCHEMA", "require-current")
+    assert mlflow_boot.main(["upgrade"]) == 0
+    assert calls == [{"mode": "migrate", "bucket": False}]
+
+
+def test_a_refused_schema_exits_1_with_one_error_line_and_no_server(monkeypatch, caplog):
+    def refuse(environ, **kwargs):
+        raise mlflow_boot.BootError("the tracking schema is at older000, this image needs head0000")
+
+    monkeypatch.setattr(mlflow_boot, "prepare", refuse)
+    monkeypatch.setattr(mlflow_boot.os, "execvp", lambda *a: pytest.fail("a refused boot must not start the server"))
+    assert mlflow_boot.main(["mlflow", "server"]) == 1
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "the tracking schema is at older000, this image needs head0000"
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from components.specs.gc import GcSpec
@@ -133,3 +133,23 @@ def log_configuration(log_group: str, region: str) -> dict:
             "max-buffer-size": "25m",
         },
     }
+
+
+def one_off_container_definition(
+    spec: ServerSpec,
+    *,
+    command: Sequence[str],
+    stream_prefix: str,
+    image: str,
+    secrets: Mapping[str, EcsSecret],
+    log_group: str,
+    region: str,
+) -> dict:
+    """The server's container (image, env, secrets, user, read-only root, logs) running `command`
+    after the same entrypoint and exiting: no port and no health check (nothing listens, and ECS
+    would mark the task unhealthy), its log streams under `stream_prefix/` of the same group."""
+    definition = container_definition(spec, image=image, secrets=secrets, log_group=log_group, region=region)
+    definition["command"] = list(command)
+    del definition["portMappings"], definition["healthCheck"]
+    definition["logConfiguration"]["options"]["awslogs-stream-prefix"] = stream_prefix
+    return definition
