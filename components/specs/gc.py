@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.image_layout import SCRATCH_DIR
+from components.specs.mlflow_server import store_env
 from images.mlflow import server_contract as contract
 
 GC_MODULE = "mlflow_gc"
@@ -70,21 +71,7 @@ def gc_secret_names(*, static_s3_credentials: bool) -> tuple[str, ...]:
 def gc_spec(older_than: str | None, database: DatabaseEndpoint, artifacts: ArtifactEndpoint,
             scratch_dir: str = SCRATCH_DIR) -> GcSpec:  # fmt: skip
     """gc against the stores the server uses, signed in as the server's role."""
-    env = {
-        contract.DB_HOST: database.host,
-        contract.DB_PORT: str(database.port),
-        contract.DB_NAME: database.name,
-        contract.DB_USER: database.user,
-        contract.DB_SSLMODE: database.sslmode,
-        **gc_env(artifacts),
-        "AWS_DEFAULT_REGION": artifacts.region,
-        "AWS_REGION": artifacts.region,
-        # A read-only root filesystem: anything written under $HOME or $TMPDIR lands in scratch.
-        "TMPDIR": scratch_dir,
-        "HOME": scratch_dir,
-        "PYTHONUNBUFFERED": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
+    env = {**store_env(database, artifacts, scratch_dir), **gc_env(artifacts)}
     if database.sslrootcert:
         env[contract.DB_SSLROOTCERT] = database.sslrootcert
     if artifacts.s3_endpoint_url:

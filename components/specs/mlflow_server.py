@@ -83,6 +83,28 @@ def auth_database_name(database: str) -> str:
     return f"{database}_auth"
 
 
+def store_env(database: DatabaseEndpoint, artifacts: ArtifactEndpoint, scratch: str) -> dict[str, str]:
+    """What every process of the image that talks to the stores is given (the server, gc): where
+    the database is and who signs in, the bucket's region, a writable HOME and TMPDIR. Plain
+    settings only; the TLS root and the S3 endpoint are added by each caller where they apply."""
+    return {
+        contract.DB_HOST: database.host,
+        contract.DB_PORT: str(database.port),
+        contract.DB_NAME: database.name,
+        contract.DB_USER: database.user,
+        contract.DB_SSLMODE: database.sslmode,
+        "AWS_DEFAULT_REGION": artifacts.region,
+        "AWS_REGION": artifacts.region,
+        # Proxied uploads are spooled here before they go to the bucket: size it for big artifacts.
+        "TMPDIR": scratch,
+        # Anything that writes under $HOME lands in scratch too: prod runs a read-only root FS.
+        "HOME": scratch,
+        "PYTHONUNBUFFERED": "1",
+        # A private server phones nowhere (prod tasks could otherwise reach it through NAT).
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+
+
 def mlflow_server_spec(
     tracking: TrackingSettings,
     database: DatabaseEndpoint,
@@ -133,20 +155,7 @@ def mlflow_server_spec(
         command += ["--app-name", app_name]
 
     env = {
-        contract.DB_HOST: database.host,
-        contract.DB_PORT: str(database.port),
-        contract.DB_NAME: database.name,
-        contract.DB_USER: database.user,
-        contract.DB_SSLMODE: database.sslmode,
-        "AWS_DEFAULT_REGION": artifacts.region,
-        "AWS_REGION": artifacts.region,
-        # Proxied uploads are spooled here before they go to the bucket: size it for big artifacts.
-        "TMPDIR": scratch,
-        # Anything that writes under $HOME lands in scratch too: prod runs a read-only root FS.
-        "HOME": scratch,
-        "PYTHONUNBUFFERED": "1",
-        # A private server phones nowhere (prod tasks could otherwise reach it through NAT).
-        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **store_env(database, artifacts, scratch),
         "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": str(DB_POOL_SIZE),
         "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": str(DB_MAX_OVERFLOW),
         # MLflow's job runner: 8 extra processes (~0.5 GB) per server, and periodic jobs that
