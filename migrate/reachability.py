@@ -78,16 +78,21 @@ def primary_key(conn: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in sorted((r for r in rows if r[5]), key=lambda r: r[5])]
 
 
-def source_locations(conn: sqlite3.Connection, tables: set[str]) -> dict[tuple[str, str], dict[tuple, object]]:
-    """(table, column) -> {primary key: location} of the (aligned) source."""
-    found = {}
+def _location_columns(conn: sqlite3.Connection, tables: set[str]):
+    """(table, column, condition, primary key) of each location column the (aligned) source has."""
     for table, column, condition in LOCATION_COLUMNS:
         if table not in tables:
             continue
         columns = [row[1] for row in conn.execute(f"PRAGMA table_info({quote_ident(table)})")]
         key = primary_key(conn, table)
-        if column not in columns or not key:
-            continue
+        if column in columns and key:
+            yield table, column, condition, key
+
+
+def source_locations(conn: sqlite3.Connection, tables: set[str]) -> dict[tuple[str, str], dict[tuple, object]]:
+    """(table, column) -> {primary key: location} of the (aligned) source."""
+    found = {}
+    for table, column, condition, key in _location_columns(conn, tables):
         query, params = location_query(table, column, condition, key)
         found[(table, column)] = {tuple(row[:-1]): row[-1] for row in conn.execute(query, params)}
     return found
@@ -96,13 +101,7 @@ def source_locations(conn: sqlite3.Connection, tables: set[str]) -> dict[tuple[s
 def target_locations(cursor, conn: sqlite3.Connection, tables: set[str]) -> dict[tuple[str, str], dict[tuple, object]]:
     """The same, read from the target (keys as text, as the source's may be typed differently)."""
     found = {}
-    for table, column, condition in LOCATION_COLUMNS:
-        if table not in tables:
-            continue
-        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({quote_ident(table)})")]
-        key = primary_key(conn, table)
-        if column not in columns or not key:
-            continue
+    for table, column, condition, key in _location_columns(conn, tables):
         query, params = location_query(table, column, condition, key, placeholder="%s")
         cursor.execute(query, params)
         found[(table, column)] = {tuple(str(v) for v in row[:-1]): row[-1] for row in cursor.fetchall()}

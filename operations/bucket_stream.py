@@ -36,20 +36,14 @@ def store_environ(environ):
 
 
 def client():
-    import boto3
     import mlflow_boot
     from botocore.config import Config
 
     environ = store_environ(os.environ)
     mlflow_boot.load_file_secrets(environ)
-    return boto3.client(
-        "s3",
-        endpoint_url=environ.get("MLFLOW_S3_ENDPOINT_URL"),
-        region_name=environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
-        config=Config(connect_timeout=5, read_timeout=120, retries={"max_attempts": 5, "mode": "standard"}),
-    )
+    # Whole objects, streamed: long reads, and botocore's own retries (nothing retries above it).
+    config = Config(connect_timeout=5, read_timeout=120, retries={"max_attempts": 5, "mode": "standard"})
+    return mlflow_boot.s3_client(environ, config)
 
 
 def objects(s3, bucket):

@@ -19,7 +19,7 @@ import pulumi_aws as aws
 
 from components.aws.lib.container import SCRATCH_VOLUME, EcsSecret, gc_container_definition
 from components.aws.lib.iam import ECS_TASKS, attach, execution_policy
-from components.aws.lib.policies import document, statement
+from components.aws.lib.policies import document, service_trust, statement
 from components.aws.lib.providers import AwsContext
 from components.aws.lib.secrets import SecretRef
 from components.config.aws import AwsGcSettings
@@ -43,18 +43,7 @@ def gc_log_group_prefix(stack: str) -> str:
 def scheduler_trust(ctx: AwsContext) -> pulumi.Output[str]:
     """EventBridge Scheduler, for schedules of this account only (the confused-deputy guard the
     Scheduler user guide gives: aws:SourceAccount, and the schedules' ARN)."""
-    return document(
-        {
-            "Sid": "AssumedBySchedulerOfThisAccount",
-            "Effect": "Allow",
-            "Principal": {"Service": SCHEDULER},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": ctx.account_id},
-                "ArnLike": {"aws:SourceArn": ctx.arn("scheduler", "schedule/*")},
-            },
-        }
-    )
+    return service_trust(SCHEDULER, ctx.account_id, ctx.arn("scheduler", "schedule/*"))
 
 
 @dataclass(frozen=True)

@@ -401,8 +401,9 @@ def write_auth_config(path: str, auth_uri: str, environ: Mapping[str, str]) -> N
         config.write(handle)
 
 
-def s3_client(environ: Mapping[str, str]):
-    """The S3 client the boot module uses: one attempt per call, short timeouts (we retry)."""
+def s3_client(environ: Mapping[str, str], config=None):
+    """The S3 client of the stores' settings in `environ`. The boot module's `config`: one
+    attempt per call, short timeouts (it retries itself); other callers give their own."""
     import boto3
     from botocore.config import Config
 
@@ -413,7 +414,7 @@ def s3_client(environ: Mapping[str, str]):
         # Static keys where the store has them (dev); None lets boto3 find the task role (AWS).
         aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
-        config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1, "mode": "standard"}),
+        config=config or Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1, "mode": "standard"}),
     )
 
 
