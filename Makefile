@@ -79,11 +79,7 @@ install-dev:
 # The MLflow server for the end-to-end tests, from the image's own locked requirements.
 server-venv: $(SERVER_VENV)/.installed
 $(SERVER_VENV)/.installed: images/mlflow/requirements.txt
-	rm -rf $(SERVER_VENV)
-	$(PYTHON) -m venv $(SERVER_VENV)
-	$(SERVER_VENV)/bin/pip install --quiet --no-deps -r images/mlflow/requirements.txt
-	$(SERVER_VENV)/bin/pip check
-	touch $@
+	MLFLOW_SERVER_VENV=$(SERVER_VENV) $(PYTHON) -m testkit.server_venv create
 
 # Re-lock the image after editing images/mlflow/requirements.in (Python 3.11, like the image).
 lock-image:

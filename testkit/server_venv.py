@@ -2,8 +2,8 @@
 
 The server image pins a closure (images/mlflow/requirements.txt) that conflicts
 with the test environment (protobuf), so the e2e tests run the server from a
-separate venv installed exactly like the Dockerfile does: `pip install
---no-deps -r requirements.txt && pip check`. `make server-venv` builds it; the
+separate venv with exactly the Dockerfile's closure (`--no-deps -r requirements.txt`, then a
+dependency check; testkit/venvs.py says why uv builds it). `make server-venv` builds it; the
 check below compares what is installed with every pin, so a venv left over
 from an older lock is caught whoever built it.
 
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+
+from testkit.venvs import VenvBuildError, build_venv
 
 __all__ = [
     "REPO_ROOT",
@@ -101,17 +101,16 @@ def require_server_venv(path: Path | None = None) -> Path:
 
 
 def create_server_venv(path: Path | None = None, *, python: str = sys.executable) -> Path:
-    """(Re)build the venv as `make server-venv` and the Dockerfile do."""
+    """(Re)build the venv from the image's lock (`make server-venv` calls this), unless the one
+    there already matches every pin."""
     venv = path or server_venv_path()
     try:
-        return require_server_venv(venv)
+        require_server_venv(venv)
     except ServerVenvError:
-        shutil.rmtree(venv, ignore_errors=True)
-    subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    pip = [str(venv / "bin" / "python"), "-m", "pip"]
-    subprocess.run([*pip, "install", "--quiet", "--no-deps", "-r", str(REQUIREMENTS)], check=True, env=env)
-    subprocess.run([*pip, "check"], check=True, env=env)
+        try:
+            build_venv(venv, REQUIREMENTS, python=python)
+        except VenvBuildError as error:
+            raise ServerVenvError(str(error)) from None
     (venv / MAKE_STAMP).touch()
     return require_server_venv(venv)
 

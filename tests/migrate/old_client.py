@@ -11,10 +11,10 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from testkit.venvs import VenvBuildError, build_venv
 
 HERE = Path(__file__).resolve().parent / "old_mlflow"
 WRITER = HERE / "writer.py"
@@ -48,26 +48,10 @@ def venv_python(version: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two sessions building the same venv wait for each other
         if done.exists():
             return python
-        shutil.rmtree(path, ignore_errors=True)  # a build that was interrupted
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        # --no-deps: the file is the whole closure, so what is installed is exactly what is pinned.
-        install = subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "-r",
-                str(pins),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if install.returncode != 0:
-            raise RuntimeError(f"building the MLflow {version} venv failed:\n{install.stdout}{install.stderr}")
+        try:
+            build_venv(path, pins)
+        except VenvBuildError as error:
+            raise RuntimeError(f"building the MLflow {version} venv failed: {error}") from None
         done.write_text(version)
     return python
 
