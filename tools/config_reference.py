@@ -24,13 +24,13 @@ from components.config.aws import AwsSettings
 from components.config.base import DatabaseSettings, GcSettings, TrackingSettings
 from components.config.docker import DockerSettings
 from components.sizes import nginx_size, parse_size
+from tools.generated_blocks import replace_block, write_or_check
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMMON_MODELS = (TrackingSettings, DatabaseSettings, GcSettings)
 # Where each table lives: (file, table name).
 TABLES = {"common": "README.md", "docker": "README.md", "aws": "docs/aws.md"}
-BEGIN = "<!-- BEGIN generated config reference: {table} (python -m tools.config_reference) -->"
-END = "<!-- END generated config reference: {table} -->"
+TOOL = "python -m tools.config_reference"
 
 
 def leaf_fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, type[BaseModel], str, FieldInfo]]:
@@ -86,20 +86,13 @@ def rows(table: str) -> list[str]:
     return lines
 
 
-def render(text: str, table: str) -> str:
-    begin, end = BEGIN.format(table=table), END.format(table=table)
-    if begin not in text or end not in text:
-        raise SystemExit(f"{TABLES[table]} has no {begin!r} ... {end!r} markers")
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return "\n".join([head + begin, *rows(table), end]) + tail
-
-
 def generated() -> dict[Path, str]:
     files: dict[Path, str] = {}
     for table, name in TABLES.items():
         path = REPO_ROOT / name
-        files[path] = render(files.get(path, path.read_text()), table)
+        files[path] = replace_block(
+            files.get(path, path.read_text()), f"config reference: {table}", TOOL, rows(table), name
+        )
     return files
 
 
@@ -107,16 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="fail when a table differs from the models")
     args = parser.parse_args(argv)
-    stale = []
-    for path, text in generated().items():
-        if path.read_text() != text:
-            stale.append(path.relative_to(REPO_ROOT))
-            if not args.check:
-                path.write_text(text)
-    if args.check and stale:
-        print(f"out of date: {', '.join(map(str, stale))}; run python -m tools.config_reference", file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(generated(), check=args.check, tool="tools.config_reference", root=REPO_ROOT)
 
 
 if __name__ == "__main__":

@@ -175,20 +175,21 @@ def test_pulumi_policy_yaml_names_a_python_pack():
 
 
 def test_docs_list_every_rule_with_its_controls_and_dev_flag():
-    rows = {}
-    for line in (REPO_ROOT / "docs" / "policy.md").read_text().splitlines():
-        cells = [c.strip() for c in line.split("|")]
-        if len(cells) > 6 and cells[2].startswith("`"):
-            rows[cells[2].strip("`")] = cells
-    assert set(rows) == {rule.id for rule in ALL_RULES}
+    from tools import policy_reference
+
+    assert policy_reference.main(["--check"]) == 0, "run: python -m tools.policy_reference"
+    table = policy_reference.DOC.read_text()
     for rule in ALL_RULES:
-        _, _, _, kind, controls, dev, summary, _ = rows[rule.id]
-        assert (kind, controls, dev, summary) == (
-            rule.kind,
-            ", ".join(rule.controls),
-            "yes" if rule.dev else "**no**",
-            rule.summary,
-        )
+        dev = "yes" if rule.dev else "**no**"
+        assert f"| `{rule.id}` | {rule.kind} | {', '.join(rule.controls)} | {dev} | {rule.summary} |" in table
+
+
+def test_a_new_rule_makes_the_docs_stale(monkeypatch):
+    from tools import policy_reference
+
+    extra = Rule("made-up", ("X",), "A rule nobody documented", ("t",), "resource", True, lambda *_: None)
+    monkeypatch.setattr(policy_reference, "ALL_RULES", (*ALL_RULES, extra))
+    assert policy_reference.main(["--check"]) == 1
 
 
 def test_the_pack_answers_the_engine_over_grpc():
