@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from components.config.docker import ProxySettings
 from components.sizes import nginx_size
 from components.specs.health import HealthCheck
+from components.specs.otlp import MAX_BATCH_BYTES, TRACES_PATH
 from images.mlflow import server_contract as contract
 
 HTTP_PORT = 8080
@@ -77,6 +78,25 @@ def nginx_health_check(health_port: int = HEALTH_PORT) -> HealthCheck:
     return HealthCheck(
         command=("bash", "-c", script), interval_seconds=10, timeout_seconds=3, retries=3, start_period_seconds=5
     )
+
+
+def otlp_traces_location(htpasswd: str) -> str:
+    """OTLP/HTTP trace export: the REST API's basic auth, a body limit sized for span batches.
+
+    A batch is read whole before it goes upstream (MLflow parses nothing before it has all of it),
+    so a slow exporter holds an nginx buffer, not an MLflow worker.
+    """
+    return f"""
+        # OpenTelemetry exporters (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): same credentials as the API.
+        location = {TRACES_PATH} {{
+            auth_basic "MLflow";
+            auth_basic_user_file {htpasswd};
+            client_max_body_size {nginx_size(MAX_BATCH_BYTES)};
+            client_body_buffer_size 1m;
+            proxy_request_buffering on;
+            proxy_pass http://mlflow;
+        }}
+"""
 
 
 def nginx_proxy_spec(
@@ -245,7 +265,7 @@ http {{
 
         # Every 401 nginx gives (wrong or missing credentials) goes through the failed-login limit.
         error_page 401 = {AUTH_FAILED_LOCATION};
-{server_info}
+{server_info}{otlp_traces_location(paths.htpasswd)}
         location = {contract.HEALTH_PATH} {{
             auth_basic off;
             proxy_pass http://mlflow;

@@ -17,7 +17,7 @@ PURE_MODULES = [
     "components.specs.minio", "components.specs.htpasswd", "components.specs.durations",
     "components.specs.endpoints", "components.specs.health", "components.specs.image_layout",
     "components.versions", "components.sizes", "components.specs.connections", "components.specs.seaweedfs",
-    "components.aws.lib.container", "images.mlflow.server_contract", "components.specs.gc",
+    "components.aws.lib.container", "images.mlflow.server_contract", "components.specs.gc", "components.specs.otlp",
 ]  # fmt: skip
 
 # Makes `import pulumi` (and its providers) fail, as on a machine without the SDK.

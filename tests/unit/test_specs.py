@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from components.config import parse_settings
+from components.specs import otlp
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.minio import minio_config_env, minio_spec
 from components.specs.mlflow_server import mlflow_server_spec
@@ -203,6 +204,20 @@ def test_nginx_requires_auth_everywhere_but_health(tmp_path):
     assert f"auth_basic_user_file {tmp_path / 'htpasswd'};" in root
     # The password never travels further than nginx.
     assert 'proxy_set_header Authorization "";' in text
+
+
+def test_nginx_takes_otlp_span_batches_with_the_api_s_auth_and_their_own_limit(tmp_path):
+    text = render({"maxUploadSize": "25g"}, tmp_path).config_text
+    traces = text[text.index(f"location = {otlp.TRACES_PATH} {{") :]
+    traces = traces[: traces.index("}")]
+    assert 'auth_basic "MLflow";' in traces
+    assert f"auth_basic_user_file {tmp_path / 'htpasswd'};" in traces
+    # The batch limit, not the artifact one; a 64 MiB batch passes, one byte more is a 413.
+    assert otlp.MAX_BATCH_BYTES == 64 * 1024**2
+    assert "client_max_body_size 64m;" in traces
+    assert "proxy_request_buffering on;" in traces and "proxy_pass http://mlflow;" in traces
+    # Its 401s go through the failed-login limit like every other location's (server-level error_page).
+    assert "error_page" not in traces
 
 
 def test_nginx_rate_limits_failed_logins_only(tmp_path):
