@@ -7,6 +7,7 @@ and handed to the tasks as ECS secrets. The ALB modes put an authenticate action
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -58,36 +59,56 @@ class BasicAuthCredentials(pulumi.ComponentResource):
         self.register_outputs({"username": self.username, "secretArn": secret.arn})
 
 
-def authenticate_action(settings: AuthSettings) -> aws.lb.ListenerDefaultActionArgs | None:
-    """The ALB sign-in step before forwarding, for the oidc and cognito modes."""
+def _sign_in(settings: AuthSettings, on_unauthenticated: str) -> tuple[str, dict[str, Any]] | None:
+    """The authenticate action's type and settings, for a listener's default action or a rule's."""
     if settings.mode == "oidc" and settings.oidc:
         oidc = settings.oidc
-        return aws.lb.ListenerDefaultActionArgs(
-            type="authenticate-oidc",
-            order=1,
-            authenticate_oidc=aws.lb.ListenerDefaultActionAuthenticateOidcArgs(
-                issuer=oidc.issuer,
-                authorization_endpoint=oidc.authorization_endpoint,
-                token_endpoint=oidc.token_endpoint,
-                user_info_endpoint=oidc.user_info_endpoint,
-                client_id=oidc.client_id,
-                client_secret=pulumi.Output.secret(oidc.client_secret.get_secret_value()),
-                scope=oidc.scope,
-                session_timeout=oidc.session_timeout_seconds,
-                on_unauthenticated_request="authenticate",
-            ),
+        return "authenticate-oidc", dict(
+            issuer=oidc.issuer,
+            authorization_endpoint=oidc.authorization_endpoint,
+            token_endpoint=oidc.token_endpoint,
+            user_info_endpoint=oidc.user_info_endpoint,
+            client_id=oidc.client_id,
+            client_secret=pulumi.Output.secret(oidc.client_secret.get_secret_value()),
+            scope=oidc.scope,
+            session_timeout=oidc.session_timeout_seconds,
+            on_unauthenticated_request=on_unauthenticated,
         )
     if settings.mode == "cognito" and settings.cognito:
         cognito = settings.cognito
-        return aws.lb.ListenerDefaultActionArgs(
-            type="authenticate-cognito",
-            order=1,
-            authenticate_cognito=aws.lb.ListenerDefaultActionAuthenticateCognitoArgs(
-                user_pool_arn=cognito.user_pool_arn,
-                user_pool_client_id=cognito.user_pool_client_id,
-                user_pool_domain=cognito.user_pool_domain,
-                session_timeout=cognito.session_timeout_seconds,
-                on_unauthenticated_request="authenticate",
-            ),
+        return "authenticate-cognito", dict(
+            user_pool_arn=cognito.user_pool_arn,
+            user_pool_client_id=cognito.user_pool_client_id,
+            user_pool_domain=cognito.user_pool_domain,
+            session_timeout=cognito.session_timeout_seconds,
+            on_unauthenticated_request=on_unauthenticated,
         )
     return None
+
+
+def authenticate_action(settings: AuthSettings) -> aws.lb.ListenerDefaultActionArgs | None:
+    """The ALB sign-in step before forwarding, for the oidc and cognito modes: a browser without a
+    session is sent to the identity provider."""
+    found = _sign_in(settings, "authenticate")
+    if found is None:
+        return None
+    kind, values = found
+    if kind == "authenticate-oidc":
+        oidc = aws.lb.ListenerDefaultActionAuthenticateOidcArgs(**values)
+        return aws.lb.ListenerDefaultActionArgs(type=kind, order=1, authenticate_oidc=oidc)
+    cognito = aws.lb.ListenerDefaultActionAuthenticateCognitoArgs(**values)
+    return aws.lb.ListenerDefaultActionArgs(type=kind, order=1, authenticate_cognito=cognito)
+
+
+def authenticate_rule_action(settings: AuthSettings) -> aws.lb.ListenerRuleActionArgs | None:
+    """The same sign-in for a listener rule whose clients are programs (an OTLP exporter): a request
+    without a valid session gets 401, not a redirect to a sign-in page it cannot follow."""
+    found = _sign_in(settings, "deny")
+    if found is None:
+        return None
+    kind, values = found
+    if kind == "authenticate-oidc":
+        oidc = aws.lb.ListenerRuleActionAuthenticateOidcArgs(**values)
+        return aws.lb.ListenerRuleActionArgs(type=kind, order=1, authenticate_oidc=oidc)
+    cognito = aws.lb.ListenerRuleActionAuthenticateCognitoArgs(**values)
+    return aws.lb.ListenerRuleActionArgs(type=kind, order=1, authenticate_cognito=cognito)

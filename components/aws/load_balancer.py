@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.auth import authenticate_action
+from components.aws.auth import authenticate_action, authenticate_rule_action
 from components.aws.log_archive import ALB_PREFIX, LogArchive
 from components.config.aws import AuthSettings, AwsLoadBalancerSettings
 from components.specs.mlflow_server import ServerShape
+from components.specs.otlp import TRACES_PATH
 
 # The longest deregistration delay a target group takes.
 MAX_DEREGISTRATION_DELAY_SECONDS = 3600
@@ -29,6 +30,9 @@ def deregistration_delay(idle_timeout_seconds: int) -> int:
 
 
 HSTS = "max-age=31536000; includeSubDomains"
+# The HTTPS listener's rule for OTLP trace exports (with sign-in at the ALB only); the only rule,
+# any free priority would do (1-50000, lower first).
+OTLP_RULE_PRIORITY = 100
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,28 @@ class LoadBalancer(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        rule_sign_in = authenticate_rule_action(args.auth)
+        if rule_sign_in is not None:
+            # Same sign-in as every other path, but an exporter without a session gets 401, not a
+            # redirect to the identity provider's page. Without ALB sign-in the default action
+            # forwards /v1/traces like the rest (MLflow's basic auth checks it).
+            aws.lb.ListenerRule(
+                f"{name}-otlp-traces",
+                aws.lb.ListenerRuleArgs(
+                    listener_arn=self.https_listener.arn,
+                    priority=OTLP_RULE_PRIORITY,
+                    conditions=[
+                        aws.lb.ListenerRuleConditionArgs(
+                            path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[TRACES_PATH])
+                        )
+                    ],
+                    actions=[
+                        rule_sign_in,
+                        aws.lb.ListenerRuleActionArgs(type="forward", order=2, target_group_arn=target_group.arn),
+                    ],
+                ),
+                opts=child,
+            )
         if args.web_acl_arn is not None:
             # Both inputs force a new association (terraform-provider-aws web_acl_association.go),
             # which AWS makes in place of the old one; the provider retries while a new ALB is not

@@ -8,6 +8,11 @@ What MLflow sends that a stock common rule set would block:
   path is the artifact's own path (`.../train.log` trips RestrictedExtensions_URIPATH) and the body
   is the file's bytes (an HTML plot trips CrossSiteScripting_BODY). The common rule set does not
   judge these requests (a scope-down); the known-bad-inputs group and the rate limit still do.
+- OTLP trace exports (`/v1/traces`): protobuf or JSON batches of spans whose attributes are an
+  application's prompts and answers, any text (HTML, `../`, URLs, SQL): the body rules
+  (CrossSiteScripting_BODY, GenericLFI_BODY, GenericRFI_BODY, EC2MetaDataSSRF_BODY) would turn a
+  trace into a 403 and the exporter drops the batch. Outside the common rule set like the artifact
+  service; the known-bad-inputs group and the rate limit still judge it.
 - artifact paths in query strings (`/get-artifact?path=train.log`, `artifacts/list?path=...`):
   RestrictedExtensions_QUERYARGUMENTS counted. MLflow serves no file of its own by path.
 - with sign-in at the ALB (oidc, cognito): its session cookie (AWSELBAuthSessionCookie-0, -1...)
@@ -19,6 +24,7 @@ inspected at its start and streamed on, never buffered.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -26,6 +32,7 @@ import pulumi_aws as aws
 
 from components.aws.lib.providers import AwsContext
 from components.config.aws import AwsWafSettings
+from components.specs.otlp import TRACES_PATH
 
 w = aws.wafv2
 COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
@@ -34,9 +41,10 @@ KNOWN_BAD_INPUTS = "AWSManagedRulesKnownBadInputsRuleSet"
 COUNTED_COMMON_RULES = ("SizeRestrictions_BODY", "RestrictedExtensions_QUERYARGUMENTS")
 # ... and the one the ALB's own sign-in cookie matches.
 COUNTED_WITH_SIGN_IN = ("SizeRestrictions_Cookie_HEADER",)
-# The artifact service's routes (MLflow's mlflow_artifacts.proto, REST and ajax prefixes): their
-# URI path is an artifact's path and a PUT's body is the artifact. Matched on the raw path.
-ARTIFACT_SERVICE_PATH = r"^/(api|ajax-api)/2\.0/mlflow-artifacts/"
+# What the common rule set does not judge (module docstring), matched on the raw path: the artifact
+# service's routes (MLflow's mlflow_artifacts.proto, REST and ajax prefixes), whose URI path is an
+# artifact's path and a PUT's body the artifact, and OTLP trace exports (that path exactly).
+OUTSIDE_COMMON_RULES_PATH = rf"^(/(api|ajax-api)/2\.0/mlflow-artifacts/|{re.escape(TRACES_PATH)}$)"
 # The header names AWS WAF must never log: basic-auth credentials, the ALB sign-in session cookie.
 # Lower case, as the API returns them (a mixed-case name would show a diff on every preview).
 REDACTED_HEADERS = ("authorization", "cookie")
@@ -78,13 +86,13 @@ def rule_visibility(metric: str) -> w.WebAclRuleVisibilityConfigArgs:
     )
 
 
-def _not_artifact_service() -> w.WebAclRuleStatementManagedRuleGroupStatementScopeDownStatementArgs:
+def _not_exempt_path() -> w.WebAclRuleStatementManagedRuleGroupStatementScopeDownStatementArgs:
     s = w.WebAclRuleStatementManagedRuleGroupStatementScopeDownStatementArgs
     return s(
         not_statement=w.WebAclRuleStatementManagedRuleGroupStatementScopeDownStatementNotStatementArgs(
             statement=s(
                 regex_match_statement=w.WebAclRuleStatementManagedRuleGroupStatementScopeDownStatementRegexMatchStatementArgs(
-                    regex_string=ARTIFACT_SERVICE_PATH,
+                    regex_string=OUTSIDE_COMMON_RULES_PATH,
                     field_to_match=w.WebAclRuleStatementManagedRuleGroupStatementScopeDownStatementRegexMatchStatementFieldToMatchArgs(
                         uri_path=w.WebAclRuleStatementManagedRuleGroupStatementScopeDownStatementRegexMatchStatementFieldToMatchUriPathArgs()
                     ),
@@ -146,7 +154,7 @@ def web_acl_rules(
                 vendor_name="AWS",
                 name=COMMON_RULE_SET,
                 rule_action_overrides=[_counted(rule) for rule in counted],
-                scope_down_statement=_not_artifact_service(),
+                scope_down_statement=_not_exempt_path(),
             )
         ),
         visibility_config=rule_visibility(f"mlflow-{stack}-common-rule-set"),

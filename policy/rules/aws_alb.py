@@ -138,3 +138,42 @@ def desync_mitigation(r: Res) -> list[str]:
     if mode is UNKNOWN or not _application(r) or mode in ("defensive", "strictest"):
         return []
     return [f"desyncMitigationMode is {mode!r}; use 'defensive' or 'strictest'"]
+
+
+def _sign_ins(actions: object) -> list[dict]:
+    return [a for a in as_list(actions) if str(get(a, "type")).startswith("authenticate-")]
+
+
+def _on_unauthenticated(action: dict) -> object:
+    """What the authenticate action does without a session: authenticate (AWS's default), deny, allow."""
+    block = "authenticateOidc" if get(action, "type") == "authenticate-oidc" else "authenticateCognito"
+    return get(action, f"{block}.onUnauthenticatedRequest", "authenticate")
+
+
+@stack_rule(
+    "alb-rules-keep-sign-in",
+    ["AWS Well-Architected SEC02 (authenticate every request)"],
+    "With sign-in at an ALB listener, each of its rules that forwards signs in the same way first",
+    [*LISTENERS, *LISTENER_RULES],
+)
+def rules_keep_sign_in(stack: Stack) -> list[tuple[str, str]]:
+    """A listener rule replaces the default actions for the paths it matches: one that forwards
+    without the listener's authenticate action (or with `allow`) opens those paths to anyone."""
+    found = []
+    for listener in stack.of(*LISTENERS):
+        defaults = listener.get("defaultActions", [])
+        if defaults is UNKNOWN:
+            continue
+        kinds = {get(a, "type") for a in _sign_ins(defaults)}
+        if not kinds:
+            continue
+        for rule in stack.joined_to(listener, "listenerArn", *LISTENER_RULES):
+            actions = rule.get("actions", [])
+            types = [] if actions is UNKNOWN else [get(a, "type") for a in as_list(actions)]
+            if "forward" not in types or any(t is UNKNOWN for t in types):
+                continue  # nothing forwarded, or judged at `pulumi up`
+            signs_in = [a for a in _sign_ins(actions) if get(a, "type") in kinds and _on_unauthenticated(a) != "allow"]
+            if not signs_in:
+                kind = ", ".join(sorted(map(str, kinds)))
+                found.append((rule.urn, f"{label(rule)} forwards without the sign-in of {label(listener)} ({kind})"))
+    return found

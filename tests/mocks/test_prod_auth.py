@@ -8,7 +8,9 @@ import json
 
 import pytest
 
+from components.aws.load_balancer import OTLP_RULE_PRIORITY
 from components.config import ConfigError
+from components.specs import otlp
 from tests.mocks.prod_helpers import (
     AUTH_IS_SECRET,
     COGNITO,
@@ -92,3 +94,33 @@ def test_a_plain_text_oidc_client_secret_is_refused_before_anything_is_registere
     assert "pulumi config set --secret --path mlflow-platform:auth.oidc.clientSecret" in str(run.error)
     assert OIDC["clientSecret"] not in str(run.error)
     assert [r.typ for r in run.resources if r.typ != "pulumi:pulumi:Stack"] == []
+
+
+LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
+
+
+@pytest.mark.parametrize("mode", ["oidc", "cognito"])
+def test_otlp_exports_keep_the_alb_sign_in_but_get_401_not_a_redirect(mode, oidc_run):
+    """An OpenTelemetry exporter cannot follow a redirect to a sign-in page: /v1/traces answers
+    401 without a session (AWS's `deny`), and forwards with one, like every other path."""
+    run = oidc_run if mode == "oidc" else run_prod(auth={"mode": "cognito", "cognito": COGNITO})
+    https = run.named("mlflow-prod-https")
+    (rule,) = run.of_type(LISTENER_RULE)
+    assert rule.inputs["listenerArn"] == aws_outputs(https.typ, https.name, {})["arn"]
+    assert rule.plain["priority"] == OTLP_RULE_PRIORITY
+    assert rule.plain["conditions"] == [{"pathPattern": {"values": [otlp.TRACES_PATH]}}]
+    sign_in, forward = reveal(rule.inputs["actions"])
+    (default_sign_in, default_forward) = reveal(https.inputs["defaultActions"])
+    key = "authenticateOidc" if mode == "oidc" else "authenticateCognito"
+    assert sign_in["type"] == default_sign_in["type"] == f"authenticate-{mode}" and sign_in["order"] == 1
+    # Everything of the listener's sign-in but what happens to a request without a session.
+    assert sign_in[key]["onUnauthenticatedRequest"] == "deny"
+    assert {**sign_in[key], "onUnauthenticatedRequest": "authenticate"} == default_sign_in[key]
+    assert forward == {"type": "forward", "order": 2, "targetGroupArn": default_forward["targetGroupArn"]}
+    if mode == "oidc":  # the client secret stays a secret on the rule too
+        assert secret_paths(rule.inputs) == ["actions"]
+        assert "not-in-plain-text" not in json.dumps(strip_secrets(rule.inputs))
+
+
+def test_with_basic_auth_otlp_takes_the_default_forward_and_mlflow_checks_it(prod_run):
+    assert prod_run.of_type(LISTENER_RULE) == []

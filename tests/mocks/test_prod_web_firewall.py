@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from components.aws.web_firewall import ARTIFACT_SERVICE_PATH, COUNTED_COMMON_RULES
+from components.aws.web_firewall import COUNTED_COMMON_RULES, OUTSIDE_COMMON_RULES_PATH
+from components.specs import otlp
 from tests.mocks.prod_helpers import (
     ACCOUNT,
     AUTH_IS_SECRET,
@@ -84,7 +85,7 @@ def test_the_common_rule_set_counts_only_what_mlflow_legitimately_sends(prod_run
     assert overrides == {"SizeRestrictions_BODY": {"count": {}}, "RestrictedExtensions_QUERYARGUMENTS": {"count": {}}}
     assert set(overrides) == set(COUNTED_COMMON_RULES)
     scope = statement["scopeDownStatement"]["notStatement"]["statement"]["regexMatchStatement"]
-    assert scope["regexString"] == ARTIFACT_SERVICE_PATH
+    assert scope["regexString"] == OUTSIDE_COMMON_RULES_PATH
     assert scope["fieldToMatch"] == {"uriPath": {}}
     assert scope["textTransformations"] == [{"priority": 0, "type": "NONE"}]
 
@@ -126,12 +127,20 @@ OTHER_ROUTES = [
 def test_the_artifact_service_is_outside_the_common_rule_set(path):
     """Its URI path is the artifact's path (.log trips RestrictedExtensions_URIPATH) and a PUT's body
     is the file itself (an HTML plot trips CrossSiteScripting_BODY): the scope-down leaves them out."""
-    assert re.search(ARTIFACT_SERVICE_PATH, path)
+    assert re.search(OUTSIDE_COMMON_RULES_PATH, path)
+
+
+def test_otlp_trace_exports_are_outside_the_common_rule_set_and_nothing_else_of_that_name():
+    """A span batch carries an application's prompts and answers: HTML trips CrossSiteScripting_BODY,
+    a URL with an address GenericRFI_BODY. The known-bad-inputs group and the rate limit still judge it."""
+    assert re.search(OUTSIDE_COMMON_RULES_PATH, otlp.TRACES_PATH)
+    for path in ("/v1/traces/x", "/v1/tracesx", "/x/v1/traces", "/v1/metrics", "/api/2.0/mlflow/v1/traces"):
+        assert not re.search(OUTSIDE_COMMON_RULES_PATH, path), path
 
 
 @pytest.mark.parametrize("path", OTHER_ROUTES)
 def test_every_other_route_keeps_the_common_rule_set(path):
-    assert not re.search(ARTIFACT_SERVICE_PATH, path)
+    assert not re.search(OUTSIDE_COMMON_RULES_PATH, path)
 
 
 def test_every_rule_and_the_acl_publish_metrics_and_samples(prod_run):

@@ -447,6 +447,45 @@ CASES["alb-desync-mitigation"] = Case(
     [("alb", "desyncMitigationMode is 'monitor'; use 'defensive' or 'strictest'")],
 )
 
+LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
+OIDC_SIGN_IN = {
+    "type": "authenticate-oidc",
+    "order": 1,
+    "authenticateOidc": {"issuer": "https://login.example.com", "clientId": "mlflow"},
+}
+signed_in = with_props(
+    https, defaultActions=[OIDC_SIGN_IN, {"type": "forward", "order": 2, "targetGroupArn": "tg-arn"}]
+)
+
+
+def listener_rule(name: str, *actions: dict, listener: Res = signed_in) -> Res:
+    props = {"listenerArn": "https-arn", "priority": 100, "actions": list(actions),
+             "conditions": [{"pathPattern": {"values": ["/v1/traces"]}}]}  # fmt: skip
+    return res(LISTENER_RULE, name, props, deps={"listenerArn": [listener]})
+
+
+def oidc(on_unauthenticated: str) -> dict:
+    return {**OIDC_SIGN_IN, "authenticateOidc": {**OIDC_SIGN_IN["authenticateOidc"],
+                                                 "onUnauthenticatedRequest": on_unauthenticated}}  # fmt: skip
+
+
+FORWARD = {"type": "forward", "order": 2, "targetGroupArn": "tg-arn"}
+COGNITO_SIGN_IN = {"type": "authenticate-cognito", "order": 1, "authenticateCognito": {"userPoolArn": "pool"}}
+CASES["alb-rules-keep-sign-in"] = Case(
+    # The OTLP rule (deny), a rule with AWS's default (authenticate), a rule that only answers, and a
+    # forwarding rule on a listener without sign-in (basic-auth: MLflow checks).
+    [alb, signed_in, http,
+     listener_rule("otlp", oidc("deny"), FORWARD), listener_rule("browse", OIDC_SIGN_IN, FORWARD),
+     listener_rule("maintenance", {"type": "fixed-response", "fixedResponse": {"statusCode": "503"}}),
+     listener_rule("plain", FORWARD, listener=res(LISTENER, "open", https.props, deps={"loadBalancerArn": [alb]}))],
+    # No sign-in, sign-in that lets anonymous requests through, another provider's sign-in.
+    [alb, signed_in, http,
+     listener_rule("bare", FORWARD), listener_rule("open-door", oidc("allow"), FORWARD),
+     listener_rule("other-idp", COGNITO_SIGN_IN, FORWARD)],
+    [(name, f"ListenerRule '{name}' forwards without the sign-in of Listener 'https' (authenticate-oidc)")
+     for name in ("bare", "open-door", "other-idp")],
+)  # fmt: skip
+
 # ---- ECS --------------------------------------------------------------------------------------
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICE = "aws:ecs/service:Service"
