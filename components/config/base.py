@@ -132,6 +132,9 @@ class TrackingSettings(ConfigModel):
     # MLflow's background job runner (e.g. scheduled GenAI jobs); it must run on one server only.
     job_execution: bool = False
     """MLflow's background job runner (8 extra processes per server); needs `replicas: 1`"""
+    # MLflow 3.10+'s workspaces: off by default, since it changes the URLs users see.
+    workspaces: bool = False
+    """`--enable-workspaces`: experiments, registered models and prompts isolated per workspace (with `basic-auth`, permissions per workspace); clients that name no workspace use `default`. Changes the URLs users see"""
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across tracking keys, as (key path, reason); both targets include these."""

@@ -153,6 +153,9 @@ def mlflow_server_spec(
         command += ["--no-serve-artifacts", "--default-artifact-root", artifacts.root]
     if app_name:
         command += ["--app-name", app_name]
+    if tracking.workspaces:
+        # Workspaces live in the tracking database (the default --workspace-store-uri).
+        command += ["--enable-workspaces"]
 
     env = {
         **store_env(database, artifacts, scratch),

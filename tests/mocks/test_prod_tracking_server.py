@@ -27,6 +27,7 @@ from tests.mocks.prod_helpers import (
     log_group_name,
     prod_section,
     prod_settings,
+    run_prod,
     secret_paths,
     sg_id,
 )
@@ -271,3 +272,11 @@ def test_the_container_definition_takes_every_secret_by_reference_and_refuses_a_
     with pytest.raises(SecretLeakError):
         container_definition(leaky, image="image@sha256:00", secrets=dict.fromkeys(spec.secret_env, where),
                              log_group="group", region=REGION)  # fmt: skip
+
+
+def test_workspaces_on_prod_run_every_task_with_them_and_nothing_else_changes(prod_run):
+    on = container(run_prod(tracking={**prod_section("tracking"), "workspaces": True}))
+    off = container(prod_run)
+    assert "--enable-workspaces" not in off["command"]
+    assert on["command"] == [*off["command"], "--enable-workspaces"]
+    assert on["environment"] == off["environment"] and on["secrets"] == off["secrets"]

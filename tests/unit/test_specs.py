@@ -114,6 +114,15 @@ def test_security_middleware_stays_on_with_configured_hosts():
     assert "--gunicorn-opts" not in spec.command
 
 
+def test_workspaces_are_off_unless_asked_for_then_the_server_enables_them():
+    assert (
+        "--enable-workspaces"
+        not in mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO).command
+    )
+    tracking = parse_settings({"target": "docker", "tracking": {"workspaces": True}}).tracking
+    assert mlflow_server_spec(tracking, DB, MINIO).command.count("--enable-workspaces") == 1
+
+
 def test_no_secret_on_the_command_line_or_in_plain_env():
     spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO)
     plain = " ".join(spec.argv) + " " + " ".join(f"{k}={v}" for k, v in spec.env.items())
