@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -113,9 +113,12 @@ def under_root(root: Path, replacement: str):
 
 
 @contextmanager
-def mlflow_server(backend_url: str, bucket: str, s3: LocalS3, logs: Path) -> Iterator[str]:
+def mlflow_server(
+    backend_url: str, bucket: str, s3: LocalS3, logs: Path, extra_args: Sequence[str] = ()
+) -> Iterator[str]:
     """The image's pinned MLflow (the server venv), in the platform's proxied-artifact mode, on a
-    migrated target; a clean environment, so nothing of the test process leaks in."""
+    migrated target; a clean environment, so nothing of the test process leaks in. `extra_args`
+    go after the platform's (`--enable-workspaces`)."""
     venv = require_server_venv()
     port = free_port()
     env = {
@@ -142,6 +145,7 @@ def mlflow_server(backend_url: str, bucket: str, s3: LocalS3, logs: Path) -> Ite
             f"s3://{bucket}/",
             "--default-artifact-root",
             "mlflow-artifacts:/",
+            *extra_args,
         ],
         logs,
         name="mlflow",
