@@ -86,29 +86,32 @@ def _sign_in(settings: AuthSettings, on_unauthenticated: str) -> tuple[str, dict
     return None
 
 
-def authenticate_action(settings: AuthSettings) -> aws.lb.ListenerDefaultActionArgs | None:
-    """The ALB sign-in step before forwarding, for the oidc and cognito modes: a browser without a
-    session is sent to the identity provider."""
-    found = _sign_in(settings, "authenticate")
+def _authenticate(settings: AuthSettings, on_unauthenticated: str, action: type, oidc: type, cognito: type) -> Any:
+    """The authenticate action in the given provider classes (a listener's or a rule's), or None."""
+    found = _sign_in(settings, on_unauthenticated)
     if found is None:
         return None
     kind, values = found
     if kind == "authenticate-oidc":
-        oidc = aws.lb.ListenerDefaultActionAuthenticateOidcArgs(**values)
-        return aws.lb.ListenerDefaultActionArgs(type=kind, order=1, authenticate_oidc=oidc)
-    cognito = aws.lb.ListenerDefaultActionAuthenticateCognitoArgs(**values)
-    return aws.lb.ListenerDefaultActionArgs(type=kind, order=1, authenticate_cognito=cognito)
+        return action(type=kind, order=1, authenticate_oidc=oidc(**values))
+    return action(type=kind, order=1, authenticate_cognito=cognito(**values))
+
+
+def authenticate_action(settings: AuthSettings) -> aws.lb.ListenerDefaultActionArgs | None:
+    """The ALB sign-in step before forwarding, for the oidc and cognito modes: a browser without a
+    session is sent to the identity provider."""
+    lb = aws.lb
+    return _authenticate(
+        settings, "authenticate", lb.ListenerDefaultActionArgs,
+        lb.ListenerDefaultActionAuthenticateOidcArgs, lb.ListenerDefaultActionAuthenticateCognitoArgs,
+    )  # fmt: skip
 
 
 def authenticate_rule_action(settings: AuthSettings) -> aws.lb.ListenerRuleActionArgs | None:
     """The same sign-in for a listener rule whose clients are programs (an OTLP exporter): a request
     without a valid session gets 401, not a redirect to a sign-in page it cannot follow."""
-    found = _sign_in(settings, "deny")
-    if found is None:
-        return None
-    kind, values = found
-    if kind == "authenticate-oidc":
-        oidc = aws.lb.ListenerRuleActionAuthenticateOidcArgs(**values)
-        return aws.lb.ListenerRuleActionArgs(type=kind, order=1, authenticate_oidc=oidc)
-    cognito = aws.lb.ListenerRuleActionAuthenticateCognitoArgs(**values)
-    return aws.lb.ListenerRuleActionArgs(type=kind, order=1, authenticate_cognito=cognito)
+    lb = aws.lb
+    return _authenticate(
+        settings, "deny", lb.ListenerRuleActionArgs,
+        lb.ListenerRuleActionAuthenticateOidcArgs, lb.ListenerRuleActionAuthenticateCognitoArgs,
+    )  # fmt: skip
