@@ -396,6 +396,8 @@ class DevTopology:
                 scratch_dir=str(scratch),
                 app_name=self.app_name,
                 public_origins=proxy_origins(self.settings.proxy) if self.with_nginx else (),
+                # The e2e's scraper (and Prometheus) reach each server at its own address.
+                metrics_hosts=[f"{HOST}:{port}"],
             )
             if self.server_command:
                 filled = (

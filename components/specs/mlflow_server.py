@@ -77,6 +77,11 @@ class ServerSpec:
         return ServerShape(port=self.port, health=self.health, scratch_dir=self.scratch_dir, entrypoint=self.entrypoint)
 
 
+def metrics_dir(scratch: str) -> str:
+    """The exporter's multiprocess directory, on the writable scratch volume."""
+    return f"{scratch.rstrip('/')}/{contract.METRICS_SUBDIR}"
+
+
 def auth_database_name(database: str) -> str:
     """The basic-auth app's own database (users, permissions), next to MLflow's: the boot step
     creates it, the backup tool backs it up when it exists."""
@@ -118,6 +123,7 @@ def mlflow_server_spec(
     auth_admin_username: str = "admin",
     public_origins: Sequence[str] = (),
     schema_upgrades: str = contract.SCHEMA_MIGRATE,
+    metrics_hosts: Sequence[str] = (),
 ) -> ServerSpec:
     """The one definition of how MLflow runs, given where its stores are.
 
@@ -125,7 +131,9 @@ def mlflow_server_spec(
     accepts them as origins besides `tracking.corsAllowedOrigins`.
     `schema_upgrades` (contract.SCHEMA_MODES): whether a booting server may upgrade the schema
     (`migrate`: dev, where no other writers run) or refuses one that is not current
-    (`require-current`: prod, where a rolling deploy keeps old tasks writing)."""
+    (`require-current`: prod, where a rolling deploy keeps old tasks writing).
+    `metrics_hosts`: the Host headers a scraper on the private network sends (`name:port`);
+    MLflow accepts them besides `tracking.allowedHosts`."""
     if schema_upgrades not in contract.SCHEMA_MODES:
         raise ValueError(f"schema_upgrades={schema_upgrades!r}: one of {', '.join(contract.SCHEMA_MODES)}")
     shape = server_shape(port=port, scratch_dir=scratch_dir)
@@ -137,8 +145,11 @@ def mlflow_server_spec(
         "--port", str(port),
         "--workers", str(tracking.workers),
         # Security middleware stays on: only these Host headers are served.
-        "--allowed-hosts", ",".join(tracking.allowed_hosts),
+        "--allowed-hosts", ",".join(dict.fromkeys([*tracking.allowed_hosts, *metrics_hosts])),
         "--uvicorn-opts", uvicorn_opts,
+        # Every worker's counters and latency histograms on /metrics (multiprocess files,
+        # wiped by the boot module so a dead worker's pid files do not add up forever).
+        contract.EXPOSE_PROMETHEUS_FLAG, metrics_dir(scratch),
     ]  # fmt: skip
     cors_origins = origins.merged(tracking.cors_allowed_origins, public_origins)
     if cors_origins:

@@ -99,6 +99,20 @@ def otlp_traces_location(htpasswd: str) -> str:
 """
 
 
+def metrics_refused_location() -> str:
+    """MLflow's Prometheus endpoint is for the scraper on the private network: the public proxy
+    answers 404 for it (and anything under it) before asking for credentials."""
+    path = contract.METRICS_PATH
+    return f"""
+        location = {path} {{
+            return 404;
+        }}
+        location ^~ {path}/ {{
+            return 404;
+        }}
+"""
+
+
 def nginx_proxy_spec(
     proxy: ProxySettings,
     upstreams: list[str],
@@ -265,7 +279,7 @@ http {{
 
         # Every 401 nginx gives (wrong or missing credentials) goes through the failed-login limit.
         error_page 401 = {AUTH_FAILED_LOCATION};
-{server_info}{otlp_traces_location(paths.htpasswd)}
+{server_info}{otlp_traces_location(paths.htpasswd)}{metrics_refused_location()}
         location = {contract.HEALTH_PATH} {{
             auth_basic off;
             proxy_pass http://mlflow;

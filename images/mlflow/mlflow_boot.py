@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import time
 import urllib.error
@@ -55,6 +56,7 @@ from server_contract import (
     DB_OWNER_USER,
     DB_PASSWORD,
     DB_USER,
+    EXPOSE_PROMETHEUS_FLAG,
     FILE_SUFFIX,
     SCHEMA_MIGRATE,
     SCHEMA_MODES,
@@ -564,6 +566,17 @@ def healthcheck(url: str, timeout: float = 4.0) -> int:
         return 1
 
 
+def reset_metrics_dir(argv: list[str]) -> str | None:
+    """Empty the exporter's multiprocess dir named after --expose-prometheus, if any: the files
+    of a previous run's workers (other pids) would otherwise be summed into every scrape."""
+    if EXPOSE_PROMETHEUS_FLAG not in argv[:-1]:
+        return None
+    path = argv[argv.index(EXPOSE_PROMETHEUS_FLAG) + 1]
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, mode=0o700)
+    return path
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mlflow_boot %(levelname)s %(message)s")
     if not argv:
@@ -584,6 +597,7 @@ def main(argv: list[str]) -> int:
         return 1
     if argv[0] == "prepare":
         return 0
+    reset_metrics_dir(argv)
     os.execvp(argv[0], argv)
     return 1  # not reached
 

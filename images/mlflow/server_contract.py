@@ -14,6 +14,12 @@ from collections.abc import Mapping
 
 SERVER_PORT = 5000
 HEALTH_PATH = "/health"
+# MLflow's Prometheus exporter (--expose-prometheus): scraped on the private network only;
+# the proxy refuses it (components/specs/nginx.py).
+METRICS_PATH = "/metrics"
+EXPOSE_PROMETHEUS_FLAG = "--expose-prometheus"
+# Under the scratch dir: the exporter's multiprocess files, one set per worker pid.
+METRICS_SUBDIR = "prometheus"
 POSTGRES_PORT = 5432
 
 # Where the database is: plain settings.

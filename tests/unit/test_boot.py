@@ -238,3 +238,14 @@ def test_a_refused_schema_exits_1_with_one_error_line_and_no_server(monkeypatch,
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
         "the tracking schema is at older000, this image needs head0000"
     ]
+
+
+def test_boot_empties_the_prometheus_dir_of_a_previous_run(tmp_path):
+    metrics = tmp_path / "prometheus"
+    metrics.mkdir()
+    (metrics / "counter_1234.db").write_bytes(b"old worker")
+    argv = ["mlflow", "server", "--expose-prometheus", str(metrics), "--port", "5000"]
+    assert mlflow_boot.reset_metrics_dir(argv) == str(metrics)
+    assert metrics.is_dir() and list(metrics.iterdir()) == []
+    # A server without the exporter: nothing to do.
+    assert mlflow_boot.reset_metrics_dir(["mlflow", "server"]) is None

@@ -114,6 +114,16 @@ def test_security_middleware_stays_on_with_configured_hosts():
     assert "--gunicorn-opts" not in spec.command
 
 
+def test_every_server_exposes_prometheus_from_its_scratch_dir_and_admits_the_scraper():
+    tracking = parse_settings({"target": "docker"}).tracking
+    spec = mlflow_server_spec(
+        tracking, DB, MINIO, scratch_dir="/scratch/", metrics_hosts=["mlflow-0:5000", "localhost"]
+    )
+    assert flag(spec.command, "--expose-prometheus") == "/scratch/prometheus"
+    # The scraper's Host header (name:port) joins the configured hosts, each once.
+    assert flag(spec.command, "--allowed-hosts") == "localhost,127.0.0.1,mlflow-0:5000"
+
+
 def test_workspaces_are_off_unless_asked_for_then_the_server_enables_them():
     assert (
         "--enable-workspaces"
@@ -213,6 +223,13 @@ def test_nginx_requires_auth_everywhere_but_health(tmp_path):
     assert f"auth_basic_user_file {tmp_path / 'htpasswd'};" in root
     # The password never travels further than nginx.
     assert 'proxy_set_header Authorization "";' in text
+
+
+def test_nginx_refuses_metrics_before_asking_for_credentials(tmp_path):
+    text = render({}, tmp_path).config_text
+    for location in ("location = /metrics {", "location ^~ /metrics/ {"):
+        block = text[text.index(location) :]
+        assert block[: block.index("}")].split("{", 1)[1].split() == ["return", "404;"], location
 
 
 def test_nginx_takes_otlp_span_batches_with_the_api_s_auth_and_their_own_limit(tmp_path):
