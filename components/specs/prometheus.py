@@ -1,0 +1,69 @@
+"""Prometheus for the dev stack: the scrape config, rendered from the topology.
+
+One job per kind of target: the MLflow servers (their `--expose-prometheus` endpoint, on
+the backend network), postgres_exporter, and Prometheus itself. The alert rules are a file
+of the repo (observability/prometheus/alerts.yml), the same conditions as prod's alarms;
+Docker uploads it, the e2e points Prometheus at it where it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from components.versions import REPO_ROOT
+from images.mlflow import server_contract as contract
+
+PROMETHEUS_PORT = 9090
+POSTGRES_EXPORTER_PORT = 9187
+RULES_DIR = REPO_ROOT / "observability" / "prometheus"
+ALERT_RULES = RULES_DIR / "alerts.yml"
+# Job names: the alert rules select on them (`up{job="mlflow"}`).
+MLFLOW_JOB = "mlflow"
+POSTGRES_JOB = "postgres"
+PROMETHEUS_JOB = "prometheus"
+# Short enough that a stopped server or database is seen within a minute.
+SCRAPE_INTERVAL_SECONDS = 15
+EVALUATION_INTERVAL_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class ScrapeTargets:
+    """Where each job's endpoints are, as `host:port` the scraper can reach."""
+
+    mlflow: Sequence[str]
+    postgres_exporter: Sequence[str] = ()
+    prometheus: Sequence[str] = ()
+
+
+def scrape_config(
+    targets: ScrapeTargets,
+    *,
+    rule_files: Sequence[str],
+    scrape_interval_seconds: int = SCRAPE_INTERVAL_SECONDS,
+    evaluation_interval_seconds: int = EVALUATION_INTERVAL_SECONDS,
+) -> dict:
+    """prometheus.yml as data: a job for every kind of target that has endpoints."""
+    jobs = [
+        (MLFLOW_JOB, contract.METRICS_PATH, targets.mlflow),
+        (POSTGRES_JOB, "/metrics", targets.postgres_exporter),
+        (PROMETHEUS_JOB, "/metrics", targets.prometheus),
+    ]
+    return {
+        "global": {
+            "scrape_interval": f"{scrape_interval_seconds}s",
+            "evaluation_interval": f"{evaluation_interval_seconds}s",
+        },
+        "rule_files": list(rule_files),
+        "scrape_configs": [
+            {"job_name": job, "metrics_path": path, "static_configs": [{"targets": list(endpoints)}]}
+            for job, path, endpoints in jobs
+            if endpoints
+        ],
+    }
+
+
+def render_scrape_config(targets: ScrapeTargets, *, rule_files: Sequence[str], **intervals: int) -> str:
+    """The config file's text: JSON, which Prometheus' YAML parser reads as it is."""
+    return json.dumps(scrape_config(targets, rule_files=rule_files, **intervals), indent=2) + "\n"
