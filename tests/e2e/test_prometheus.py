@@ -1,0 +1,144 @@
+"""The real Prometheus scrapes the dev topology with the repo's scrape config and alert rules;
+a database that stops shows up as the PostgresDown alert condition.
+
+The database stopped is one of its own (with its own postgres_exporter), next to the shared
+topology's servers: stopping the shared database would break the other modules' tests."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from components.specs import prometheus
+from components.specs.prometheus import ScrapeTargets, render_scrape_config
+from testkit.postgres import LocalPostgres
+from testkit.processes import ManagedProcess, free_ports, wait_for_http
+
+pytestmark = pytest.mark.e2e
+
+HOST = "127.0.0.1"
+EXPORTER = "prometheus-postgres-exporter"  # Debian's name for postgres_exporter
+
+
+def binary(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed (Debian: apt-get install {name})"
+    return path
+
+
+class Prometheus:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, expr: str) -> list[dict]:
+        with requests.Session() as session:
+            session.trust_env = False
+            response = session.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
+        response.raise_for_status()
+        return response.json()["data"]["result"]
+
+    def wait_for(self, expr: str, *, count: int = 1, timeout: float = 60.0) -> list[dict]:
+        """Poll `expr` until it returns at least `count` series."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.query(expr)
+            if len(result) >= count:
+                return result
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{expr!r}: {len(result)} series after {timeout}s, wanted {count}")
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def monitored(stack) -> Iterator[tuple[Prometheus, LocalPostgres]]:
+    """Prometheus scraping the shared topology's servers and a database of its own, every 2 s
+    (the exporter takes about 1 s to give up on a stopped database: within the scrape timeout)."""
+    base = Path(tempfile.mkdtemp(prefix="mlflow-prometheus-"))
+    processes: list[ManagedProcess] = []
+    postgres = LocalPostgres(password="monitor-test-pw").start()
+    try:
+        exporter_port, prometheus_port = free_ports(2, HOST)
+        password_file = base / "pg-password"
+        password_file.write_text(postgres.password)
+        password_file.chmod(0o400)
+        exporter_env = {
+            "DATA_SOURCE_URI": f"{HOST}:{postgres.port}/postgres?sslmode=disable",
+            "DATA_SOURCE_USER": postgres.superuser,
+            "DATA_SOURCE_PASS_FILE": str(password_file),
+        }
+        processes.append(
+            ManagedProcess(
+                [binary(EXPORTER), f"--web.listen-address={HOST}:{exporter_port}"],
+                base,
+                name="postgres-exporter",
+                env=exporter_env,
+            )
+        )
+        targets = ScrapeTargets(
+            mlflow=[f"{HOST}:{inst.port}" for inst in stack.instances],
+            postgres_exporter=[f"{HOST}:{exporter_port}"],
+        )
+        config = base / "prometheus.yml"
+        config.write_text(
+            render_scrape_config(
+                targets,
+                rule_files=[str(prometheus.ALERT_RULES)],
+                scrape_interval_seconds=2,
+                evaluation_interval_seconds=1,
+            )
+        )
+        processes.append(
+            ManagedProcess(
+                [
+                    binary("prometheus"),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={base / 'data'}",
+                    f"--web.listen-address={HOST}:{prometheus_port}",
+                ],
+                base,
+                name="prometheus",
+            )
+        )
+        url = f"http://{HOST}:{prometheus_port}"
+        wait_for_http(f"{url}/-/ready", timeout=30)
+        yield Prometheus(url), postgres
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        postgres.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_prometheus_scrapes_every_server_and_the_database(monitored, stack):
+    prom, _ = monitored
+    for inst in stack.instances:  # a counted request, so the request families exist
+        with requests.Session() as session:
+            session.trust_env = False
+            assert session.get(f"{inst.url}/api/2.0/mlflow/experiments/search?max_results=1", timeout=30).ok
+    servers = prom.wait_for('up{job="mlflow"} == 1', count=len(stack.instances))
+    assert {s["metric"]["instance"] for s in servers} == {f"{HOST}:{inst.port}" for inst in stack.instances}
+    prom.wait_for("pg_up == 1")
+    # What the alert rules and the dashboard read is there, under the names they use.
+    for metric in ("mlflow_http_request_total", "pg_settings_max_connections", "pg_stat_activity_count",
+                   "pg_database_size_bytes"):  # fmt: skip
+        prom.wait_for(metric)
+    assert prom.query('ALERTS{alertname="PostgresDown"}') == []
+
+
+def test_a_stopped_database_is_the_postgres_down_alert_condition(monitored):
+    prom, postgres = monitored
+    prom.wait_for("pg_up == 1")
+    postgres.stop()
+    # The exporter answers and says the database does not.
+    down = prom.wait_for("pg_up == 0", timeout=30)
+    assert down[0]["metric"]["job"] == prometheus.POSTGRES_JOB
+    assert prom.query('up{job="postgres"} == 1')
+    # The rule saw it: pending now, firing after its `for`.
+    alert = prom.wait_for('ALERTS{alertname="PostgresDown"}', timeout=30)
+    assert alert[0]["metric"]["alertstate"] in {"pending", "firing"}
