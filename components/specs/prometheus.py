@@ -23,6 +23,17 @@ ALERT_RULES = RULES_DIR / "alerts.yml"
 MLFLOW_JOB = "mlflow"
 POSTGRES_JOB = "postgres"
 PROMETHEUS_JOB = "prometheus"
+# Series the alert rules and the Grafana dashboard read, as Prometheus stores them; the e2e
+# (tests/e2e/test_prometheus.py) shows each one scraped from the real servers and exporter.
+SCRAPED_METRICS = (
+    "up",
+    "mlflow_http_request_total",
+    "mlflow_http_request_duration_seconds_bucket",
+    "pg_up",
+    "pg_settings_max_connections",
+    "pg_stat_activity_count",
+    "pg_database_size_bytes",
+)
 # Short enough that a stopped server or database is seen within a minute.
 SCRAPE_INTERVAL_SECONDS = 15
 EVALUATION_INTERVAL_SECONDS = 15

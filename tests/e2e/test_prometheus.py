@@ -125,8 +125,7 @@ def test_prometheus_scrapes_every_server_and_the_database(monitored, stack):
     assert {s["metric"]["instance"] for s in servers} == {f"{HOST}:{inst.port}" for inst in stack.instances}
     prom.wait_for("pg_up == 1")
     # What the alert rules and the dashboard read is there, under the names they use.
-    for metric in ("mlflow_http_request_total", "pg_settings_max_connections", "pg_stat_activity_count",
-                   "pg_database_size_bytes"):  # fmt: skip
+    for metric in prometheus.SCRAPED_METRICS:
         prom.wait_for(metric)
     assert prom.query('ALERTS{alertname="PostgresDown"}') == []
 
