@@ -24,6 +24,8 @@ from urllib.parse import quote
 import psycopg2
 from psycopg2 import sql
 
+from components.specs.durability import DURABLE_SETTINGS
+
 from .processes import ManagedProcess, free_port, working_dir
 
 __all__ = ["LocalPostgres"]
@@ -31,14 +33,13 @@ __all__ = ["LocalPostgres"]
 # Accounts tried, in order, when we must drop root (no account is created).
 _RUN_AS_CANDIDATES = ("embedded_postgres", "postgres", "nobody")
 
-# Test server: durability off for speed; TCP on loopback only, no Unix socket
-# (avoids socket path length limits and /var/run permissions).
+# As durable as the stacks' PostgreSQL (a crash must not lose an acknowledged commit, or the
+# fault tests would test a weaker database than the one shipped); TCP on loopback only, no Unix
+# socket (avoids socket path length limits and /var/run permissions).
 _DEFAULT_SETTINGS = {
     "listen_addresses": "127.0.0.1",
     "unix_socket_directories": "",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
+    **DURABLE_SETTINGS,
     "password_encryption": "scram-sha-256",
 }
 
