@@ -231,9 +231,19 @@ def test_nginx_rate_limits_failed_logins_only(tmp_path):
 
 def test_nginx_lists_every_mlflow_replica(tmp_path):
     text = render({}, tmp_path, upstreams=("mlflow-0:5000", "mlflow-1:5000")).config_text
-    assert "server mlflow-0:5000;" in text and "server mlflow-1:5000;" in text
+    assert "server mlflow-0:5000 max_fails=1 fail_timeout=1s;" in text
+    assert "server mlflow-1:5000 max_fails=1 fail_timeout=1s;" in text
     with pytest.raises(ValueError):
         render({}, tmp_path, upstreams=())
+
+
+def test_a_failed_upstream_is_tried_again_after_one_second():
+    """nginx's defaults (max_fails=1, fail_timeout=10s) left a restarted server without traffic
+    for up to 10 s after it was healthy; the issue asks for 2 s at most."""
+    from components.specs.nginx import upstream_server
+
+    assert upstream_server("mlflow-0:5000") == "server mlflow-0:5000 max_fails=1 fail_timeout=1s;"
+    assert upstream_server("mlflow-0:5000", resolve=True) == "server mlflow-0:5000 max_fails=1 fail_timeout=1s resolve;"
 
 
 def test_nginx_tls_is_modern_and_optional(tmp_path):
