@@ -308,3 +308,12 @@ def test_basic_auth_gets_its_database_ini_path_and_secrets_from_the_spec():
     assert spec.env["MLFLOW_AUTH_ADMIN_USERNAME"] == "root"
     assert {"MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"} <= set(spec.secret_env)
     assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in spec.env
+
+
+def test_pooled_connections_are_recycled_before_rds_proxy_drops_them():
+    from components.aws.metadata_store import PROXY_IDLE_CLIENT_TIMEOUT_SECONDS
+    from components.specs.connections import DB_POOL_RECYCLE_SECONDS
+
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO)
+    assert spec.env["MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE"] == str(DB_POOL_RECYCLE_SECONDS) == "600"
+    assert DB_POOL_RECYCLE_SECONDS < PROXY_IDLE_CLIENT_TIMEOUT_SECONDS
