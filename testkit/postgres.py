@@ -97,8 +97,11 @@ def _check_reachable(path: Path, account: pwd.struct_passwd) -> None:
 class LocalPostgres:
     """PostgreSQL with scram-sha-256 password auth for one superuser.
 
-    Use as a context manager or call start()/stop(). `base_dir=None` uses a
-    fresh temp dir that stop() deletes; a given `base_dir` is kept (and an
+    Use as a context manager or call start() and, at the end, close().
+    stop() (fast shutdown) and kill() (SIGKILL of the server's whole process
+    tree: a crash) keep the data dir, port and password, so start() brings the
+    same cluster back, as a restarted container would. `base_dir=None` uses a
+    fresh temp dir that close() deletes; a given `base_dir` is kept (and an
     existing cluster in `<base_dir>/pgdata` is reused, so the same password
     must be passed).
     """
@@ -154,16 +157,21 @@ class LocalPostgres:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> LocalPostgres:
-        if self.process is not None:
+        """The first start makes the cluster; a later one (after stop() or kill()) starts the
+        same data dir on the same port. The server first replays its WAL after a kill."""
+        if self.process is not None and self.process.is_running():
             raise RuntimeError("already started")
-        self.base_dir = working_dir(self._given_dir, "testkit-pg-")
+        first = self.base_dir is None
+        if first:
+            self.base_dir = working_dir(self._given_dir, "testkit-pg-")
         try:
-            self._prepare_binaries()
+            if self._bin_dir is None:
+                self._prepare_binaries()
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb()
             self._start_server()
         except BaseException:
-            self.stop()
+            self.close() if first else self.stop()
             raise
         return self
 
@@ -284,9 +292,18 @@ class LocalPostgres:
                 time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Fast shutdown (SIGINT), SIGKILL after `timeout`; delete the temp dir."""
+        """Fast shutdown (SIGINT), SIGKILL after `timeout`; the data stays for start()."""
         if self.process is not None:
             self.process.stop(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend at once (a crash); the data stays for start()."""
+        if self.process is not None:
+            self.process.kill()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """stop(), then delete the temp dir (a given base_dir keeps its cluster)."""
+        self.stop(timeout)
         if self.base_dir is not None:
             if self._given_dir is None:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
@@ -297,7 +314,7 @@ class LocalPostgres:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
     # -- SQL helpers -------------------------------------------------------
 
