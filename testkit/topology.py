@@ -568,6 +568,7 @@ class DevTopology:
                 self._launch_nginx(binary, root)
                 return
             except TimeoutError:
+                assert self.nginx is not None, "_launch_nginx() starts it before waiting"
                 log = self.nginx.tail(20)
                 self.nginx.kill()
                 if "Address already in use" not in log or attempt == 2:
