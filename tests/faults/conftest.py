@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 
 import mlflow
 import pytest
 
-from tests.e2e.conftest import require_nginx, start_topology, stop_topology
 from testkit.server_venv import ServerVenvError, require_server_venv
 from testkit.topology import DevTopology
+from tests.e2e.conftest import require_nginx, start_topology, stop_topology
 
 # Above the 200 MB artifact of the S3 fault.
 SETTINGS = {"proxy": {"maxUploadSize": "300m"}, "tracking": {"replicas": 2}}
 
 
 @pytest.fixture(scope="session")
-def faulty() -> DevTopology:
+def faulty() -> Iterator[DevTopology]:
     require_nginx()
     try:
         require_server_venv()

@@ -8,6 +8,7 @@ stored twice (a duplicate: a retried request the server had already committed).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -86,9 +87,7 @@ class WriterLoad:
     def outcome(self, fault_at: float) -> Outcome:
         lost = duplicates = 0
         for writer in self.writers:
-            stored = Counter(
-                (m.step, m.value) for m in self.client.get_metric_history(writer.run_id, KEY)
-            )
+            stored = Counter((m.step, m.value) for m in self.client.get_metric_history(writer.run_id, KEY))
             lost += sum(1 for step, _ in writer.acked if stored[(step, float(step))] == 0)
             duplicates += sum(count - 1 for count in stored.values() if count > 1)
         times = sorted(t for w in self.writers for _, t in w.acked)
@@ -97,6 +96,6 @@ class WriterLoad:
         assert before and after, "the load must run on both sides of the fault"
         recovery = after[0] - fault_at
         # Any later stall of all writers (e.g. the restart after a stop) counts too.
-        gaps = [b - a for a, b in zip(after, after[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(after)]
         recovery = max([recovery, *gaps])
         return Outcome(self.acked_count(), lost, duplicates, len(self.errors()), round(recovery, 2))
