@@ -18,8 +18,9 @@ from testkit.server_venv import ServerVenvError, require_server_venv
 from testkit.topology import DevTopology
 from tests.e2e.conftest import require_nginx, start_topology, stop_topology
 
-# Above the 200 MB artifact of the S3 fault.
-SETTINGS = {"proxy": {"maxUploadSize": "300m"}, "tracking": {"replicas": 2}}
+# A body limit above the 200 MB artifact of the S3 fault; one worker per server: the faults are
+# about processes, and a server restarts in half the time.
+SETTINGS = {"proxy": {"maxUploadSize": "300m"}, "tracking": {"replicas": 2, "workers": 1}}
 
 
 @pytest.fixture(scope="session")

@@ -73,11 +73,13 @@ def _stored_bytes(path: Path) -> int:
 def test_stop_s3_during_a_200_mb_upload(faulty, experiment_id, record_fault, tmp_path):
     client = MlflowClient()
     run_id = client.create_run(experiment_id).info.run_id
-    artifact = tmp_path / "big.bin"
+    artifact, written = tmp_path / "big.bin", hashlib.sha256()
     with open(artifact, "wb") as out:
         for _ in range(ARTIFACT_BYTES // (8 << 20)):
-            out.write(os.urandom(8 << 20))
-    digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
+            chunk = os.urandom(8 << 20)
+            written.update(chunk)
+            out.write(chunk)
+    digest = written.hexdigest()
     load = WriterLoad(experiment_id).start()
     load.wait_for_acks(BEFORE)
     result: dict = {}
