@@ -133,8 +133,11 @@ def test_restart_nginx(faulty, experiment_id, record_fault):
     faulty.start_nginx()
     load.wait_for_acks(AFTER)
     outcome = _assert_nothing_lost(load, fault_at, record_fault, "SIGKILL nginx, restart")
-    # Refused connections are retried by the client (urllib3 connect retries).
-    assert outcome.client_errors == 0, load.errors()
+    # Refused and reset connections are retried by the client (urllib3's connect and read
+    # retries); an answer cut after its status line (IncompleteRead) is not: the client raises.
+    # That can only be the one request each writer had in flight at the kill.
+    assert outcome.client_errors <= len(load.writers), load.errors()
+    assert all("Connection broken" in e or "Connection aborted" in e for e in load.errors()), load.errors()
 
 
 def test_graceful_nginx_reload_drops_nothing(faulty, experiment_id, record_fault):
