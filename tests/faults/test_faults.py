@@ -37,13 +37,36 @@ def _assert_nothing_lost(load: WriterLoad, fault_at: float, record, fault: str, 
     return outcome
 
 
+def _established_to(port: int) -> int:
+    """TCP connections in ESTABLISHED state whose local end is 127.0.0.1:`port` (/proc/net/tcp)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        count += int(local.split(":")[1], 16) == port and state == "01"
+    return count
+
+
+def _seconds_until_proxied_to(port: int, timeout: float = 10.0) -> float:
+    """How long until nginx holds a connection to the server on `port` (it keeps its upstream
+    connections alive, so one it sent a request on stays ESTABLISHED)."""
+    started = time.monotonic()
+    while not _established_to(port):
+        assert time.monotonic() - started < timeout, f"nginx sent nothing to :{port} within {timeout}s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
 def test_sigkill_one_of_two_servers(faulty, experiment_id, record_fault):
     load = WriterLoad(experiment_id).start()
     load.wait_for_acks(BEFORE)
     fault_at = time.monotonic()
     faulty.kill_mlflow(0)
     load.wait_for_acks(AFTER)  # the other server carries the load meanwhile
-    faulty.start_mlflow([0])
+    faulty.start_mlflow([0])  # returns once it is healthy
+    back_in = _seconds_until_proxied_to(faulty.instances[0].port)
+    print(f"\nnginx proxied to the restarted server {back_in:.2f} s after it was healthy")
+    # max_fails=1 fail_timeout=1s (components/specs/nginx.py): within 2 s, not nginx's 10 s.
+    assert back_in < 2.0
     load.wait_for_acks(AFTER)
     outcome = _assert_nothing_lost(load, fault_at, record_fault, "SIGKILL one of two MLflow servers, restart")
     # nginx passes a refused connection to the other server; the client's own retries cover
