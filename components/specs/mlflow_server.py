@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 from components.config.base import TrackingSettings
 from components.specs import origins
-from components.specs.connections import DB_MAX_OVERFLOW, DB_POOL_SIZE
+from components.specs.connections import DB_MAX_OVERFLOW, DB_POOL_RECYCLE_SECONDS, DB_POOL_SIZE
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.health import HealthCheck
 from components.specs.image_layout import SCRATCH_DIR
@@ -161,6 +161,7 @@ def mlflow_server_spec(
         **store_env(database, artifacts, scratch),
         "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": str(DB_POOL_SIZE),
         "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": str(DB_MAX_OVERFLOW),
+        "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE": str(DB_POOL_RECYCLE_SECONDS),
         # MLflow's job runner: 8 extra processes (~0.5 GB) per server, and periodic jobs that
         # must run on one server only. Off unless the stack asks for it (single replica).
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if tracking.job_execution else "false",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import urllib.parse
 from collections.abc import Mapping
+from types import MappingProxyType
 
 SERVER_PORT = 5000
 HEALTH_PATH = "/health"
@@ -122,6 +123,25 @@ def fernet_key_from_base64(standard: str) -> str:
     return fernet_key(base64.b64decode(standard, validate=True))
 
 
+# libpq's TCP settings on every connection to the metadata database. A Multi-AZ failover moves
+# the endpoint's DNS name to the standby; a connection still open to the old primary gets no RST
+# (its host is gone), so without these a query on it waits for the kernel's retransmissions
+# (~15 min) and a pooled connection's pre-ping hangs as long. With them a dead peer is found
+# within 30 s of unacknowledged data (tcp_user_timeout, ms) or 30 + 3 x 10 s of idle silence
+# (keepalives), and a connection attempt to an address that does not answer yet gives up after
+# 10 s (connect_timeout) instead of the kernel's ~2 min.
+DB_TCP_OPTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "connect_timeout": "10",
+        "keepalives": "1",
+        "keepalives_idle": "30",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
+        "tcp_user_timeout": "30000",
+    }
+)
+
+
 class MissingSettings(ValueError):
     """Database settings are missing; the message names them."""
 
@@ -144,6 +164,7 @@ def backend_store_uri(environ: Mapping[str, str], *, password_required: bool = T
     query = {"sslmode": environ.get(DB_SSLMODE) or "prefer"}
     if environ.get(DB_SSLROOTCERT):
         query["sslrootcert"] = environ[DB_SSLROOTCERT]
+    query.update(DB_TCP_OPTIONS)
     host, port = environ[DB_HOST], environ.get(DB_PORT) or str(POSTGRES_PORT)
     name = urllib.parse.quote(environ[DB_NAME], safe="")
     return f"postgresql+psycopg2://{credentials}@{host}:{port}/{name}?{urllib.parse.urlencode(query)}"

@@ -12,12 +12,15 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import urllib.parse
 
 import mlflow
 import pytest
 import requests
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
+
+from images.mlflow import server_contract as contract
 
 from .conftest import start_topology, stop_topology
 
@@ -71,7 +74,11 @@ def test_auth_ini_is_owner_only_with_the_credential_cache_on(authed):
         config = configparser.ConfigParser()  # as MLflow reads it: with interpolation
         config.read(path)
         assert int(config["mlflow"]["auth_cache_ttl_seconds"]) > 0
-        assert config["mlflow"]["database_uri"].endswith("/mlflow_auth?sslmode=disable")
+        # Parsed, never shown: the URI holds the password.
+        uri = urllib.parse.urlsplit(config["mlflow"]["database_uri"])
+        query = dict(urllib.parse.parse_qsl(uri.query))
+        assert uri.path == "/mlflow_auth" and query.pop("sslmode") == "disable"
+        assert query == dict(contract.DB_TCP_OPTIONS)  # the auth store's pool survives a failover too
         assert os.stat(path).st_mode & 0o777 == 0o600
 
 

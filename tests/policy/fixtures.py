@@ -145,6 +145,26 @@ CASES["rds-ddl-logged"] = Case(
     ],
 )
 
+CASES["rds-durable-commits"] = Case(
+    [db, with_props(params, parameters=[*DB_PARAMETERS, {"name": "synchronous_commit", "value": "on"}])],
+    [
+        db,
+        with_props(
+            params,
+            parameters=[
+                *DB_PARAMETERS,
+                {"name": "synchronous_commit", "value": "off"},
+                {"name": "fsync", "value": "0"},
+                {"name": "full_page_writes", "value": "on"},
+            ],
+        ),
+    ],
+    [
+        ("db-params", "synchronous_commit=off acknowledges commits a crash can lose; leave it on"),
+        ("db-params", "fsync=0 acknowledges commits a crash can lose; leave it on"),
+    ],
+)
+
 # ---- S3 ---------------------------------------------------------------------------------------
 BUCKET = "aws:s3/bucket:Bucket"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
