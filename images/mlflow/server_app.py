@@ -36,7 +36,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 AUDIT_LOGGER = "mlflow_platform.audit"
-AUDIT_FILE = "audit.jsonl"
 AUDIT_FILE_BYTES = 50 * 2**20
 AUDIT_FILE_BACKUPS = 5
 # JSON bodies up to this size are read for the object ids they name; bigger ones pass unread.
@@ -127,11 +126,11 @@ def object_ids(query: bytes, body: bytes | None) -> dict[str, Any]:
             document = None
         if isinstance(document, dict):
             for key in ID_FIELDS:
-                value = document.get(key)
-                if isinstance(value, str | int | float) or (
-                    isinstance(value, list) and all(isinstance(v, str | int) for v in value)
+                named = document.get(key)
+                if isinstance(named, str | int | float) or (
+                    isinstance(named, list) and all(isinstance(v, str | int) for v in named)
                 ):
-                    ids[key] = value
+                    ids[key] = named
     return ids
 
 
@@ -148,7 +147,9 @@ def audit_logger(directory: str | None) -> logging.Logger:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         handlers.append(
             logging.handlers.RotatingFileHandler(
-                os.path.join(directory, AUDIT_FILE), maxBytes=AUDIT_FILE_BYTES, backupCount=AUDIT_FILE_BACKUPS
+                os.path.join(directory, contract.AUDIT_LOG_FILE),
+                maxBytes=AUDIT_FILE_BYTES,
+                backupCount=AUDIT_FILE_BACKUPS,
             )
         )
     for handler in handlers:

@@ -113,6 +113,7 @@ APP_NAMES = (PLATFORM_APP, BASIC_AUTH_APP)
 # Where the audit log's rotating audit.jsonl is written (a directory on the scratch volume).
 AUDIT_LOG_DIR = "MLFLOW_PLATFORM_AUDIT_DIR"
 AUDIT_LOG_SUBDIR = "audit"
+AUDIT_LOG_FILE = "audit.jsonl"
 # The header that names the user a proxy authenticated (the dev nginx sets it from $remote_user,
 # replacing any client-sent value). A server trusts it only when this variable names it: on prod
 # the ALB passes client headers through, so prod never sets it.

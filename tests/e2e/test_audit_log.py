@@ -29,7 +29,7 @@ def audit_lines(topo) -> list[dict]:
     """Every server's audit.jsonl, parsed (each line must be one JSON object)."""
     lines = []
     for inst in topo.instances:
-        path = Path(inst.spec.scratch_dir) / contract.AUDIT_LOG_SUBDIR / "audit.jsonl"
+        path = Path(inst.spec.scratch_dir) / contract.AUDIT_LOG_SUBDIR / contract.AUDIT_LOG_FILE
         if path.exists():
             lines += [json.loads(line) for line in path.read_text().splitlines()]
     return lines
