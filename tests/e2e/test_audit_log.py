@@ -19,7 +19,6 @@ from mlflow.exceptions import MlflowException
 
 from images.mlflow import server_contract as contract
 
-from .conftest import start_topology, stop_topology
 from .helpers import unique
 
 pytestmark = pytest.mark.e2e
@@ -106,13 +105,10 @@ def test_a_client_cannot_claim_another_user_through_the_proxy(tracking):
     assert line["user"] == tracking.username
 
 
-@pytest.fixture(scope="module")
-def authed(server_venv):
-    """One server as prod runs it by default: MLflow's basic-auth app inside ours, no proxy."""
-    tracking = {"replicas": 1, "allowedHosts": ["127.0.0.1", "127.0.0.1:*"]}
-    topo = start_topology(settings={"tracking": tracking}, nginx=False, app_name=contract.BASIC_AUTH_APP)
-    yield topo
-    stop_topology(topo)
+@pytest.fixture
+def authed(basic_auth_stack):
+    """Prod's default: MLflow's basic-auth app inside ours, no proxy (shared with test_basic_auth)."""
+    return basic_auth_stack
 
 
 def test_basic_auth_writes_and_denials_are_lines_and_no_secret_is_logged(authed, monkeypatch):
@@ -131,12 +127,23 @@ def test_basic_auth_writes_and_denials_are_lines_and_no_secret_is_logged(authed,
     finally:
         mlflow.set_tracking_uri(None)
 
-    [created] = lines_for(authed, path="/api/2.0/mlflow/runs/create")
+    [created] = [
+        line
+        for line in lines_for(authed, path="/api/2.0/mlflow/runs/create")
+        if line["ids"]["experiment_id"] == experiment_id
+    ]
     assert created["user"] == "admin" and created["status"] == 200
     assert created["ids"]["experiment_id"] == experiment_id
-    [upload] = [line for line in lines_for(authed, method="PUT") if line["path"].endswith("/note.txt")]
+    [upload] = [
+        line
+        for line in lines_for(authed, method="PUT")
+        if line["path"].endswith(f"/{run.info.run_id}/artifacts/note.txt")
+    ]
     assert upload["status"] == 200 and upload["user"] == "admin"
-    [denied] = wait_for(lambda: lines_for(authed, path="/api/2.0/mlflow/experiments/delete"))
+    [denied] = wait_for(lambda: [
+        line for line in lines_for(authed, path="/api/2.0/mlflow/experiments/delete")
+        if line["ids"].get("experiment_id") == experiment_id
+    ])  # fmt: skip
     assert denied["status"] == 401 and denied["ids"]["experiment_id"] == experiment_id
 
     logs = all_logs(authed)
