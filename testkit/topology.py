@@ -173,8 +173,8 @@ class DevTopology:
         self.start_timeout = start_timeout
         self.log_archive_dir = Path(log_archive_dir) if log_archive_dir else None
         self.server_env = dict(server_env or {})
-        # `--app-name basic-auth`, as the AWS stack's default auth mode runs it.
-        self.app_name = app_name
+        # `--app-name basic-auth`, as the AWS stack's default auth mode runs it; else ours alone.
+        self.app_name = app_name or contract.PLATFORM_APP
         # The dev stacks' SSE-S3 default on the bucket; False only to show what it changes.
         self.bucket_encryption = bucket_encryption
         # Another MLflow than the image's (an older release, for the upgrade tests) and the
@@ -399,6 +399,8 @@ class DevTopology:
                 port=port,
                 scratch_dir=str(scratch),
                 app_name=self.app_name,
+                # As the dev stack: nginx authenticates and names the user to the audit log.
+                trust_proxy_user=self.with_nginx,
                 public_origins=proxy_origins(self.settings.proxy) if self.with_nginx else (),
             )
             if self.server_command:

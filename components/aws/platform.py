@@ -54,7 +54,7 @@ def server_spec(settings: AwsSettings, shape: ServerShape, database: DatabaseEnd
         port=shape.port,
         scratch_dir=shape.scratch_dir,
         keep_alive_seconds=settings.load_balancer.idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS,
-        app_name="basic-auth" if settings.auth.mode == "basic-auth" else None,
+        app_name=contract.BASIC_AUTH_APP if settings.auth.mode == "basic-auth" else contract.PLATFORM_APP,
         auth_admin_username=settings.auth.admin_username,
         public_origins=load_balancer_origins(settings.load_balancer.domain_name),
         # A rolling deploy keeps the old tasks writing: servers never migrate, the one-off

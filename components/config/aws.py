@@ -330,6 +330,9 @@ class AwsLogSettings(ConfigModel):
     # Container, database and WAF logs in CloudWatch.
     retention_days: LogRetentionDays = 365
     """CloudWatch retention (container, RDS and WAF logs): 90 days at least"""
+    # The servers' audit log (one JSON line per write), in a log group of its own.
+    audit_retention_days: LogRetentionDays = 365
+    """CloudWatch retention of the audit log (who changed what): 90 days at least"""
     # ALB access logs and flow logs in the log bucket.
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
     """ALB access logs and flow logs"""

@@ -273,6 +273,8 @@ http {{
         proxy_set_header X-Forwarded-Host $host;
         # nginx checked the password; MLflow never needs to see it.
         proxy_set_header Authorization "";
+        # Who nginx authenticated, for the servers' audit log; replaces any client-sent value.
+        proxy_set_header {contract.PROXY_USER_HEADER_NAME} $remote_user;
 
         add_header X-Content-Type-Options nosniff always;
 

@@ -105,6 +105,21 @@ SCHEMA_STATUS_EXIT_CODES = {"current": 0, "behind": 10, "ahead": 11, "empty": 12
 # task runs UPGRADE_COMMAND; the deploy script runs the same task definition with SCHEMA_STATUS_COMMAND.
 UPGRADE_COMMAND = ("upgrade",)
 SCHEMA_STATUS_COMMAND = ("schema-status",)
+# The app `mlflow server --app-name` runs: ours around MLflow's (images/mlflow/server_app.py, found
+# through the `mlflow.app` entry points of mlflow_platform_app-1.0.dist-info on PYTHONPATH). Ours keeps
+# MLflow's name for the basic-auth app, so MLflow still bootstraps its admin before forking.
+PLATFORM_APP = "platform"
+BASIC_AUTH_APP = "basic-auth"
+APP_NAMES = (PLATFORM_APP, BASIC_AUTH_APP)
+# Where the audit log's rotating audit.jsonl is written (a directory on the scratch volume).
+AUDIT_LOG_DIR = "MLFLOW_PLATFORM_AUDIT_DIR"
+AUDIT_LOG_SUBDIR = "audit"
+AUDIT_LOG_FILE = "audit.jsonl"
+# The header that names the user a proxy authenticated (the dev nginx sets it from $remote_user,
+# replacing any client-sent value). A server trusts it only when this variable names it: on prod
+# the ALB passes client headers through, so prod never sets it.
+PROXY_USER_HEADER = "MLFLOW_PLATFORM_PROXY_USER_HEADER"
+PROXY_USER_HEADER_NAME = "X-MLflow-Platform-User"
 # RDS's master password: 40 characters (~238 bits), nothing to escape in a URI.
 RDS_PASSWORD_LENGTH = 40
 # The dev proxy's basic-auth password.

@@ -22,21 +22,16 @@ from mlflow.server import get_app_client
 
 from images.mlflow import server_contract as contract
 
-from .conftest import start_topology, stop_topology
-
 pytestmark = pytest.mark.e2e
 
 SERVERS = 2
 HOST = {"Host": "127.0.0.1"}
 
 
-@pytest.fixture(scope="module")
-def authed(server_venv):
-    # The client talks to each server's own port (Host: 127.0.0.1:<port>), not through nginx.
-    tracking = {"replicas": SERVERS, "allowedHosts": ["127.0.0.1", "127.0.0.1:*"]}
-    topo = start_topology(settings={"tracking": tracking}, nginx=False, app_name="basic-auth")
-    yield topo
-    stop_topology(topo)
+@pytest.fixture
+def authed(basic_auth_stack):
+    assert len(basic_auth_stack.instances) == SERVERS
+    return basic_auth_stack
 
 
 @pytest.fixture

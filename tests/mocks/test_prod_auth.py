@@ -83,7 +83,8 @@ def test_oidc_signs_in_at_the_alb_with_a_secret_client_secret(oidc_run):
     assert secrets == {
         "MLFLOW_DB_PASSWORD", "MLFLOW_DB_OWNER_PASSWORD", "MLFLOW_CRYPTO_KEK_PASSPHRASE", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
     }  # fmt: skip
-    assert "--app-name" not in container(run)["command"]
+    command = container(run)["command"]
+    assert command[command.index("--app-name") + 1] == "platform"  # ours, without MLflow's basic-auth
 
 
 @pytest.mark.parametrize("secret_keys", [(), ("mlflow-platform:database",)])

@@ -89,7 +89,7 @@ def test_log_groups_use_the_logs_key_which_only_logs_of_this_stack_may_use(prod_
     logs_key = key_named(prod_run, "logs")
     groups = prod_run.of_type("aws:cloudwatch/logGroup:LogGroup")
     # The container's, RDS's two, WAF's.
-    assert len(groups) == 4 and {g.plain["kmsKeyId"] for g in groups} == {key_arn(logs_key.name)}
+    assert len(groups) == 5 and {g.plain["kmsKeyId"] for g in groups} == {key_arn(logs_key.name)}
     patterns = [
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/mlflow/prod/tracking-server-*",
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/rds/instance/mlflow-prod-*",
