@@ -18,6 +18,12 @@ from components.specs.mlflow_server import ServerShape
 MAX_DEREGISTRATION_DELAY_SECONDS = 3600
 
 
+# The one listener rule: the lowest priority number, evaluated first (ALB priorities: 1-50000).
+METRICS_RULE_PRIORITY = 1
+# What the servers' Prometheus exporter answers (path patterns are case-sensitive, `*` any suffix).
+METRICS_PATHS = ("/metrics", "/metrics/*")
+
+
 def deregistration_delay(idle_timeout_seconds: int) -> int:
     """How long a draining task (a deploy, a scale-in) keeps serving its in-flight requests.
 
@@ -144,6 +150,29 @@ class LoadBalancer(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # The servers' Prometheus exporter is scraped on the private network only: the ALB answers
+        # 404 itself, before any sign-in (rules run before the default actions), whatever auth mode.
+        aws.lb.ListenerRule(
+            f"{name}-no-metrics",
+            aws.lb.ListenerRuleArgs(
+                listener_arn=self.https_listener.arn,
+                priority=METRICS_RULE_PRIORITY,
+                conditions=[
+                    aws.lb.ListenerRuleConditionArgs(
+                        path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=list(METRICS_PATHS))
+                    )
+                ],
+                actions=[
+                    aws.lb.ListenerRuleActionArgs(
+                        type="fixed-response",
+                        fixed_response=aws.lb.ListenerRuleActionFixedResponseArgs(
+                            content_type="text/plain", status_code="404", message_body="Not Found"
+                        ),
+                    )
+                ],
+            ),
+            opts=child,
+        )
         if args.web_acl_arn is not None:
             # Both inputs force a new association (terraform-provider-aws web_acl_association.go),
             # which AWS makes in place of the old one; the provider retries while a new ALB is not
@@ -174,6 +203,9 @@ class LoadBalancer(pulumi.ComponentResource):
         self.target_group_arn = target_group.arn
         self.deregistration_delay_seconds = deregistration_delay(settings.idle_timeout_seconds)
         self.resource_label = pulumi.Output.concat(alb.arn_suffix, "/", target_group.arn_suffix)
+        # The CloudWatch dimension values (LoadBalancer, TargetGroup) of the ALB's metrics.
+        self.arn_suffix: pulumi.Output[str] = alb.arn_suffix
+        self.target_group_arn_suffix: pulumi.Output[str] = target_group.arn_suffix
         self.register_outputs({"url": self.url, "dnsName": alb.dns_name})
 
     def _certificate(
