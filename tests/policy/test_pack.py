@@ -25,7 +25,7 @@ DEV_EXEMPT = {"rds-deletion-protection", "rds-multi-az", "alb-deletion-protectio
 
 def test_the_pack_has_at_least_24_policies_with_unique_names():
     policies = pack.build_policies("prod")
-    assert len(policies) == len(ALL_RULES) == 68
+    assert len(policies) == len(ALL_RULES) == 70
     assert len({p.name for p in policies}) == len(policies)
     kinds = {type(p) for p in policies}
     assert kinds == {ResourceValidationPolicy, StackValidationPolicy}
@@ -78,7 +78,7 @@ def served(monkeypatch, capsysbinary):
 def test_main_serves_a_valid_policy_pack(served):
     info = served("prod").GetAnalyzerInfo(None, None)
     assert info.name == pack.PACK_NAME
-    assert len(info.policies) == len(ALL_RULES) == 68
+    assert len(info.policies) == len(ALL_RULES) == 70
     assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
     assert {p.policy_type for p in info.policies} == {
         proto.PolicyType.POLICY_TYPE_RESOURCE,
