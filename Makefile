@@ -12,7 +12,7 @@ ifndef PULUMI_CONFIG_PASSPHRASE
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(STATE_DIR)/passphrase
 endif
 
-.PHONY: up preview doctor destroy gc outputs tls-cert backup restore test test-fast install-dev server-venv lock-image check format snapshot screenshots
+.PHONY: up preview doctor destroy gc outputs tls-cert backup restore test test-fast test-faults install-dev server-venv lock-image check format snapshot screenshots
 
 # `make doctor` (and so every `up`/`preview` first): Pulumi CLI version, the Python `pulumi install`
 # uses, the Docker engine, the passphrase against the stack's salt. One line per check, with the fix.
@@ -72,6 +72,10 @@ test: server-venv
 # No local servers: unit, mocks, policies and static checks (~30 s).
 test-fast:
 	$(PYTHON) -m pytest -m "not e2e"
+
+# The fault suite alone (tests/faults: kills and restarts the topology's processes under load).
+test-faults: server-venv
+	$(PYTHON) -m pytest -m faults
 
 install-dev:
 	$(PYTHON) -m pip install -r requirements-dev.txt

@@ -22,6 +22,8 @@ class PlatformOutputs:
     # Prod: what deploy/aws/upgrade.py needs for a schema upgrade (cluster, service, the upgrade
     # task definition, its network, the RDS instance to snapshot, the URNs to update first).
     schema_upgrade: pulumi.Output[dict] | None = None
+    # Prod: the SNS topic every alarm notifies (subscribe a pager or a chat to it).
+    alarm_topic_arn: pulumi.Output[str] | None = None
 
     def client_env(self) -> pulumi.Output[str]:
         """Ready-to-paste `export` lines for the MLflow client; secret, as it holds the password."""

@@ -24,6 +24,8 @@ from urllib.parse import quote
 import psycopg2
 from psycopg2 import sql
 
+from components.specs.durability import DURABLE_SETTINGS
+
 from .processes import ManagedProcess, free_port, working_dir
 
 __all__ = ["LocalPostgres"]
@@ -31,14 +33,13 @@ __all__ = ["LocalPostgres"]
 # Accounts tried, in order, when we must drop root (no account is created).
 _RUN_AS_CANDIDATES = ("embedded_postgres", "postgres", "nobody")
 
-# Test server: durability off for speed; TCP on loopback only, no Unix socket
-# (avoids socket path length limits and /var/run permissions).
+# As durable as the stacks' PostgreSQL (a crash must not lose an acknowledged commit, or the
+# fault tests would test a weaker database than the one shipped); TCP on loopback only, no Unix
+# socket (avoids socket path length limits and /var/run permissions).
 _DEFAULT_SETTINGS = {
     "listen_addresses": "127.0.0.1",
     "unix_socket_directories": "",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
+    **DURABLE_SETTINGS,
     "password_encryption": "scram-sha-256",
 }
 
@@ -96,8 +97,11 @@ def _check_reachable(path: Path, account: pwd.struct_passwd) -> None:
 class LocalPostgres:
     """PostgreSQL with scram-sha-256 password auth for one superuser.
 
-    Use as a context manager or call start()/stop(). `base_dir=None` uses a
-    fresh temp dir that stop() deletes; a given `base_dir` is kept (and an
+    Use as a context manager or call start() and, at the end, close().
+    stop() (fast shutdown) and kill() (SIGKILL of the server's whole process
+    tree: a crash) keep the data dir, port and password, so start() brings the
+    same cluster back, as a restarted container would. `base_dir=None` uses a
+    fresh temp dir that close() deletes; a given `base_dir` is kept (and an
     existing cluster in `<base_dir>/pgdata` is reused, so the same password
     must be passed).
     """
@@ -153,16 +157,21 @@ class LocalPostgres:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> LocalPostgres:
-        if self.process is not None:
+        """The first start makes the cluster; a later one (after stop() or kill()) starts the
+        same data dir on the same port. The server first replays its WAL after a kill."""
+        if self.process is not None and self.process.is_running():
             raise RuntimeError("already started")
-        self.base_dir = working_dir(self._given_dir, "testkit-pg-")
+        first = self.base_dir is None
+        if first:
+            self.base_dir = working_dir(self._given_dir, "testkit-pg-")
         try:
-            self._prepare_binaries()
+            if self._bin_dir is None:
+                self._prepare_binaries()
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb()
             self._start_server()
         except BaseException:
-            self.stop()
+            self.close() if first else self.stop()
             raise
         return self
 
@@ -283,9 +292,18 @@ class LocalPostgres:
                 time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Fast shutdown (SIGINT), SIGKILL after `timeout`; delete the temp dir."""
+        """Fast shutdown (SIGINT), SIGKILL after `timeout`; the data stays for start()."""
         if self.process is not None:
             self.process.stop(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend at once (a crash); the data stays for start()."""
+        if self.process is not None:
+            self.process.kill()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """stop(), then delete the temp dir (a given base_dir keeps its cluster)."""
+        self.stop(timeout)
         if self.base_dir is not None:
             if self._given_dir is None:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
@@ -296,7 +314,7 @@ class LocalPostgres:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
     # -- SQL helpers -------------------------------------------------------
 

@@ -84,7 +84,9 @@ class LocalS3:
     """SeaweedFS S3 endpoint with one full-access identity.
 
     Anonymous requests and wrong keys get 403. Use as a context manager or
-    call start()/stop(). `base_dir=None` uses a temp dir that stop() deletes.
+    call start() and, at the end, close(). stop() and kill() (SIGKILL: a crash)
+    keep the data, ports, keys and KEK, so start() brings the same store back
+    at the same address. `base_dir=None` uses a temp dir that close() deletes.
     """
 
     host = "127.0.0.1"
@@ -133,14 +135,18 @@ class LocalS3:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> LocalS3:
-        if self.process is not None:
+        """The first start draws the ports; a later one (after stop() or kill()) reuses them."""
+        if self.process is not None and self.process.is_running():
             raise RuntimeError("already started")
-        self.base_dir = working_dir(self._given_dir, "testkit-s3-")
+        first = self.base_dir is None
+        if first:
+            self.base_dir = working_dir(self._given_dir, "testkit-s3-")
         try:
+            self._remove_sockets()
             self._launch()
             self._wait_ready()
         except BaseException:
-            self.stop()
+            self.close() if first else self.stop()
             raise
         return self
 
@@ -165,10 +171,11 @@ class LocalS3:
         data, tmp = self.data_dir, self._dir / "tmp"
         data.mkdir(exist_ok=True)
         tmp.mkdir(exist_ok=True)
-        (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = free_ports(8, self.host)
-        admin, admin_grpc = _admin_port_pair(self.host)
+        if not self._ports:  # a restart keeps the address clients and servers were given
+            drawn = free_ports(8, self.host)
+            self._ports = [*drawn, *_admin_port_pair(self.host)]
+        (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin, admin_grpc) = self._ports
         self.port = s3
-        self._ports = [master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin, admin_grpc]
         argv = [
             _weed_binary(),
             "-logtostderr",  # glog to our log file, not $TMPDIR
@@ -224,16 +231,32 @@ class LocalS3:
                     ) from exc
                 time.sleep(0.05)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (SeaweedFS flushes and exits in ~1 s), SIGKILL after
-        `timeout`; then delete the temp dir."""
-        if self.process is not None:
-            self.process.stop(timeout)
+    def _remove_sockets(self) -> None:
         # gRPC services also listen on /tmp/seaweedfs-<service>-grpc-<port>.sock
-        # (path hard-coded); some are left behind even after a clean exit.
+        # (path hard-coded); some are left behind even after a clean exit, all after a kill.
         for port in self._ports:
             for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                 _remove_stale_socket(path)
+        if self.base_dir is not None:
+            for name in ("filer.sock", "s3.sock"):
+                _remove_stale_socket(self.base_dir / name)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (SeaweedFS flushes and exits in ~1 s), SIGKILL after `timeout`;
+        the data stays for start()."""
+        if self.process is not None:
+            self.process.stop(timeout)
+        self._remove_sockets()
+
+    def kill(self) -> None:
+        """SIGKILL weed and anything it forked (a crash); the data stays for start()."""
+        if self.process is not None:
+            self.process.kill()
+        self._remove_sockets()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """stop(), then delete the temp dir."""
+        self.stop(timeout)
         if self.base_dir is not None and self._given_dir is None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
@@ -241,7 +264,7 @@ class LocalS3:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
     # -- clients -----------------------------------------------------------
 

@@ -23,6 +23,7 @@ import pwd
 import re
 import secrets
 import shutil
+import signal
 import ssl
 import string
 import subprocess
@@ -172,8 +173,8 @@ class DevTopology:
         self.start_timeout = start_timeout
         self.log_archive_dir = Path(log_archive_dir) if log_archive_dir else None
         self.server_env = dict(server_env or {})
-        # `--app-name basic-auth`, as the AWS stack's default auth mode runs it.
-        self.app_name = app_name
+        # `--app-name basic-auth`, as the AWS stack's default auth mode runs it; else ours alone.
+        self.app_name = app_name or contract.PLATFORM_APP
         # The dev stacks' SSE-S3 default on the bucket; False only to show what it changes.
         self.bucket_encryption = bucket_encryption
         # Another MLflow than the image's (an older release, for the upgrade tests) and the
@@ -321,7 +322,10 @@ class DevTopology:
         steps: list[Callable[[], object]] = [lambda: self.nginx.stop(5) if self.nginx else None]
         # MLflow is killed: nothing here needs its graceful stop, which takes seconds.
         steps += [lambda: self.stop_mlflow(kill=True) if self.instances else None]
-        steps += [lambda: self.s3.stop() if self.s3 else None, lambda: self.postgres.stop() if self.postgres else None]
+        steps += [
+            lambda: self.s3.close() if self.s3 else None,
+            lambda: self.postgres.close() if self.postgres else None,
+        ]
         for step in steps:
             try:
                 step()
@@ -395,6 +399,8 @@ class DevTopology:
                 port=port,
                 scratch_dir=str(scratch),
                 app_name=self.app_name,
+                # As the dev stack: nginx authenticates and names the user to the audit log.
+                trust_proxy_user=self.with_nginx,
                 public_origins=proxy_origins(self.settings.proxy) if self.with_nginx else (),
                 # The e2e's scraper (and Prometheus) reach each server at its own address.
                 metrics_hosts=[f"{HOST}:{port}"],
@@ -496,6 +502,11 @@ class DevTopology:
         self.instances = []
         self._create_instances()
 
+    def kill_mlflow(self, index: int) -> None:
+        """SIGKILL one server and everything it forked (a crash); start_mlflow([index]) brings
+        it back from the same spec on the same port."""
+        self.stop_mlflow([index], kill=True)
+
     def restart_mlflow(self, indices: Sequence[int] | None = None, *, kill: bool = True) -> None:
         """Kill the servers and start them again from the same spec, on the same ports."""
         self.stop_mlflow(indices, kill=kill)
@@ -557,18 +568,51 @@ class DevTopology:
             )
             conf = root / "nginx.conf"
             conf.write_text(self.proxy_spec.config_text)
-            self.nginx = ManagedProcess(
-                [binary, "-e", "stderr", "-c", str(conf), "-g", "daemon off;"], root, name="nginx", cwd=root
-            )
             try:
-                wait_for_http(f"http://{HOST}:{self.nginx_health_port}{HEALTH_PATH}", timeout=15)
-                wait_for_http(f"{self.tracking_uri}{contract.HEALTH_PATH}", timeout=15, context=self.ssl_context())
+                self._launch_nginx(binary, root)
                 return
             except TimeoutError:
+                assert self.nginx is not None, "_launch_nginx() starts it before waiting"
                 log = self.nginx.tail(20)
                 self.nginx.kill()
                 if "Address already in use" not in log or attempt == 2:
                     raise TopologyError(f"nginx did not start:\n{log}") from None
+
+    def _launch_nginx(self, binary: str, root: Path) -> None:
+        """nginx on the config in `root`, until both its health port and the servers answer."""
+        argv = [binary, "-e", "stderr", "-c", str(root / "nginx.conf"), "-g", "daemon off;"]
+        self.nginx = ManagedProcess(argv, root, name="nginx", cwd=root)
+        wait_for_http(f"http://{HOST}:{self.nginx_health_port}{HEALTH_PATH}", timeout=15)
+        wait_for_http(f"{self.tracking_uri}{contract.HEALTH_PATH}", timeout=15, context=self.ssl_context())
+
+    def kill_nginx(self) -> None:
+        """SIGKILL the master and its workers (a crashed proxy container)."""
+        assert self.nginx is not None, "nginx is not part of this topology"
+        self.nginx.kill()
+
+    def start_nginx(self) -> None:
+        """nginx again (after kill_nginx()), same config and ports; waits until it proxies."""
+        assert self.nginx is not None and self.base_dir is not None, "nginx is not part of this topology"
+        if self.nginx.is_running():
+            raise RuntimeError("nginx is already running")
+        binary = nginx_binary()
+        assert binary is not None
+        try:
+            self._launch_nginx(binary, self.base_dir / "nginx")
+        except TimeoutError as error:
+            raise TopologyError(f"nginx did not start again: {error}\n{self.nginx.tail(20)}") from None
+
+    def reload_nginx(self, timeout: float = 10.0) -> None:
+        """What `nginx -s reload` does (SIGHUP to the master): new workers on the config as it is
+        on disk, the old ones finish their requests first. Returns once a new worker runs."""
+        assert self.nginx is not None and self.nginx.is_running(), "nginx is not running"
+        before = set(_descendants(self.nginx.pid))
+        os.kill(self.nginx.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while not set(_descendants(self.nginx.pid)) - before:
+            if time.monotonic() >= deadline:
+                raise TopologyError(f"nginx started no new worker within {timeout}s:\n{self.nginx.tail(20)}")
+            time.sleep(0.02)
 
     def _write_certificate(self, root: Path, paths: NginxPaths) -> None:
         """The self-signed certificate for proxy.tlsHostnames; the client URI is on 127.0.0.1, so it

@@ -19,6 +19,12 @@ from components.specs.otlp import TRACES_PATH
 MAX_DEREGISTRATION_DELAY_SECONDS = 3600
 
 
+# The one listener rule: the lowest priority number, evaluated first (ALB priorities: 1-50000).
+METRICS_RULE_PRIORITY = 1
+# What the servers' Prometheus exporter answers (path patterns are case-sensitive, `*` any suffix).
+METRICS_PATHS = ("/metrics", "/metrics/*")
+
+
 def deregistration_delay(idle_timeout_seconds: int) -> int:
     """How long a draining task (a deploy, a scale-in) keeps serving its in-flight requests.
 
@@ -148,6 +154,29 @@ class LoadBalancer(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # The servers' Prometheus exporter is scraped on the private network only: the ALB answers
+        # 404 itself, before any sign-in (rules run before the default actions), whatever auth mode.
+        aws.lb.ListenerRule(
+            f"{name}-no-metrics",
+            aws.lb.ListenerRuleArgs(
+                listener_arn=self.https_listener.arn,
+                priority=METRICS_RULE_PRIORITY,
+                conditions=[
+                    aws.lb.ListenerRuleConditionArgs(
+                        path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=list(METRICS_PATHS))
+                    )
+                ],
+                actions=[
+                    aws.lb.ListenerRuleActionArgs(
+                        type="fixed-response",
+                        fixed_response=aws.lb.ListenerRuleActionFixedResponseArgs(
+                            content_type="text/plain", status_code="404", message_body="Not Found"
+                        ),
+                    )
+                ],
+            ),
+            opts=child,
+        )
         rule_sign_in = authenticate_rule_action(args.auth)
         if rule_sign_in is not None:
             # Same sign-in as every other path, but an exporter without a session gets 401, not a
@@ -200,6 +229,9 @@ class LoadBalancer(pulumi.ComponentResource):
         self.target_group_arn = target_group.arn
         self.deregistration_delay_seconds = deregistration_delay(settings.idle_timeout_seconds)
         self.resource_label = pulumi.Output.concat(alb.arn_suffix, "/", target_group.arn_suffix)
+        # The CloudWatch dimension values (LoadBalancer, TargetGroup) of the ALB's metrics.
+        self.arn_suffix: pulumi.Output[str] = alb.arn_suffix
+        self.target_group_arn_suffix: pulumi.Output[str] = target_group.arn_suffix
         self.register_outputs({"url": self.url, "dnsName": alb.dns_name})
 
     def _certificate(

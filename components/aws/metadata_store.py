@@ -25,6 +25,7 @@ from components.aws.lib.providers import AwsContext
 from components.aws.lib.secrets import SecretRef, json_secret
 from components.config.aws import AwsDatabaseSettings
 from components.generated import generated_secret
+from components.specs.durability import DURABLE_SETTINGS, RDS_SETTABLE
 from components.specs.endpoints import DatabaseEndpoint, platform_database
 from components.specs.image_layout import RDS_CA_BUNDLE_PATH, SYSTEM_CA_BUNDLE_PATH
 from images.mlflow import server_contract as contract
@@ -169,6 +170,12 @@ class MetadataStore(pulumi.ComponentResource):
                     ),
                     # Role passwords are sent as SCRAM verifiers by the boot step: never logged.
                     aws.rds.ParameterGroupParameterArgs(name="log_statement", value=LOG_STATEMENT),
+                    # A commit is acknowledged once it is on disk (components/specs/durability.py;
+                    # RDS fixes the others on). Dynamic: applied without a reboot.
+                    *(
+                        aws.rds.ParameterGroupParameterArgs(name=key, value=DURABLE_SETTINGS[key])
+                        for key in RDS_SETTABLE
+                    ),
                     # Without the proxy every worker of every task (of a rollout at the autoscaling
                     # maximum) may hold its full pools; with it, RDS's default for the instance's
                     # memory holds, and the proxy multiplexes onto 90 % of it. A change of this

@@ -20,6 +20,7 @@ from components.aws.lib.secrets import SecretRef
 from components.aws.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.aws.log_archive import LogArchive, LogArchiveArgs, LoggedBucket
 from components.aws.metadata_store import MetadataStore, MetadataStoreArgs, rds_log_group_prefix
+from components.aws.monitoring import Monitoring, MonitoringArgs
 from components.aws.network import InterfaceEndpoints, InterfaceEndpointsArgs, Network, NetworkArgs
 from components.aws.registry import ImageRegistry, ImageRegistryArgs
 from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
@@ -54,7 +55,7 @@ def server_spec(settings: AwsSettings, shape: ServerShape, database: DatabaseEnd
         port=shape.port,
         scratch_dir=shape.scratch_dir,
         keep_alive_seconds=settings.load_balancer.idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS,
-        app_name="basic-auth" if settings.auth.mode == "basic-auth" else None,
+        app_name=contract.BASIC_AUTH_APP if settings.auth.mode == "basic-auth" else contract.PLATFORM_APP,
         auth_admin_username=settings.auth.admin_username,
         public_origins=load_balancer_origins(settings.load_balancer.domain_name),
         # A rolling deploy keeps the old tasks writing: servers never migrate, the one-off
@@ -259,6 +260,13 @@ class AwsPlatform(pulumi.ComponentResource):
                 ),
                 child,
             )  # fmt: skip
+        monitoring = Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(settings=settings, ctx=ctx, load_balancer=balancer.arn_suffix,
+                           target_group=balancer.target_group_arn_suffix, cluster=server.cluster_name,
+                           service=server.service_name, db_instance=database.instance_identifier),
+            child,
+        )  # fmt: skip
         self.outputs = PlatformOutputs(
             tracking_uri=balancer.url,
             username=pulumi.Output.from_input(credentials.username) if credentials else None,
@@ -266,5 +274,6 @@ class AwsPlatform(pulumi.ComponentResource):
             schema_upgrade=pulumi.Output.all(
                 database_instance=database.instance_identifier, server=server.schema_upgrade
             ).apply(lambda values: {**values["server"], "dbInstanceIdentifier": values["database_instance"]}),
+            alarm_topic_arn=monitoring.topic_arn,
         )
         self.register_outputs({"trackingUri": balancer.url, "albDnsName": balancer.dns_name})

@@ -20,6 +20,7 @@ from components.aws.lib.container import (
     CONTAINER_NAME,
     SCRATCH_VOLUME,
     EcsSecret,
+    audit_sidecar_definition,
     container_definition,
     one_off_container_definition,
 )
@@ -144,7 +145,18 @@ class TrackingServer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Before any task starts: pull, fetch these secrets, write this log group. Nothing more.
+        # Who changed what (the audit-log sidecar's lines): kept as long as the config says,
+        # apart from the server's own output.
+        audit_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-audit",
+            aws.cloudwatch.LogGroupArgs(
+                name_prefix=container_log_group_prefix(ctx.stack) + "audit-",
+                retention_in_days=args.logs.audit_retention_days,
+                kms_key_id=args.logs_key_arn,
+            ),
+            opts=child,
+        )
+        # Before any task starts: pull, fetch these secrets, write these log groups. Nothing more.
         exec_policy = attach(
             f"{name}-execution",
             args.execution_role,
@@ -154,6 +166,7 @@ class TrackingServer(pulumi.ComponentResource):
                 secrets=secrets,
                 secrets_key_arn=args.secrets_key_arn,
                 region=ctx.region,
+                extra_log_group_arns=[audit_log_group.arn],
             ),
             child,
         )
@@ -183,24 +196,33 @@ class TrackingServer(pulumi.ComponentResource):
         secret_names = sorted(secrets)
 
         def definitions_json(values: list) -> str:
-            built, image, log_group_name, resolved = values[0], values[1], values[2], values[3:]
+            built, image, log_group_name, audit_group_name, resolved = (
+                values[0],
+                values[1],
+                values[2],
+                values[3],
+                values[4:],
+            )
             if built.shape != shape:
                 # The target group and the service would probe and forward to another port.
                 raise ValueError(f"the server spec was built for {built.shape}, the task is laid out for {shape}")
             ecs_secrets: dict[str, EcsSecret] = dict(zip(secret_names, resolved, strict=True))
             return json.dumps([
-                container_definition(built, image=image, log_group=log_group_name, secrets=ecs_secrets, region=ctx.region)
+                container_definition(built, image=image, log_group=log_group_name, secrets=ecs_secrets, region=ctx.region),
+                audit_sidecar_definition(built, image=image, log_group=audit_group_name, region=ctx.region),
             ])  # fmt: skip
 
         def upgrade_definitions_json(values: list) -> str:
-            built, image, log_group_name, resolved = values[0], values[1], values[2], values[3:]
+            built, image, log_group_name, resolved = values[0], values[1], values[2], values[4:]
             ecs_secrets: dict[str, EcsSecret] = dict(zip(secret_names, resolved, strict=True))
             return json.dumps([
                 one_off_container_definition(built, command=contract.UPGRADE_COMMAND, stream_prefix=UPGRADE_STREAM_PREFIX,
                                              image=image, log_group=log_group_name, secrets=ecs_secrets, region=ctx.region)
             ])  # fmt: skip
 
-        inputs = pulumi.Output.all(spec, args.image, log_group.name, *[secrets[k].resolved() for k in secret_names])
+        inputs = pulumi.Output.all(
+            spec, args.image, log_group.name, audit_log_group.name, *[secrets[k].resolved() for k in secret_names]
+        )
 
         def task_definition_args(family: str, definitions: pulumi.Output[str]) -> aws.ecs.TaskDefinitionArgs:
             return aws.ecs.TaskDefinitionArgs(

@@ -10,7 +10,7 @@ import re
 from ipaddress import IPv4Network
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, SecretStr, model_validator
 
 from components.config.base import BucketName, ConfigModel, DatabaseSettings, GcSettings, TrackingSettings
 from components.specs.connections import (
@@ -330,6 +330,9 @@ class AwsLogSettings(ConfigModel):
     # Container, database and WAF logs in CloudWatch.
     retention_days: LogRetentionDays = 365
     """CloudWatch retention (container, RDS and WAF logs): 90 days at least"""
+    # The servers' audit log (one JSON line per write), in a log group of its own.
+    audit_retention_days: LogRetentionDays = 365
+    """CloudWatch retention of the audit log (who changed what): 90 days at least"""
     # ALB access logs and flow logs in the log bucket.
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
     """ALB access logs and flow logs"""
@@ -373,6 +376,34 @@ class AwsGcSettings(GcSettings):
         return self.older_than is not None and self.schedule is not None
 
 
+class AwsMonitoringSettings(ConfigModel):
+    """The CloudWatch dashboard and alarms (components/aws/monitoring.py); every alarm notifies
+    the stack's SNS topic, on alarm and on recovery."""
+
+    alarm_email: EmailStr | None = None
+    """an address subscribed to the alarm topic (AWS mails a confirmation link first); unset: subscribe what you like to the `alarmTopicArn` output"""
+    error_rate_percent: float = Field(default=5.0, gt=0, le=100)
+    """ALB 5xx (its own and the targets') as a percentage of requests, over 5 minutes"""
+    server_errors: int = Field(default=20, ge=1)
+    """5xx answered by the servers in 5 minutes"""
+    p99_latency_seconds: float = Field(default=5.0, gt=0, le=3900)
+    """p99 `TargetResponseTime` over 5 minutes, 3 periods in a row"""
+    elb_client_errors: int = Field(default=500, ge=1)
+    """4xx answered by the ALB itself in 5 minutes (413s of uploads too large, WAF blocks)"""
+    cpu_percent: int = Field(default=85, ge=1, le=100)
+    """ECS service CPU, 3 × 5 minutes"""
+    memory_percent: int = Field(default=85, ge=1, le=100)
+    """ECS service memory, 3 × 5 minutes"""
+    database_cpu_percent: int = Field(default=85, ge=1, le=100)
+    """RDS CPU, 3 × 5 minutes"""
+    database_free_storage_gb: int = Field(default=5, ge=1)
+    """RDS free storage below this (storage autoscaling stops at `database.maxAllocatedStorageGb`)"""
+    database_freeable_memory_mb: int = Field(default=256, ge=1)
+    """RDS freeable memory below this"""
+    database_connections_percent: int = Field(default=80, ge=1, le=100)
+    """RDS connections above this share of the instance's `max_connections`"""
+
+
 class AwsTargetSettings(ConfigModel):
     region: str = Field(pattern=AWS_REGION_PATTERN)
     """the region to deploy to"""
@@ -395,6 +426,7 @@ class AwsSettings(ConfigModel):
     registry: AwsRegistrySettings = Field(default_factory=AwsRegistrySettings)
     backup: AwsBackupSettings = Field(default_factory=AwsBackupSettings)
     gc: AwsGcSettings = Field(default_factory=AwsGcSettings)
+    monitoring: AwsMonitoringSettings = Field(default_factory=AwsMonitoringSettings)
     aws: AwsTargetSettings
 
     @model_validator(mode="before")
@@ -473,6 +505,19 @@ class AwsSettings(ConfigModel):
             engines=engines_per_worker(basic_auth=self.auth.mode == "basic-auth"),
             surge=ECS_DEPLOYMENT_SURGE,
         )
+
+    def database_max_connections(self) -> int | None:
+        """`max_connections` of the instance: the servers' worst case without the proxy (the
+        parameter group sets it), else RDS's default for the class's memory; None: unknown class."""
+        if not self.database.proxy:
+            return self.connection_budget().total
+        memory = instance_memory_gib(self.database.instance_class)
+        return None if memory is None else rds_default_max_connections(memory)
+
+    def connections_alarm_threshold(self) -> int | None:
+        """Connections past which the connections alarm fires: the configured share of max_connections."""
+        limit = self.database_max_connections()
+        return None if limit is None else max(1, limit * self.monitoring.database_connections_percent // 100)
 
     def _direct_connection_problems(self) -> list[tuple[str, str]]:
         budget, instance_class = self.connection_budget(), self.database.instance_class

@@ -88,7 +88,12 @@ class Platform(pulumi.ComponentResource):
         keys = EncryptionKeys("encryption-keys", EncryptionKeysArgs(), opts=child)
 
         spec = mlflow_server_spec(
-            settings.tracking, database.endpoint, artifacts.endpoint, public_origins=proxy_origins(settings.proxy)
+            settings.tracking,
+            database.endpoint,
+            artifacts.endpoint,
+            public_origins=proxy_origins(settings.proxy),
+            # nginx authenticates every request and names the user to the audit log.
+            trust_proxy_user=True,
         )
         server = TrackingServer(
             "tracking-server",

@@ -24,6 +24,13 @@ DB_POOL_SIZE = 5
 # for the event loop's login query.
 DB_MAX_OVERFLOW = 37
 DB_CONNECTIONS_PER_POOL = DB_POOL_SIZE + DB_MAX_OVERFLOW
+# A pooled connection is replaced once it is this old (MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE): well
+# under RDS Proxy's idle-client timeout (1,800 s), so the pool does not hand out a connection the
+# proxy has closed. MLflow 3.17 always pre-pings (mlflow/store/db/utils.py, create_engine(...,
+# pool_pre_ping=True)): after a Multi-AZ failover each dead connection fails its ping, and
+# SQLAlchemy then drops every connection of the pool opened before it, so one request's ping
+# empties the pool instead of each stale connection failing a request.
+DB_POOL_RECYCLE_SECONDS = 600
 # The boot module's migration lock, psql, backups and monitoring.
 DB_CONNECTIONS_HEADROOM = 10
 # ECS may run this many times the tasks while it replaces them (deployment_maximum_percent 200).

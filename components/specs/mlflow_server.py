@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 from components.config.base import TrackingSettings
 from components.specs import origins
-from components.specs.connections import DB_MAX_OVERFLOW, DB_POOL_SIZE
+from components.specs.connections import DB_MAX_OVERFLOW, DB_POOL_RECYCLE_SECONDS, DB_POOL_SIZE
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.health import HealthCheck
 from components.specs.image_layout import SCRATCH_DIR
@@ -119,7 +119,8 @@ def mlflow_server_spec(
     port: int = SERVER_PORT,
     scratch_dir: str | None = None,
     keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS,
-    app_name: str | None = None,
+    app_name: str = contract.PLATFORM_APP,
+    trust_proxy_user: bool = False,
     auth_admin_username: str = "admin",
     public_origins: Sequence[str] = (),
     schema_upgrades: str = contract.SCHEMA_MIGRATE,
@@ -133,7 +134,12 @@ def mlflow_server_spec(
     (`migrate`: dev, where no other writers run) or refuses one that is not current
     (`require-current`: prod, where a rolling deploy keeps old tasks writing).
     `metrics_hosts`: the Host headers a scraper on the private network sends (`name:port`);
-    MLflow accepts them besides `tracking.allowedHosts`."""
+    MLflow accepts them besides `tracking.allowedHosts`.
+    `app_name` (contract.APP_NAMES): ours around MLflow's app, with or without MLflow's basic-auth.
+    `trust_proxy_user`: the audit log names the user from the proxy's header (the dev nginx
+    authenticates and sets it; never on prod, whose ALB passes client headers through)."""
+    if app_name not in contract.APP_NAMES:
+        raise ValueError(f"app_name={app_name!r}: one of {', '.join(contract.APP_NAMES)}")
     if schema_upgrades not in contract.SCHEMA_MODES:
         raise ValueError(f"schema_upgrades={schema_upgrades!r}: one of {', '.join(contract.SCHEMA_MODES)}")
     shape = server_shape(port=port, scratch_dir=scratch_dir)
@@ -162,8 +168,8 @@ def mlflow_server_spec(
         ]  # fmt: skip
     else:
         command += ["--no-serve-artifacts", "--default-artifact-root", artifacts.root]
-    if app_name:
-        command += ["--app-name", app_name]
+    # Always ours: the audit log and the upload-space guard around MLflow's app.
+    command += ["--app-name", app_name]
     if tracking.workspaces:
         # Workspaces live in the tracking database (the default --workspace-store-uri).
         command += ["--enable-workspaces"]
@@ -172,6 +178,7 @@ def mlflow_server_spec(
         **store_env(database, artifacts, scratch),
         "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": str(DB_POOL_SIZE),
         "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": str(DB_MAX_OVERFLOW),
+        "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE": str(DB_POOL_RECYCLE_SECONDS),
         # MLflow's job runner: 8 extra processes (~0.5 GB) per server, and periodic jobs that
         # must run on one server only. Off unless the stack asks for it (single replica).
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if tracking.job_execution else "false",
@@ -179,7 +186,10 @@ def mlflow_server_spec(
         # passphrase with `mlflow crypto rotate-kek` moves it to the next one (docs/aws.md).
         contract.CRYPTO_KEK_VERSION: contract.CRYPTO_KEK_VERSION_VALUE,
         contract.BOOT_SCHEMA: schema_upgrades,
+        contract.AUDIT_LOG_DIR: f"{scratch.rstrip('/')}/{contract.AUDIT_LOG_SUBDIR}",
     }
+    if trust_proxy_user:
+        env[contract.PROXY_USER_HEADER] = contract.PROXY_USER_HEADER_NAME
     if database.sslrootcert:
         env[contract.DB_SSLROOTCERT] = database.sslrootcert
     if database.owner:
@@ -199,7 +209,7 @@ def mlflow_server_spec(
         secret_env.append(contract.DB_OWNER_PASSWORD)
     if artifacts.static_credentials:
         secret_env += [contract.S3_ACCESS_KEY_ID, contract.S3_SECRET_ACCESS_KEY]
-    if app_name == "basic-auth":
+    if app_name == contract.BASIC_AUTH_APP:
         # The boot module writes this ini (database_uri, auth cache) into the writable scratch dir.
         env["MLFLOW_AUTH_CONFIG_PATH"] = f"{scratch.rstrip('/')}/mlflow-auth.ini"
         # Users and permissions in a database of their own, created and migrated at boot.

@@ -40,6 +40,12 @@ AUTH_FAILURE_BURST = 20
 # 10 MB of zone: about 160,000 client addresses.
 AUTH_FAILURE_ZONE_SIZE = "10m"
 AUTH_FAILED_LOCATION = "@auth_failed"
+# One failed attempt takes a server out for 1 s, and after that second nginx tries it again: a
+# restarted server gets traffic within 1 s of being healthy (the defaults, 1 failure and 10 s,
+# kept a recovered server idle for up to 10 s), while a dead one costs one refused connect per
+# second, which nginx retries on the other server.
+UPSTREAM_MAX_FAILS = 1
+UPSTREAM_FAIL_TIMEOUT_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,15 @@ def nginx_proxy_spec(
     return ProxySpec(config_text=text, listen_port=port, health=nginx_health_check(health_port), paths=paths)
 
 
+def upstream_server(address: str, *, resolve: bool = False) -> str:
+    """The `server` line of one MLflow upstream; `resolve`: re-resolve its name while running
+    (open-source nginx 1.27.3+, needs the upstream's zone)."""
+    return (
+        f"server {address} max_fails={UPSTREAM_MAX_FAILS} fail_timeout={UPSTREAM_FAIL_TIMEOUT_SECONDS}s"
+        f"{' resolve' if resolve else ''};"
+    )
+
+
 def render_nginx_conf(
     proxy: ProxySettings,
     upstreams: list[str],
@@ -164,9 +179,7 @@ def render_nginx_conf(
     timeout = f"{proxy.timeout_seconds}s"
     listen = f"{listen_address}:{listen_port}" if listen_address else str(listen_port)
     health_listen = f"{listen_address or '127.0.0.1'}:{health_port}"
-    # `resolve` (open-source nginx 1.27.3+) re-resolves each name while running; it needs a zone.
-    resolve = " resolve" if resolver else ""
-    servers = "\n".join(f"        server {upstream}{resolve};" for upstream in upstreams)
+    servers = "\n".join(f"        {upstream_server(upstream, resolve=bool(resolver))}" for upstream in upstreams)
     user_line = f"user {worker_user};\n" if worker_user else ""
     resolver_lines = ""
     zone = ""
@@ -274,6 +287,8 @@ http {{
         proxy_set_header X-Forwarded-Host $host;
         # nginx checked the password; MLflow never needs to see it.
         proxy_set_header Authorization "";
+        # Who nginx authenticated, for the servers' audit log; replaces any client-sent value.
+        proxy_set_header {contract.PROXY_USER_HEADER_NAME} $remote_user;
 
         add_header X-Content-Type-Options nosniff always;
 

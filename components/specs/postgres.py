@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from components.config.docker import DockerDatabaseSettings
+from components.specs.durability import postgres_flags
 from components.specs.health import HealthCheck
 from images.mlflow import server_contract as contract
 
@@ -88,5 +89,6 @@ def postgres_spec(database: DockerDatabaseSettings, max_connections: int = 100) 
         image=database.image,
         env=MappingProxyType(env),
         health=health,
-        command=("postgres", "-c", f"max_connections={max(100, max_connections)}"),
+        # Durability stated, not left to the image's postgresql.conf (which a volume may carry).
+        command=("postgres", "-c", f"max_connections={max(100, max_connections)}", *postgres_flags()),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import urllib.parse
 from collections.abc import Mapping
+from types import MappingProxyType
 
 SERVER_PORT = 5000
 HEALTH_PATH = "/health"
@@ -110,6 +111,21 @@ SCHEMA_STATUS_EXIT_CODES = {"current": 0, "behind": 10, "ahead": 11, "empty": 12
 # task runs UPGRADE_COMMAND; the deploy script runs the same task definition with SCHEMA_STATUS_COMMAND.
 UPGRADE_COMMAND = ("upgrade",)
 SCHEMA_STATUS_COMMAND = ("schema-status",)
+# The app `mlflow server --app-name` runs: ours around MLflow's (images/mlflow/server_app.py, found
+# through the `mlflow.app` entry points of mlflow_platform_app-1.0.dist-info on PYTHONPATH). Ours keeps
+# MLflow's name for the basic-auth app, so MLflow still bootstraps its admin before forking.
+PLATFORM_APP = "platform"
+BASIC_AUTH_APP = "basic-auth"
+APP_NAMES = (PLATFORM_APP, BASIC_AUTH_APP)
+# Where the audit log's rotating audit.jsonl is written (a directory on the scratch volume).
+AUDIT_LOG_DIR = "MLFLOW_PLATFORM_AUDIT_DIR"
+AUDIT_LOG_SUBDIR = "audit"
+AUDIT_LOG_FILE = "audit.jsonl"
+# The header that names the user a proxy authenticated (the dev nginx sets it from $remote_user,
+# replacing any client-sent value). A server trusts it only when this variable names it: on prod
+# the ALB passes client headers through, so prod never sets it.
+PROXY_USER_HEADER = "MLFLOW_PLATFORM_PROXY_USER_HEADER"
+PROXY_USER_HEADER_NAME = "X-MLflow-Platform-User"
 # RDS's master password: 40 characters (~238 bits), nothing to escape in a URI.
 RDS_PASSWORD_LENGTH = 40
 # The dev proxy's basic-auth password.
@@ -126,6 +142,25 @@ def fernet_key(raw: bytes) -> str:
 def fernet_key_from_base64(standard: str) -> str:
     """The Fernet key of bytes given in standard base64 (what random.RandomBytes outputs)."""
     return fernet_key(base64.b64decode(standard, validate=True))
+
+
+# libpq's TCP settings on every connection to the metadata database. A Multi-AZ failover moves
+# the endpoint's DNS name to the standby; a connection still open to the old primary gets no RST
+# (its host is gone), so without these a query on it waits for the kernel's retransmissions
+# (~15 min) and a pooled connection's pre-ping hangs as long. With them a dead peer is found
+# within 30 s of unacknowledged data (tcp_user_timeout, ms) or 30 + 3 x 10 s of idle silence
+# (keepalives), and a connection attempt to an address that does not answer yet gives up after
+# 10 s (connect_timeout) instead of the kernel's ~2 min.
+DB_TCP_OPTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "connect_timeout": "10",
+        "keepalives": "1",
+        "keepalives_idle": "30",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
+        "tcp_user_timeout": "30000",
+    }
+)
 
 
 class MissingSettings(ValueError):
@@ -150,6 +185,7 @@ def backend_store_uri(environ: Mapping[str, str], *, password_required: bool = T
     query = {"sslmode": environ.get(DB_SSLMODE) or "prefer"}
     if environ.get(DB_SSLROOTCERT):
         query["sslrootcert"] = environ[DB_SSLROOTCERT]
+    query.update(DB_TCP_OPTIONS)
     host, port = environ[DB_HOST], environ.get(DB_PORT) or str(POSTGRES_PORT)
     name = urllib.parse.quote(environ[DB_NAME], safe="")
     return f"postgresql+psycopg2://{credentials}@{host}:{port}/{name}?{urllib.parse.urlencode(query)}"

@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     aws_ecs,
     aws_iam,
     aws_logs_keys,
+    aws_monitoring,
     aws_network,
     aws_rds,
     aws_s3,

@@ -105,8 +105,16 @@ def logs_with_retention(stack: Stack) -> list[tuple[str, str]]:
             if driver != "awslogs":
                 continue
             group_name = get(c, "logConfiguration.options.awslogs-group")
-            groups = [g for g in stack.of(LOG_GROUP) if g.get("name") == group_name] or stack.joined(
-                task, "containerDefinitions", LOG_GROUP
+            groups = (
+                [g for g in stack.of(LOG_GROUP) if g.get("name") == group_name]
+                or stack.joined(task, "containerDefinitions", LOG_GROUP)
+                # Several groups for the task's containers (the server's, its audit sidecar's) and
+                # no name to tell which: every one it depends on must keep logs for a while.
+                or [
+                    stack.by_urn[u]
+                    for u in task.dependencies
+                    if u in stack.by_urn and stack.by_urn[u].type == LOG_GROUP
+                ]
             )
             if not groups:
                 found.append(

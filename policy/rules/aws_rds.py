@@ -199,3 +199,29 @@ def force_ssl(stack: Stack) -> list[tuple[str, str]]:
 def ddl_logged(stack: Stack) -> list[tuple[str, str]]:
     return [found for db in _postgres_instances(stack)
             for found in _parameter_problems(stack, db, "log_statement", {"ddl", "mod", "all"}, "log DDL")]  # fmt: skip
+
+
+# components/specs/durability.py's settings (the pack imports nothing of the program; a unit test
+# keeps the two lists equal): what each accepts, lower case. Absent is PostgreSQL's default, on.
+_ON = {"on", "true", "yes", "1"}
+DURABILITY_PARAMETERS = {"fsync": _ON, "synchronous_commit": {"on", "remote_apply"}, "full_page_writes": _ON}
+
+
+@resource_rule(
+    "rds-durable-commits",
+    ["AWS Well-Architected REL09 (back up data)", "PostgreSQL: WAL reliability (fsync, synchronous_commit)"],
+    "An RDS PostgreSQL parameter group never weakens fsync, synchronous_commit or full_page_writes",
+    [PARAMETER_GROUP],
+)
+def durable_commits(r: Res) -> list[str]:
+    family = r.get("family")
+    params = r.get("parameters", [])
+    if not (isinstance(family, str) and family.startswith("postgres")) or not isinstance(params, list):
+        return []
+    problems = []
+    for param in params:
+        name, value = get(param, "name"), get(param, "value")
+        if name in DURABILITY_PARAMETERS and value is not UNKNOWN:
+            if str(value).strip().lower() not in DURABILITY_PARAMETERS[name]:
+                problems.append(f"{name}={value} acknowledges commits a crash can lose; leave it on")
+    return problems

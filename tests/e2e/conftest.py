@@ -70,6 +70,17 @@ def stack(server_venv):
     stop_topology(topo)
 
 
+@pytest.fixture(scope="session")
+def basic_auth_stack(server_venv):
+    """Two servers as prod runs them by default (`--app-name basic-auth`), no nginx: MLflow does
+    auth. Shared by the basic-auth and audit-log modules, which only add data."""
+    # The client talks to each server's own port (Host: 127.0.0.1:<port>), not through nginx.
+    tracking = {"replicas": 2, "allowedHosts": ["127.0.0.1", "127.0.0.1:*"]}
+    topo = start_topology(settings={"tracking": tracking}, nginx=False, app_name="basic-auth")
+    yield topo
+    stop_topology(topo)
+
+
 @pytest.fixture
 def tracking(stack):
     """`stack` with the in-process mlflow client pointed at it (through nginx)."""

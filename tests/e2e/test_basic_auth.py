@@ -12,6 +12,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import urllib.parse
 
 import mlflow
 import pytest
@@ -19,7 +20,7 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 
-from .conftest import start_topology, stop_topology
+from images.mlflow import server_contract as contract
 
 pytestmark = pytest.mark.e2e
 
@@ -27,13 +28,10 @@ SERVERS = 2
 HOST = {"Host": "127.0.0.1"}
 
 
-@pytest.fixture(scope="module")
-def authed(server_venv):
-    # The client talks to each server's own port (Host: 127.0.0.1:<port>), not through nginx.
-    tracking = {"replicas": SERVERS, "allowedHosts": ["127.0.0.1", "127.0.0.1:*"]}
-    topo = start_topology(settings={"tracking": tracking}, nginx=False, app_name="basic-auth")
-    yield topo
-    stop_topology(topo)
+@pytest.fixture
+def authed(basic_auth_stack):
+    assert len(basic_auth_stack.instances) == SERVERS
+    return basic_auth_stack
 
 
 @pytest.fixture
@@ -71,7 +69,11 @@ def test_auth_ini_is_owner_only_with_the_credential_cache_on(authed):
         config = configparser.ConfigParser()  # as MLflow reads it: with interpolation
         config.read(path)
         assert int(config["mlflow"]["auth_cache_ttl_seconds"]) > 0
-        assert config["mlflow"]["database_uri"].endswith("/mlflow_auth?sslmode=disable")
+        # Parsed, never shown: the URI holds the password.
+        uri = urllib.parse.urlsplit(config["mlflow"]["database_uri"])
+        query = dict(urllib.parse.parse_qsl(uri.query))
+        assert uri.path == "/mlflow_auth" and query.pop("sslmode") == "disable"
+        assert query == dict(contract.DB_TCP_OPTIONS)  # the auth store's pool survives a failover too
         assert os.stat(path).st_mode & 0o777 == 0o600
 
 

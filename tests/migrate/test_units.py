@@ -6,9 +6,11 @@ import io
 import math
 import threading
 import time
+import urllib.parse
 
 import pytest
 
+from images.mlflow import server_contract as contract
 from migrate import copy_data, progress, reachability, schema, target
 from migrate.artifacts import Destination, Rewriter
 from migrate.errors import MigrationError, mask_url, redact
@@ -17,6 +19,9 @@ from migrate.progress import Progress
 
 PROXIED = Destination("bkt", "", "proxied")
 DIRECT = Destination("bkt", "team/mlflow", "direct")
+
+# The libpq TCP options every platform URI carries (server_contract.DB_TCP_OPTIONS).
+TCP_QUERY = urllib.parse.urlencode(dict(contract.DB_TCP_OPTIONS))
 
 
 @pytest.mark.parametrize(
@@ -160,7 +165,7 @@ def test_inside_a_platform_server_the_migration_signs_in_as_the_schema_owner(tmp
             "MLFLOW_DB_SSLMODE": "disable",
         }
     )
-    assert url == "postgresql+psycopg2://mlflow:owner-pw@postgres:5432/mlflow?sslmode=disable"
+    assert url == f"postgresql+psycopg2://mlflow:owner-pw@postgres:5432/mlflow?sslmode=disable&{TCP_QUERY}"
 
 
 def test_urls_never_show_the_password(tmp_path):
@@ -180,7 +185,7 @@ def test_urls_never_show_the_password(tmp_path):
     )
     assert url == (
         "postgresql+psycopg2://mlflow:p%40ss%3A%2Fword@db.internal:5432/mlflow"
-        "?sslmode=verify-full&sslrootcert=%2Fcerts%2Frds.pem"
+        f"?sslmode=verify-full&sslrootcert=%2Fcerts%2Frds.pem&{TCP_QUERY}"
     )
     assert target.password_of(url) == "p@ss:/word"
     assert target.normalize("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"

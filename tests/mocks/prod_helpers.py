@@ -75,12 +75,15 @@ def prod_settings() -> AwsSettings:
     return settings
 
 
-def container(run: ProgramRun) -> dict:
-    """The server's container (its task's family is the stack's; one-off tasks have their own)."""
+def task_containers(run: ProgramRun) -> dict[str, dict]:
+    """The server task's containers by name (its family is the stack's; one-off tasks have their own)."""
     (task,) = [t for t in run.of_type("aws:ecs/taskDefinition:TaskDefinition") if t.plain["family"] == "mlflow-prod"]
-    definitions = json.loads(reveal(task.inputs["containerDefinitions"]))
-    assert len(definitions) == 1
-    return definitions[0]
+    return {d["name"]: d for d in json.loads(reveal(task.inputs["containerDefinitions"]))}
+
+
+def container(run: ProgramRun) -> dict:
+    """The server's container."""
+    return task_containers(run)["mlflow"]
 
 
 def container_env(run: ProgramRun) -> dict[str, str]:

@@ -22,7 +22,7 @@ IAM_PREFIX = {
     "acm": "acm", "appautoscaling": "application-autoscaling", "backup": "backup", "scheduler": "scheduler",
     "ec2": "ec2", "ecr": "ecr", "ecs": "ecs",
     "iam": "iam", "kms": "kms", "lb": "elasticloadbalancing", "rds": "rds", "route53": "route53",
-    "s3": "s3", "secretsmanager": "secretsmanager", "vpc": "ec2", "wafv2": "wafv2",
+    "s3": "s3", "secretsmanager": "secretsmanager", "sns": "sns", "vpc": "ec2", "wafv2": "wafv2",
 }  # fmt: skip
 # cloudwatch holds both CloudWatch Logs and CloudWatch itself.
 CLOUDWATCH_LOGS_TYPES = {"aws:cloudwatch/logGroup:LogGroup"}

@@ -25,13 +25,13 @@ def test_the_proxy_withholds_presigned_transfers_clients_cannot_reach_and_resolv
     assert "sub_filter '\"multipart_uploads_enabled\":true' '\"multipart_uploads_enabled\":false';" in conf
     assert "sub_filter '\"multipart_downloads_enabled\":true' '\"multipart_downloads_enabled\":false';" in conf
     assert "resolver 127.0.0.11 valid=5s ipv6=off;" in conf
-    assert "server mlflow-0:5000 resolve;" in conf and "zone mlflow_upstreams" in conf
+    assert "server mlflow-0:5000 max_fails=1 fail_timeout=1s resolve;" in conf and "zone mlflow_upstreams" in conf
 
 
 def test_nginx_gets_the_rendered_config_and_a_sha512_htpasswd(dev_run):
     uploads = {u["file"]: u for u in reveal(containers(dev_run)[NGINX].inputs["uploads"])}
     conf = uploads["/etc/nginx/nginx.conf"]["content"]
-    assert "client_max_body_size 10g;" in conf and "server mlflow-0:5000 resolve;" in conf
+    assert "client_max_body_size 10g;" in conf and "server mlflow-0:5000 max_fails=1 fail_timeout=1s resolve;" in conf
     htpasswd = uploads["/etc/nginx/mlflow/htpasswd"]
     assert htpasswd["content"].startswith("mlflow:$6$")
     assert htpasswd["owner"] == "101"

@@ -83,7 +83,8 @@ def test_oidc_signs_in_at_the_alb_with_a_secret_client_secret(oidc_run):
     assert secrets == {
         "MLFLOW_DB_PASSWORD", "MLFLOW_DB_OWNER_PASSWORD", "MLFLOW_CRYPTO_KEK_PASSPHRASE", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
     }  # fmt: skip
-    assert "--app-name" not in container(run)["command"]
+    command = container(run)["command"]
+    assert command[command.index("--app-name") + 1] == "platform"  # ours, without MLflow's basic-auth
 
 
 @pytest.mark.parametrize("secret_keys", [(), ("mlflow-platform:database",)])
@@ -105,7 +106,7 @@ def test_otlp_exports_keep_the_alb_sign_in_but_get_401_not_a_redirect(mode, oidc
     401 without a session (AWS's `deny`), and forwards with one, like every other path."""
     run = oidc_run if mode == "oidc" else run_prod(auth={"mode": "cognito", "cognito": COGNITO})
     https = run.named("mlflow-prod-https")
-    (rule,) = run.of_type(LISTENER_RULE)
+    rule = run.one(LISTENER_RULE, "otlp-traces")
     assert rule.inputs["listenerArn"] == aws_outputs(https.typ, https.name, {})["arn"]
     assert rule.plain["priority"] == OTLP_RULE_PRIORITY
     assert rule.plain["conditions"] == [{"pathPattern": {"values": [otlp.TRACES_PATH]}}]
@@ -123,4 +124,7 @@ def test_otlp_exports_keep_the_alb_sign_in_but_get_401_not_a_redirect(mode, oidc
 
 
 def test_with_basic_auth_otlp_takes_the_default_forward_and_mlflow_checks_it(prod_run):
-    assert prod_run.of_type(LISTENER_RULE) == []
+    # The only rule is the ALB's own 404 for /metrics (it forwards nothing).
+    (rule,) = prod_run.of_type(LISTENER_RULE)
+    assert rule.name.endswith("-no-metrics")
+    assert [a["type"] for a in reveal(rule.inputs["actions"])] == ["fixed-response"]

@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 
 from tests.mocks.aws_fixtures import MASTER_SECRET_ARN
-from tests.mocks.prod_helpers import ACCOUNT, REGION, aws_outputs, container, policy, prod_section, run_prod, statements
+from tests.mocks.prod_helpers import (
+    ACCOUNT,
+    REGION,
+    aws_outputs,
+    container,
+    log_group_name,
+    policy,
+    prod_section,
+    run_prod,
+    statements,
+)
 
 
 def test_roles_trust_only_ecs_tasks_of_this_account(prod_run):
@@ -37,8 +47,9 @@ def test_execution_role_may_only_pull_read_its_secrets_and_log(prod_run):
     (group,) = [g for g in prod_run.of_type("aws:cloudwatch/logGroup:LogGroup") if g.name == "mlflow-prod"]
     assert group.plain["namePrefix"] == "/mlflow/prod/tracking-server-" and "name" not in group.plain
     group_name = aws_outputs(group.typ, group.name, group.plain)["name"]
+    audit_name = log_group_name(prod_run.exactly("aws:cloudwatch/logGroup:LogGroup", "mlflow-prod-audit"))
     assert statements(doc, "WriteContainerLogs")["Resource"] == [
-        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group_name}:log-stream:*"
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:log-stream:*" for name in (group_name, audit_name)
     ]
     assert container(prod_run)["logConfiguration"]["options"]["awslogs-group"] == group_name
 

@@ -40,7 +40,7 @@ def key_named(run, purpose: str):
     return found
 
 
-PURPOSES = ("database", "logs", "secrets", "artifacts", "images", "task-storage", "backup")
+PURPOSES = ("database", "logs", "secrets", "artifacts", "images", "task-storage", "backup", "alarms")
 
 
 def test_one_key_per_purpose_each_with_an_explicit_policy_that_the_account_administers(prod_run):
@@ -51,11 +51,15 @@ def test_one_key_per_purpose_each_with_an_explicit_policy_that_the_account_admin
         doc = policy(key)
         admin = statements(doc, "AccountAdministers")
         assert admin["Principal"] == {"AWS": ROOT} and admin["Action"] == "kms:*"
-        # Every other statement is for a service principal, and pinned by an encryption context.
+        # Every other statement is for a service principal, pinned by an encryption context or,
+        # where the service passes none (CloudWatch alarms), by the source account and ARN.
         for statement in doc["Statement"]:
             if statement is not admin:
                 assert set(statement["Principal"]) == {"Service"}, statement
-                assert any("kms:EncryptionContext:" in k for block in statement["Condition"].values() for k in block)
+                keys = {k for block in statement["Condition"].values() for k in block}
+                assert (
+                    any("kms:EncryptionContext:" in k for k in keys) or {"aws:SourceAccount", "aws:SourceArn"} <= keys
+                )
 
 
 def test_the_database_stays_on_the_key_it_was_created_with(prod_run):
@@ -89,7 +93,7 @@ def test_log_groups_use_the_logs_key_which_only_logs_of_this_stack_may_use(prod_
     logs_key = key_named(prod_run, "logs")
     groups = prod_run.of_type("aws:cloudwatch/logGroup:LogGroup")
     # The container's, RDS's two, WAF's.
-    assert len(groups) == 4 and {g.plain["kmsKeyId"] for g in groups} == {key_arn(logs_key.name)}
+    assert len(groups) == 5 and {g.plain["kmsKeyId"] for g in groups} == {key_arn(logs_key.name)}
     patterns = [
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/mlflow/prod/tracking-server-*",
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/rds/instance/mlflow-prod-*",

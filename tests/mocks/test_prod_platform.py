@@ -89,11 +89,11 @@ def test_creation_order_closes_every_window(prod_run):
 
 
 def test_every_cloudwatch_log_group_keeps_logs_a_year_by_default_and_90_days_at_least(prod_run):
-    """Container, RDS (postgresql, upgrade) and WAF logs: one setting, encrypted with the platform key."""
+    """Container, RDS (postgresql, upgrade) and WAF logs: one setting; the audit log its own."""
     groups = prod_run.of_type("aws:cloudwatch/logGroup:LogGroup")
-    assert len(groups) == 4
+    assert len(groups) == 5
     assert {g.plain["retentionInDays"] for g in groups} == {365}
-    shortest = run_prod(logs={"retentionDays": 90, "accessLogExpirationDays": 365})
+    shortest = run_prod(logs={"retentionDays": 90, "auditRetentionDays": 90, "accessLogExpirationDays": 365})
     assert {g.plain["retentionInDays"] for g in shortest.of_type("aws:cloudwatch/logGroup:LogGroup")} == {90}
     refused = run_prod(raise_errors=False, logs={"retentionDays": 30})
     assert "logs.retentionDays" in str(refused.error) and "at least 90" in str(refused.error)

@@ -145,6 +145,26 @@ CASES["rds-ddl-logged"] = Case(
     ],
 )
 
+CASES["rds-durable-commits"] = Case(
+    [db, with_props(params, parameters=[*DB_PARAMETERS, {"name": "synchronous_commit", "value": "on"}])],
+    [
+        db,
+        with_props(
+            params,
+            parameters=[
+                *DB_PARAMETERS,
+                {"name": "synchronous_commit", "value": "off"},
+                {"name": "fsync", "value": "0"},
+                {"name": "full_page_writes", "value": "on"},
+            ],
+        ),
+    ],
+    [
+        ("db-params", "synchronous_commit=off acknowledges commits a crash can lose; leave it on"),
+        ("db-params", "fsync=0 acknowledges commits a crash can lose; leave it on"),
+    ],
+)
+
 # ---- S3 ---------------------------------------------------------------------------------------
 BUCKET = "aws:s3/bucket:Bucket"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -843,6 +863,30 @@ CASES["ecr-kms-encryption"] = Case(
     ],
 )
 CASES["ecr-lifecycle-policy"] = Case(ECR_GOOD, [repo], [("repo", "Repository 'repo' has no LifecyclePolicy")])
+
+# ---- monitoring -------------------------------------------------------------------------------
+TOPIC = "aws:sns/topic:Topic"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+topic = res(TOPIC, "alarms", {"kmsMasterKeyId": "arn:aws:kms:eu-west-1:123456789012:key/k"})
+CASES["sns-topic-cmk"] = Case(
+    [topic],
+    [another(topic, "plain", kmsMasterKeyId=None), another(topic, "managed", kmsMasterKeyId="alias/aws/sns")],
+    [
+        ("plain", "kmsMasterKeyId must name a customer-managed key (unset: not encrypted)"),
+        ("managed", "kmsMasterKeyId is the AWS managed key alias/aws/sns; use a customer-managed key"),
+    ],
+)
+alarm = res(ALARM, "cpu", {"threshold": 85, "alarmActions": ["arn:aws:sns:eu-west-1:1:t"],
+                           "okActions": ["arn:aws:sns:eu-west-1:1:t"]})  # fmt: skip
+CASES["cloudwatch-alarm-actions"] = Case(
+    [alarm],
+    [another(alarm, "silent", alarmActions=[], okActions=None), another(alarm, "disabled", actionsEnabled=False)],
+    [
+        ("silent", "alarmActions must name at least one action"),
+        ("silent", "okActions must name at least one action"),
+        ("disabled", "actionsEnabled must be true"),
+    ],
+)
 
 # ---- logs, keys, secrets ----------------------------------------------------------------------
 KEY = "aws:kms/key:Key"

@@ -161,12 +161,47 @@ def test_postgres_kill_leaves_no_backend_behind():
     try:
         conn = pg.connect()  # an open session: one more child process
         server_pids = [pg.pid, *_descendants(pg.pid)]
-        pg.process.kill()
+        pg.kill()
         assert _wait_dead(server_pids) == []
         conn.close()
     finally:
-        pg.stop()
+        pg.close()
     assert not pg.base_dir.exists()
+
+
+def test_postgres_comes_back_on_the_same_data_port_and_password_after_a_kill_or_a_stop():
+    pg = LocalPostgres().start()
+    try:
+        port, base_dir, first_pid = pg.port, pg.base_dir, pg.pid
+        conn = pg.connect()
+        with conn, conn.cursor() as cur:
+            cur.execute("SHOW synchronous_commit")
+            assert cur.fetchone()[0] == "on"  # the product's durability (components/specs/durability.py)
+            cur.execute("CREATE TABLE acked (n int)")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for n in range(200):  # each INSERT commits and is acknowledged on its own
+                cur.execute("INSERT INTO acked VALUES (%s)", (n,))
+        server_pids = [pg.pid, *_descendants(pg.pid)]
+        pg.kill()
+        assert _wait_dead(server_pids) == []
+        conn.close()
+        with pytest.raises(RuntimeError, match="already started"):
+            pg.start().start()
+        assert (pg.port, pg.base_dir) == (port, base_dir) and pg.pid != first_pid
+        conn = pg.connect()
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*), min(n), max(n) FROM acked")
+            assert cur.fetchone() == (200, 0, 199)  # nothing acknowledged was lost
+        conn.close()
+        assert "database system was interrupted" in pg.process.log_text()  # it did replay the WAL
+        pg.stop()
+        assert base_dir.exists() and (pg.data_dir / "PG_VERSION").exists()
+        pg.start()
+        assert pg.port == port
+    finally:
+        pg.close()
+    assert not base_dir.exists()
 
 
 # -- S3 ----------------------------------------------------------------------
@@ -225,6 +260,30 @@ def test_s3_roundtrip_auth_and_clean_stop():
     assert [p for port in ports for p in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")] == []
     with pytest.raises(OSError):
         wait_for_tcp("127.0.0.1", s3.port, timeout=0.2)
+
+
+def test_s3_comes_back_at_the_same_address_with_its_objects_after_a_kill_or_a_stop():
+    s3 = LocalS3().start()
+    try:
+        endpoint, ports, base_dir = s3.endpoint_url, list(s3._ports), s3.base_dir
+        client = s3.client()
+        client.create_bucket(Bucket="kept")
+        client.put_object(Bucket="kept", Key="k", Body=b"acknowledged")
+        server_pids = [s3.pid, *_descendants(s3.pid)]
+        s3.kill()
+        assert _wait_dead(server_pids) == []
+        s3.start()
+        assert (s3.endpoint_url, s3._ports, s3.base_dir) == (endpoint, ports, base_dir)
+        # The same client (keys, endpoint) works again.
+        assert client.get_object(Bucket="kept", Key="k")["Body"].read() == b"acknowledged"
+        s3.stop()
+        assert base_dir.exists()
+        s3.start()
+        assert client.get_object(Bucket="kept", Key="k")["Body"].read() == b"acknowledged"
+    finally:
+        s3.close()
+    assert not base_dir.exists()
+    assert [p for port in ports for p in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")] == []
 
 
 def test_the_topology_certificate_is_the_kind_the_stack_makes():

@@ -8,6 +8,7 @@ import urllib.parse
 import pytest
 
 from components.versions import MLFLOW_IMAGE_DIR
+from images.mlflow import server_contract as contract
 
 sys.path.insert(0, str(MLFLOW_IMAGE_DIR))
 import mlflow_boot  # noqa: E402
@@ -44,7 +45,32 @@ def test_backend_uri_quotes_credentials_and_carries_tls_settings():
     assert parsed.scheme == "postgresql+psycopg2"
     assert urllib.parse.unquote(parsed.password) == password
     assert (parsed.hostname, parsed.port, parsed.path) == ("db.internal", 6543, "/mlflow")
-    assert urllib.parse.parse_qs(parsed.query) == {"sslmode": ["verify-full"], "sslrootcert": ["/etc/ssl/rds.pem"]}
+    assert urllib.parse.parse_qs(parsed.query) == {
+        "sslmode": ["verify-full"],
+        "sslrootcert": ["/etc/ssl/rds.pem"],
+        # A failover's dead peer is found in seconds, not after ~15 min of retransmissions.
+        "connect_timeout": ["10"],
+        "keepalives": ["1"],
+        "keepalives_idle": ["30"],
+        "keepalives_interval": ["10"],
+        "keepalives_count": ["3"],
+        "tcp_user_timeout": ["30000"],
+    }
+
+
+def test_libpq_takes_the_tcp_options_as_they_are_in_the_uri():
+    """SQLAlchemy hands the URI's query to psycopg2 unchanged, and libpq knows every option's
+    name (PQconninfoParse refuses an unknown one)."""
+    import psycopg2.extensions
+    import sqlalchemy
+
+    uri = mlflow_boot.backend_store_uri(
+        {"MLFLOW_DB_HOST": "db", "MLFLOW_DB_NAME": "m", "MLFLOW_DB_USER": "u", "MLFLOW_DB_PASSWORD": "p"}
+    )
+    args, kwargs = sqlalchemy.create_engine(uri).dialect.create_connect_args(sqlalchemy.engine.make_url(uri))
+    dsn = psycopg2.extensions.make_dsn(*args, **kwargs)
+    parsed = psycopg2.extensions.parse_dsn(dsn)
+    assert {k: parsed[k] for k in contract.DB_TCP_OPTIONS} == dict(contract.DB_TCP_OPTIONS)
 
 
 def test_backend_uri_names_what_is_missing():

@@ -272,9 +272,19 @@ def test_nginx_rate_limits_failed_logins_only(tmp_path):
 
 def test_nginx_lists_every_mlflow_replica(tmp_path):
     text = render({}, tmp_path, upstreams=("mlflow-0:5000", "mlflow-1:5000")).config_text
-    assert "server mlflow-0:5000;" in text and "server mlflow-1:5000;" in text
+    assert "server mlflow-0:5000 max_fails=1 fail_timeout=1s;" in text
+    assert "server mlflow-1:5000 max_fails=1 fail_timeout=1s;" in text
     with pytest.raises(ValueError):
         render({}, tmp_path, upstreams=())
+
+
+def test_a_failed_upstream_is_tried_again_after_one_second():
+    """nginx's defaults (max_fails=1, fail_timeout=10s) left a restarted server without traffic
+    for up to 10 s after it was healthy; the issue asks for 2 s at most."""
+    from components.specs.nginx import upstream_server
+
+    assert upstream_server("mlflow-0:5000") == "server mlflow-0:5000 max_fails=1 fail_timeout=1s;"
+    assert upstream_server("mlflow-0:5000", resolve=True) == "server mlflow-0:5000 max_fails=1 fail_timeout=1s resolve;"
 
 
 def test_nginx_tls_is_modern_and_optional(tmp_path):
@@ -339,3 +349,12 @@ def test_basic_auth_gets_its_database_ini_path_and_secrets_from_the_spec():
     assert spec.env["MLFLOW_AUTH_ADMIN_USERNAME"] == "root"
     assert {"MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"} <= set(spec.secret_env)
     assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in spec.env
+
+
+def test_pooled_connections_are_recycled_before_rds_proxy_drops_them():
+    from components.aws.metadata_store import PROXY_IDLE_CLIENT_TIMEOUT_SECONDS
+    from components.specs.connections import DB_POOL_RECYCLE_SECONDS
+
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO)
+    assert spec.env["MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE"] == str(DB_POOL_RECYCLE_SECONDS) == "600"
+    assert DB_POOL_RECYCLE_SECONDS < PROXY_IDLE_CLIENT_TIMEOUT_SECONDS

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from components.specs.gc import GcSpec
 from components.specs.image_layout import IMAGE_UID
 from components.specs.mlflow_server import ServerSpec
+from images.mlflow import server_contract as contract
 
 CONTAINER_NAME = "mlflow"
 GC_CONTAINER_NAME = "mlflow-gc"
+AUDIT_CONTAINER_NAME = "audit-log"
 # No capability, and an init process that reaps what the command forks.
 LINUX_PARAMETERS = {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}}
 SCRATCH_VOLUME = "scratch"
@@ -121,13 +123,34 @@ def gc_container_definition(spec: GcSpec, *, image: str, secrets: Mapping[str, E
     }
 
 
-def log_configuration(log_group: str, region: str) -> dict:
+def audit_sidecar_definition(spec: ServerSpec, *, image: str, log_group: str, region: str) -> dict:
+    """A container that prints the server's audit.jsonl (on the shared scratch volume) to its own
+    log group: the audit trail keeps its own retention. The server's image (nothing else to pull
+    or scan), no secret, the volume read-only; not essential, so it never stops the server."""
+    audit_file = spec.env[contract.AUDIT_LOG_DIR].rstrip("/") + "/" + contract.AUDIT_LOG_FILE
+    return {
+        "name": AUDIT_CONTAINER_NAME,
+        "image": image,
+        "essential": False,
+        # -F: follows the name across the RotatingFileHandler's renames, waits for it to exist.
+        "entryPoint": ["tail", "-F", "-n", "+1", audit_file],
+        "user": IMAGE_USER,
+        "readonlyRootFilesystem": True,
+        "mountPoints": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": spec.scratch_dir, "readOnly": True}],
+        # The server creates the file: start once it runs.
+        "dependsOn": [{"containerName": CONTAINER_NAME, "condition": "START"}],
+        "linuxParameters": LINUX_PARAMETERS,
+        "logConfiguration": log_configuration(log_group, region, stream_prefix=AUDIT_CONTAINER_NAME),
+    }
+
+
+def log_configuration(log_group: str, region: str, *, stream_prefix: str = CONTAINER_NAME) -> dict:
     return {
         "logDriver": "awslogs",
         "options": {
             "awslogs-group": log_group,
             "awslogs-region": region,
-            "awslogs-stream-prefix": CONTAINER_NAME,
+            "awslogs-stream-prefix": stream_prefix,
             # Never block the server on a slow log pipe; a bounded buffer drops instead.
             "mode": "non-blocking",
             "max-buffer-size": "25m",

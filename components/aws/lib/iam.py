@@ -6,7 +6,7 @@ task role: what MLflow itself does (the artifact bucket, through the bucket's ke
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -38,15 +38,17 @@ def execution_policy(
     secrets: Mapping[str, SecretRef],
     secrets_key_arn: pulumi.Input[str],
     region: str,
+    extra_log_group_arns: Sequence[pulumi.Input[str]] = (),
 ) -> pulumi.Output[str]:
-    """`secrets`: what the container is handed (env name -> reference): their secrets may be read."""
+    """`secrets`: what the container is handed (env name -> reference): their secrets may be read.
+    `extra_log_group_arns`: groups the task's other containers write (the audit-log sidecar)."""
     return document(
         # GetAuthorizationToken has no resource-level permissions: "*" is the only form AWS accepts.
         statement("EcrToken", ["ecr:GetAuthorizationToken"], ["*"]),
         statement("PullTheImage", ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
                   [repository_arn]),
         statement("WriteContainerLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                  [pulumi.Output.concat(log_group_arn, ":log-stream:*")]),
+                  [pulumi.Output.concat(arn, ":log-stream:*") for arn in (log_group_arn, *extra_log_group_arns)]),
         statement("ReadTheTaskSecrets", ["secretsmanager:GetSecretValue"], secret_arns(secrets)),
         statement("DecryptTheTaskSecrets", ["kms:Decrypt"], [secrets_key_arn],
                   Condition={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}),

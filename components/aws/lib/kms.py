@@ -7,8 +7,8 @@ statement, written out: without it nobody could manage the key, and AWS refuses 
 locks the caller out). Roles of this stack use a key through IAM grants that name it and pin
 it to one service (`kms:ViaService`: lib/iam.py, artifact_store.py, metadata_store.py). The only
 other statements are for the AWS services that use a key under their own service principal
-(CloudWatch Logs, Fargate), each pinned to this account and stack by an encryption-context
-condition. Which key is which, who uses it and why it is separate: docs/aws.md, "KMS keys".
+(CloudWatch Logs, Fargate, CloudWatch alarms), each pinned to this account and stack by an
+encryption-context condition, or for alarms (which pass no context) by the source account and ARN. Which key is which, who uses it and why it is separate: docs/aws.md, "KMS keys".
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ LOGS_CONTEXT = "kms:EncryptionContext:aws:logs:arn"
 FARGATE_CLUSTER_ACCOUNT = "kms:EncryptionContext:aws:ecs:clusterAccount"
 FARGATE_CLUSTER_NAME = "kms:EncryptionContext:aws:ecs:clusterName"
 FARGATE = "fargate.amazonaws.com"
+# Global (not regional) service principal of CloudWatch alarms.
+CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 
 def account_administers(ctx: AwsContext) -> dict:
@@ -112,3 +114,20 @@ def key(
         opts=opts,
     )
     return created
+
+
+def cloudwatch_alarms_may_use(ctx: AwsContext, alarm_name_prefix: str) -> dict:
+    """CloudWatch publishes the alarms named `alarm_name_prefix*` of this account to a topic
+    encrypted with the key: SNS needs a data key under CloudWatch's own principal (SNS developer
+    guide, "compatibility with AWS services"). CloudWatch passes the alarm as the source."""
+    return {
+        "Sid": "CloudWatchAlarmsOfThisStack",
+        "Effect": "Allow",
+        "Principal": {"Service": CLOUDWATCH},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": ctx.account_id},
+            "ArnLike": {"aws:SourceArn": ctx.arn("cloudwatch", f"alarm:{alarm_name_prefix}*")},
+        },
+    }
