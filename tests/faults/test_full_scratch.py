@@ -101,9 +101,9 @@ class MetricWriter(threading.Thread):
 
 
 def spool_files(scratch: str) -> list[str]:
-    """What is left in the scratch dir besides the audit log."""
-    audit = Path(scratch) / contract.AUDIT_LOG_SUBDIR
-    return [str(p) for p in Path(scratch).rglob("*") if p.is_file() and audit not in p.parents]
+    """What is left in the scratch dir besides the audit log and the Prometheus exporter's files."""
+    kept = {Path(scratch) / contract.AUDIT_LOG_SUBDIR, Path(scratch) / contract.METRICS_SUBDIR}
+    return [str(p) for p in Path(scratch).rglob("*") if p.is_file() and not kept & set(p.parents)]
 
 
 def test_a_full_scratch_answers_507_fast_and_loses_no_acked_write(small_scratch, tmp_path):
