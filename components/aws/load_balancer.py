@@ -154,51 +154,41 @@ class LoadBalancer(pulumi.ComponentResource):
             ),
             opts=child,
         )
+
         # The servers' Prometheus exporter is scraped on the private network only: the ALB answers
         # 404 itself, before any sign-in (rules run before the default actions), whatever auth mode.
-        aws.lb.ListenerRule(
-            f"{name}-no-metrics",
-            aws.lb.ListenerRuleArgs(
-                listener_arn=self.https_listener.arn,
-                priority=METRICS_RULE_PRIORITY,
-                conditions=[
-                    aws.lb.ListenerRuleConditionArgs(
-                        path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=list(METRICS_PATHS))
-                    )
-                ],
-                actions=[
-                    aws.lb.ListenerRuleActionArgs(
-                        type="fixed-response",
-                        fixed_response=aws.lb.ListenerRuleActionFixedResponseArgs(
-                            content_type="text/plain", status_code="404", message_body="Not Found"
-                        ),
-                    )
-                ],
+        def path_rule(
+            suffix: str, priority: int, paths: list[str], actions: list[aws.lb.ListenerRuleActionArgs]
+        ) -> None:
+            aws.lb.ListenerRule(
+                f"{name}-{suffix}",
+                aws.lb.ListenerRuleArgs(
+                    listener_arn=self.https_listener.arn,
+                    priority=priority,
+                    conditions=[
+                        aws.lb.ListenerRuleConditionArgs(
+                            path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=paths)
+                        )
+                    ],
+                    actions=actions,
+                ),
+                opts=child,
+            )
+
+        not_found = aws.lb.ListenerRuleActionArgs(
+            type="fixed-response",
+            fixed_response=aws.lb.ListenerRuleActionFixedResponseArgs(
+                content_type="text/plain", status_code="404", message_body="Not Found"
             ),
-            opts=child,
         )
+        path_rule("no-metrics", METRICS_RULE_PRIORITY, list(METRICS_PATHS), [not_found])
         rule_sign_in = authenticate_rule_action(args.auth)
         if rule_sign_in is not None:
             # Same sign-in as every other path, but an exporter without a session gets 401, not a
             # redirect to the identity provider's page. Without ALB sign-in the default action
             # forwards /v1/traces like the rest (MLflow's basic auth checks it).
-            aws.lb.ListenerRule(
-                f"{name}-otlp-traces",
-                aws.lb.ListenerRuleArgs(
-                    listener_arn=self.https_listener.arn,
-                    priority=OTLP_RULE_PRIORITY,
-                    conditions=[
-                        aws.lb.ListenerRuleConditionArgs(
-                            path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[TRACES_PATH])
-                        )
-                    ],
-                    actions=[
-                        rule_sign_in,
-                        aws.lb.ListenerRuleActionArgs(type="forward", order=2, target_group_arn=target_group.arn),
-                    ],
-                ),
-                opts=child,
-            )
+            rule_forward = aws.lb.ListenerRuleActionArgs(type="forward", order=2, target_group_arn=target_group.arn)
+            path_rule("otlp-traces", OTLP_RULE_PRIORITY, [TRACES_PATH], [rule_sign_in, rule_forward])
         if args.web_acl_arn is not None:
             # Both inputs force a new association (terraform-provider-aws web_acl_association.go),
             # which AWS makes in place of the old one; the provider retries while a new ALB is not
