@@ -45,6 +45,7 @@ from components.specs.nginx import HEALTH_PATH, NginxPaths, ProxySpec, nginx_pro
 from components.specs.origins import proxy_origins
 from images.mlflow import server_contract as contract
 
+from . import mlflow_client
 from .postgres import LocalPostgres
 from .processes import ManagedProcess, _descendants, free_ports, wait_for_http
 from .s3 import LocalS3
@@ -256,24 +257,9 @@ class DevTopology:
     @contextlib.contextmanager
     def tracking_env(self) -> Iterator[dict[str, str]]:
         """Point the in-process `mlflow` client at this topology, then restore."""
-        import mlflow
-
         env = self.client_env()
-        saved = {name: os.environ.get(name) for name in env}
-        # Only an explicitly set URI is restored (get_tracking_uri() alone returns a default).
-        previous_uri = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-        os.environ.update(env)
-        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-        try:
+        with mlflow_client.pointed_at(env["MLFLOW_TRACKING_URI"], env):
             yield env
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            # None is accepted at runtime (it unsets the URI) but missing from mlflow's annotation.
-            mlflow.set_tracking_uri(previous_uri)  # type: ignore[arg-type]
 
     def s3_client(self, **kwargs):
         """boto3 client on the S3 server, with the artifact store's credentials."""

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.mlflow_client import client_state, restore_client_state
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # An in-process MLflow call made while no tracking URI is set (after a test restored the unset
 # state) would create MLflow's default store, ./mlflow.db, in the repo. Point that default into
@@ -22,10 +24,28 @@ _LEFTOVER = REPO_ROOT / "mlflow.db"
 _HAD_LEFTOVER = _LEFTOVER.exists()
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_client_left_as_found():
+    """A test that leaves the in-process client pointed at its server (a URI, a registry URI,
+    credentials, a workspace) sends a later test's calls there: fail the test that did it."""
+    before = client_state()
+    yield
+    after = client_state()
+    if after != before:
+        restore_client_state(before)
+        secret = ("PASSWORD", "TOKEN")
+        changed = {
+            name: "<changed>" if any(word in name for word in secret) else f"{before[name]!r} -> {after[name]!r}"
+            for name in before
+            if before[name] != after[name]
+        }
+        pytest.fail(f"the test left mlflow's client state changed (use testkit.mlflow_client): {changed}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Leave no file in the repo. The full suite still makes MLflow's default store here once
-    (seen after tests/e2e/test_restart.py, not when that module runs alone; cause not found yet):
-    remove it and say so, rather than leave it for the next `git status`."""
+    """Leave no file in the repo. MLflow's default store lands here when a test unsets the
+    session's MLFLOW_TRACKING_URI (`mlflow.set_tracking_uri(None)` does); the fixture above
+    fails such a test, and this removes the file it made rather than leave it for `git status`."""
     if _LEFTOVER.exists() and not _HAD_LEFTOVER:
         _LEFTOVER.unlink()
         print(f"\nWARNING: a test created {_LEFTOVER} (MLflow's default store); removed it")

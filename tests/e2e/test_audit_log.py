@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from images.mlflow import server_contract as contract
+from testkit.mlflow_client import pointed_at
 
 from .helpers import unique
 
@@ -115,8 +116,7 @@ def test_basic_auth_writes_and_denials_are_lines_and_no_secret_is_logged(authed,
     uri = authed.instances[0].url
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", authed.auth_admin_password)
-    mlflow.set_tracking_uri(uri)
-    try:
+    with pointed_at(uri):
         client = MlflowClient()
         experiment_id = client.create_experiment(unique("authed"))
         run = client.create_run(experiment_id)
@@ -124,8 +124,6 @@ def test_basic_auth_writes_and_denials_are_lines_and_no_secret_is_logged(authed,
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong-password-for-admin")
         with pytest.raises(MlflowException):
             MlflowClient().delete_experiment(experiment_id)
-    finally:
-        mlflow.set_tracking_uri(None)
 
     [created] = [
         line

@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 
 from images.mlflow import server_contract as contract
+from testkit.mlflow_client import client_state, restore_client_state
 
 pytestmark = pytest.mark.e2e
 
@@ -43,8 +44,9 @@ def as_user(monkeypatch, authed):
         mlflow.set_tracking_uri(uri)
         return uri
 
+    saved = client_state()
     yield use
-    mlflow.set_tracking_uri(None)
+    restore_client_state(saved)
 
 
 def test_auth_database_created_and_migrated_once_without_errors(authed):

@@ -28,6 +28,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.server import get_app_client
 
+from testkit.mlflow_client import pointed_at
+
 from .browser import BrowserOptions, Expected, PageWatch, launch, sync_playwright_session
 from .conftest import require_nginx, start_topology, stop_topology
 from .helpers import sha256_file, unique, write_random
@@ -300,17 +302,13 @@ def authed(server_venv):
 
 def test_ui_with_the_basic_auth_app_as_a_read_only_user(authed, playwright, work_dir, monkeypatch):
     base_url = authed.instances[0].url
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", authed.auth_admin_password)
-    mlflow.set_tracking_uri(base_url)
-    try:
+    admin_env = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": authed.auth_admin_password}
+    with pointed_at(base_url, admin_env):
         scenario = log_scenario(work_dir)
         admin = get_app_client("basic-auth", tracking_uri=base_url)
         admin.create_user("reader", "reader-password-123")
         admin.grant_user_permission("reader", "experiment", scenario.experiment_id, "READ")
         admin.grant_user_permission("reader", "registered_model", scenario.model_name, "READ")
-    finally:
-        mlflow.set_tracking_uri(None)
 
     browser = launch(playwright)
     try:

@@ -14,6 +14,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
 
+from testkit.mlflow_client import client_state, pointed_at, restore_client_state
+
 from .conftest import start_topology, stop_topology
 from .helpers import unique
 
@@ -46,9 +48,9 @@ def as_user(monkeypatch, shared):
         mlflow.set_workspace(workspace)
         return MlflowClient(uri)
 
+    saved = client_state()
     yield use
-    mlflow.set_workspace(None)
-    mlflow.set_tracking_uri(None)
+    restore_client_state(saved)
 
 
 @pytest.fixture(scope="module")
@@ -56,30 +58,24 @@ def teams(shared):
     """Per team: a workspace with an experiment and a registered model; `alice` may use team-a only."""
     uri = shared.instances[0].url
     made: dict[str, tuple[str, str]] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
-        patch.setenv("MLFLOW_TRACKING_PASSWORD", shared.auth_admin_password)
-        mlflow.set_tracking_uri(uri)
-        try:
-            for team in TEAMS:
-                mlflow.set_workspace(None)
-                mlflow.create_workspace(team)
-                mlflow.set_workspace(team)
-                client = MlflowClient(uri)
-                experiment = client.create_experiment(unique(f"{team}-experiment"))
-                model = client.create_registered_model(unique(f"{team}-model")).name
-                made[team] = (experiment, model)
+    admin = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": shared.auth_admin_password}
+    with pointed_at(uri, admin):
+        for team in TEAMS:
             mlflow.set_workspace(None)
-            auth = get_app_client("basic-auth", tracking_uri=uri)
-            auth.create_user(USER, USER_PASSWORD)
-            role = auth.create_role(workspace="team-a", name="members")
-            # A workspace grant gives the right to create there; reading needs grants per type.
-            for resource_type, permission in MEMBER_GRANTS:
-                auth.add_role_permission(role.id, resource_type, "*", permission)
-            auth.assign_role(USER, role.id)
-        finally:
-            mlflow.set_workspace(None)
-            mlflow.set_tracking_uri(None)
+            mlflow.create_workspace(team)
+            mlflow.set_workspace(team)
+            client = MlflowClient(uri)
+            experiment = client.create_experiment(unique(f"{team}-experiment"))
+            model = client.create_registered_model(unique(f"{team}-model")).name
+            made[team] = (experiment, model)
+        mlflow.set_workspace(None)
+        auth = get_app_client("basic-auth", tracking_uri=uri)
+        auth.create_user(USER, USER_PASSWORD)
+        role = auth.create_role(workspace="team-a", name="members")
+        # A workspace grant gives the right to create there; reading needs grants per type.
+        for resource_type, permission in MEMBER_GRANTS:
+            auth.add_role_permission(role.id, resource_type, "*", permission)
+        auth.assign_role(USER, role.id)
     return made
 
 

@@ -11,6 +11,8 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
+from testkit.mlflow_client import pointed_at
+
 
 def build_source(directory: Path) -> dict:
     """mlflow.db + mlruns/ under `directory`, written the way a user's laptop would."""
@@ -18,14 +20,13 @@ def build_source(directory: Path) -> dict:
     db = directory / "mlflow.db"
     root = directory / "mlruns"
     uri = f"sqlite:///{db}"
-    previous, cwd = mlflow.get_tracking_uri(), os.getcwd()
+    cwd = os.getcwd()
     # The default artifact root of a SQLite tracking URI is ./mlruns of the working directory.
     os.chdir(directory)
-    mlflow.set_tracking_uri(uri)
     try:
-        return _populate(MlflowClient(tracking_uri=uri, registry_uri=uri), directory, root, db)
+        with pointed_at(uri):
+            return _populate(MlflowClient(tracking_uri=uri, registry_uri=uri), directory, root, db)
     finally:
-        mlflow.set_tracking_uri(previous)
         os.chdir(cwd)
 
 
@@ -135,14 +136,8 @@ def snapshot(
     """Everything a user sees, as plain data. `rewrite` maps source locations to the
     expected target ones (identity when reading the source itself)."""
     # models:/ downloads resolve through the global registry URI: point it here meanwhile.
-    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    try:
+    with pointed_at(tracking_uri):
         return _snapshot(tracking_uri, rewrite, with_artifacts, download_dir)
-    finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
 
 
 def _snapshot(tracking_uri, rewrite, with_artifacts, download_dir) -> dict:

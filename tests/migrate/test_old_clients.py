@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -23,6 +21,8 @@ import pytest
 from conftest import migrate_env, mlflow_server, run_migrate
 from mlflow import MlflowClient
 from old_client import VERSIONS, write_source
+
+from testkit.mlflow_client import pointed_at
 
 pytestmark = pytest.mark.e2e  # real PostgreSQL and S3 servers, and old clients from PyPI
 
@@ -133,7 +133,7 @@ def test_traces_of_the_old_client_load_through_the_new_server(old, server):
     traces = old["manifest"]["traces"]
     assert bool(traces) == (not old["version"].startswith("1."))  # tracing came in MLflow 2.14
     client = MlflowClient(tracking_uri=server, registry_uri=server)
-    with global_tracking_uri(server):  # the client downloads the spans through mlflow-artifacts:/
+    with pointed_at(server):  # the client downloads the spans through mlflow-artifacts:/
         for trace_id, spans in traces.items():
             assert [span.name for span in client.get_trace(trace_id).data.spans] == spans
 
@@ -149,7 +149,7 @@ def test_registered_model_loads_through_the_new_server(old, server):
     assert client.get_registered_model("adder").aliases == {k: str(v) for k, v in manifest["aliases"].items()}
     uris = ["models:/adder/Production"] + [f"models:/adder@{alias}" for alias in manifest["aliases"]]
     assert old["version"].startswith("1.") or "models:/adder@champion" in uris
-    with global_tracking_uri(server):
+    with pointed_at(server):  # models:/ resolves against the global registry URI
         for uri in uris:
             model = mlflow.pyfunc.load_model(uri)
             assert list(model.predict(pd.DataFrame({"x": [1, 41]}))) == [2, 42], uri
@@ -213,22 +213,6 @@ def test_unmappable_locations_are_refused_unless_kept(old, postgres, s3, new_dat
         cur.execute("SELECT artifact_uri FROM runs WHERE run_uuid = %s", (failed,))
         assert cur.fetchone()[0] == "/srv/elsewhere/artifacts"
     conn.close()
-
-
-@contextmanager
-def global_tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow resolves mlflow-artifacts:/ (models:/ downloads, trace spans) against the global
-    tracking URI, and models:/ against the global registry URI, not the client's; set both for
-    the block and put the test session's back. (A registry URI another test left set would
-    otherwise send the client's registry calls to that test's server.)"""
-    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
 
 
 def digests(client: MlflowClient, run_id: str, directory: Path) -> dict[str, str]:

@@ -14,6 +14,8 @@ from conftest import migrate_env, mlflow_server, run_migrate
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from testkit.mlflow_client import pointed_at
+
 pytestmark = pytest.mark.e2e  # real PostgreSQL and S3 servers
 
 TEAM = "team-a"
@@ -25,9 +27,8 @@ def build_workspace_source(directory: Path) -> dict:
     cwd = os.getcwd()
     os.chdir(directory)  # the default artifact root of a SQLite URI is ./mlruns
     try:
-        with pytest.MonkeyPatch.context() as patch:
+        with pytest.MonkeyPatch.context() as patch, pointed_at(uri):
             patch.setenv("MLFLOW_ENABLE_WORKSPACES", "true")
-            mlflow.set_tracking_uri(uri)
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
             mlflow.create_workspace(TEAM, description="the A team")
             mlflow.set_workspace(TEAM)
@@ -39,8 +40,6 @@ def build_workspace_source(directory: Path) -> dict:
             mlflow.set_workspace("default")
             default_experiment = client.create_experiment("default-experiment")
     finally:
-        mlflow.set_workspace(None)
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         os.chdir(cwd)
     return {"db": db, "root": directory / "mlruns", "experiment": experiment, "run": run.info.run_id,
             "model": model, "default_experiment": default_experiment}  # fmt: skip
