@@ -16,6 +16,20 @@ MLFLOW_REQUIREMENTS = MLFLOW_IMAGE_DIR / "requirements.txt"
 
 # Third-party images, pinned by tag.
 POSTGRES_IMAGE = "postgres:17.6-bookworm"
+# The dev stack's job queue. Redis 7.2: the last BSD-licensed line, and the one Valkey (prod's
+# ElastiCache engine) forked from, so dev and prod speak the same commands. Shown to exist:
+# redis/docker-library-redis (the GitRepo of docker-library/official-images' library/redis, per
+# its stackbrew-generated/7-4.txt) commit e5650da9 "Update 7.2.5 to 7.2.6" sets REDIS_VERSION
+# 7.2.6 in 7.2/debian/Dockerfile; that file lists the 7.2/debian directory's tags as
+# <version>, 7.2, <version>-bookworm, 7.2-bookworm (seen there for 7.2.5). 7.2.6 fixes
+# CVE-2024-31449 (Lua bit library) and CVE-2024-31228 over 7.2.5.
+REDIS_IMAGE = "redis:7.2.6-bookworm"
+# Prod's job queue: ElastiCache for Valkey, the Redis 7.2 fork (the dev image's line). The
+# provider takes Valkey versions as <major>.<minor> only and reads them back that way
+# (terraform-provider-aws internal/service/elasticache: validValkeyVersionString,
+# setEngineVersionValkey); a lower version than the deployed one replaces the group.
+VALKEY_ENGINE = "valkey"
+VALKEY_VERSION = "7.2"
 # Docker Hub stopped serving minio/minio (and minio/mc) around September 2026 ("pull access
 # denied"); MinIO publishes the same release tags on quay.io.
 MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"

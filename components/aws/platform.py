@@ -13,6 +13,7 @@ from components.aws.auth import BasicAuthCredentials, BasicAuthCredentialsArgs
 from components.aws.backup import BackupPlan, BackupPlanArgs, backup_role
 from components.aws.encryption_keys import EncryptionKeys, EncryptionKeysArgs
 from components.aws.garbage_collector import GarbageCollector, GarbageCollectorArgs, gc_log_group_prefix
+from components.aws.job_queue import JobQueue, JobQueueArgs
 from components.aws.lib import kms
 from components.aws.lib.iam import attach, task_service_role
 from components.aws.lib.providers import AwsContext, make_context
@@ -29,7 +30,7 @@ from components.aws.web_firewall import WebFirewall, WebFirewallArgs, waf_log_gr
 from components.config import AwsSettings
 from components.config.aws import DEPLOY_ROLE_NAME
 from components.outputs import PlatformOutputs
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, JobQueueEndpoint
 from components.specs.gc import gc_secret_names, gc_spec
 from components.specs.mlflow_server import (
     ServerShape,
@@ -45,7 +46,7 @@ KEEP_ALIVE_MARGIN_SECONDS = 15
 
 
 def server_spec(settings: AwsSettings, shape: ServerShape, database: DatabaseEndpoint,
-                artifacts: ArtifactEndpoint) -> ServerSpec:  # fmt: skip
+                artifacts: ArtifactEndpoint, job_queue: JobQueueEndpoint | None = None) -> ServerSpec:  # fmt: skip
     """The MLflow server as the prod tasks run it: the same spec function as the Docker stack,
     built for `shape` (what the task, the target group and the security groups are laid out for)."""
     return mlflow_server_spec(
@@ -61,6 +62,7 @@ def server_spec(settings: AwsSettings, shape: ServerShape, database: DatabaseEnd
         # A rolling deploy keeps the old tasks writing: servers never migrate, the one-off
         # upgrade task does, with every server stopped (deploy/aws/upgrade.py).
         schema_upgrades=contract.SCHEMA_REQUIRE_CURRENT,
+        job_queue=job_queue,
     )
 
 
@@ -139,7 +141,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 vpc_id=network.vpc_id, ingress_cidrs=settings.load_balancer.ingress_cidrs, server_port=shape.port,
                 sign_in_at_load_balancer=settings.auth.mode in ("oidc", "cognito"),
                 s3_prefix_list_id=network.s3_prefix_list_id if private_endpoints else None,
-                database_proxy=settings.database.proxy,
+                database_proxy=settings.database.proxy, job_queue=settings.tracking.job_execution,
             ),
             child,
         )  # fmt: skip
@@ -179,6 +181,19 @@ class AwsPlatform(pulumi.ComponentResource):
                 f"{name}-auth", BasicAuthCredentialsArgs(settings=settings.auth, kms_key_arn=secrets_key.arn), child
             )
             secrets.update(credentials.secrets)
+        queue = None
+        if settings.tracking.job_execution:
+            assert groups.job_queue_id is not None
+            queue = JobQueue(
+                f"{name}-jobs",
+                JobQueueArgs(settings=settings.job_queue, ctx=ctx, subnet_ids=network.private_subnet_ids,
+                             security_group_id=groups.job_queue_id,
+                             storage_key_arn=kms.key(f"{name}-job-queue", ctx, "job-queue",
+                                                     "ElastiCache job queue at rest", child).arn,
+                             secrets_key_arn=secrets_key.arn),
+                child,
+            )  # fmt: skip
+            secrets.update(queue.secrets)
 
         registry = ImageRegistry(f"{name}-mlflow", ImageRegistryArgs(ctx=ctx, settings=settings.registry), child)
         web_acl_arn: pulumi.Input[str] | None = settings.load_balancer.waf_acl_arn
@@ -204,8 +219,8 @@ class AwsPlatform(pulumi.ComponentResource):
             ),
             child,
         )
-        spec = pulumi.Output.all(database.endpoint, artifacts.endpoint).apply(
-            lambda endpoints: server_spec(settings, shape, endpoints[0], endpoints[1])
+        spec = pulumi.Output.all(database.endpoint, artifacts.endpoint, queue.endpoint if queue else None).apply(
+            lambda endpoints: server_spec(settings, shape, endpoints[0], endpoints[1], endpoints[2])
         )
         server = TrackingServer(
             name,

@@ -1,5 +1,5 @@
-"""Who may talk to whom, in one place: world -> ALB (80/443) -> tasks (MLflow port) -> database (5432);
-with sign-in at the ALB (oidc, cognito), also ALB -> identity provider (HTTPS).
+"""Who may talk to whom, in one place: world -> ALB (80/443) -> tasks (MLflow port) -> database (5432)
+and job queue (6379); with sign-in at the ALB (oidc, cognito), also ALB -> identity provider (HTTPS).
 
 Each group starts with no rule at all (the provider strips AWS's default allow-all egress);
 every permitted flow is one rule below, named by its description.
@@ -14,6 +14,7 @@ from ipaddress import IPv4Network
 import pulumi
 import pulumi_aws as aws
 
+from components.specs.redis import PORT as JOB_QUEUE_PORT
 from images.mlflow import server_contract as contract
 
 HTTPS_PORT = 443
@@ -34,6 +35,8 @@ class SecurityGroupsArgs:
     s3_prefix_list_id: pulumi.Input[str] | None = None
     # RDS Proxy between the tasks and the database (its own group).
     database_proxy: bool = False
+    # The server jobs' ElastiCache (its own group, `job_queue_id`).
+    job_queue: bool = False
 
 
 class SecurityGroups(pulumi.ComponentResource):
@@ -44,6 +47,8 @@ class SecurityGroups(pulumi.ComponentResource):
     endpoints_id: pulumi.Output[str] | None
     # Only with `database_proxy`: RDS Proxy's group.
     database_proxy_id: pulumi.Output[str] | None
+    # Only with `job_queue`: the ElastiCache group's.
+    job_queue_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: SecurityGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:SecurityGroups", name, None, opts)
@@ -65,6 +70,9 @@ class SecurityGroups(pulumi.ComponentResource):
         endpoints = None
         if s3_prefix_list_id is not None:
             endpoints = group("endpoints", "AWS API endpoints: HTTPS from the MLflow tasks only")
+        cache = None
+        if args.job_queue:
+            cache = group("cache", "MLflow job queue: Redis protocol (TLS) from the MLflow tasks only")
         proxy = None
         if args.database_proxy:
             proxy = group("proxy", "MLflow database proxy: PostgreSQL from the MLflow tasks, to the database")
@@ -130,10 +138,15 @@ class SecurityGroups(pulumi.ComponentResource):
         else:
             ingress("db-from-tasks", db, contract.POSTGRES_PORT, "PostgreSQL from the MLflow tasks", source=tasks.id)
         # The database has no egress rule: it answers connections and starts none.
+        if cache is not None:
+            # Nor has the cache: it answers the tasks and starts no connection.
+            egress("tasks-to-cache", tasks, JOB_QUEUE_PORT, "to the job queue", destination=cache.id)
+            ingress("cache-from-tasks", cache, JOB_QUEUE_PORT, "Redis protocol from the MLflow tasks", source=tasks.id)
 
         self.load_balancer_id = alb.id
         self.tasks_id = tasks.id
         self.database_id = db.id
         self.endpoints_id = endpoints.id if endpoints is not None else None
         self.database_proxy_id = proxy.id if proxy is not None else None
+        self.job_queue_id = cache.id if cache is not None else None
         self.register_outputs({"loadBalancer": alb.id, "tasks": tasks.id, "database": db.id})

@@ -30,7 +30,7 @@ from components.aws.lib.secrets import SecretRef
 from components.config.aws import AwsLogSettings, AwsTaskSettings
 from components.config.base import TrackingSettings
 from components.specs.health import HealthCheck
-from components.specs.mlflow_server import ServerShape, ServerSpec
+from components.specs.mlflow_server import ServerShape, ServerSpec, periodic_tasks_owner
 from images.mlflow import server_contract as contract
 
 # Beyond starting and draining tasks: image pulls, placement, a slow health check or two.
@@ -195,7 +195,7 @@ class TrackingServer(pulumi.ComponentResource):
 
         secret_names = sorted(secrets)
 
-        def definitions_json(values: list) -> str:
+        def definitions_json(values: list, *, periodic_owner: bool = False) -> str:
             built, image, log_group_name, audit_group_name, resolved = (
                 values[0],
                 values[1],
@@ -203,6 +203,8 @@ class TrackingServer(pulumi.ComponentResource):
                 values[3],
                 values[4:],
             )
+            if periodic_owner:
+                built = periodic_tasks_owner(built)
             if built.shape != shape:
                 # The target group and the service would probe and forward to another port.
                 raise ValueError(f"the server spec was built for {built.shape}, the task is laid out for {shape}")
@@ -297,6 +299,49 @@ class TrackingServer(pulumi.ComponentResource):
                 ),
             ),
         )
+
+        self.scheduler_service_name: pulumi.Output[str] | None = None
+        if args.tracking.job_execution:
+            # The one task that schedules MLflow's periodic tasks (the service's tasks never do):
+            # the same server, outside the target group and the autoscaling, its own family.
+            scheduler_definition = aws.ecs.TaskDefinition(
+                f"{name}-scheduler",
+                task_definition_args(
+                    f"mlflow-{ctx.stack}-scheduler",
+                    inputs.apply(lambda values: definitions_json(values, periodic_owner=True)),
+                ),
+                opts=child,
+            )
+            scheduler = aws.ecs.Service(
+                f"{name}-scheduler",
+                aws.ecs.ServiceArgs(
+                    cluster=cluster.arn,
+                    task_definition=scheduler_definition.arn,
+                    launch_type="FARGATE",
+                    platform_version="LATEST",
+                    desired_count=1,
+                    network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                        subnets=list(args.subnet_ids), security_groups=[args.security_group_id], assign_public_ip=False
+                    ),
+                    # Never two at once: a deploy stops the old task before it starts the new one
+                    # (ECS's default, 200 %, would run both for a while and schedule twice).
+                    deployment_maximum_percent=100,
+                    deployment_minimum_healthy_percent=0,
+                    deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+                    enable_execute_command=False,
+                    enable_ecs_managed_tags=True,
+                    propagate_tags="SERVICE",
+                    wait_for_steady_state=tasks.wait_for_steady_state,
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[exec_policy, *args.ready_before_service, _after(spec)],
+                    custom_timeouts=pulumi.CustomTimeouts(
+                        create=rollout_timeout(start_grace_seconds, 0), update=rollout_timeout(start_grace_seconds, 0)
+                    ),
+                ),
+            )
+            self.scheduler_service_name = scheduler.name
 
         resource_id = pulumi.Output.concat("service/", cluster.name, "/", service.name)
         target = aws.appautoscaling.Target(

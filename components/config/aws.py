@@ -315,6 +315,16 @@ class AwsTaskSettings(ConfigModel):
     """`pulumi up` waits for healthy tasks"""
 
 
+class AwsJobQueueSettings(ConfigModel):
+    """ElastiCache (Valkey) holding the server jobs' queue (only with `tracking.jobExecution`)."""
+
+    node_type: str = Field(default="cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    """ElastiCache node type of each node (the queue holds job ids and parameters: small is plenty)"""
+    # A primary and its replicas, in different zones: a lost primary fails over to a replica.
+    nodes: int = Field(default=2, ge=2, le=6)
+    """primary + replicas (2-6) over the private subnets' zones, with automatic failover"""
+
+
 class AwsRegistrySettings(ConfigModel):
     """The ECR repository of the MLflow image (components/aws/registry.py)."""
 
@@ -424,6 +434,7 @@ class AwsSettings(ConfigModel):
     tasks: AwsTaskSettings = Field(default_factory=AwsTaskSettings)
     logs: AwsLogSettings = Field(default_factory=AwsLogSettings)
     registry: AwsRegistrySettings = Field(default_factory=AwsRegistrySettings)
+    job_queue: AwsJobQueueSettings = Field(default_factory=AwsJobQueueSettings)
     backup: AwsBackupSettings = Field(default_factory=AwsBackupSettings)
     gc: AwsGcSettings = Field(default_factory=AwsGcSettings)
     monitoring: AwsMonitoringSettings = Field(default_factory=AwsMonitoringSettings)

@@ -129,22 +129,16 @@ class TrackingSettings(ConfigModel):
     """Host headers MLflow accepts (its DNS-rebinding protection); patterns that match any host (`*`, `*.*`, `?*`...) are refused. On AWS the default is `[loadBalancer.domainName]`"""
     cors_allowed_origins: list[CorsOrigin] = Field(default_factory=list)
     """exact origins (`https://host[:port]`) allowed to call the API from a browser, besides the stack's own (the TLS proxy's names, the load balancer's domain), which are always allowed; no wildcards"""
-    # MLflow's background job runner (e.g. scheduled GenAI jobs); it must run on one server only.
-    job_execution: bool = False
-    """MLflow's background job runner (8 extra processes per server); needs `replicas: 1`"""
+    # MLflow's server jobs (scorers, evaluation, prompt optimization, periodic online scoring) on a
+    # Redis queue every replica consumes; one server schedules the periodic tasks.
+    job_execution: bool = True
+    """MLflow's server jobs (scorers, online evaluation, prompt optimization) on a Redis queue every server consumes, one of them scheduling the periodic tasks; `false`: no Redis, no job processes"""
     # MLflow 3.10+'s workspaces: off by default, since it changes the URLs users see.
     workspaces: bool = False
     """`--enable-workspaces`: experiments, registered models and prompts isolated per workspace (with `basic-auth`, permissions per workspace); clients that name no workspace use `default`. Changes the URLs users see"""
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across tracking keys, as (key path, reason); both targets include these."""
-        if self.job_execution and self.replicas > 1:
-            return [
-                (
-                    "tracking.jobExecution",
-                    "needs tracking.replicas: 1 (MLflow would run its periodic jobs on every server)",
-                )
-            ]
         return []
 
 

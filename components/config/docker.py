@@ -18,7 +18,7 @@ from components.config.base import (
     Port,
     TrackingSettings,
 )
-from components.versions import MINIO_IMAGE, NGINX_IMAGE, POSTGRES_IMAGE, SEAWEEDFS_IMAGE
+from components.versions import MINIO_IMAGE, NGINX_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SEAWEEDFS_IMAGE
 
 
 def is_allowed_host(host: str, allowed: list[str]) -> bool:
@@ -51,6 +51,13 @@ class DockerArtifactStoreSettings(ConfigModel):
     def _engine_image(cls, image: str | None, info: ValidationInfo) -> str | None:
         # `engine` is missing from info.data only when it was invalid (that error is reported).
         return image if image is not None else ARTIFACT_STORE_IMAGES.get(info.data.get("engine", ""))
+
+
+class DockerJobQueueSettings(ConfigModel):
+    """The server jobs' Redis (only with `tracking.jobExecution`)."""
+
+    image: PinnedImage = REDIS_IMAGE
+    """pinned Redis image (tag or digest; `latest` is refused; components/versions.py says why this tag)"""
 
 
 class ProxySettings(ConfigModel):
@@ -93,6 +100,7 @@ class DockerSettings(ConfigModel):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     database: DockerDatabaseSettings = Field(default_factory=DockerDatabaseSettings)
     artifact_store: DockerArtifactStoreSettings = Field(default_factory=DockerArtifactStoreSettings)
+    job_queue: DockerJobQueueSettings = Field(default_factory=DockerJobQueueSettings)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     docker: DockerHostSettings = Field(default_factory=DockerHostSettings)
     gc: GcSettings = Field(default_factory=GcSettings)

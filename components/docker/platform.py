@@ -11,6 +11,7 @@ from components.config.docker import DockerSettings
 from components.docker.artifact_store import ArtifactStoreArgs, MinioArtifactStore
 from components.docker.encryption_keys import EncryptionKeys, EncryptionKeysArgs
 from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host
+from components.docker.job_queue import JobQueue, JobQueueArgs
 from components.docker.metadata_store import MetadataStore, MetadataStoreArgs
 from components.docker.network import Network, NetworkArgs
 from components.docker.proxy import Proxy, ProxyArgs
@@ -86,6 +87,13 @@ class Platform(pulumi.ComponentResource):
         )
 
         keys = EncryptionKeys("encryption-keys", EncryptionKeysArgs(), opts=child)
+        queue = None
+        if settings.tracking.job_execution:
+            queue = JobQueue(
+                "job-queue",
+                JobQueueArgs(settings.job_queue, network=network.backend_name, prefix=prefix, keep_data=keep_data),
+                opts=child,
+            )
 
         spec = mlflow_server_spec(
             settings.tracking,
@@ -94,17 +102,18 @@ class Platform(pulumi.ComponentResource):
             public_origins=proxy_origins(settings.proxy),
             # nginx authenticates every request and names the user to the audit log.
             trust_proxy_user=True,
+            job_queue=queue.endpoint if queue else None,
         )
         server = TrackingServer(
             "tracking-server",
             TrackingServerArgs(
                 spec,
-                secrets={**database.secrets, **artifacts.secrets, **keys.secrets},
+                secrets={**database.secrets, **artifacts.secrets, **keys.secrets, **(queue.secrets if queue else {})},
                 networks=[network.backend_name, network.frontend_name],
                 prefix=prefix,
                 replicas=settings.tracking.replicas,
                 image_platform=build_platform,
-                start_after=[*database.readiness, *artifacts.readiness],
+                start_after=[*database.readiness, *artifacts.readiness, *(queue.readiness if queue else [])],
             ),
             opts=child,
         )

@@ -20,7 +20,7 @@ from components.docker.common import (
 from components.docker.engine import server_alias
 from components.image import mlflow_image
 from components.specs.image_layout import IMAGE_UID
-from components.specs.mlflow_server import ServerSpec
+from components.specs.mlflow_server import ServerSpec, jobs_enabled, periodic_tasks_owner
 
 MLFLOW_UID = IMAGE_UID
 SECRETS_DIR = "/run/secrets"
@@ -73,8 +73,6 @@ class TrackingServer(pulumi.ComponentResource):
             platform=args.image_platform,
         )
 
-        env = dict(spec.env)
-        env.update({f"{secret}_FILE": secret_file_path(secret) for secret in spec.secret_env})
         uploads = [
             secret_upload(secret_file_path(secret), args.secrets[secret], owner=MLFLOW_UID)
             for secret in spec.secret_env
@@ -84,6 +82,10 @@ class TrackingServer(pulumi.ComponentResource):
         self.upstreams = []
         for index in range(args.replicas):
             alias = server_alias(index)
+            # The first server schedules MLflow's periodic tasks; the others only consume jobs.
+            own = periodic_tasks_owner(spec) if index == 0 and jobs_enabled(spec) else spec
+            env = dict(own.env)
+            env.update({f"{secret}_FILE": secret_file_path(secret) for secret in spec.secret_env})
             container = docker.Container(
                 f"{name}-{alias}",
                 docker.ContainerArgs(

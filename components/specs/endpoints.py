@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 
 from images.mlflow import server_contract as contract
@@ -42,6 +43,23 @@ class ArtifactEndpoint:
     @property
     def root(self) -> str:
         return f"s3://{self.bucket}/"
+
+
+@dataclass(frozen=True)
+class JobQueueEndpoint:
+    """Where the server jobs' Redis queue is: the dev container, ElastiCache, or the e2e kit's."""
+
+    host: str
+    port: int
+    # rediss:// (ElastiCache, TLS in transit) or redis:// (the private Docker network).
+    tls: bool = False
+    database: int = 0
+
+    def url(self, password: str) -> str:
+        """What MLflow is given as contract.JOB_REDIS_URL: the default user signs in with
+        `password` (Redis AUTH / the ElastiCache auth token). A secret, as a whole."""
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://:{urllib.parse.quote(password, safe='')}@{self.host}:{self.port}/{self.database}"
 
 
 def platform_database(host: str, port: int, name: str, owner: str, *, sslmode: str = "disable",

@@ -6,6 +6,7 @@ tests build it with a loopback host, a free port and a temp scratch dir.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -13,7 +14,7 @@ from types import MappingProxyType
 from components.config.base import TrackingSettings
 from components.specs import origins
 from components.specs.connections import DB_MAX_OVERFLOW, DB_POOL_RECYCLE_SECONDS, DB_POOL_SIZE
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, JobQueueEndpoint
 from components.specs.health import HealthCheck
 from components.specs.image_layout import SCRATCH_DIR
 from images.mlflow import server_contract as contract
@@ -125,6 +126,7 @@ def mlflow_server_spec(
     public_origins: Sequence[str] = (),
     schema_upgrades: str = contract.SCHEMA_MIGRATE,
     metrics_hosts: Sequence[str] = (),
+    job_queue: JobQueueEndpoint | None = None,
 ) -> ServerSpec:
     """The one definition of how MLflow runs, given where its stores are.
 
@@ -137,13 +139,26 @@ def mlflow_server_spec(
     MLflow accepts them besides `tracking.allowedHosts`.
     `app_name` (contract.APP_NAMES): ours around MLflow's app, with or without MLflow's basic-auth.
     `trust_proxy_user`: the audit log names the user from the proxy's header (the dev nginx
-    authenticates and sets it; never on prod, whose ALB passes client headers through)."""
+    authenticates and sets it; never on prod, whose ALB passes client headers through).
+    `job_queue`: the Redis every replica's job consumers share (`tracking.jobExecution` needs
+    one); the spec schedules no periodic task: `periodic_tasks_owner` makes the one server's spec
+    that does."""
     if app_name not in contract.APP_NAMES:
         raise ValueError(f"app_name={app_name!r}: one of {', '.join(contract.APP_NAMES)}")
     if schema_upgrades not in contract.SCHEMA_MODES:
         raise ValueError(f"schema_upgrades={schema_upgrades!r}: one of {', '.join(contract.SCHEMA_MODES)}")
+    if tracking.job_execution and job_queue is None:
+        raise ValueError(
+            "tracking.jobExecution needs the shared job queue (job_queue): without it every server "
+            "would run its own local SQLite queue"
+        )
     shape = server_shape(port=port, scratch_dir=scratch_dir)
     scratch = shape.scratch_dir
+    allowed_hosts = [*tracking.allowed_hosts, *metrics_hosts]
+    if tracking.job_execution:
+        # MLflow points its job processes back at http://<--host>:<--port> (mlflow/server/__init__.py:
+        # MLFLOW_TRACKING_URI of the job runner), so that Host header must pass the host check.
+        allowed_hosts.append(f"{listen_host}:{port}")
     uvicorn_opts = f"--loop uvloop --http httptools --timeout-keep-alive {keep_alive_seconds}"
     command = [
         "mlflow", "server",
@@ -151,7 +166,7 @@ def mlflow_server_spec(
         "--port", str(port),
         "--workers", str(tracking.workers),
         # Security middleware stays on: only these Host headers are served.
-        "--allowed-hosts", ",".join(dict.fromkeys([*tracking.allowed_hosts, *metrics_hosts])),
+        "--allowed-hosts", ",".join(dict.fromkeys(allowed_hosts)),
         "--uvicorn-opts", uvicorn_opts,
         # Every worker's counters and latency histograms on /metrics (multiprocess files,
         # wiped by the boot module so a dead worker's pid files do not add up forever).
@@ -179,15 +194,18 @@ def mlflow_server_spec(
         "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": str(DB_POOL_SIZE),
         "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": str(DB_MAX_OVERFLOW),
         "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE": str(DB_POOL_RECYCLE_SECONDS),
-        # MLflow's job runner: 8 extra processes (~0.5 GB) per server, and periodic jobs that
-        # must run on one server only. Off unless the stack asks for it (single replica).
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if tracking.job_execution else "false",
+        # MLflow's job runner (one per server process, docs/architecture.md "Server jobs"); MLflow
+        # turns it on when unset, so it is always given.
+        contract.JOB_EXECUTION: "true" if tracking.job_execution else "false",
         # The version of the AI Gateway's KEK (the passphrase is a secret below); rotating the
         # passphrase with `mlflow crypto rotate-kek` moves it to the next one (docs/aws.md).
         contract.CRYPTO_KEK_VERSION: contract.CRYPTO_KEK_VERSION_VALUE,
         contract.BOOT_SCHEMA: schema_upgrades,
         contract.AUDIT_LOG_DIR: f"{scratch.rstrip('/')}/{contract.AUDIT_LOG_SUBDIR}",
     }
+    if tracking.job_execution:
+        # Unset means true in MLflow: every server but the owner (periodic_tasks_owner) says no.
+        env[contract.JOB_PERIODIC_TASKS] = "false"
     if trust_proxy_user:
         env[contract.PROXY_USER_HEADER] = contract.PROXY_USER_HEADER_NAME
     if database.sslrootcert:
@@ -209,6 +227,9 @@ def mlflow_server_spec(
         secret_env.append(contract.DB_OWNER_PASSWORD)
     if artifacts.static_credentials:
         secret_env += [contract.S3_ACCESS_KEY_ID, contract.S3_SECRET_ACCESS_KEY]
+    if tracking.job_execution:
+        # The queue's URL carries its password; MLflow reads it from the environment only.
+        secret_env.append(contract.JOB_REDIS_URL)
     if app_name == contract.BASIC_AUTH_APP:
         # The boot module writes this ini (database_uri, auth cache) into the writable scratch dir.
         env["MLFLOW_AUTH_CONFIG_PATH"] = f"{scratch.rstrip('/')}/mlflow-auth.ini"
@@ -228,3 +249,16 @@ def mlflow_server_spec(
         scratch_dir=shape.scratch_dir,
         entrypoint=shape.entrypoint,
     )
+
+
+def jobs_enabled(spec: ServerSpec) -> bool:
+    return spec.env.get(contract.JOB_EXECUTION) == "true"
+
+
+def periodic_tasks_owner(spec: ServerSpec) -> ServerSpec:
+    """The same server, scheduling MLflow's periodic tasks (online scoring, trace archival and
+    rollups): exactly one server of a stack runs this spec. With two, every task would be queued
+    twice a minute; their Huey locks only keep two runs from overlapping."""
+    if not jobs_enabled(spec):
+        raise ValueError("periodic tasks need the job runner (tracking.jobExecution)")
+    return dataclasses.replace(spec, env=MappingProxyType({**spec.env, contract.JOB_PERIODIC_TASKS: "true"}))

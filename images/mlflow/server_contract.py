@@ -51,6 +51,9 @@ CRYPTO_KEK_PASSPHRASE = "MLFLOW_CRYPTO_KEK_PASSPHRASE"
 #   draws a random one, so secrets written by one worker are unreadable by the others.
 WEBHOOK_ENCRYPTION_KEY = "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
 ENCRYPTION_KEY_NAMES = (CRYPTO_KEK_PASSPHRASE, WEBHOOK_ENCRYPTION_KEY)
+# The server jobs' queue (MLflow's Huey on Redis), read by MLflow itself from the environment
+# only (no *_FILE of its own): the whole redis:// or rediss:// URL, password included, is the secret.
+JOB_REDIS_URL = "MLFLOW_SERVER_JOB_HUEY_REDIS_URL"
 SECRET_NAMES = (
     DB_PASSWORD,
     DB_OWNER_PASSWORD,
@@ -59,6 +62,7 @@ SECRET_NAMES = (
     AUTH_ADMIN_PASSWORD,
     FLASK_SECRET_KEY,
     *ENCRYPTION_KEY_NAMES,
+    JOB_REDIS_URL,
 )
 FILE_SUFFIX = "_FILE"
 
@@ -72,6 +76,10 @@ GENERATED_SECRET_LENGTHS = {
     FLASK_SECRET_KEY: 64,
     CRYPTO_KEK_PASSPHRASE: 64,  # ~380 bits; MLflow derives the KEK from it with PBKDF2
 }
+# MLflow's job switches (plain): the runner itself, and whether this server schedules the periodic
+# tasks. MLflow defaults both to true when unset, so every server is given both, explicitly.
+JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+JOB_PERIODIC_TASKS = "MLFLOW_SERVER_JOB_ENABLE_PERIODIC_TASKS"
 # The KEK version MLflow folds into the KEK's salt and records with each wrapped key (plain, not
 # secret). `mlflow crypto rotate-kek` moves every stored key to the next version.
 CRYPTO_KEK_VERSION = "MLFLOW_CRYPTO_KEK_VERSION"

@@ -14,6 +14,7 @@ MINIO = "artifact-store-minio"
 SEAWEEDFS = "artifact-store-seaweedfs"
 MLFLOW = "tracking-server-mlflow-0"
 NGINX = "proxy-nginx"
+REDIS = "job-queue-redis"
 
 
 def containers(run: ProgramRun) -> dict[str, Resource]:

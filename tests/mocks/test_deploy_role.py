@@ -20,7 +20,7 @@ POLICY_FILE = REPO_ROOT / "deploy" / "aws" / "deploy-role-policy.json"
 # Pulumi module of a resource type -> the IAM service prefix its API calls use.
 IAM_PREFIX = {
     "acm": "acm", "appautoscaling": "application-autoscaling", "backup": "backup", "scheduler": "scheduler",
-    "ec2": "ec2", "ecr": "ecr", "ecs": "ecs",
+    "ec2": "ec2", "ecr": "ecr", "ecs": "ecs", "elasticache": "elasticache",
     "iam": "iam", "kms": "kms", "lb": "elasticloadbalancing", "rds": "rds", "route53": "route53",
     "s3": "s3", "secretsmanager": "secretsmanager", "sns": "sns", "vpc": "ec2", "wafv2": "wafv2",
 }  # fmt: skip
@@ -40,6 +40,9 @@ SERVICE_LINKED_ROLES = {
     # AWS Backup makes AWSServiceRoleForBackup on first use through the API (AWS Backup developer
     # guide, using-service-linked-roles-AWSServiceRoleForBackup).
     "aws:backup/plan:Plan": "backup.amazonaws.com",
+    # ElastiCache makes AWSServiceRoleForElastiCache with the first cache of an account (ElastiCache
+    # user guide, using-service-linked-roles).
+    "aws:elasticache/replicationGroup:ReplicationGroup": "elasticache.amazonaws.com",
 }
 # Where the policy names single actions rather than a whole service: what each resource's create,
 # read, update and delete call (terraform-provider-aws internal/service/wafv2/web_acl.go,

@@ -18,6 +18,7 @@ from tests.mocks.docker_finders import (
     NGINX,
     PASSWORD,
     POSTGRES,
+    REDIS,
     VOLUME,
     containers,
     generated_value,
@@ -44,8 +45,8 @@ def run_with(config_name: str, dev_run):
     return run_program(config, stack="dev")
 
 
-def test_the_dev_stack_registers_the_four_services(dev_run):
-    assert set(containers(dev_run)) == {POSTGRES, MINIO, MLFLOW, NGINX}
+def test_the_dev_stack_registers_the_five_services(dev_run):
+    assert set(containers(dev_run)) == {POSTGRES, MINIO, MLFLOW, NGINX, REDIS}
     tokens = {r.typ for r in dev_run.resources if not r.custom}
     assert {
         "mlflow-platform:docker:Platform",
@@ -89,6 +90,8 @@ def test_each_resource_takes_its_package_s_provider_from_the_platform(config_nam
 
 # Children first created under their prefixed name: no stack ever deployed an older one.
 ADDED_AFTER_THE_RENAME = {"server-password"}
+# Components first deployed after the rename: nothing of theirs was ever deployed under an old name.
+ADDED_COMPONENTS = {"job-queue"}
 
 
 @pytest.mark.parametrize("config_name", ["committed", *OTHER_CONFIGS])
@@ -109,6 +112,8 @@ def test_children_are_named_after_their_component_and_aliased_from_their_old_nam
             continue
         assert resource.name.startswith(f"{parent.name}-"), resource.urn
         old_name = resource.name.removeprefix(f"{parent.name}-")
+        if parent.name in ADDED_COMPONENTS:
+            continue
         if old_name in ADDED_AFTER_THE_RENAME:
             assert aliased == set(), resource.urn
             continue
@@ -130,8 +135,9 @@ def test_every_image_is_pinned(dev_run):
 
 def test_generated_secrets_stay_secret_and_never_reach_plain_env_or_commands(dev_run):
     generated = dev_run.of_type(PASSWORD)
-    # postgres's owner and the servers' role, minio key + secret, proxy, MLflow's KEK passphrase
-    assert len(generated) == 6
+    # postgres's owner and the servers' role, minio key + secret, proxy, MLflow's KEK passphrase,
+    # the job queue's Redis
+    assert len(generated) == 7
     passwords = [generated_value(resource) for resource in generated]
     for name, container in containers(dev_run).items():
         plain_parts = json.dumps(
@@ -178,7 +184,9 @@ def test_every_container_has_a_health_check_waits_for_it_and_restarts(dev_run):
 
 def test_the_only_volumes_are_the_stores_and_they_are_kept_on_destroy(dev_run):
     volumes = dev_run.of_type(VOLUME)
-    assert sorted(v.inputs["name"] for v in volumes) == ["mlflow-dev-minio-data", "mlflow-dev-postgres-data"]
+    assert sorted(v.inputs["name"] for v in volumes) == [
+        "mlflow-dev-minio-data", "mlflow-dev-postgres-data", "mlflow-dev-redis-data"
+    ]  # fmt: skip
     assert all(v.retain_on_delete for v in volumes)
 
 
@@ -236,6 +244,6 @@ def test_health_check_durations_are_written_as_the_provider_reads_them_back(conf
         for key in HEALTH_DURATIONS:
             assert is_go_canonical(health[key]), (container.name, key, health[key])
             checked += 1
-    assert checked == 4 * len(HEALTH_DURATIONS)
+    assert checked == len(containers(run)) * len(HEALTH_DURATIONS) == 5 * len(HEALTH_DURATIONS)
     # The MLflow server's 120 s start period: the case that showed a diff on every preview.
     assert containers(run)[MLFLOW].plain["healthcheck"]["startPeriod"] == "2m0s"

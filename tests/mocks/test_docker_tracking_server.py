@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 
 from components.config import parse_settings
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, JobQueueEndpoint
 from components.specs.mlflow_server import mlflow_server_spec
 from images.mlflow import server_contract as contract
 from tests.mocks.docker_finders import MINIO, MLFLOW, PASSWORD, POSTGRES, containers, generated_value
 from tests.pulumi_mocks import reveal, stack_config
+
+# The shared job queue every spec with tracking.jobExecution (the default) needs.
+QUEUE = JobQueueEndpoint("redis", 6379)
 
 
 def _dev_db():
@@ -34,7 +37,7 @@ def test_mlflow_container_runs_exactly_the_spec(dev_run):
     mlflow = containers(dev_run)[MLFLOW].inputs
     assert mlflow["name"] == "mlflow-dev-mlflow-0"
     assert mlflow["entrypoints"] + mlflow["command"] == list(
-        mlflow_server_spec(settings.tracking, _dev_db(), _dev_minio()).argv
+        mlflow_server_spec(settings.tracking, _dev_db(), _dev_minio(), job_queue=QUEUE).argv
     )
     assert mlflow["user"] == "10001:10001"
     assert mlflow["capabilities"] == {"drops": ["ALL"]}

@@ -81,7 +81,8 @@ def test_oidc_signs_in_at_the_alb_with_a_secret_client_secret(oidc_run):
     assert "username" not in run.outputs and "password" not in run.outputs
     secrets = {s["name"] for s in container(run)["secrets"]}
     assert secrets == {
-        "MLFLOW_DB_PASSWORD", "MLFLOW_DB_OWNER_PASSWORD", "MLFLOW_CRYPTO_KEK_PASSPHRASE", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
+        "MLFLOW_DB_PASSWORD", "MLFLOW_DB_OWNER_PASSWORD", "MLFLOW_CRYPTO_KEK_PASSPHRASE", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+        "MLFLOW_SERVER_JOB_HUEY_REDIS_URL",
     }  # fmt: skip
     command = container(run)["command"]
     assert command[command.index("--app-name") + 1] == "platform"  # ours, without MLflow's basic-auth

@@ -33,7 +33,9 @@ def test_prod_command_values_come_from_the_committed_config(prod_run):
         return command[command.index(flag) + 1]
 
     tracking, balancer = prod_section("tracking"), prod_section("loadBalancer")
-    assert value("--allowed-hosts") == ",".join(tracking["allowedHosts"]) == "mlflow.example.com"
+    # Then the address MLflow points its job processes at (mlflow server --host/--port).
+    assert value("--allowed-hosts") == ",".join([*tracking["allowedHosts"], "0.0.0.0:5000"])
+    assert tracking["allowedHosts"] == ["mlflow.example.com"]
     assert value("--workers") == str(tracking["workers"])
     assert value("--app-name") == "basic-auth"
     assert value("--default-artifact-root") == "mlflow-artifacts:/"

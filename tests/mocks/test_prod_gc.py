@@ -54,8 +54,11 @@ def role_arn(run, name_contains: str) -> str:
 
 def test_nothing_is_created_unless_gc_is_configured(prod_run):
     assert prod_run.of_type(SCHEDULE) == []
-    # The server's task and the schema upgrade's (test_prod_schema_upgrade.py), no gc task.
-    assert sorted(t.name for t in prod_run.of_type(TASK)) == ["mlflow-prod", "mlflow-prod-schema-upgrade"]
+    # The server's task, the periodic-task scheduler's and the schema upgrade's
+    # (test_prod_schema_upgrade.py), no gc task.
+    assert sorted(t.name for t in prod_run.of_type(TASK)) == [
+        "mlflow-prod", "mlflow-prod-scheduler", "mlflow-prod-schema-upgrade"
+    ]  # fmt: skip
     assert not [g for g in prod_run.of_type(LOG_GROUP) if "/gc-" in str(g.plain.get("namePrefix"))]
     assert not [r for r in prod_run.of_type(ROLE) if "-gc" in r.name]
 
@@ -133,7 +136,7 @@ def test_the_schedule_runs_one_task_in_the_servers_cluster_and_network(gc_run):
     ecs = target["ecsParameters"]
     assert ecs["taskDefinitionArn"] == aws_outputs(TASK, gc_task(gc_run).name, gc_task(gc_run).plain)["arn"]
     assert ecs["taskCount"] == 1 and ecs["launchType"] == "FARGATE"
-    service = gc_run.one("aws:ecs/service:Service").plain["networkConfiguration"]
+    service = gc_run.exactly("aws:ecs/service:Service", "mlflow-prod").plain["networkConfiguration"]
     network = ecs["networkConfiguration"]
     assert network["subnets"] == service["subnets"]
     assert network["securityGroups"] == service["securityGroups"]

@@ -64,8 +64,9 @@ def test_the_execution_role_reads_exactly_the_secrets_the_container_is_handed(pr
     without_basic_auth = run_prod(
         auth={"mode": "none"}, loadBalancer={**prod_section("loadBalancer"), "internal": True}
     )
-    # The servers' database role's, RDS's master secret, MLflow's encryption keys', and basic-auth's.
-    for run, secrets in ((prod_run, 4), (without_basic_auth, 3)):
+    # The servers' database role's, RDS's master secret, MLflow's encryption keys', the job
+    # queue's URL, and basic-auth's.
+    for run, secrets in ((prod_run, 5), (without_basic_auth, 4)):
         doc = policy(run.one("aws:iam/rolePolicy:RolePolicy", "execution"))
         granted = statements(doc, "ReadTheTaskSecrets")["Resource"]
         handed = {secret_of(s["valueFrom"]) for s in container(run)["secrets"]}

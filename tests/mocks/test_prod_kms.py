@@ -40,7 +40,7 @@ def key_named(run, purpose: str):
     return found
 
 
-PURPOSES = ("database", "logs", "secrets", "artifacts", "images", "task-storage", "backup", "alarms")
+PURPOSES = ("database", "logs", "secrets", "artifacts", "images", "task-storage", "backup", "alarms", "job-queue")
 
 
 def test_one_key_per_purpose_each_with_an_explicit_policy_that_the_account_administers(prod_run):
@@ -73,7 +73,8 @@ def test_the_database_stays_on_the_key_it_was_created_with(prod_run):
 def test_secrets_use_the_secrets_key_and_their_readers_decrypt_only_through_secrets_manager(prod_run):
     secrets_key = key_arn(key_named(prod_run, "secrets").name)
     secrets = prod_run.of_type("aws:secretsmanager/secret:Secret")
-    assert len(secrets) == 3 and {s.plain["kmsKeyId"] for s in secrets} == {secrets_key}
+    # The database role's, MLflow's encryption keys, the job queue's URL.
+    assert len(secrets) == 4 and {s.plain["kmsKeyId"] for s in secrets} == {secrets_key}
     for role_policy, sid in (("execution", "DecryptTheTaskSecrets"), ("db-proxy", "DecryptThemThroughSecretsManager")):
         decrypt = statements(policy(prod_run.one("aws:iam/rolePolicy:RolePolicy", role_policy)), sid)
         assert decrypt["Action"] == ["kms:Decrypt"] and decrypt["Resource"] == [secrets_key]
@@ -141,10 +142,10 @@ def test_the_repository_is_encrypted_with_the_images_key_by_full_arn(prod_run):
     assert repository["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key_arn(images.name)}]
 
 
-@pytest.mark.parametrize("purpose", ["artifacts", "secrets", "images"])
+@pytest.mark.parametrize("purpose", ["artifacts", "secrets", "images", "job-queue"])
 def test_keys_used_with_the_callers_rights_have_only_the_accounts_statement(prod_run, purpose):
-    """S3, Secrets Manager and ECR call KMS as the caller (ECR through grants it makes with the
-    deployer's rights): IAM grants decide, the key needs no service statement."""
+    """S3, Secrets Manager and ECR call KMS as the caller (ECR and ElastiCache through grants
+    they make with the deployer's rights): IAM grants decide, the key needs no service statement."""
     assert [s["Sid"] for s in policy(key_named(prod_run, purpose))["Statement"]] == ["AccountAdministers"]
 
 

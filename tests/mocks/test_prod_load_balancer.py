@@ -60,7 +60,7 @@ def test_a_deploy_drains_tasks_as_long_as_an_upload_may_run(prod_run):
     assert tg["deregistrationDelay"] == min(idle, 3600) == 3600
     assert container(prod_run)["stopTimeout"] == 120  # the Fargate maximum
     # `pulumi up` waits for steady state: long enough for that drain (the provider's default is 20 min).
-    service = prod_run.one("aws:ecs/service:Service")
+    service = prod_run.exactly("aws:ecs/service:Service", "mlflow-prod")
     grace = int(service.plain["healthCheckGracePeriodSeconds"])
     assert service.custom_timeouts["update"] == f"{-(-(grace + 3600 + 900) // 60)}m"
     assert int(service.custom_timeouts["update"].rstrip("m")) * 60 > 3600 + grace

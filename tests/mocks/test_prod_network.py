@@ -59,7 +59,7 @@ def test_existing_vpc_is_used_as_given():
            "existingPrivateSubnetIds": ["subnet-0000000000000000c", "subnet-0000000000000000d"]}  # fmt: skip
     run = run_prod(aws={"region": REGION, "network": net})
     assert run.of_type("aws:ec2/vpc:Vpc") == [] and run.of_type("aws:ec2/subnet:Subnet") == []
-    service = run.one("aws:ecs/service:Service").plain
+    service = run.exactly("aws:ecs/service:Service", "mlflow-prod").plain
     assert service["networkConfiguration"]["subnets"] == net["existingPrivateSubnetIds"]
     assert run.one("aws:lb/loadBalancer:LoadBalancer").plain["subnets"] == net["existingPublicSubnetIds"]
     assert run.one("aws:rds/subnetGroup:SubnetGroup").plain["subnetIds"] == net["existingPrivateSubnetIds"]
@@ -97,7 +97,7 @@ def test_without_interface_endpoints_tasks_reach_https_through_nat():
     assert [
         r for r in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.plain["vpcEndpointType"] == "Interface"
     ] == []
-    assert task_egress(run) == [(443, "0.0.0.0/0"), (5432, sg_id(run, "proxy"))]
+    assert task_egress(run) == [(443, "0.0.0.0/0"), (5432, sg_id(run, "proxy")), (6379, sg_id(run, "cache"))]
     # The proxy reads the credentials through NAT too.
     assert [
         (r["fromPort"], r.get("cidrIpv4")) for r in rules_of(run, EGRESS, sg_id(run, "proxy")) if r["fromPort"] == 443

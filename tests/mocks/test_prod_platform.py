@@ -65,7 +65,7 @@ def test_no_generated_secret_appears_in_plain_text_anywhere(prod_run):
 
 
 def test_creation_order_closes_every_window(prod_run):
-    service = prod_run.one("aws:ecs/service:Service")
+    service = prod_run.exactly("aws:ecs/service:Service", "mlflow-prod")
     # Tasks start only once they may read their secrets and bucket, behind a listener.
     for dependency in (prod_run.one("aws:iam/rolePolicy:RolePolicy", "execution"), prod_run.named("mlflow-prod-task-artifacts"),
                        prod_run.named("mlflow-prod-https")):  # fmt: skip

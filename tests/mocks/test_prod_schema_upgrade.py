@@ -55,7 +55,7 @@ def test_the_upgrade_task_is_a_family_of_its_own_with_the_servers_roles_and_size
     for key in ("taskRoleArn", "executionRoleArn", "cpu", "memory", "requiresCompatibilities", "networkMode",
                 "ephemeralStorage", "volumes", "runtimePlatform"):  # fmt: skip
         assert upgrade[key] == server[key], key
-    service = prod_run.one("aws:ecs/service:Service")
+    service = prod_run.exactly("aws:ecs/service:Service", "mlflow-prod")
     task = prod_run.exactly(TASK, "mlflow-prod-schema-upgrade")
     assert task.urn not in service.dependencies  # registering it never touches the service
 
@@ -92,6 +92,6 @@ def test_the_stack_exports_what_the_deploy_script_needs(prod_run):
 
 
 def container_security_group(run: ProgramRun) -> str:
-    service = run.one("aws:ecs/service:Service").plain
+    service = run.exactly("aws:ecs/service:Service", "mlflow-prod").plain
     (group,) = service["networkConfiguration"]["securityGroups"]
     return group

@@ -13,7 +13,7 @@ from components.aws.lib.container import EcsSecret, SecretLeakError, container_d
 from components.aws.metadata_store import rds_endpoint
 from components.aws.platform import server_spec
 from components.aws.tracking_server import health_grace_seconds
-from components.specs.endpoints import ArtifactEndpoint
+from components.specs.endpoints import ArtifactEndpoint, JobQueueEndpoint
 from components.specs.mlflow_server import server_shape
 from images.mlflow import server_contract as contract
 from tests.mocks.prod_helpers import (
@@ -31,6 +31,9 @@ from tests.mocks.prod_helpers import (
     secret_paths,
     sg_id,
 )
+
+# Where the mocks put the job queue (the spec only needs to know there is one).
+QUEUE = JobQueueEndpoint(host="master.mlflow-prod-jobs.cache.amazonaws.com", port=6379, tls=True)
 
 
 def test_task_definition_runs_the_image_digest_non_root_on_a_read_only_root(prod_run):
@@ -53,6 +56,8 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(prod
         "MLFLOW_FLASK_SERVER_SECRET_KEY",
         "MLFLOW_CRYPTO_KEK_PASSPHRASE",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+        # The job queue's rediss:// URL, auth token included (MLflow reads it from the env only).
+        "MLFLOW_SERVER_JOB_HUEY_REDIS_URL",
     }
     assert not set(env) & set(secrets)
     assert not any(re.search("PASSWORD|SECRET|TOKEN", name) and not name.endswith("_PATH") for name in env)
@@ -88,7 +93,7 @@ def test_no_task_definition_is_registered_before_its_secret_values_exist(prod_ru
     """ECS fetches the secrets when a task starts: the values must exist by then."""
     task = prod_run.exactly("aws:ecs/taskDefinition:TaskDefinition", "mlflow-prod")
     versions = prod_run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert len(versions) == 3  # database, encryption keys, basic-auth
+    assert len(versions) == 4  # database, encryption keys, basic-auth, the job queue's URL
     for version in versions:
         assert version.urn in task.property_dependencies["containerDefinitions"], version.name
 
@@ -129,7 +134,7 @@ def test_container_runs_the_spec_command_and_health_check(prod_run):
     env = {e["name"]: e["value"] for e in c["environment"]}
     bucket = f"{artifact(prod_run, BUCKET).name}-0a1b2c3"
     database = rds_endpoint(settings.database, env["MLFLOW_DB_HOST"], through_proxy=settings.database.proxy)
-    spec = server_spec(settings, server_shape(), database, ArtifactEndpoint(bucket=bucket, region=REGION))
+    spec = server_spec(settings, server_shape(), database, ArtifactEndpoint(bucket=bucket, region=REGION), QUEUE)
     assert c["entryPoint"] + c["command"] == list(spec.argv)
     assert {k: env[k] for k in spec.env} == dict(spec.env)
     assert c["healthCheck"] == {
@@ -152,7 +157,7 @@ def test_the_ui_origin_of_the_load_balancer_is_allowed(prod_run):
 
 
 def test_service_runs_two_tasks_across_azs_with_circuit_breaker_rollback(prod_run):
-    service = prod_run.one("aws:ecs/service:Service").plain
+    service = prod_run.exactly("aws:ecs/service:Service", "mlflow-prod").plain
     assert service["desiredCount"] >= 2
     assert service["launchType"] == "FARGATE"
     assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
@@ -185,7 +190,7 @@ def test_the_deploy_workflow_outlives_the_longest_rollout(prod_run):
     """The job timeout and the AWS session cover a first Multi-AZ deploy plus a full drain."""
     import yaml
 
-    service = prod_run.one("aws:ecs/service:Service")
+    service = prod_run.exactly("aws:ecs/service:Service", "mlflow-prod")
     workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/deploy.yml").read_text())
     job = workflow["jobs"]["up"]
     (credentials,) = [step for step in job["steps"] if "configure-aws-credentials" in step.get("uses", "")]
@@ -237,7 +242,7 @@ def test_the_task_service_and_target_group_are_laid_out_from_the_server_shape(pr
     assert c["portMappings"][0]["containerPort"] == shape.port
     assert c["healthCheck"]["command"] == shape.health.test
     assert c["mountPoints"][0]["containerPath"] == shape.scratch_dir
-    service = prod_run.one("aws:ecs/service:Service").plain
+    service = prod_run.exactly("aws:ecs/service:Service", "mlflow-prod").plain
     assert service["loadBalancers"][0]["containerPort"] == shape.port
     assert (
         service["healthCheckGracePeriodSeconds"]
@@ -250,7 +255,7 @@ def test_the_task_service_and_target_group_are_laid_out_from_the_server_shape(pr
 
 
 def test_the_service_starts_tasks_only_once_their_stores_exist(prod_run):
-    service = prod_run.one("aws:ecs/service:Service")
+    service = prod_run.exactly("aws:ecs/service:Service", "mlflow-prod")
     # The database: its proxy's target (registered on the instance), so the proxy has a database.
     assert prod_run.depends_on(service, prod_run.one("aws:rds/proxyTarget:ProxyTarget"))
     assert prod_run.depends_on(service, prod_run.one(BUCKET, "artifacts"))
@@ -259,7 +264,7 @@ def test_the_service_starts_tasks_only_once_their_stores_exist(prod_run):
 def test_the_container_definition_takes_every_secret_by_reference_and_refuses_a_plain_one():
     settings = prod_settings()
     spec = server_spec(settings, server_shape(), rds_endpoint(settings.database, "db.example"),
-                       ArtifactEndpoint(bucket="artifacts", region=REGION))  # fmt: skip
+                       ArtifactEndpoint(bucket="artifacts", region=REGION), QUEUE)  # fmt: skip
     where = EcsSecret(arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:s-AbCdEf", key="k", version_id="v1")
     secrets = dict.fromkeys(spec.secret_env, where)
     built = container_definition(spec, image="image@sha256:00", secrets=secrets, log_group="group", region=REGION)

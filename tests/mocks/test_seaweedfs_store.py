@@ -16,6 +16,7 @@ from tests.mocks.docker_finders import (
     NGINX,
     PASSWORD,
     POSTGRES,
+    REDIS,
     SEAWEEDFS,
     containers,
     generated_value,
@@ -45,7 +46,7 @@ def store_keys(run) -> dict[str, str]:
 
 
 def test_seaweedfs_takes_minio_s_place_under_the_same_component(seaweedfs_run):
-    assert set(containers(seaweedfs_run)) == {POSTGRES, SEAWEEDFS, MLFLOW, NGINX}
+    assert set(containers(seaweedfs_run)) == {POSTGRES, SEAWEEDFS, MLFLOW, NGINX, REDIS}
     store = seaweedfs_run.one("mlflow-platform:docker:ArtifactStore")
     assert store.name == "artifact-store"
     assert containers(seaweedfs_run)[SEAWEEDFS].parent == store.urn
@@ -81,7 +82,7 @@ def test_on_the_backend_network_only_and_no_published_port(seaweedfs_run):
 
 def test_the_data_volume_is_named_mounted_at_data_and_kept(seaweedfs_run):
     volumes = {v.inputs["name"]: v for v in seaweedfs_run.of_type("docker:index/volume:Volume")}
-    assert sorted(volumes) == ["mlflow-dev-postgres-data", "mlflow-dev-seaweedfs-data"]
+    assert sorted(volumes) == ["mlflow-dev-postgres-data", "mlflow-dev-redis-data", "mlflow-dev-seaweedfs-data"]
     assert volumes["mlflow-dev-seaweedfs-data"].retain_on_delete
     assert containers(seaweedfs_run)[SEAWEEDFS].inputs["volumes"] == [
         {"volumeName": "mlflow-dev-seaweedfs-data", "containerPath": "/data"}
@@ -101,8 +102,8 @@ def test_the_identities_file_is_a_secret_upload_the_weed_user_alone_can_read(sea
 
 def test_the_keys_are_secret_and_in_no_env_command_or_health_check(seaweedfs_run):
     keys = store_keys(seaweedfs_run)
-    # postgres's owner and the servers' role, store key + secret, proxy, KEK passphrase
-    assert len(seaweedfs_run.of_type(PASSWORD)) == 6
+    # postgres's owner and the servers' role, store key + secret, proxy, KEK passphrase, Redis
+    assert len(seaweedfs_run.of_type(PASSWORD)) == 7
     for name, container in containers(seaweedfs_run).items():
         plain_parts = json.dumps(
             [

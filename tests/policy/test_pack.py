@@ -16,9 +16,13 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 from rules import ALL_RULES, UNKNOWN, Res, Rule
 from rules.aws_alb import ALLOWED_TLS_POLICIES
 
+from components.specs.endpoints import JobQueueEndpoint
 from tests.policy.fixtures import CASES, res
 from tests.policy.harness import POLICY_DIR, REPO_ROOT, analyze, servicer
 from tests.pulumi_mocks import SECRET_SIG, SIG_KEY
+
+# The shared job queue every spec with tracking.jobExecution (the default) needs.
+QUEUE = JobQueueEndpoint("redis", 6379)
 
 DEV_EXEMPT = {"rds-deletion-protection", "rds-multi-az", "alb-deletion-protection"}
 
@@ -147,7 +151,9 @@ def test_the_object_store_rule_names_what_the_program_sets():
     minio_env = minio_spec(settings.artifact_store).env
     assert minio_env[docker_stack.MINIO_KMS_KEY_FILE_ENV] == KMS_SECRET_KEY_FILE
     database = DatabaseEndpoint(host="postgres", port=5432, name="mlflow", user="mlflow")
-    server_env = mlflow_server_spec(settings.tracking, database, private_s3_endpoint("mlflow", "us-east-1", "m", 1)).env
+    server_env = mlflow_server_spec(
+        settings.tracking, database, private_s3_endpoint("mlflow", "us-east-1", "m", 1), job_queue=QUEUE
+    ).env
     assert server_env[docker_stack.CREATE_BUCKET_ENV] == "mlflow"
     assert server_env[docker_stack.BUCKET_ENCRYPTION_ENV] == contract.SSE_S3 in docker_stack.BUCKET_ENCRYPTIONS
     assert docker_stack.SEAWEEDFS_SECURITY_FILE == seaweedfs.SECURITY_FILE

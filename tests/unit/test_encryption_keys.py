@@ -11,13 +11,16 @@ import pytest
 from cryptography.fernet import Fernet
 
 from components.config import parse_settings
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, JobQueueEndpoint
 from components.specs.mlflow_server import mlflow_server_spec
 from components.versions import MLFLOW_IMAGE_DIR
 from images.mlflow import server_contract as contract
 
 sys.path.insert(0, str(MLFLOW_IMAGE_DIR))
 import mlflow_boot  # noqa: E402
+
+# The shared job queue every spec with tracking.jobExecution (the default) needs.
+QUEUE = JobQueueEndpoint("redis", 6379)
 
 KEYS = {"MLFLOW_CRYPTO_KEK_PASSPHRASE", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"}
 DB = DatabaseEndpoint(host="postgres", port=5432, name="mlflow", user="mlflow")
@@ -40,11 +43,11 @@ def test_the_contract_names_what_mlflow_reads():
 @pytest.mark.parametrize("target", ["docker", "aws"])
 def test_every_server_gets_the_keys_as_secrets_and_the_kek_version_as_plain_env(target):
     if target == "docker":
-        spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO)
+        spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO, job_queue=QUEUE)
     else:
         # As components/aws/platform.server_spec builds it: basic-auth, no static keys.
         tracking = parse_settings({"target": "docker"}).tracking.model_copy(update={"artifacts": "direct"})
-        spec = mlflow_server_spec(tracking, DB, S3, app_name="basic-auth")
+        spec = mlflow_server_spec(tracking, DB, S3, app_name="basic-auth", job_queue=QUEUE)
     assert KEYS <= set(spec.secret_env)
     assert not KEYS & set(spec.env)
     assert spec.env["MLFLOW_CRYPTO_KEK_VERSION"] == "1"

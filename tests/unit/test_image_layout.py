@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 from components.config import parse_settings
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, JobQueueEndpoint
 from components.specs.image_layout import IMAGE_UID, RDS_CA_BUNDLE_PATH, SCRATCH_DIR
 from components.specs.mlflow_server import mlflow_server_spec
 from components.versions import MLFLOW_IMAGE_DIR
+
+# The shared job queue every spec with tracking.jobExecution (the default) needs.
+QUEUE = JobQueueEndpoint("redis", 6379)
 
 DOCKERFILE = (MLFLOW_IMAGE_DIR / "Dockerfile").read_text()
 
@@ -29,6 +32,7 @@ def test_scratch_is_a_volume_owned_by_the_image_user_and_the_spec_uses_it():
         parse_settings({"target": "docker"}).tracking,
         DatabaseEndpoint("db", 5432, "mlflow", "mlflow"),
         ArtifactEndpoint("b"),
+        job_queue=QUEUE,
     )
     assert spec.scratch_dir == SCRATCH_DIR
     assert spec.env["TMPDIR"] == SCRATCH_DIR and spec.env["HOME"] == SCRATCH_DIR

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from components.config import parse_settings
 from components.config.docker import DockerSettings
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, JobQueueEndpoint
 from components.specs.mlflow_server import mlflow_server_spec
 from components.specs.origins import load_balancer_origins, merged, origin, proxy_origins
+
+# The shared job queue every spec with tracking.jobExecution (the default) needs.
+QUEUE = JobQueueEndpoint("redis", 6379)
 
 DB = DatabaseEndpoint(host="db", port=5432, name="mlflow", user="mlflow")
 S3 = ArtifactEndpoint(bucket="b", region="eu-west-1")
@@ -60,12 +63,12 @@ def test_configured_origins_come_first_each_once():
 
 def test_the_server_command_allows_its_own_origins_and_the_configured_ones():
     settings = docker({"tls": True}, {"corsAllowedOrigins": ["https://notebooks.example.com"]})
-    spec = mlflow_server_spec(settings.tracking, DB, S3, public_origins=proxy_origins(settings.proxy))
+    spec = mlflow_server_spec(settings.tracking, DB, S3, public_origins=proxy_origins(settings.proxy), job_queue=QUEUE)
     argv = list(spec.argv)
     value = argv[argv.index("--cors-allowed-origins") + 1]
     assert value == "https://notebooks.example.com,https://localhost:8080"
 
 
 def test_no_flag_without_origins():
-    spec = mlflow_server_spec(docker({}).tracking, DB, S3)
+    spec = mlflow_server_spec(docker({}).tracking, DB, S3, job_queue=QUEUE)
     assert "--cors-allowed-origins" not in spec.argv

@@ -9,11 +9,14 @@ import pytest
 
 from components.config import parse_settings
 from components.specs import otlp
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
+from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, JobQueueEndpoint
 from components.specs.minio import minio_config_env, minio_spec
 from components.specs.mlflow_server import mlflow_server_spec
 from components.specs.nginx import NginxPaths, nginx_proxy_spec
 from components.specs.postgres import postgres_spec
+
+# The shared job queue every spec with tracking.jobExecution (the default) needs.
+QUEUE = JobQueueEndpoint("redis", 6379)
 
 DB = DatabaseEndpoint(host="postgres", port=5432, name="mlflow", user="mlflow")
 MINIO = ArtifactEndpoint(
@@ -27,7 +30,7 @@ def flag(command: tuple[str, ...], name: str) -> str:
 
 
 def test_proxied_artifacts_serve_through_mlflow_into_the_bucket():
-    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO)
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO, job_queue=QUEUE)
     assert spec.argv[:3] == ("python", "-m", "mlflow_boot")
     assert spec.command[:2] == ("mlflow", "server")
     assert "--serve-artifacts" in spec.command
@@ -43,12 +46,13 @@ def test_proxied_artifacts_serve_through_mlflow_into_the_bucket():
         "AWS_SECRET_ACCESS_KEY",
         "MLFLOW_CRYPTO_KEK_PASSPHRASE",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+        "MLFLOW_SERVER_JOB_HUEY_REDIS_URL",
     }
 
 
 def test_direct_artifacts_give_clients_the_bucket_and_no_proxying():
     tracking = parse_settings({"target": "docker"}).tracking.model_copy(update={"artifacts": "direct"})
-    spec = mlflow_server_spec(tracking, DB, S3)
+    spec = mlflow_server_spec(tracking, DB, S3, job_queue=QUEUE)
     assert "--no-serve-artifacts" in spec.command and "--serve-artifacts" not in spec.command
     assert flag(spec.command, "--default-artifact-root") == "s3://prod-artifacts/"
     # A role grants S3 access on AWS: no static keys to hand over.
@@ -56,6 +60,7 @@ def test_direct_artifacts_give_clients_the_bucket_and_no_proxying():
         "MLFLOW_DB_PASSWORD",
         "MLFLOW_CRYPTO_KEK_PASSPHRASE",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+        "MLFLOW_SERVER_JOB_HUEY_REDIS_URL",
     )
     assert "MLFLOW_S3_ENDPOINT_URL" not in spec.env and "MLFLOW_BOOT_CREATE_BUCKET" not in spec.env
     assert "MLFLOW_BOOT_BUCKET_ENCRYPTION" not in spec.env
@@ -74,7 +79,7 @@ def test_the_dev_stores_endpoint_has_the_server_set_sse_s3_on_its_bucket():
         bucket_encryption="AES256",
         reachable_by_clients=False,
     )
-    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, endpoint)
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, endpoint, job_queue=QUEUE)
     assert spec.env["MLFLOW_BOOT_BUCKET_ENCRYPTION"] == "AES256"
 
 
@@ -106,8 +111,9 @@ def test_security_middleware_stays_on_with_configured_hosts():
     tracking = parse_settings(
         {"target": "docker", "tracking": {"allowedHosts": ["mlflow.example.com", "localhost"]}}
     ).tracking
-    spec = mlflow_server_spec(tracking, DB, MINIO)
-    assert flag(spec.command, "--allowed-hosts") == "mlflow.example.com,localhost"
+    spec = mlflow_server_spec(tracking, DB, MINIO, job_queue=QUEUE)
+    # Then the address MLflow points its own job processes at (--host:--port).
+    assert flag(spec.command, "--allowed-hosts") == "mlflow.example.com,localhost,0.0.0.0:5000"
     assert "--disable-security-middleware" not in spec.command
     # uvicorn with uvloop; no gunicorn (the middleware only runs under uvicorn).
     assert "--loop uvloop" in flag(spec.command, "--uvicorn-opts")
@@ -117,24 +123,24 @@ def test_security_middleware_stays_on_with_configured_hosts():
 def test_every_server_exposes_prometheus_from_its_scratch_dir_and_admits_the_scraper():
     tracking = parse_settings({"target": "docker"}).tracking
     spec = mlflow_server_spec(
-        tracking, DB, MINIO, scratch_dir="/scratch/", metrics_hosts=["mlflow-0:5000", "localhost"]
+        tracking, DB, MINIO, scratch_dir="/scratch/", metrics_hosts=["mlflow-0:5000", "localhost"], job_queue=QUEUE
     )
     assert flag(spec.command, "--expose-prometheus") == "/scratch/prometheus"
     # The scraper's Host header (name:port) joins the configured hosts, each once.
-    assert flag(spec.command, "--allowed-hosts") == "localhost,127.0.0.1,mlflow-0:5000"
+    assert flag(spec.command, "--allowed-hosts") == "localhost,127.0.0.1,mlflow-0:5000,0.0.0.0:5000"
 
 
 def test_workspaces_are_off_unless_asked_for_then_the_server_enables_them():
     assert (
         "--enable-workspaces"
-        not in mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO).command
+        not in mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO, job_queue=QUEUE).command
     )
     tracking = parse_settings({"target": "docker", "tracking": {"workspaces": True}}).tracking
-    assert mlflow_server_spec(tracking, DB, MINIO).command.count("--enable-workspaces") == 1
+    assert mlflow_server_spec(tracking, DB, MINIO, job_queue=QUEUE).command.count("--enable-workspaces") == 1
 
 
 def test_no_secret_on_the_command_line_or_in_plain_env():
-    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO)
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO, job_queue=QUEUE)
     plain = " ".join(spec.argv) + " " + " ".join(f"{k}={v}" for k, v in spec.env.items())
     for secret in spec.secret_env:
         assert secret not in spec.env
@@ -150,6 +156,7 @@ def test_health_check_targets_the_served_port_and_health_endpoint():
         port=6123,
         listen_host="127.0.0.1",
         scratch_dir="/scratch",
+        job_queue=QUEUE,
     )
     assert spec.health.test[0] == "CMD"
     assert spec.health.command[-1] == "http://127.0.0.1:6123/health"
@@ -342,6 +349,7 @@ def test_basic_auth_gets_its_database_ini_path_and_secrets_from_the_spec():
         app_name="basic-auth",
         scratch_dir="/scratch",
         auth_admin_username="root",
+        job_queue=QUEUE,
     )
     assert flag(spec.command, "--app-name") == "basic-auth"
     assert spec.env["MLFLOW_AUTH_CONFIG_PATH"] == "/scratch/mlflow-auth.ini"
@@ -355,6 +363,6 @@ def test_pooled_connections_are_recycled_before_rds_proxy_drops_them():
     from components.aws.metadata_store import PROXY_IDLE_CLIENT_TIMEOUT_SECONDS
     from components.specs.connections import DB_POOL_RECYCLE_SECONDS
 
-    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO)
+    spec = mlflow_server_spec(parse_settings({"target": "docker"}).tracking, DB, MINIO, job_queue=QUEUE)
     assert spec.env["MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE"] == str(DB_POOL_RECYCLE_SECONDS) == "600"
     assert DB_POOL_RECYCLE_SECONDS < PROXY_IDLE_CLIENT_TIMEOUT_SECONDS
