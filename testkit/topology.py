@@ -37,12 +37,20 @@ from pathlib import Path
 from typing import Any
 
 from components.config import DockerSettings, parse_settings
-from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, platform_database, private_s3_endpoint
+from components.specs.endpoints import (
+    ArtifactEndpoint,
+    DatabaseEndpoint,
+    JobQueueEndpoint,
+    platform_database,
+    private_s3_endpoint,
+)
 from components.specs.htpasswd import htpasswd_line
 from components.specs.minio import REGION
-from components.specs.mlflow_server import ServerSpec, mlflow_server_spec
+from components.specs.mlflow_server import ServerSpec, mlflow_server_spec, periodic_tasks_owner
 from components.specs.nginx import HEALTH_PATH, NginxPaths, ProxySpec, nginx_proxy_spec
 from components.specs.origins import proxy_origins
+from components.specs.redis import PASSWORD_LENGTH as REDIS_PASSWORD_LENGTH
+from components.specs.redis import redis_spec
 from images.mlflow import server_contract as contract
 
 from . import mlflow_client
@@ -162,12 +170,19 @@ class DevTopology:
         bucket_encryption: bool = True,
         venv: str | os.PathLike[str] | None = None,
         command: Sequence[str] | None = None,
+        jobs: bool = False,
     ) -> None:
         if settings is None or isinstance(settings, Mapping):
             parsed = parse_settings({"target": "docker", **dict(settings or {})})
             if not isinstance(parsed, DockerSettings):  # a "target" key in `settings` overrode ours
                 raise TypeError(f"DevTopology runs the docker target, not target {parsed.target!r}")
             settings = parsed
+        # `jobs`: MLflow's server jobs on, as the stacks run them (a Redis queue every server
+        # consumes, the first server scheduling the periodic tasks). Without, jobs stay off:
+        # what every other topology ran before jobs were on by default.
+        self.jobs = jobs
+        tracking = settings.tracking.model_copy(update={"job_execution": jobs})
+        settings = settings.model_copy(update={"tracking": tracking})
         self.settings: DockerSettings = settings
         self.server_count = servers or settings.tracking.replicas
         self.with_nginx = nginx
@@ -199,6 +214,9 @@ class DevTopology:
         self.username = settings.proxy.username
         self.password = random_secret(contract.PROXY_PASSWORD_LENGTH)
         self.htpasswd_salt = random_secret(16)
+        self.redis_password = random_secret(REDIS_PASSWORD_LENGTH)
+        self.redis: ManagedProcess | None = None
+        self.redis_port: int | None = None
 
         self.base_dir: Path | None = None
         self.postgres: LocalPostgres | None = None
@@ -279,6 +297,8 @@ class DevTopology:
         try:
             self._start_postgres()
             self.s3 = LocalS3(access_key=self.s3_access_key, secret_key=self.s3_secret_key).start()
+            if self.jobs:
+                self._start_redis()
             if self.with_nginx:
                 # Known before MLflow starts: its allowed origins name the port (as the stack's do).
                 self.nginx_port = free_ports(1, HOST)[0]
@@ -309,6 +329,7 @@ class DevTopology:
         # MLflow is killed: nothing here needs its graceful stop, which takes seconds.
         steps += [lambda: self.stop_mlflow(kill=True) if self.instances else None]
         steps += [
+            lambda: self.redis.stop(5) if self.redis else None,
             lambda: self.s3.close() if self.s3 else None,
             lambda: self.postgres.close() if self.postgres else None,
         ]
@@ -348,6 +369,41 @@ class DevTopology:
         endpoint = private_s3_endpoint(self.bucket, REGION, self.s3.host, self.s3.port)
         return endpoint if self.bucket_encryption else dataclasses.replace(endpoint, bucket_encryption=None)
 
+    # -- Redis (the job queue) ----------------------------------------------
+
+    def _start_redis(self) -> None:
+        """Debian's redis-server from the dev stack's spec: its config file (0400, password
+        inside), append-only file in a data dir, health-gated by the spec's own check."""
+        assert self.base_dir is not None
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise TopologyError("redis-server is not installed (Debian: apt-get install redis-server)")
+        root = self.base_dir / "redis"
+        (root / "data").mkdir(parents=True)
+        self.redis_port = free_ports(1, HOST)[0]
+        spec = redis_spec(port=self.redis_port, data_dir=str(root / "data"), config_path=str(root / "redis.conf"),
+                          bind=HOST)  # fmt: skip
+        _write_secret(Path(spec.config_path), spec.config_text(self.redis_password))
+        self.redis = ManagedProcess([binary, *spec.command[1:]], root, name="redis", cwd=root)
+        deadline = time.monotonic() + 15
+        while subprocess.run(["sh", "-c", *spec.health.command], capture_output=True).returncode != 0:
+            if not self.redis.is_running() or time.monotonic() > deadline:
+                raise TopologyError(f"redis did not turn healthy:\n{self.redis.tail(20)}")
+            time.sleep(0.1)
+
+    def job_queue_endpoint(self) -> JobQueueEndpoint | None:
+        return JobQueueEndpoint(host=HOST, port=self.redis_port) if self.redis_port is not None else None
+
+    def redis_cli(self, *args: str) -> str:
+        """A redis-cli command against the queue; the password goes in REDISCLI_AUTH, not argv."""
+        assert self.redis_port is not None, "no Redis in this topology (jobs=False)"
+        result = subprocess.run(
+            ["redis-cli", "-h", HOST, "-p", str(self.redis_port), *args],
+            env={**os.environ, "REDISCLI_AUTH": self.redis_password},
+            capture_output=True, text=True, check=True, timeout=10,
+        )  # fmt: skip
+        return result.stdout
+
     # -- MLflow --------------------------------------------------------------
 
     def _secret_values(self) -> dict[str, str]:
@@ -361,6 +417,8 @@ class DevTopology:
             contract.AUTH_ADMIN_PASSWORD: self.auth_admin_password,
             contract.CRYPTO_KEK_PASSPHRASE: self.kek_passphrase,
             contract.WEBHOOK_ENCRYPTION_KEY: self.webhook_encryption_key,
+            # Only asked for with jobs on.
+            contract.JOB_REDIS_URL: queue.url(self.redis_password) if (queue := self.job_queue_endpoint()) else "",
         }
 
     def _create_instances(self) -> None:
@@ -390,7 +448,11 @@ class DevTopology:
                 public_origins=proxy_origins(self.settings.proxy) if self.with_nginx else (),
                 # The e2e's scraper (and Prometheus) reach each server at its own address.
                 metrics_hosts=[f"{HOST}:{port}"],
+                job_queue=self.job_queue_endpoint(),
             )
+            if self.jobs and index == 0:
+                # As the dev stack's mlflow-0: the one server scheduling the periodic tasks.
+                spec = periodic_tasks_owner(spec)
             if self.server_command:
                 filled = (
                     c.format(port=port, host=HOST, artifacts=self.artifact_endpoint().root) for c in self.server_command
@@ -635,6 +697,8 @@ class DevTopology:
             found["postgres"] = self.postgres.process
         if self.s3 and self.s3.process:
             found["s3"] = self.s3.process
+        if self.redis:
+            found["redis"] = self.redis
         for inst in self.instances:
             if inst.process:
                 found[inst.name] = inst.process
