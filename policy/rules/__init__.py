@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     aws_backup,
     aws_ecr,
     aws_ecs,
+    aws_elasticache,
     aws_iam,
     aws_logs_keys,
     aws_monitoring,

@@ -1269,3 +1269,33 @@ CASES["rds-in-backup-plan"] = Case(
     ],
     [("db", "Instance 'db' has no AWS Backup selection naming it")],
 )
+
+
+# ---- ElastiCache --------------------------------------------------------------------------------
+REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+cache = res(REPLICATION_GROUP, "jobs", {
+    "engine": "valkey", "transitEncryptionEnabled": True, "transitEncryptionMode": "required",
+    "atRestEncryptionEnabled": True, "kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/jobs",
+    "authToken": "0123456789abcdef0123456789abcdef", "subnetGroupName": "mlflow-prod-jobs",
+    "securityGroupIds": ["sg-cache"],
+})  # fmt: skip
+
+
+def cache_case(violations: list[str], **changes: Any) -> Case:
+    return Case([cache], [with_props(cache, **changes)], [("jobs", v) for v in violations])
+
+
+CASES["elasticache-encrypted-in-transit"] = cache_case(
+    ["transitEncryptionEnabled must be true", "transitEncryptionMode must be required, not preferred"],
+    transitEncryptionEnabled=False, transitEncryptionMode="preferred",
+)  # fmt: skip
+CASES["elasticache-encrypted-at-rest"] = cache_case(
+    ["atRestEncryptionEnabled must be true", "kmsKeyId must name a customer-managed key"],
+    atRestEncryptionEnabled=False, kmsKeyId=None,
+)  # fmt: skip
+CASES["elasticache-auth"] = cache_case(["authToken or userGroupIds must be set"], authToken=None)
+CASES["elasticache-private"] = cache_case(
+    ["subnetGroupName must name the stack's private subnet group",
+     "securityGroupIds must name the stack's own security groups"],
+    subnetGroupName=None, securityGroupIds=[],
+)  # fmt: skip
