@@ -92,6 +92,11 @@ def aws_outputs(typ: str, name: str, inputs: dict) -> dict:
             secretArn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf",
             versionId=str(uuid.UUID(hashlib.md5(name.encode()).hexdigest())),
         )
+    elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+        # What ElastiCache answers for a cluster-mode-disabled group (the TLS name of its primary).
+        group = inputs["replicationGroupId"]
+        out.update(primaryEndpointAddress=f"master.{group}.abc123.euw1.cache.amazonaws.com",
+                   arn=f"arn:aws:elasticache:{REGION}:{ACCOUNT}:replicationgroup:{group}")  # fmt: skip
     elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
         out.update(prefixListId="pl-6da54004" if inputs.get("vpcEndpointType") == "Gateway" else None)
     elif typ == "aws:cloudwatch/logGroup:LogGroup":
