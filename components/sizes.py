@@ -33,3 +33,19 @@ def nginx_size(size_bytes: int) -> str:
         if size_bytes and size_bytes % factor == 0:
             return f"{size_bytes // factor}{unit}"
     return str(size_bytes)
+
+
+# One MLflow server's process tree, idle, as bench/job_memory.py measures it in the e2e topology
+# (MLflow 3.17.2, the default 2 uvicorn workers, 2026-12-03): PSS, i.e. shared pages counted
+# once, which is what a container's memory cgroup is charged. With jobs on, MLflow adds its job
+# runner, one Huey consumer per job function (6) and, on the periodic-task owner, one more: 8
+# processes. RSS (shared pages counted in each process): 771 MiB off, 2014 MiB on.
+SERVER_PSS_MIB = {False: 567, True: 1350}
+# What a running job adds on top (each runs in a subprocess that imports MLflow), and request
+# spikes: a margin, not a measurement.
+JOB_HEADROOM_MIB = 1024
+
+
+def server_memory_mib(job_execution: bool) -> int:
+    """The least memory a server task should have: the measured tree plus the margin."""
+    return SERVER_PSS_MIB[job_execution] + JOB_HEADROOM_MIB

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, SecretStr, model_validator
 
 from components.config.base import BucketName, ConfigModel, DatabaseSettings, GcSettings, TrackingSettings
+from components.sizes import server_memory_mib
 from components.specs.connections import (
     ECS_DEPLOYMENT_SURGE,
     ConnectionBudget,
@@ -643,6 +644,13 @@ class AwsSettings(ConfigModel):
                     f"Fargate with {tasks.cpu} CPU units takes {sizes[0]} to {sizes[-1]} MiB in its steps (got {tasks.memory_mib})",
                 )
             )
+        elif tasks.memory_mib < (needed := server_memory_mib(self.tracking.job_execution)):
+            problems.append((
+                "tasks.memoryMib",
+                f"{tasks.memory_mib} MiB is below what one server needs"
+                f"{' with its job workers' if self.tracking.job_execution else ''}: {needed} MiB "
+                "(measured, components/sizes.py); give more, or set tracking.jobExecution: false",
+            ))  # fmt: skip
         if self.tracking.artifacts == "direct":
             problems.append(
                 (
