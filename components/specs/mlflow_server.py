@@ -261,4 +261,11 @@ def periodic_tasks_owner(spec: ServerSpec) -> ServerSpec:
     twice a minute; their Huey locks only keep two runs from overlapping."""
     if not jobs_enabled(spec):
         raise ValueError("periodic tasks need the job runner (tracking.jobExecution)")
-    return dataclasses.replace(spec, env=MappingProxyType({**spec.env, contract.JOB_PERIODIC_TASKS: "true"}))
+    owner = {
+        contract.JOB_PERIODIC_TASKS: "true",
+        # The periodic tasks' Huey locks have no expiry, and MLflow keeps them at start with Redis
+        # (shared with other servers); a lock left by a killed owner would skip its task forever.
+        # The one owner may delete them: no other server takes them, and the previous owner is gone.
+        contract.JOB_FLUSH_PERIODIC_LOCKS: "true",
+    }
+    return dataclasses.replace(spec, env=MappingProxyType({**spec.env, **owner}))

@@ -80,6 +80,8 @@ GENERATED_SECRET_LENGTHS = {
 # tasks. MLflow defaults both to true when unset, so every server is given both, explicitly.
 JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 JOB_PERIODIC_TASKS = "MLFLOW_SERVER_JOB_ENABLE_PERIODIC_TASKS"
+# Whether the periodic consumer deletes the periodic tasks' locks as it starts (huey_consumer -f).
+JOB_FLUSH_PERIODIC_LOCKS = "MLFLOW_SERVER_JOB_FLUSH_PERIODIC_LOCKS_ON_STARTUP"
 # The KEK version MLflow folds into the KEK's salt and records with each wrapped key (plain, not
 # secret). `mlflow crypto rotate-kek` moves every stored key to the next version.
 CRYPTO_KEK_VERSION = "MLFLOW_CRYPTO_KEK_VERSION"

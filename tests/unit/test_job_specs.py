@@ -53,12 +53,15 @@ def test_jobs_on_every_server_consumes_the_queue_and_none_schedules_periodic_tas
     assert flag(spec.command, "--allowed-hosts").split(",")[-1] == "0.0.0.0:5000"
 
 
-def test_the_periodic_task_owner_differs_in_that_one_setting_only():
+def test_the_periodic_task_owner_differs_in_its_periodic_settings_only():
     spec = mlflow_server_spec(tracking(), DB, MINIO, job_queue=QUEUE)
     owner = periodic_tasks_owner(spec)
     assert owner.env[contract.JOB_PERIODIC_TASKS] == "true"
-    assert {k: v for k, v in owner.env.items() if k != contract.JOB_PERIODIC_TASKS} == {
-        k: v for k, v in spec.env.items() if k != contract.JOB_PERIODIC_TASKS
+    # It alone clears the periodic locks a killed owner left (no expiry, kept by MLflow with Redis).
+    assert owner.env[contract.JOB_FLUSH_PERIODIC_LOCKS] == "true" and contract.JOB_FLUSH_PERIODIC_LOCKS not in spec.env
+    periodic = {contract.JOB_PERIODIC_TASKS, contract.JOB_FLUSH_PERIODIC_LOCKS}
+    assert {k: v for k, v in owner.env.items() if k not in periodic} == {
+        k: v for k, v in spec.env.items() if k not in periodic
     }
     assert (owner.command, owner.secret_env, owner.health) == (spec.command, spec.secret_env, spec.health)
 
