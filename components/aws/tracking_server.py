@@ -381,9 +381,12 @@ class TrackingServer(pulumi.ComponentResource):
         # Where one-off tasks run (gc): under the cluster's Fargate storage key.
         self.cluster_arn = cluster.arn
         self.service_name = service.name
+        scheduler_output = {"schedulerService": self.scheduler_service_name} if self.scheduler_service_name else {}
         self.schema_upgrade = pulumi.Output.all(
             cluster=cluster.arn,
             service=service.name,
+            # Stopped with the servers for an upgrade: it writes job rows too.
+            **scheduler_output,
             # The family, not one revision's ARN: RunTask then runs its latest ACTIVE revision (ECS
             # RunTask API), the new image's once `pulumi up --target` registered it, even where that
             # targeted update leaves this output as it was.

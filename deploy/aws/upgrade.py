@@ -19,6 +19,8 @@ and a restorable backup taken first; the servers refuse a schema that is not cur
    restore the snapshot is printed. On success the service stays at 0 until `after`.
 `after` puts the task count back and resumes autoscaling once `pulumi up` has rolled the new
 task definition out.
+With server jobs on, the one-task scheduler service (the output's `schedulerService`) writes to
+the database too: it is stopped with the servers and started again with them (one task).
 """
 
 from __future__ import annotations
@@ -126,11 +128,17 @@ class Upgrade:
                             "ScheduledScalingSuspended": suspended},
         )  # fmt: skip
 
-    def scale(self, count: int) -> None:
-        self.ecs.update_service(cluster=self.o["cluster"], service=self.o["service"], desiredCount=count)
+    def scale(self, count: int, service: str | None = None) -> None:
+        service = service or self.o["service"]
+        self.ecs.update_service(cluster=self.o["cluster"], service=service, desiredCount=count)
         self.ecs.get_waiter("services_stable").wait(
-            cluster=self.o["cluster"], services=[self.o["service"]], WaiterConfig=self.waits["service"]
+            cluster=self.o["cluster"], services=[service], WaiterConfig=self.waits["service"]
         )
+
+    def scale_scheduler(self, count: int) -> None:
+        """The periodic-task owner (no autoscaling): 0 with the servers, then its one task again."""
+        if self.o.get("schedulerService"):
+            self.scale(count, self.o["schedulerService"])
 
     def desired_count(self) -> int:
         (service,) = self.ecs.describe_services(cluster=self.o["cluster"], services=[self.o["service"]])["services"]
@@ -144,6 +152,7 @@ class Upgrade:
         count = self.desired_count()
         self.scaling(suspended=True)
         self.scale(0)
+        self.scale_scheduler(0)
         print(f"service {self.o['service']}: stopped ({count} tasks before)")
         try:
             exit_code, reason = self.run_task(contract.UPGRADE_COMMAND)
@@ -151,6 +160,7 @@ class Upgrade:
                 raise UpgradeError(f"the upgrade task failed (exit code {exit_code}, {reason or 'see its logs'})")
         except Exception as error:
             self.scale(count)
+            self.scale_scheduler(1)
             self.scaling(suspended=False)
             raise UpgradeError(
                 f"{error}. The service is back at {count} tasks of the old version: the upgrade runs in one "
@@ -163,6 +173,7 @@ class Upgrade:
         if not state.upgraded:
             return
         self.scale(state.desired_count)
+        self.scale_scheduler(1)
         self.scaling(suspended=False)
         print(f"service {self.o['service']}: {state.desired_count} tasks of the new version; autoscaling resumed")
 

@@ -72,8 +72,10 @@ def test_the_stack_exports_what_the_deploy_script_needs(prod_run):
     upgrade = prod_run.exactly(TASK, "mlflow-prod-schema-upgrade")
     assert set(exported) == {
         "cluster", "service", "taskDefinitionFamily", "containerName", "subnets", "securityGroups", "scalableResourceId",
-        "logGroup", "logStreamPrefix", "targets", "dbInstanceIdentifier",
+        "logGroup", "logStreamPrefix", "targets", "dbInstanceIdentifier", "schedulerService",
     }  # fmt: skip
+    # Stopped with the servers (deploy/aws/upgrade.py): it writes job rows too.
+    assert exported["schedulerService"] == prod_run.exactly("aws:ecs/service:Service", "mlflow-prod-scheduler").name
     assert exported["taskDefinitionFamily"] == "mlflow-prod-schema-upgrade"  # RunTask: its latest revision
     assert exported["containerName"] == "mlflow" and exported["logStreamPrefix"] == "schema-upgrade/mlflow"
     assert exported["dbInstanceIdentifier"].startswith("mlflow-prod-")

@@ -55,9 +55,10 @@ class Aws:
         for stub in self.stubs:
             stub.deactivate()
 
-    def upgrade(self) -> upgrade.Upgrade:
+    def upgrade(self, **extra_outputs) -> upgrade.Upgrade:
         waits = {"task": NO_WAIT, "snapshot": NO_WAIT, "service": NO_WAIT}
-        return upgrade.Upgrade(OUTPUTS, self.ecs, self.rds, self.autoscaling, waits=waits, clock=lambda: 0)
+        outputs = {**OUTPUTS, **extra_outputs}
+        return upgrade.Upgrade(outputs, self.ecs, self.rds, self.autoscaling, waits=waits, clock=lambda: 0)
 
     def task(self, command: list[str], exit_code: int | None):
         self.ecs_stub.add_response("run_task", {"tasks": [{"taskArn": TASK_ARN}], "failures": []}, {
@@ -100,16 +101,14 @@ class Aws:
                                "ScheduledScalingSuspended": suspended},
         })  # fmt: skip
 
-    def scale(self, count: int):
+    def scale(self, count: int, service: str = OUTPUTS["service"]):
         self.ecs_stub.add_response(
             "update_service",
             {"service": {}},
-            {"cluster": OUTPUTS["cluster"], "service": OUTPUTS["service"], "desiredCount": count},
+            {"cluster": OUTPUTS["cluster"], "service": service, "desiredCount": count},
         )
         stable = {"services": [{"deployments": [{}], "runningCount": count, "desiredCount": count, "status": "ACTIVE"}]}
-        self.ecs_stub.add_response(
-            "describe_services", stable, {"cluster": OUTPUTS["cluster"], "services": [OUTPUTS["service"]]}
-        )
+        self.ecs_stub.add_response("describe_services", stable, {"cluster": OUTPUTS["cluster"], "services": [service]})
 
 
 @pytest.mark.parametrize("state", ["current", "empty"])
@@ -134,6 +133,40 @@ def test_an_older_schema_is_snapshotted_then_upgraded_with_every_server_stopped(
         aws.scale(3)
         aws.scaling(suspended=False)
         aws.upgrade().after(state)
+
+
+def test_the_periodic_task_scheduler_is_stopped_with_the_servers_and_started_with_them():
+    """With server jobs, the scheduler service writes job rows: no writer runs during the upgrade."""
+    scheduler = "mlflow-prod-scheduler-456"
+    with Aws() as aws:
+        aws.task(["schema-status"], 10)
+        snapshot = aws.snapshot()
+        aws.count(2)
+        aws.scaling(suspended=True)
+        aws.scale(0)
+        aws.scale(0, scheduler)
+        aws.task(["upgrade"], 0)
+        state = aws.upgrade(schedulerService=scheduler).before()
+    assert state == upgrade.UpgradeState(upgraded=True, desired_count=2, snapshot=snapshot)
+    with Aws() as aws:
+        aws.scale(2)
+        aws.scale(1, scheduler)
+        aws.scaling(suspended=False)
+        aws.upgrade(schedulerService=scheduler).after(state)
+    # A failed upgrade brings it back with the old version.
+    with Aws() as aws:
+        aws.task(["schema-status"], 10)
+        aws.snapshot()
+        aws.count(2)
+        aws.scaling(suspended=True)
+        aws.scale(0)
+        aws.scale(0, scheduler)
+        aws.task(["upgrade"], 1)
+        aws.scale(2)
+        aws.scale(1, scheduler)
+        aws.scaling(suspended=False)
+        with pytest.raises(upgrade.UpgradeError, match="exit code 1"):
+            aws.upgrade(schedulerService=scheduler).before()
 
 
 def test_a_failed_upgrade_restarts_the_old_version_and_says_how_to_restore_the_snapshot():
