@@ -255,17 +255,31 @@ class TrackingServer(pulumi.ComponentResource):
             task_definition_args(f"mlflow-{ctx.stack}-schema-upgrade", inputs.apply(upgrade_definitions_json)),
             opts=child,
         )
-        service = aws.ecs.Service(
-            name,
-            aws.ecs.ServiceArgs(
+
+        def service_args(definition: aws.ecs.TaskDefinition, **rollout) -> aws.ecs.ServiceArgs:
+            """What the server service and the scheduler share: the cluster, Fargate in the private
+            subnets, a rollback when a deployment's tasks never turn healthy, tags, the wait."""
+            return aws.ecs.ServiceArgs(
                 cluster=cluster.arn,
-                task_definition=task_definition.arn,
+                task_definition=definition.arn,
                 launch_type="FARGATE",
                 platform_version="LATEST",
-                desired_count=args.tracking.replicas,
                 network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                     subnets=list(args.subnet_ids), security_groups=[args.security_group_id], assign_public_ip=False
                 ),
+                deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+                enable_execute_command=False,
+                enable_ecs_managed_tags=True,
+                propagate_tags="SERVICE",
+                wait_for_steady_state=tasks.wait_for_steady_state,
+                **rollout,
+            )
+
+        service = aws.ecs.Service(
+            name,
+            service_args(
+                task_definition,
+                desired_count=args.tracking.replicas,
                 load_balancers=[
                     aws.ecs.ServiceLoadBalancerArgs(
                         target_group_arn=args.target_group_arn,
@@ -273,17 +287,11 @@ class TrackingServer(pulumi.ComponentResource):
                         container_port=shape.port,
                     )
                 ],
-                # A deployment whose tasks never turn healthy stops and rolls back by itself.
-                deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
                 deployment_minimum_healthy_percent=100,
                 deployment_maximum_percent=200,
                 # The first start migrates the schema before /health answers.
                 health_check_grace_period_seconds=start_grace_seconds,
                 availability_zone_rebalancing="ENABLED",
-                enable_execute_command=False,
-                enable_ecs_managed_tags=True,
-                propagate_tags="SERVICE",
-                wait_for_steady_state=tasks.wait_for_steady_state,
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -314,24 +322,13 @@ class TrackingServer(pulumi.ComponentResource):
             )
             scheduler = aws.ecs.Service(
                 f"{name}-scheduler",
-                aws.ecs.ServiceArgs(
-                    cluster=cluster.arn,
-                    task_definition=scheduler_definition.arn,
-                    launch_type="FARGATE",
-                    platform_version="LATEST",
+                service_args(
+                    scheduler_definition,
                     desired_count=1,
-                    network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                        subnets=list(args.subnet_ids), security_groups=[args.security_group_id], assign_public_ip=False
-                    ),
                     # Never two at once: a deploy stops the old task before it starts the new one
                     # (ECS's default, 200 %, would run both for a while and schedule twice).
                     deployment_maximum_percent=100,
                     deployment_minimum_healthy_percent=0,
-                    deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
-                    enable_execute_command=False,
-                    enable_ecs_managed_tags=True,
-                    propagate_tags="SERVICE",
-                    wait_for_steady_state=tasks.wait_for_steady_state,
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=self,

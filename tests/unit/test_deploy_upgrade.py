@@ -119,68 +119,49 @@ def test_a_current_or_empty_schema_changes_nothing(state):
         assert aws.upgrade().before() == upgrade.UpgradeState(upgraded=False)
 
 
-def test_an_older_schema_is_snapshotted_then_upgraded_with_every_server_stopped():
+# With server jobs the stack exports its one-task scheduler service: it writes job rows, so it is
+# stopped with the servers and started again with them.
+SCHEDULER = [{}, {"schedulerService": "mlflow-prod-scheduler-456"}]
+
+
+@pytest.mark.parametrize("outputs", SCHEDULER)
+def test_an_older_schema_is_snapshotted_then_upgraded_with_every_server_stopped(outputs):
     with Aws() as aws:
         aws.task(["schema-status"], 10)
         snapshot = aws.snapshot()
         aws.count(3)
         aws.scaling(suspended=True)  # before the scale-in, or autoscaling brings tasks back
         aws.scale(0)  # and waits until none runs
+        for scheduler in outputs.values():
+            aws.scale(0, scheduler)
         aws.task(["upgrade"], 0)
-        state = aws.upgrade().before()
+        state = aws.upgrade(**outputs).before()
     assert state == upgrade.UpgradeState(upgraded=True, desired_count=3, snapshot=snapshot)
     with Aws() as aws:
         aws.scale(3)
+        for scheduler in outputs.values():
+            aws.scale(1, scheduler)
         aws.scaling(suspended=False)
-        aws.upgrade().after(state)
+        aws.upgrade(**outputs).after(state)
 
 
-def test_the_periodic_task_scheduler_is_stopped_with_the_servers_and_started_with_them():
-    """With server jobs, the scheduler service writes job rows: no writer runs during the upgrade."""
-    scheduler = "mlflow-prod-scheduler-456"
+@pytest.mark.parametrize("outputs", SCHEDULER)
+def test_a_failed_upgrade_restarts_the_old_version_and_says_how_to_restore_the_snapshot(outputs):
     with Aws() as aws:
         aws.task(["schema-status"], 10)
         snapshot = aws.snapshot()
         aws.count(2)
         aws.scaling(suspended=True)
         aws.scale(0)
-        aws.scale(0, scheduler)
-        aws.task(["upgrade"], 0)
-        state = aws.upgrade(schedulerService=scheduler).before()
-    assert state == upgrade.UpgradeState(upgraded=True, desired_count=2, snapshot=snapshot)
-    with Aws() as aws:
-        aws.scale(2)
-        aws.scale(1, scheduler)
-        aws.scaling(suspended=False)
-        aws.upgrade(schedulerService=scheduler).after(state)
-    # A failed upgrade brings it back with the old version.
-    with Aws() as aws:
-        aws.task(["schema-status"], 10)
-        aws.snapshot()
-        aws.count(2)
-        aws.scaling(suspended=True)
-        aws.scale(0)
-        aws.scale(0, scheduler)
+        for scheduler in outputs.values():
+            aws.scale(0, scheduler)
         aws.task(["upgrade"], 1)
         aws.scale(2)
-        aws.scale(1, scheduler)
-        aws.scaling(suspended=False)
-        with pytest.raises(upgrade.UpgradeError, match="exit code 1"):
-            aws.upgrade(schedulerService=scheduler).before()
-
-
-def test_a_failed_upgrade_restarts_the_old_version_and_says_how_to_restore_the_snapshot():
-    with Aws() as aws:
-        aws.task(["schema-status"], 10)
-        snapshot = aws.snapshot()
-        aws.count(2)
-        aws.scaling(suspended=True)
-        aws.scale(0)
-        aws.task(["upgrade"], 1)
-        aws.scale(2)
+        for scheduler in outputs.values():
+            aws.scale(1, scheduler)
         aws.scaling(suspended=False)
         with pytest.raises(upgrade.UpgradeError) as failed:
-            aws.upgrade().before()
+            aws.upgrade(**outputs).before()
     message = str(failed.value)
     assert "exit code 1" in message and "back at 2 tasks of the old version" in message
     assert f"aws rds restore-db-instance-from-db-snapshot --db-snapshot-identifier {snapshot}" in message
