@@ -9,7 +9,7 @@ The periodic tasks are queued by one server only: its process tree alone has the
 consumer, and Redis saw exactly one push per periodic task MLflow registers (two servers
 scheduling would push each twice).
 
-Cost: one topology start with two servers and their job consumers: 100-110 s measured on 2 cores
+Cost: one topology start with two servers and their job consumers: 100-130 s measured on 2 cores
 at load average 8 (setup ~53 s, periodic check ~26 s as the consumers start, jobs ~21 s).
 """
 
