@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, IPvAnyAddress, ValidationInfo, field_validator
 
+from components.config.access import AccessSettings
 from components.config.base import (
     BucketName,
     ByteSize,
@@ -87,6 +88,18 @@ class DockerHostSettings(ConfigModel):
     """`pulumi destroy` keeps the database and object-store volumes"""
 
 
+class DockerAuthSettings(AccessSettings):
+    """Who authenticates the dev stack's users: nginx (one generated user) or MLflow itself."""
+
+    # proxy: nginx's basic auth, one user (proxy.username), every request full access.
+    # mlflow: MLflow's basic-auth app with the users and roles of auth.users/auth.roles; nginx
+    # stays the only published port but authenticates nobody itself.
+    mode: Literal["proxy", "mlflow"] = "proxy"
+    """`proxy`: nginx's basic auth with one generated user (`proxy.username`), who may do everything; `mlflow`: MLflow's basic-auth app (`auth.users`, `auth.roles`, an admin), nginx still the only published port"""
+    admin_username: str = Field(default="admin", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """`mode: mlflow`: MLflow's admin, created by MLflow at first start (password generated: `pulumi stack output password --show-secrets`)"""
+
+
 class DockerSettings(ConfigModel):
     target: Literal["docker"]
     """`docker` (laptop) or `aws` (production)"""
@@ -96,10 +109,16 @@ class DockerSettings(ConfigModel):
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     docker: DockerHostSettings = Field(default_factory=DockerHostSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
+    auth: DockerAuthSettings = Field(default_factory=DockerAuthSettings)
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across keys, as (key path, reason)."""
         problems = self.tracking.semantic_problems()
+        if self.auth.users and self.auth.mode != "mlflow":
+            problems.append(("auth.users", "needs auth.mode: mlflow (with 'proxy' nginx knows one user only)"))
+        problems += self.auth.access_problems(
+            "auth", admin_username=self.auth.admin_username, workspaces=self.tracking.workspaces
+        )
         image = self.artifact_store.image or ""
         if image.startswith(("minio/", "docker.io/minio/", "index.docker.io/minio/")):
             # Docker Hub answers "pull access denied" for minio/minio since September 2026.
