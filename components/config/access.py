@@ -16,14 +16,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from components.config.base import ConfigModel
+from images.mlflow.server_contract import USER_ROLE_PREFIX
 
 ResourceLevel = Literal["READ", "USE", "EDIT", "MANAGE", "DENY"]
 WorkspaceLevel = Literal["USE", "MANAGE"]
 # MLflow's `default_permission`: what a user holds on a resource nobody granted them.
 DefaultLevel = Literal["NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE"]
 
-# MLflow's own rules: role names may not start with `__user_` (its per-user roles); ours are prefixed.
-USER_ROLE_PREFIX = "mlflow-platform.user."
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
 

@@ -10,8 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from components.config.access import AccessSettings
 from components.config.base import TrackingSettings
 from components.specs import origins
+from components.specs.access import promoter_roles
 from components.specs.connections import DB_MAX_OVERFLOW, DB_POOL_RECYCLE_SECONDS, DB_POOL_SIZE
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint
 from components.specs.health import HealthCheck
@@ -125,6 +127,7 @@ def mlflow_server_spec(
     public_origins: Sequence[str] = (),
     schema_upgrades: str = contract.SCHEMA_MIGRATE,
     metrics_hosts: Sequence[str] = (),
+    access: AccessSettings | None = None,
 ) -> ServerSpec:
     """The one definition of how MLflow runs, given where its stores are.
 
@@ -137,7 +140,9 @@ def mlflow_server_spec(
     MLflow accepts them besides `tracking.allowedHosts`.
     `app_name` (contract.APP_NAMES): ours around MLflow's app, with or without MLflow's basic-auth.
     `trust_proxy_user`: the audit log names the user from the proxy's header (the dev nginx
-    authenticates and sets it; never on prod, whose ALB passes client headers through)."""
+    authenticates and sets it; never on prod, whose ALB passes client headers through).
+    `access` (basic-auth only): the stack's `auth.*` users and roles: the boot step applies them
+    (a secret declaration, contract.AUTH_DECLARATION), the server enforces the promotion rule."""
     if app_name not in contract.APP_NAMES:
         raise ValueError(f"app_name={app_name!r}: one of {', '.join(contract.APP_NAMES)}")
     if schema_upgrades not in contract.SCHEMA_MODES:
@@ -218,6 +223,12 @@ def mlflow_server_spec(
         secret_env.append(contract.AUTH_ADMIN_PASSWORD)
         # Shared by every worker and replica, or sessions break between them.
         secret_env.append(contract.FLASK_SECRET_KEY)
+        if access is not None:
+            env["MLFLOW_BOOT_AUTH_DEFAULT_PERMISSION"] = access.default_permission
+            env[contract.PROMOTER_ROLES] = ",".join(promoter_roles(access))
+            secret_env.append(contract.AUTH_DECLARATION)
+    elif access is not None:
+        raise ValueError(f"users and roles need app_name={contract.BASIC_AUTH_APP!r}")
 
     return ServerSpec(
         command=tuple(command),

@@ -23,7 +23,9 @@ Preparing means:
    the server process never holds it and every SQL session of the server is the limited role.
 4. With MLFLOW_BOOT_AUTH_DB_NAME set (`--app-name basic-auth`), the auth database is created
    and migrated under the same lock (and granted to the server's role), and the auth app's ini
-   is written to MLFLOW_AUTH_CONFIG_PATH.
+   is written to MLFLOW_AUTH_CONFIG_PATH. With MLFLOW_PLATFORM_AUTH_DECLARATION set (a secret:
+   the stack's users, roles and passwords), MLflow's auth database is reconciled to it, under the
+   same lock (auth_reconcile.py), and the declaration is dropped from the environment.
 5. With MLFLOW_BOOT_CREATE_BUCKET set (the dev object store), the artifact bucket is created if missing,
    after waiting (bounded) for the object store to answer: after a reboot it may start later.
    With MLFLOW_BOOT_BUCKET_ENCRYPTION set too (`AES256`), its default encryption is set, every boot:
@@ -50,6 +52,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import NamedTuple
 
 from server_contract import (
+    AUTH_DECLARATION,
     BOOT_SCHEMA,
     BUCKET_ENCRYPTION,
     DB_OWNER_PASSWORD,
@@ -379,6 +382,17 @@ def prepare_auth(engine, uri: str, environ: Mapping[str, str], *, server_uri: st
             grant_server_access(auth_engine, server_role)
     finally:
         auth_engine.dispose()
+    if environ.get(AUTH_DECLARATION):
+        # Still under the lock: with several replicas booting, one applies it, the others find
+        # nothing to change.
+        import auth_reconcile
+
+        try:
+            auth_reconcile.apply(
+                auth_uri, environ[AUTH_DECLARATION], admin_username=environ.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin")
+            )
+        except auth_reconcile.ReconcileError as error:
+            raise BootError(f"auth declaration: {error}") from None
 
 
 def write_auth_config(path: str, auth_uri: str, environ: Mapping[str, str]) -> None:
@@ -511,8 +525,10 @@ def prepare(environ: MutableMapping[str, str], *, mode: str | None = None, bucke
         engine.dispose()
     log.info("database schema: %s", outcome)
     # The server signs in as its own role; the owner's credentials stop here.
-    for name in (DB_OWNER_PASSWORD, f"{DB_OWNER_PASSWORD}{FILE_SUFFIX}"):
+    # The users' passwords too: applied, the server never needs them.
+    for name in (DB_OWNER_PASSWORD, AUTH_DECLARATION):
         environ.pop(name, None)
+        environ.pop(f"{name}{FILE_SUFFIX}", None)
     environ["MLFLOW_BACKEND_STORE_URI"] = uri
     name = environ.get("MLFLOW_BOOT_CREATE_BUCKET")
     if name and bucket:

@@ -41,6 +41,8 @@ S3_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 S3_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 AUTH_ADMIN_PASSWORD = "MLFLOW_AUTH_ADMIN_PASSWORD"
 FLASK_SECRET_KEY = "MLFLOW_FLASK_SERVER_SECRET_KEY"
+# Not an environment name: the key of a declared user's generated password in the lengths below.
+AUTH_USER_PASSWORD = "auth.users.*.password"
 # MLflow's own encryption keys, read from the environment by the server:
 # - the AI Gateway wraps each stored provider API key with a KEK derived (PBKDF2) from this
 #   passphrase (mlflow/utils/crypto.py, KEKManager); unset, MLflow uses a passphrase printed in
@@ -51,6 +53,21 @@ CRYPTO_KEK_PASSPHRASE = "MLFLOW_CRYPTO_KEK_PASSPHRASE"
 #   draws a random one, so secrets written by one worker are unreadable by the others.
 WEBHOOK_ENCRYPTION_KEY = "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
 ENCRYPTION_KEY_NAMES = (CRYPTO_KEK_PASSPHRASE, WEBHOOK_ENCRYPTION_KEY)
+# basic-auth: the stack's users and roles as JSON, with the users' passwords (a secret): applied
+# by the boot step (images/mlflow/auth_reconcile.py) and dropped from the environment before the
+# server starts. The roles whose members may promote models are plain (promotion_guard.py).
+AUTH_DECLARATION = "MLFLOW_PLATFORM_AUTH_DECLARATION"
+PROMOTER_ROLES = "MLFLOW_PLATFORM_PROMOTER_ROLES"
+# What marks the platform's own roles in MLflow's auth database (and so its users: each is a
+# member of its own `mlflow-platform.user.<name>` role). MLflow reserves `__user_` for itself.
+USER_ROLE_PREFIX = "mlflow-platform.user."
+# The declaration's format version, and the workspace MLflow uses when workspaces are off
+# (mlflow.utils.workspace_utils.DEFAULT_WORKSPACE_NAME): where resource grants live.
+AUTH_DECLARATION_VERSION = 1
+DEFAULT_WORKSPACE = "default"
+MANAGED_ROLE_DESCRIPTION = (
+    "managed by mlflow-platform (stack config auth.*): changes made here are undone at the next deploy"
+)
 SECRET_NAMES = (
     DB_PASSWORD,
     DB_OWNER_PASSWORD,
@@ -58,6 +75,7 @@ SECRET_NAMES = (
     S3_SECRET_ACCESS_KEY,
     AUTH_ADMIN_PASSWORD,
     FLASK_SECRET_KEY,
+    AUTH_DECLARATION,
     *ENCRYPTION_KEY_NAMES,
 )
 FILE_SUFFIX = "_FILE"
@@ -69,6 +87,7 @@ GENERATED_SECRET_LENGTHS = {
     S3_ACCESS_KEY_ID: 20,
     S3_SECRET_ACCESS_KEY: 40,
     AUTH_ADMIN_PASSWORD: 32,  # MLflow's basic-auth wants 12+; 32 letters and digits are ~190 bits
+    AUTH_USER_PASSWORD: 32,  # each declared user's, the same
     FLASK_SECRET_KEY: 64,
     CRYPTO_KEK_PASSPHRASE: 64,  # ~380 bits; MLflow derives the KEK from it with PBKDF2
 }
