@@ -20,5 +20,7 @@ if platform.tls_certificate is not None:
     pulumi.export("tlsCertificate", platform.tls_certificate)
 if platform.schema_upgrade is not None:
     pulumi.export("schemaUpgrade", platform.schema_upgrade)
+if platform.users is not None:
+    pulumi.export("users", platform.users)
 if platform.alarm_topic_arn is not None:
     pulumi.export("alarmTopicArn", platform.alarm_topic_arn)

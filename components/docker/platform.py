@@ -12,6 +12,7 @@ from components.docker.artifact_store import ArtifactStoreArgs, MinioArtifactSto
 from components.docker.encryption_keys import EncryptionKeys, EncryptionKeysArgs
 from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host
 from components.docker.metadata_store import MetadataStore, MetadataStoreArgs
+from components.docker.mlflow_auth import MlflowAuth, MlflowAuthArgs
 from components.docker.network import Network, NetworkArgs
 from components.docker.proxy import Proxy, ProxyArgs
 from components.docker.seaweedfs_store import SeaweedfsArtifactStore
@@ -20,6 +21,7 @@ from components.outputs import PlatformOutputs
 from components.specs.connections import ConnectionBudget, engines_per_worker
 from components.specs.mlflow_server import mlflow_server_spec
 from components.specs.origins import proxy_origins
+from images.mlflow import server_contract as contract
 
 
 class Platform(pulumi.ComponentResource):
@@ -54,6 +56,8 @@ class Platform(pulumi.ComponentResource):
         # Every resource under the components takes its package's provider from here (parent=self).
         child = pulumi.ResourceOptions(parent=self, providers=[docker_provider, random_provider, tls_provider])
         keep_data = settings.docker.keep_data_on_destroy
+        # auth.mode mlflow: MLflow's basic-auth app with the declared users; nginx checks nobody.
+        mlflow_auth = settings.auth.mode == "mlflow"
 
         network = Network("network", NetworkArgs(prefix=prefix), opts=child)
         database = MetadataStore(
@@ -62,11 +66,12 @@ class Platform(pulumi.ComponentResource):
                 settings.database,
                 network=network.backend_name,
                 # Every pool of every worker of every replica (no overlap: containers are replaced
-                # delete-first); the dev proxy's basic auth is nginx's, so two pools per worker.
+                # delete-first); with auth.mode proxy the basic auth is nginx's, so two pools per
+                # worker, three with MLflow's basic-auth app.
                 max_connections=ConnectionBudget(
                     workers=settings.tracking.workers,
                     servers=settings.tracking.replicas,
-                    engines=engines_per_worker(basic_auth=False),
+                    engines=engines_per_worker(basic_auth=mlflow_auth),
                 ).total,
                 prefix=prefix,
                 keep_data=keep_data,
@@ -86,20 +91,24 @@ class Platform(pulumi.ComponentResource):
         )
 
         keys = EncryptionKeys("encryption-keys", EncryptionKeysArgs(), opts=child)
+        auth = MlflowAuth("auth", MlflowAuthArgs(settings.auth), opts=child) if mlflow_auth else None
 
         spec = mlflow_server_spec(
             settings.tracking,
             database.endpoint,
             artifacts.endpoint,
             public_origins=proxy_origins(settings.proxy),
-            # nginx authenticates every request and names the user to the audit log.
-            trust_proxy_user=True,
+            # proxy: nginx authenticates every request and names the user to the audit log.
+            trust_proxy_user=not mlflow_auth,
+            app_name=contract.BASIC_AUTH_APP if mlflow_auth else contract.PLATFORM_APP,
+            auth_admin_username=settings.auth.admin_username,
+            access=settings.auth if mlflow_auth else None,
         )
         server = TrackingServer(
             "tracking-server",
             TrackingServerArgs(
                 spec,
-                secrets={**database.secrets, **artifacts.secrets, **keys.secrets},
+                secrets={**database.secrets, **artifacts.secrets, **keys.secrets, **(auth.secrets if auth else {})},
                 networks=[network.backend_name, network.frontend_name],
                 prefix=prefix,
                 replicas=settings.tracking.replicas,
@@ -116,6 +125,7 @@ class Platform(pulumi.ComponentResource):
                 prefix=prefix,
                 upstreams=server.upstreams,
                 clients_reach_object_store=artifacts.endpoint.reachable_by_clients,
+                authenticate=not mlflow_auth,
                 start_after=server.readiness,
                 replace_with=server.replacement_triggers,
             ),
@@ -123,9 +133,11 @@ class Platform(pulumi.ComponentResource):
         )
         self.outputs = PlatformOutputs(
             tracking_uri=proxy.tracking_uri,
-            username=proxy.username,
-            password=proxy.password,
+            # Who the stack hands out: nginx's one user, or MLflow's admin.
+            username=auth.username if auth else proxy.username,
+            password=auth.password if auth else proxy.password,
             tls_certificate=proxy.certificate,
+            users=auth.users if auth else None,
         )
         self.register_outputs({"trackingUri": proxy.tracking_uri})
 
