@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from pathlib import Path
+
+from images.mlflow import server_contract as contract
 
 MODEL_CODE = """
 import mlflow
@@ -44,3 +47,13 @@ def write_random(path: Path, size: int) -> str:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def audit_lines(topo) -> list[dict]:
+    """Every server's audit.jsonl, parsed (each line must be one JSON object)."""
+    lines = []
+    for inst in topo.instances:
+        path = Path(inst.spec.scratch_dir) / contract.AUDIT_LOG_SUBDIR / contract.AUDIT_LOG_FILE
+        if path.exists():
+            lines += [json.loads(line) for line in path.read_text().splitlines()]
+    return lines

@@ -14,10 +14,8 @@ redeploy and declared users would change.
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -29,7 +27,7 @@ from images.mlflow import server_contract as contract
 from testkit.mlflow_client import pointed_at
 
 from .conftest import require_nginx, start_topology, stop_topology
-from .helpers import unique
+from .helpers import audit_lines, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -71,15 +69,6 @@ def auth_rows(topo) -> dict[str, list[tuple]]:
             return found
     finally:
         conn.close()
-
-
-def audit_lines(topo) -> list[dict]:
-    lines = []
-    for inst in topo.instances:
-        path = Path(inst.spec.scratch_dir) / contract.AUDIT_LOG_SUBDIR / contract.AUDIT_LOG_FILE
-        if path.exists():
-            lines += [json.loads(line) for line in path.read_text().splitlines()]
-    return lines
 
 
 def boot_changes(topo) -> list[int]:
