@@ -165,3 +165,36 @@ def test_only_members_of_a_promoting_role_may_promote():
     assert promotion_guard.may_promote(["data-scientist", "governance"], frozenset({"governance"}))
     assert not promotion_guard.may_promote(["data-scientist"], frozenset({"governance"}))
     assert not promotion_guard.may_promote(["governance"], frozenset())
+
+
+@pytest.fixture
+def validators(monkeypatch):
+    """MLflow's validator table, put back after the test (install() rewrites it in place)."""
+    from mlflow.server import auth
+
+    saved = dict(auth.BEFORE_REQUEST_VALIDATORS)
+    yield auth.BEFORE_REQUEST_VALIDATORS
+    auth.BEFORE_REQUEST_VALIDATORS.clear()
+    auth.BEFORE_REQUEST_VALIDATORS.update(saved)
+
+
+def test_the_guard_wraps_the_four_promotion_routes_and_nothing_else(validators):
+    before = dict(validators)
+    assert promotion_guard.install(["governance"]) == 8
+    changed = sorted(key for key, validator in validators.items() if validator is not before[key])
+    assert changed == sorted(
+        (f"/{prefix}/2.0/mlflow{path}", method)
+        for prefix in ("api", "ajax-api")
+        for path, method in promotion_guard.GUARDED_OPERATIONS.values()
+    )
+    # The validator TransitionModelVersionStage shares with version updates and tags: those stay MLflow's.
+    assert (
+        validators[("/api/2.0/mlflow/model-versions/update", "PATCH")]
+        is before[("/api/2.0/mlflow/model-versions/update", "PATCH")]
+    )
+
+
+def test_the_guard_refuses_an_mlflow_whose_checks_moved(validators):
+    validators[("/api/2.0/mlflow/registered-models/alias", "POST")] = lambda: True
+    with pytest.raises(RuntimeError, match="is not checked by validate_can_set_model_or_prompt_version_alias"):
+        promotion_guard.install(["governance"])
