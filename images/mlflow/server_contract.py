@@ -58,7 +58,8 @@ ENCRYPTION_KEY_NAMES = (CRYPTO_KEK_PASSPHRASE, WEBHOOK_ENCRYPTION_KEY)
 # server starts. The roles whose members may promote models are plain (promotion_guard.py).
 AUTH_DECLARATION = "MLFLOW_PLATFORM_AUTH_DECLARATION"
 PROMOTER_ROLES = "MLFLOW_PLATFORM_PROMOTER_ROLES"
-# What marks the platform's own roles in MLflow's auth database (and so its users: each is a
+# What marks the platform's own roles in MLflow's auth database (never reword it: roles with the
+# old text would look foreign to the next deploy, which then refuses to take them over) (and so its users: each is a
 # member of its own `mlflow-platform.user.<name>` role). MLflow reserves `__user_` for itself.
 USER_ROLE_PREFIX = "mlflow-platform.user."
 # The declaration's format version, and the workspace MLflow uses when workspaces are off
