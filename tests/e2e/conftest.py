@@ -89,10 +89,14 @@ def tracking(stack):
 
 
 def pytest_collection_modifyitems(items):
-    # The restart test snapshots everything on the shared stack: run it last so the
-    # snapshot holds what the other modules logged. sort() is stable.
-    restart = Path(__file__).with_name("test_restart.py")
-    items.sort(key=lambda item: item.path == restart)
+    # The restart test snapshots everything on the shared stack: run it after the other e2e
+    # modules so the snapshot holds what they logged (the hook sees the whole session's items).
+    here = Path(__file__).parent
+    restart = [item for item in items if item.path == here / "test_restart.py"]
+    others = [item for item in items if item.path != here / "test_restart.py"]
+    e2e = [i for i, item in enumerate(others) if here in item.path.parents]
+    at = e2e[-1] + 1 if e2e else len(others)
+    items[:] = others[:at] + restart + others[at:]
 
 
 @pytest.hookimpl(hookwrapper=True)
