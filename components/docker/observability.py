@@ -23,6 +23,7 @@ from components.docker.common import (
     service_container,
     stateful_container,
 )
+from components.docker.network import bridge_network
 from components.generated import generated_secret
 from components.specs import postgres_exporter as exporter_spec
 from components.specs.endpoints import DatabaseEndpoint
@@ -154,15 +155,7 @@ class Grafana(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, aliases=formerly("password")),
         )
         # Its own (not internal) network: the one Docker can publish Grafana's port from.
-        published = docker.Network(
-            f"{name}-network",
-            docker.NetworkArgs(
-                name=f"{args.prefix}-grafana",
-                driver="bridge",
-                labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value="grafana")],
-            ),
-            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("network")),
-        )
+        published = bridge_network(self, name, args.prefix, "grafana")
         uploads = [docker.ContainerUploadArgs(file=path, content=text) for path, text in spec.files]
         uploads += [
             docker.ContainerUploadArgs(file=spec.entrypoint[0], content=spec.entrypoint_script, permissions="0755"),

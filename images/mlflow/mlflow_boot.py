@@ -325,38 +325,47 @@ def ensure_server_role(engine, role: str, password: str) -> None:
     log.info("database role %s: ready", role)
 
 
+@contextlib.contextmanager
+def _owner_cursor(engine):
+    """A psycopg2 cursor on `engine`'s database and that database's name (an Identifier),
+    committed when the block ends without an error."""
+    from psycopg2 import sql
+
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_database()")
+            yield cursor, sql.Identifier(cursor.fetchone()[0])
+        connection.commit()
+    finally:
+        raw.close()
+
+
 def grant_server_access(engine, role: str) -> None:
     """In the database `engine` is connected to: the server's role may connect and use the rows
     of every table and sequence of the public schema, now and those the owner creates later
     (migrations of the next MLflow version), and may not create anything."""
     from psycopg2 import sql
 
-    raw = engine.raw_connection()
-    try:
-        connection = raw.driver_connection
-        ident = sql.Identifier(role)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_database()")
-            database = sql.Identifier(cursor.fetchone()[0])
-            for statement in (
-                "GRANT CONNECT ON DATABASE {database} TO {role}",
-                "GRANT USAGE ON SCHEMA public TO {role}",
-                f"GRANT {SERVER_TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {{role}}",
-                f"GRANT {SERVER_SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA public TO {{role}}",
-                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_TABLE_PRIVILEGES} ON TABLES TO {{role}}",
-                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_SEQUENCE_PRIVILEGES} ON SEQUENCES TO {{role}}",
-            ):
-                cursor.execute(sql.SQL(statement).format(database=database, role=ident))
-            # PostgreSQL before 15 lets every role create in `public`; the owner takes that back.
+    ident = sql.Identifier(role)
+    with _owner_cursor(engine) as (cursor, database):
+        for statement in (
+            "GRANT CONNECT ON DATABASE {database} TO {role}",
+            "GRANT USAGE ON SCHEMA public TO {role}",
+            f"GRANT {SERVER_TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {{role}}",
+            f"GRANT {SERVER_SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA public TO {{role}}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_TABLE_PRIVILEGES} ON TABLES TO {{role}}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_SEQUENCE_PRIVILEGES} ON SEQUENCES TO {{role}}",
+        ):
+            cursor.execute(sql.SQL(statement).format(database=database, role=ident))
+        # PostgreSQL before 15 lets every role create in `public`; the owner takes that back.
+        cursor.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (role,))
+        if cursor.fetchone()[0]:
+            cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
             cursor.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (role,))
             if cursor.fetchone()[0]:
-                cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-                cursor.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (role,))
-                if cursor.fetchone()[0]:
-                    raise BootError(f"role {role} may still create objects in schema public of {database}")
-        connection.commit()
-    finally:
-        raw.close()
+                raise BootError(f"role {role} may still create objects in schema public of {database}")
 
 
 def grant_monitor_access(engine, role: str) -> None:
@@ -364,18 +373,10 @@ def grant_monitor_access(engine, role: str) -> None:
     database sizes), nothing on MLflow's tables; CONNECT to the database it signs in to."""
     from psycopg2 import sql
 
-    raw = engine.raw_connection()
-    try:
-        connection = raw.driver_connection
-        ident = sql.Identifier(role)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_database()")
-            database = sql.Identifier(cursor.fetchone()[0])
-            cursor.execute(sql.SQL("GRANT pg_monitor TO {}").format(ident))
-            cursor.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, ident))
-        connection.commit()
-    finally:
-        raw.close()
+    ident = sql.Identifier(role)
+    with _owner_cursor(engine) as (cursor, database):
+        cursor.execute(sql.SQL("GRANT pg_monitor TO {}").format(ident))
+        cursor.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, ident))
 
 
 def prepare_auth(engine, uri: str, environ: Mapping[str, str], *, server_uri: str | None = None,

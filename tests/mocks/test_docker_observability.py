@@ -239,7 +239,7 @@ def test_every_input_of_grafana(observed):
     inputs = dict(grafana.plain)
     inputs.pop("uploads")
     assert inputs.pop("image").startswith("sha256:")
-    network = observed.exactly(NETWORK, "grafana-network")
+    network = observed.exactly(NETWORK, "grafana-grafana")
     assert network.inputs == {
         "name": "mlflow-dev-grafana",
         "driver": "bridge",
