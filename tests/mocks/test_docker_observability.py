@@ -372,3 +372,29 @@ def test_a_bad_observability_config_registers_nothing_and_names_every_key():
     assert isinstance(clash.error, ConfigError)
     assert clash.error.problems == [("observability.grafanaPort", clash.error.problems[0][1])]
     assert "proxy.port" in clash.error.problems[0][1] and clash.resources == []
+
+
+def test_every_input_of_the_other_new_resources(observed):
+    """Images kept on the engine, volumes labelled and kept, passwords alphanumeric; each a child
+    of its component, named after it."""
+    by_name = {r.name: r for r in observed.resources}
+    new = {
+        "postgres-exporter-image": {"name": POSTGRES_EXPORTER_IMAGE, "keepLocally": True},
+        "prometheus-image": {"name": PROMETHEUS_IMAGE, "keepLocally": True},
+        "grafana-image": {"name": GRAFANA_IMAGE, "keepLocally": True},
+        "prometheus-data": {
+            "name": "mlflow-dev-prometheus-data",
+            "labels": [{"label": "mlflow-platform.data", "value": "prometheus"}],
+        },
+        "grafana-data": {
+            "name": "mlflow-dev-grafana-data",
+            "labels": [{"label": "mlflow-platform.data", "value": "grafana"}],
+        },
+        "grafana-password": {"length": 32, "special": False},
+        "metadata-store-monitor-password": {"length": 32, "special": False},
+    }
+    for name, inputs in new.items():
+        assert by_name[name].plain == inputs, name
+        parent = observed.by_urn(by_name[name].parent)
+        assert name.startswith(f"{parent.name}-"), (name, parent.name)
+    assert by_name["prometheus-data"].retain_on_delete and by_name["grafana-data"].retain_on_delete
