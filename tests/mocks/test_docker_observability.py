@@ -95,6 +95,12 @@ def image_id(run, name: str) -> str:
     return run.exactly("docker:index/remoteImage:RemoteImage", name).inputs["name"]
 
 
+def health(tests: list[str], *, start_period: str) -> dict:
+    """A health check as the provider reads it back: Go durations, polled every 2 s while starting."""
+    return {"tests": tests, "interval": "10s", "timeout": "5s", "startPeriod": start_period, "startInterval": "2s",
+            "retries": 6}  # fmt: skip
+
+
 COMMON = {
     "wait": True,
     "waitTimeout": 120,
@@ -120,10 +126,7 @@ def test_every_input_of_the_exporter(observed):
             f"DATA_SOURCE_USER={contract.MONITOR_DB_ROLE}",
         ],
         "networksAdvanced": [{"name": "mlflow-dev-backend", "aliases": ["postgres-exporter"]}],
-        "healthcheck": {
-            "tests": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9187/"],
-            "interval": "10s", "timeout": "5s", "startPeriod": "30s", "startInterval": "2s", "retries": 6,
-        },
+        "healthcheck": health(["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9187/"], start_period="30s"),
     }  # fmt: skip
     assert is_secret(exporter.inputs["uploads"]) or secret_paths(exporter.inputs["uploads"])
     password = generated_value(observed.exactly(PASSWORD, "metadata-store-monitor-password"))
@@ -167,10 +170,9 @@ def test_every_input_of_prometheus(observed):
         ],
         "volumes": [{"volumeName": "mlflow-dev-prometheus-data", "containerPath": "/prometheus"}],
         "networksAdvanced": [{"name": "mlflow-dev-backend", "aliases": ["prometheus"]}],
-        "healthcheck": {
-            "tests": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9090/-/ready"],
-            "interval": "10s", "timeout": "5s", "startPeriod": "1m0s", "startInterval": "2s", "retries": 6,
-        },
+        "healthcheck": health(
+            ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9090/-/ready"], start_period="1m0s"
+        ),
     }  # fmt: skip
     assert observed.depends_on(prom, containers(observed)[EXPORTER])
     assert prom.delete_before_replace
@@ -269,10 +271,9 @@ def test_every_input_of_grafana(observed):
             {"name": "mlflow-dev-backend", "aliases": ["grafana"]},
             {"name": "mlflow-dev-grafana"},
         ],
-        "healthcheck": {
-            "tests": ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:3000/api/health"],
-            "interval": "10s", "timeout": "5s", "startPeriod": "1m0s", "startInterval": "2s", "retries": 6,
-        },
+        "healthcheck": health(
+            ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:3000/api/health"], start_period="1m0s"
+        ),
     }  # fmt: skip
     assert observed.depends_on(grafana, containers(observed)[PROMETHEUS])
     assert grafana.delete_before_replace
