@@ -23,7 +23,8 @@ Preparing means:
    the server process never holds it and every SQL session of the server is the limited role.
    With MLFLOW_DB_MONITOR_USER set too (dev with observability), the owner also creates or updates
    the metrics exporter's role the same way (LOGIN, pg_monitor, no table privilege); its password
-   is dropped before the exec like the owner's.
+   is dropped before the exec like the owner's. Without it, that role (if an earlier boot made it)
+   may no longer sign in.
 4. With MLFLOW_BOOT_AUTH_DB_NAME set (`--app-name basic-auth`), the auth database is created
    and migrated under the same lock (and granted to the server's role), and the auth app's ini
    is written to MLFLOW_AUTH_CONFIG_PATH.
@@ -63,6 +64,7 @@ from server_contract import (
     DB_USER,
     EXPOSE_PROMETHEUS_FLAG,
     FILE_SUFFIX,
+    MONITOR_DB_ROLE,
     SCHEMA_MIGRATE,
     SCHEMA_MODES,
     SCHEMA_REQUIRE_CURRENT,
@@ -379,6 +381,20 @@ def grant_monitor_access(engine, role: str) -> None:
         cursor.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, ident))
 
 
+def disable_login(engine, role: str) -> bool:
+    """`role` may no longer sign in (NOLOGIN), if it exists; whether it did."""
+    from psycopg2 import sql
+
+    with _owner_cursor(engine) as (cursor, _database):
+        cursor.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (role,))
+        row = cursor.fetchone()
+        if not row or not row[0]:
+            return False
+        cursor.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+    log.info("database role %s: login disabled (no exporter configured)", role)
+    return True
+
+
 def prepare_auth(engine, uri: str, environ: Mapping[str, str], *, server_uri: str | None = None,
                  server_role: str | None = None, mode: str = SCHEMA_MIGRATE) -> None:  # fmt: skip
     """basic-auth: its own database, migrated here (under the lock) rather than by every worker,
@@ -539,6 +555,9 @@ def prepare(environ: MutableMapping[str, str], *, mode: str | None = None, bucke
                     raise BootError(f"{DB_MONITOR_USER} must name a role of its own, not the server's or the owner's")
                 ensure_server_role(engine, monitor_role, environ[DB_MONITOR_PASSWORD])
                 grant_monitor_access(engine, monitor_role)
+            elif owner_uri:
+                # Observability switched off: the exporter's role keeps no working password.
+                disable_login(engine, MONITOR_DB_ROLE)
             if environ.get("MLFLOW_BOOT_AUTH_DB_NAME"):
                 prepare_auth(engine, owner_uri or uri, environ, server_uri=uri, server_role=server_role, mode=mode)
     finally:

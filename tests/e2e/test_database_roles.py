@@ -190,3 +190,27 @@ def test_the_role_password_never_appears_in_the_statement_log(boot_module):
                     cursor.execute("CREATE TABLE intruder (id int)")
         finally:
             conn.close()
+
+
+def test_a_monitor_role_left_by_an_earlier_boot_is_locked_when_no_exporter_is_configured(boot_module):
+    """observability switched off: the boot step's disable_login makes the role NOLOGIN."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    with LocalPostgres(password="owner-pw-xyz") as pg:
+        engine = sqlalchemy.create_engine(
+            f"postgresql+psycopg2://postgres:owner-pw-xyz@{pg.host}:{pg.port}/postgres", poolclass=NullPool
+        )
+        try:
+            assert boot_module.disable_login(engine, contract.MONITOR_DB_ROLE) is False  # no such role: nothing
+            boot_module.ensure_server_role(engine, contract.MONITOR_DB_ROLE, "monitor-pw-123")
+            boot_module.grant_monitor_access(engine, contract.MONITOR_DB_ROLE)
+            pg.connect("postgres", user=contract.MONITOR_DB_ROLE, password="monitor-pw-123").close()
+            assert boot_module.disable_login(engine, contract.MONITOR_DB_ROLE) is True
+            with pytest.raises(psycopg2.OperationalError, match="not permitted to log in"):
+                pg.connect("postgres", user=contract.MONITOR_DB_ROLE, password="monitor-pw-123")
+            # Switched on again: the boot step's ensure gives it LOGIN back.
+            boot_module.ensure_server_role(engine, contract.MONITOR_DB_ROLE, "monitor-pw-456")
+            pg.connect("postgres", user=contract.MONITOR_DB_ROLE, password="monitor-pw-456").close()
+        finally:
+            engine.dispose()
