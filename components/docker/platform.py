@@ -39,7 +39,7 @@ class Platform(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: DockerSettings, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:docker:Platform", name, None, opts)
-        prefix = self._prefix = name
+        prefix = name
         # Explicit providers, the Docker one given the endpoint resolved here (config, else the active
         # docker context), so the provider never guesses from its own environment.
         host, host_source = resolve_docker_host(settings.docker.host)
@@ -141,7 +141,7 @@ class Platform(pulumi.ComponentResource):
             tls_certificate=proxy.certificate,
         )
         if observed:
-            grafana = self._observability(settings, database, server, network, child)
+            grafana = self._observability(settings, prefix, database, server, network, child)
             self.outputs.grafana_url = grafana.url
             self.outputs.grafana_password = grafana.password
         self.register_outputs({"trackingUri": proxy.tracking_uri})
@@ -149,6 +149,7 @@ class Platform(pulumi.ComponentResource):
     def _observability(
         self,
         settings: DockerSettings,
+        prefix: str,
         database: MetadataStore,
         server: TrackingServer,
         network: Network,
@@ -156,7 +157,7 @@ class Platform(pulumi.ComponentResource):
     ) -> Grafana:
         """observability.enabled: the exporter (once the servers' boot step made its role),
         Prometheus scraping what the other components say they run, Grafana reading Prometheus."""
-        obs, prefix, keep_data = settings.observability, self._prefix, settings.docker.keep_data_on_destroy
+        obs, keep_data = settings.observability, settings.docker.keep_data_on_destroy
         assert database.monitor_password is not None  # MetadataStore(monitored=True)
         exporter = PostgresExporter(
             "postgres-exporter",
@@ -184,7 +185,7 @@ class Platform(pulumi.ComponentResource):
                 prefix=prefix,
                 keep_data=keep_data,
                 start_after=exporter.readiness,
-            ),  # fmt: skip
+            ),
             opts=child,
         )
         return Grafana(
