@@ -190,6 +190,8 @@ class DevTopology:
         # The superuser's (owner of the schema, the boot step's only) and the servers' role's.
         self.db_owner_password = random_secret(lengths[contract.DB_OWNER_PASSWORD])
         self.db_password = random_secret(lengths[contract.DB_PASSWORD])
+        # The metrics exporter's role's (observability.enabled), made by the boot step too.
+        self.db_monitor_password = random_secret(lengths[contract.DB_MONITOR_PASSWORD])
         self.s3_access_key = random_secret(lengths[contract.S3_ACCESS_KEY_ID])
         self.s3_secret_key = random_secret(lengths[contract.S3_SECRET_ACCESS_KEY])
         # MLflow's own encryption keys: the KEK passphrase (alphanumeric) and a Fernet key, as
@@ -340,7 +342,9 @@ class DevTopology:
     def database_endpoint(self) -> DatabaseEndpoint:
         assert self.postgres is not None
         db = self.settings.database
-        return platform_database(HOST, self.postgres.port, db.name, db.username)
+        return platform_database(
+            HOST, self.postgres.port, db.name, db.username, monitored=self.settings.observability.enabled
+        )
 
     def artifact_endpoint(self) -> ArtifactEndpoint:
         assert self.s3 is not None and self.s3.port is not None
@@ -354,6 +358,8 @@ class DevTopology:
         return {
             contract.DB_PASSWORD: self.db_password,
             contract.DB_OWNER_PASSWORD: self.db_owner_password,
+            # Only asked for by a monitored database (observability.enabled).
+            contract.DB_MONITOR_PASSWORD: self.db_monitor_password,
             contract.S3_ACCESS_KEY_ID: self.s3_access_key,
             contract.S3_SECRET_ACCESS_KEY: self.s3_secret_key,
             # Only asked for by a basic-auth spec (app_name="basic-auth").

@@ -10,16 +10,25 @@ import pulumi_tls as tls
 from components.config.docker import DockerSettings
 from components.docker.artifact_store import ArtifactStoreArgs, MinioArtifactStore
 from components.docker.encryption_keys import EncryptionKeys, EncryptionKeysArgs
-from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host
+from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host, server_addresses
 from components.docker.metadata_store import MetadataStore, MetadataStoreArgs
 from components.docker.network import Network, NetworkArgs
+from components.docker.observability import (
+    Grafana,
+    GrafanaArgs,
+    PostgresExporter,
+    PostgresExporterArgs,
+    Prometheus,
+    PrometheusArgs,
+)
 from components.docker.proxy import Proxy, ProxyArgs
 from components.docker.seaweedfs_store import SeaweedfsArtifactStore
 from components.docker.tracking_server import TrackingServer, TrackingServerArgs
 from components.outputs import PlatformOutputs
 from components.specs.connections import ConnectionBudget, engines_per_worker
-from components.specs.mlflow_server import mlflow_server_spec
+from components.specs.mlflow_server import SERVER_PORT, mlflow_server_spec
 from components.specs.origins import proxy_origins
+from components.specs.prometheus import PROMETHEUS_HOST, PROMETHEUS_PORT, ScrapeTargets
 
 
 class Platform(pulumi.ComponentResource):
@@ -54,6 +63,7 @@ class Platform(pulumi.ComponentResource):
         # Every resource under the components takes its package's provider from here (parent=self).
         child = pulumi.ResourceOptions(parent=self, providers=[docker_provider, random_provider, tls_provider])
         keep_data = settings.docker.keep_data_on_destroy
+        observed = settings.observability.enabled
 
         network = Network("network", NetworkArgs(prefix=prefix), opts=child)
         database = MetadataStore(
@@ -70,6 +80,7 @@ class Platform(pulumi.ComponentResource):
                 ).total,
                 prefix=prefix,
                 keep_data=keep_data,
+                monitored=observed,
             ),
             opts=child,
         )
@@ -94,6 +105,8 @@ class Platform(pulumi.ComponentResource):
             public_origins=proxy_origins(settings.proxy),
             # nginx authenticates every request and names the user to the audit log.
             trust_proxy_user=True,
+            # The Host header Prometheus sends each server (the address it scrapes).
+            metrics_hosts=server_addresses(settings.tracking.replicas, SERVER_PORT) if observed else (),
         )
         server = TrackingServer(
             "tracking-server",
@@ -127,7 +140,61 @@ class Platform(pulumi.ComponentResource):
             password=proxy.password,
             tls_certificate=proxy.certificate,
         )
+        if observed:
+            grafana = self._observability(settings, prefix, database, server, network, child)
+            self.outputs.grafana_url = grafana.url
+            self.outputs.grafana_password = grafana.password
         self.register_outputs({"trackingUri": proxy.tracking_uri})
+
+    def _observability(
+        self,
+        settings: DockerSettings,
+        prefix: str,
+        database: MetadataStore,
+        server: TrackingServer,
+        network: Network,
+        child: pulumi.ResourceOptions,
+    ) -> Grafana:
+        """observability.enabled: the exporter (once the servers' boot step made its role),
+        Prometheus scraping what the other components say they run, Grafana reading Prometheus."""
+        obs, keep_data = settings.observability, settings.docker.keep_data_on_destroy
+        assert database.monitor_password is not None  # MetadataStore(monitored=True)
+        exporter = PostgresExporter(
+            "postgres-exporter",
+            PostgresExporterArgs(
+                database.endpoint,
+                password=database.monitor_password,
+                image=obs.postgres_exporter_image,
+                network=network.backend_name,
+                prefix=prefix,
+                start_after=server.readiness,
+            ),
+            opts=child,
+        )
+        targets = ScrapeTargets(
+            mlflow=server.upstreams,
+            postgres_exporter=[exporter.target],
+            prometheus=[f"{PROMETHEUS_HOST}:{PROMETHEUS_PORT}"],
+        )
+        prometheus = Prometheus(
+            "prometheus",
+            PrometheusArgs(
+                obs,
+                targets,
+                network=network.backend_name,
+                prefix=prefix,
+                keep_data=keep_data,
+                start_after=exporter.readiness,
+            ),
+            opts=child,
+        )
+        return Grafana(
+            "grafana",
+            GrafanaArgs(
+                obs, network=network.backend_name, prefix=prefix, keep_data=keep_data, start_after=prometheus.readiness
+            ),
+            opts=child,
+        )
 
 
 # components/platform.py (shared with the AWS target, outside this change) imports this name.

@@ -24,7 +24,9 @@ IN_CI = os.environ.get("CI") == "true"
 # The proxy limit for the shared topology: small, so a body over it is cheap to
 # send, and still above the >= 200 MB artifact the scenario uploads.
 MAX_UPLOAD = "300m"
-SHARED_SETTINGS = {"proxy": {"maxUploadSize": MAX_UPLOAD}}
+# With observability on, as a monitored dev stack: the servers' boot step also creates the metrics
+# exporter's role (test_database_roles, test_prometheus sign in as it).
+SHARED_SETTINGS = {"proxy": {"maxUploadSize": MAX_UPLOAD}, "observability": {"enabled": True}}
 
 _live: list[DevTopology] = []
 
