@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from testkit.mlflow_client import client_state, restore_client_state
+from testkit.venvs import prebuild
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # An in-process MLflow call made while no tracking URI is set (after a test restored the unset
@@ -52,6 +53,19 @@ def _mlflow_client_left_as_found():
     before = client_state()
     yield
     _check_client_left_as_found(before, "the test")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the venvs that selected modules declare (PREBUILD_VENVS: (pins, name)
+    pairs), in the order their tests run: on a fresh machine they take minutes, mostly downloads,
+    which then overlap the tests that run before them instead of adding to the suite's time."""
+    seen: set[object] = set()
+    for item in session.items:
+        module = getattr(item, "module", None)
+        if module is not None and module not in seen:
+            seen.add(module)
+            for pins, name in getattr(module, "PREBUILD_VENVS", ()):
+                prebuild(pins, name)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
