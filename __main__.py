@@ -24,3 +24,7 @@ if platform.users is not None:
     pulumi.export("users", platform.users)
 if platform.alarm_topic_arn is not None:
     pulumi.export("alarmTopicArn", platform.alarm_topic_arn)
+if platform.grafana_url is not None:
+    pulumi.export("grafanaUrl", platform.grafana_url)
+if platform.grafana_password is not None:
+    pulumi.export("grafanaPassword", pulumi.Output.secret(platform.grafana_password))

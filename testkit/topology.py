@@ -194,6 +194,8 @@ class DevTopology:
         # The superuser's (owner of the schema, the boot step's only) and the servers' role's.
         self.db_owner_password = random_secret(lengths[contract.DB_OWNER_PASSWORD])
         self.db_password = random_secret(lengths[contract.DB_PASSWORD])
+        # The metrics exporter's role's (observability.enabled), made by the boot step too.
+        self.db_monitor_password = random_secret(lengths[contract.DB_MONITOR_PASSWORD])
         self.s3_access_key = random_secret(lengths[contract.S3_ACCESS_KEY_ID])
         self.s3_secret_key = random_secret(lengths[contract.S3_SECRET_ACCESS_KEY])
         # MLflow's own encryption keys: the KEK passphrase (alphanumeric) and a Fernet key, as
@@ -352,7 +354,9 @@ class DevTopology:
     def database_endpoint(self) -> DatabaseEndpoint:
         assert self.postgres is not None
         db = self.settings.database
-        return platform_database(HOST, self.postgres.port, db.name, db.username)
+        return platform_database(
+            HOST, self.postgres.port, db.name, db.username, monitored=self.settings.observability.enabled
+        )
 
     def artifact_endpoint(self) -> ArtifactEndpoint:
         assert self.s3 is not None and self.s3.port is not None
@@ -366,6 +370,8 @@ class DevTopology:
         return {
             contract.DB_PASSWORD: self.db_password,
             contract.DB_OWNER_PASSWORD: self.db_owner_password,
+            # Only asked for by a monitored database (observability.enabled).
+            contract.DB_MONITOR_PASSWORD: self.db_monitor_password,
             contract.S3_ACCESS_KEY_ID: self.s3_access_key,
             contract.S3_SECRET_ACCESS_KEY: self.s3_secret_key,
             # Only asked for by a basic-auth spec (app_name="basic-auth").
@@ -659,6 +665,16 @@ class DevTopology:
             entry["urt"] = None if entry["urt"] == "-" else float(entry["urt"].split(",")[-1].strip() or 0)
             entries.append(entry)
         return entries
+
+    def wait_for_access_log(
+        self, where: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """The entries `where` selects, once there is one: nginx logs a request when it frees it,
+        which for an early answer (413 before the body) is after its lingering close, not at once."""
+        deadline = time.monotonic() + timeout
+        while not (found := [e for e in self.access_log() if where(e)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
 
     # -- logs ----------------------------------------------------------------
 

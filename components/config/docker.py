@@ -19,7 +19,15 @@ from components.config.base import (
     Port,
     TrackingSettings,
 )
-from components.versions import MINIO_IMAGE, NGINX_IMAGE, POSTGRES_IMAGE, SEAWEEDFS_IMAGE
+from components.versions import (
+    GRAFANA_IMAGE,
+    MINIO_IMAGE,
+    NGINX_IMAGE,
+    POSTGRES_EXPORTER_IMAGE,
+    POSTGRES_IMAGE,
+    PROMETHEUS_IMAGE,
+    SEAWEEDFS_IMAGE,
+)
 
 
 def is_allowed_host(host: str, allowed: list[str]) -> bool:
@@ -78,6 +86,23 @@ class ProxySettings(ConfigModel):
     """pinned nginx image (Debian-based: glibc crypt, SHA-512 htpasswd; 1.27.3+ for upstream `resolve`; components/versions.py says why this tag)"""
 
 
+class ObservabilitySettings(ConfigModel):
+    """Prometheus, Grafana and postgres_exporter on the backend network (off: the four services only)."""
+
+    enabled: bool = False
+    """add Prometheus (scraping the servers and the database), postgres_exporter and Grafana (provisioned dashboard, published on 127.0.0.1 only)"""
+    grafana_port: Port = 3000
+    """Grafana's port on 127.0.0.1 (its admin password is the secret output `grafanaPassword`)"""
+    retention_days: int = Field(default=15, ge=1, le=365)
+    """how long Prometheus keeps samples (its volume is kept like the stores')"""
+    prometheus_image: PinnedImage = PROMETHEUS_IMAGE
+    """pinned Prometheus image (the release the end-to-end tests run)"""
+    grafana_image: PinnedImage = GRAFANA_IMAGE
+    """pinned Grafana OSS image"""
+    postgres_exporter_image: PinnedImage = POSTGRES_EXPORTER_IMAGE
+    """pinned postgres_exporter image (PostgreSQL 17 support)"""
+
+
 class DockerHostSettings(ConfigModel):
     # The Docker engine to deploy to, passed to an explicit provider. None: the active `docker context`'s
     # endpoint, resolved while the program runs (components/docker/engine.py).
@@ -110,6 +135,7 @@ class DockerSettings(ConfigModel):
     docker: DockerHostSettings = Field(default_factory=DockerHostSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
     auth: DockerAuthSettings = Field(default_factory=DockerAuthSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across keys, as (key path, reason)."""
@@ -143,6 +169,11 @@ class DockerSettings(ConfigModel):
                     "set proxy.tls: true or bind to 127.0.0.1",
                 )
             )
+        if self.observability.enabled and self.observability.grafana_port == self.proxy.port:
+            problems.append((
+                "observability.grafanaPort",
+                f"{self.proxy.port} is proxy.port: Grafana and the proxy are both published on this machine; pick another port",
+            ))  # fmt: skip
         if self.proxy.tls:
             for host in self.proxy.tls_hostnames:
                 if not is_allowed_host(host, self.tracking.allowed_hosts):

@@ -10,17 +10,26 @@ import pulumi_tls as tls
 from components.config.docker import DockerSettings
 from components.docker.artifact_store import ArtifactStoreArgs, MinioArtifactStore
 from components.docker.encryption_keys import EncryptionKeys, EncryptionKeysArgs
-from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host
+from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host, server_addresses
 from components.docker.metadata_store import MetadataStore, MetadataStoreArgs
 from components.docker.mlflow_auth import MlflowAuth, MlflowAuthArgs
 from components.docker.network import Network, NetworkArgs
+from components.docker.observability import (
+    Grafana,
+    GrafanaArgs,
+    PostgresExporter,
+    PostgresExporterArgs,
+    Prometheus,
+    PrometheusArgs,
+)
 from components.docker.proxy import Proxy, ProxyArgs
 from components.docker.seaweedfs_store import SeaweedfsArtifactStore
 from components.docker.tracking_server import TrackingServer, TrackingServerArgs
 from components.outputs import PlatformOutputs
 from components.specs.connections import ConnectionBudget, engines_per_worker
-from components.specs.mlflow_server import mlflow_server_spec
+from components.specs.mlflow_server import SERVER_PORT, mlflow_server_spec
 from components.specs.origins import proxy_origins
+from components.specs.prometheus import PROMETHEUS_HOST, PROMETHEUS_PORT, ScrapeTargets
 from images.mlflow import server_contract as contract
 
 
@@ -58,6 +67,7 @@ class Platform(pulumi.ComponentResource):
         keep_data = settings.docker.keep_data_on_destroy
         # auth.mode mlflow: MLflow's basic-auth app with the declared users; nginx checks nobody.
         mlflow_auth = settings.auth.mode == "mlflow"
+        observed = settings.observability.enabled
 
         network = Network("network", NetworkArgs(prefix=prefix), opts=child)
         database = MetadataStore(
@@ -75,6 +85,7 @@ class Platform(pulumi.ComponentResource):
                 ).total,
                 prefix=prefix,
                 keep_data=keep_data,
+                monitored=observed,
             ),
             opts=child,
         )
@@ -103,6 +114,8 @@ class Platform(pulumi.ComponentResource):
             app_name=contract.BASIC_AUTH_APP if mlflow_auth else contract.PLATFORM_APP,
             auth_admin_username=settings.auth.admin_username,
             access=settings.auth if mlflow_auth else None,
+            # The Host header Prometheus sends each server (the address it scrapes).
+            metrics_hosts=server_addresses(settings.tracking.replicas, SERVER_PORT) if observed else (),
         )
         server = TrackingServer(
             "tracking-server",
@@ -139,7 +152,61 @@ class Platform(pulumi.ComponentResource):
             tls_certificate=proxy.certificate,
             users=auth.users if auth else None,
         )
+        if observed:
+            grafana = self._observability(settings, prefix, database, server, network, child)
+            self.outputs.grafana_url = grafana.url
+            self.outputs.grafana_password = grafana.password
         self.register_outputs({"trackingUri": proxy.tracking_uri})
+
+    def _observability(
+        self,
+        settings: DockerSettings,
+        prefix: str,
+        database: MetadataStore,
+        server: TrackingServer,
+        network: Network,
+        child: pulumi.ResourceOptions,
+    ) -> Grafana:
+        """observability.enabled: the exporter (once the servers' boot step made its role),
+        Prometheus scraping what the other components say they run, Grafana reading Prometheus."""
+        obs, keep_data = settings.observability, settings.docker.keep_data_on_destroy
+        assert database.monitor_password is not None  # MetadataStore(monitored=True)
+        exporter = PostgresExporter(
+            "postgres-exporter",
+            PostgresExporterArgs(
+                database.endpoint,
+                password=database.monitor_password,
+                image=obs.postgres_exporter_image,
+                network=network.backend_name,
+                prefix=prefix,
+                start_after=server.readiness,
+            ),
+            opts=child,
+        )
+        targets = ScrapeTargets(
+            mlflow=server.upstreams,
+            postgres_exporter=[exporter.target],
+            prometheus=[f"{PROMETHEUS_HOST}:{PROMETHEUS_PORT}"],
+        )
+        prometheus = Prometheus(
+            "prometheus",
+            PrometheusArgs(
+                obs,
+                targets,
+                network=network.backend_name,
+                prefix=prefix,
+                keep_data=keep_data,
+                start_after=exporter.readiness,
+            ),
+            opts=child,
+        )
+        return Grafana(
+            "grafana",
+            GrafanaArgs(
+                obs, network=network.backend_name, prefix=prefix, keep_data=keep_data, start_after=prometheus.readiness
+            ),
+            opts=child,
+        )
 
 
 # components/platform.py (shared with the AWS target, outside this change) imports this name.

@@ -199,6 +199,8 @@ def mlflow_server_spec(
         env[contract.DB_SSLROOTCERT] = database.sslrootcert
     if database.owner:
         env[contract.DB_OWNER_USER] = database.owner
+        if database.monitor:
+            env[contract.DB_MONITOR_USER] = database.monitor
     if artifacts.s3_endpoint_url:
         env["MLFLOW_S3_ENDPOINT_URL"] = artifacts.s3_endpoint_url
     if artifacts.create_bucket:
@@ -212,6 +214,9 @@ def mlflow_server_spec(
     if database.owner:
         # Read by the boot step only, which drops it before the server starts.
         secret_env.append(contract.DB_OWNER_PASSWORD)
+        if database.monitor:
+            # The exporter's role's, set by the boot step (which drops it too).
+            secret_env.append(contract.DB_MONITOR_PASSWORD)
     if artifacts.static_credentials:
         secret_env += [contract.S3_ACCESS_KEY_ID, contract.S3_SECRET_ACCESS_KEY]
     if app_name == contract.BASIC_AUTH_APP:

@@ -31,12 +31,16 @@ DB_USER = "MLFLOW_DB_USER"
 # The role that owns the schema (the PostgreSQL superuser, RDS's master user): the boot step
 # signs in as it to migrate and to create the server's own role, then the server runs as DB_USER.
 DB_OWNER_USER = "MLFLOW_DB_OWNER_USER"
+# The metrics exporter's own role (pg_monitor, no table access), where a stack runs one (dev with
+# observability.enabled): created by the boot step as DB_OWNER_USER, like the server's role.
+DB_MONITOR_USER = "MLFLOW_DB_MONITOR_USER"
 DB_SSLMODE = "MLFLOW_DB_SSLMODE"
 DB_SSLROOTCERT = "MLFLOW_DB_SSLROOTCERT"
 
 # Secrets: given as NAME_FILE (a file, Docker) or NAME (an ECS secret), never on a command line.
 DB_PASSWORD = "MLFLOW_DB_PASSWORD"
 DB_OWNER_PASSWORD = "MLFLOW_DB_OWNER_PASSWORD"
+DB_MONITOR_PASSWORD = "MLFLOW_DB_MONITOR_PASSWORD"
 S3_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 S3_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 AUTH_ADMIN_PASSWORD = "MLFLOW_AUTH_ADMIN_PASSWORD"
@@ -72,6 +76,7 @@ MANAGED_ROLE_DESCRIPTION = (
 SECRET_NAMES = (
     DB_PASSWORD,
     DB_OWNER_PASSWORD,
+    DB_MONITOR_PASSWORD,
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,
     AUTH_ADMIN_PASSWORD,
@@ -85,6 +90,7 @@ FILE_SUFFIX = "_FILE"
 GENERATED_SECRET_LENGTHS = {
     DB_PASSWORD: 32,
     DB_OWNER_PASSWORD: 32,
+    DB_MONITOR_PASSWORD: 32,
     S3_ACCESS_KEY_ID: 20,
     S3_SECRET_ACCESS_KEY: 40,
     AUTH_ADMIN_PASSWORD: 32,  # MLflow's basic-auth wants 12+; 32 letters and digits are ~190 bits
@@ -102,6 +108,9 @@ FERNET_KEY_BYTES = 32
 # The least-privilege role every MLflow server signs in as (DML on MLflow's tables, no DDL):
 # created and granted by the boot step as DB_OWNER_USER, on both targets.
 SERVER_DB_ROLE = "mlflow_server"
+# The metrics exporter's role (DB_MONITOR_USER): LOGIN and pg_monitor only, so it reads the
+# statistics and settings views but no row of MLflow's tables.
+MONITOR_DB_ROLE = "mlflow_monitor"
 # The dev object stores' default bucket encryption, set by mlflow_boot at every boot
 # (PutBucketEncryption, idempotent): SSE-S3, the store's own keys (MinIO: its KMS key; SeaweedFS:
 # its KEK). "AES256" is the S3 API's name for SSE-S3. Prod's bucket is encrypted by the program.
