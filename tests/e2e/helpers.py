@@ -57,3 +57,19 @@ def audit_lines(topo) -> list[dict]:
         if path.exists():
             lines += [json.loads(line) for line in path.read_text().splitlines()]
     return lines
+
+
+def server_environments(topo) -> list[tuple[int, set[str], str]]:
+    """(pid, variable names, raw environment) of every process of every server of `topo`: what
+    each one was exec'd with, after the boot step."""
+    from testkit.processes import _descendants
+
+    found = []
+    for inst in topo.instances:
+        for pid in [inst.process.pid, *_descendants(inst.process.pid)]:
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            found.append((pid, {entry.partition("=")[0] for entry in environ.split("\0")}, environ))
+    return found

@@ -8,7 +8,6 @@ password before it execs the server. Proved on the shared dev topology, through 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -18,6 +17,8 @@ from psycopg2 import errors
 from components.versions import MLFLOW_IMAGE_DIR
 from images.mlflow import server_contract as contract
 from testkit.postgres import LocalPostgres
+
+from .helpers import server_environments
 
 pytestmark = pytest.mark.e2e
 
@@ -100,26 +101,17 @@ def test_the_server_role_reads_and_writes_rows(stack, client):
 
 def test_the_owner_password_never_reaches_the_server_process(stack, client):
     """The boot step reads it, then execs the server without it: no variable, no value."""
-    from testkit.processes import _descendants
-
     client.search_experiments()  # every server is up and has served
 
-    checked = 0
-    for inst in stack.instances:
-        for pid in [inst.process.pid, *_descendants(inst.process.pid)]:
-            try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            checked += 1
-            names = {entry.partition("=")[0] for entry in environ.split("\0")}
-            for secret in (contract.DB_OWNER_PASSWORD, contract.DB_MONITOR_PASSWORD):
-                assert not {secret, f"{secret}_FILE"} & names, pid
-            assert stack.db_owner_password not in environ, pid
-            assert stack.db_monitor_password not in environ, pid
-            # The server's own password is there: the check above can see a secret when it is.
-            assert contract.DB_USER in names
-    assert checked >= len(stack.instances)
+    processes = server_environments(stack)
+    for pid, names, environ in processes:
+        for secret in (contract.DB_OWNER_PASSWORD, contract.DB_MONITOR_PASSWORD):
+            assert not {secret, f"{secret}_FILE"} & names, pid
+        assert stack.db_owner_password not in environ, pid
+        assert stack.db_monitor_password not in environ, pid
+        # The server's own password is there: the check above can see a secret when it is.
+        assert contract.DB_USER in names
+    assert len(processes) >= len(stack.instances)
 
 
 @pytest.fixture
