@@ -12,7 +12,7 @@ ifndef PULUMI_CONFIG_PASSPHRASE
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(STATE_DIR)/passphrase
 endif
 
-.PHONY: up preview doctor destroy gc outputs tls-cert backup restore test test-fast test-faults install-dev server-venv lock-image check format snapshot screenshots
+.PHONY: up preview doctor destroy gc outputs grafana-password tls-cert backup restore test test-fast test-faults install-dev server-venv lock-image check format snapshot screenshots
 
 # `make doctor` (and so every `up`/`preview` first): Pulumi CLI version, the Python `pulumi install`
 # uses, the Docker engine, the passphrase against the stack's salt. One line per check, with the fix.
@@ -45,6 +45,10 @@ gc:
 # Ready-to-paste client environment (contains the password).
 outputs:
 	pulumi stack output clientEnv --show-secrets --stack $(STACK)
+
+# Grafana's admin password (observability.enabled: true); Grafana is at `pulumi stack output grafanaUrl`.
+grafana-password:
+	pulumi stack output grafanaPassword --show-secrets --stack $(STACK)
 
 # The proxy's self-signed certificate (proxy.tls: true), for MLFLOW_TRACKING_SERVER_CERT_PATH.
 tls-cert:

@@ -20,5 +20,11 @@ if platform.tls_certificate is not None:
     pulumi.export("tlsCertificate", platform.tls_certificate)
 if platform.schema_upgrade is not None:
     pulumi.export("schemaUpgrade", platform.schema_upgrade)
+if platform.users is not None:
+    pulumi.export("users", platform.users)
 if platform.alarm_topic_arn is not None:
     pulumi.export("alarmTopicArn", platform.alarm_topic_arn)
+if platform.grafana_url is not None:
+    pulumi.export("grafanaUrl", platform.grafana_url)
+if platform.grafana_password is not None:
+    pulumi.export("grafanaPassword", pulumi.Output.secret(platform.grafana_password))

@@ -24,6 +24,11 @@ class PlatformOutputs:
     schema_upgrade: pulumi.Output[dict] | None = None
     # Prod: the SNS topic every alarm notifies (subscribe a pager or a chat to it).
     alarm_topic_arn: pulumi.Output[str] | None = None
+    # MLflow's basic-auth app: each declared user's generated password (auth.users), secret.
+    users: pulumi.Output[dict[str, str]] | None = None
+    # Dev with observability.enabled: where Grafana is, and its admin's (secret) password.
+    grafana_url: pulumi.Output[str] | None = None
+    grafana_password: pulumi.Output[str] | None = None
 
     def client_env(self) -> pulumi.Output[str]:
         """Ready-to-paste `export` lines for the MLflow client; secret, as it holds the password."""

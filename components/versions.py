@@ -74,6 +74,28 @@ def version_tuple(version: str) -> tuple[int, ...]:
 SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48_large_disk"
 
 
+# The dev stack's observability containers (observability.enabled).
+# Prometheus: the release the end-to-end tests run (Debian bookworm's prometheus 2.42.0+ds), so the
+# scrape config and alert rules the e2e and promtool prove are read by the same version. Shown to
+# exist: prometheus/prometheus tag v2.42.0 (2023-01-31), whose .github/workflows/ci.yml job
+# publish_release pushes every `v2.*` tag to quay.io/prometheus (and Docker Hub's prom/) through
+# Makefile.common's docker-publish/docker-manifest (tag = the git tag). quay.io, like MinIO's.
+PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v2.42.0"
+# postgres_exporter: not Debian's 0.11.1, which predates PostgreSQL 17 (the dev database): 0.17.0's
+# CHANGELOG moves the checkpoint columns PG 17 took out of pg_stat_bgwriter. Shown to exist:
+# prometheus-community/postgres_exporter tag v0.20.1 (CHANGELOG "0.20.1 / 2026-07-07"), pushed to
+# quay.io/prometheuscommunity by ci.yml's publish_release (promci publish_release, tags `v*`).
+# The series the stack reads keep their names there (collector/pg_stat_activity.go `count`,
+# pg_database.go `size_bytes`, pg_setting.go `settings`, exporter/postgres_exporter.go `up`);
+# it reads DATA_SOURCE_PASS_FILE (exporter/datasource.go) as Debian's does.
+POSTGRES_EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
+# Grafana OSS. Shown to exist: RedHatInsights/patchman-engine PR #2164 (Renovate, 2026-04-20,
+# merged) moved its `grafana/grafana` Docker tag 12.4.3 -> 13.0.1, so Docker Hub serves both; the
+# 12.4 line carries 12.4.2's CVE fixes (CVE-2026-27876, -27880, -33375). The last 12.x seen rather
+# than the new major: its file provisioning and `__FILE` settings are the ones documented here.
+# The image is Alpine with curl (grafana/grafana Dockerfile), uid 472.
+GRAFANA_IMAGE = "grafana/grafana:12.4.3"
+
 # The oldest Pulumi CLI this program runs under: the first whose engine supports the `replaceWith`
 # resource option (CHANGELOG 3.207.0, "[engine] Add `ReplaceWith` resource option"), which
 # components/docker/proxy.py uses; the SDK refuses the option on older CLIs. `make doctor` checks it.

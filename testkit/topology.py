@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from components.config import DockerSettings, parse_settings
+from components.config.docker import DockerAuthSettings
+from components.specs.access import render_declaration
 from components.specs.endpoints import (
     ArtifactEndpoint,
     DatabaseEndpoint,
@@ -189,8 +191,10 @@ class DevTopology:
         self.start_timeout = start_timeout
         self.log_archive_dir = Path(log_archive_dir) if log_archive_dir else None
         self.server_env = dict(server_env or {})
-        # `--app-name basic-auth`, as the AWS stack's default auth mode runs it; else ours alone.
-        self.app_name = app_name or contract.PLATFORM_APP
+        # `--app-name basic-auth`, as the AWS stack's default auth mode and the dev stack's
+        # `auth.mode: mlflow` run it; else ours alone.
+        self.mlflow_auth = settings.auth.mode == "mlflow"
+        self.app_name = app_name or (contract.BASIC_AUTH_APP if self.mlflow_auth else contract.PLATFORM_APP)
         # The dev stacks' SSE-S3 default on the bucket; False only to show what it changes.
         self.bucket_encryption = bucket_encryption
         # Another MLflow than the image's (an older release, for the upgrade tests) and the
@@ -205,12 +209,18 @@ class DevTopology:
         # The superuser's (owner of the schema, the boot step's only) and the servers' role's.
         self.db_owner_password = random_secret(lengths[contract.DB_OWNER_PASSWORD])
         self.db_password = random_secret(lengths[contract.DB_PASSWORD])
+        # The metrics exporter's role's (observability.enabled), made by the boot step too.
+        self.db_monitor_password = random_secret(lengths[contract.DB_MONITOR_PASSWORD])
         self.s3_access_key = random_secret(lengths[contract.S3_ACCESS_KEY_ID])
         self.s3_secret_key = random_secret(lengths[contract.S3_SECRET_ACCESS_KEY])
         # MLflow's own encryption keys: the KEK passphrase (alphanumeric) and a Fernet key, as
         # components/generated.py draws them (RandomPassword; RandomBytes in url-safe base64).
         self.kek_passphrase = random_secret(lengths[contract.CRYPTO_KEK_PASSPHRASE])
         self.webhook_encryption_key = contract.fernet_key(secrets.token_bytes(contract.FERNET_KEY_BYTES))
+        # auth.users: each user's password, generated as the stacks do (auth.mode: mlflow).
+        self.user_passwords = {
+            name: random_secret(lengths[contract.AUTH_USER_PASSWORD]) for name in settings.auth.users
+        }
         self.username = settings.proxy.username
         self.password = random_secret(contract.PROXY_PASSWORD_LENGTH)
         self.htpasswd_salt = random_secret(16)
@@ -260,6 +270,9 @@ class DevTopology:
 
     @property
     def credentials(self) -> tuple[str, str]:
+        """What the stack outputs as username/password: nginx's user, or MLflow's admin."""
+        if self.mlflow_auth:
+            return self.settings.auth.admin_username, self.auth_admin_password
         return self.username, self.password
 
     def client_env(self) -> dict[str, str]:
@@ -267,7 +280,8 @@ class DevTopology:
         credentials, nothing else (the proxy keeps every artifact byte on itself)."""
         env = {"MLFLOW_TRACKING_URI": self.tracking_uri}
         if self.with_nginx:
-            env.update(MLFLOW_TRACKING_USERNAME=self.username, MLFLOW_TRACKING_PASSWORD=self.password)
+            username, password = self.credentials
+            env.update(MLFLOW_TRACKING_USERNAME=username, MLFLOW_TRACKING_PASSWORD=password)
         if self.tls_certificate_path is not None:  # the stack's `make tls-cert`, saved to a file
             env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = str(self.tls_certificate_path)
         return env
@@ -361,7 +375,9 @@ class DevTopology:
     def database_endpoint(self) -> DatabaseEndpoint:
         assert self.postgres is not None
         db = self.settings.database
-        return platform_database(HOST, self.postgres.port, db.name, db.username)
+        return platform_database(
+            HOST, self.postgres.port, db.name, db.username, monitored=self.settings.observability.enabled
+        )
 
     def artifact_endpoint(self) -> ArtifactEndpoint:
         assert self.s3 is not None and self.s3.port is not None
@@ -410,6 +426,8 @@ class DevTopology:
         return {
             contract.DB_PASSWORD: self.db_password,
             contract.DB_OWNER_PASSWORD: self.db_owner_password,
+            # Only asked for by a monitored database (observability.enabled).
+            contract.DB_MONITOR_PASSWORD: self.db_monitor_password,
             contract.S3_ACCESS_KEY_ID: self.s3_access_key,
             contract.S3_SECRET_ACCESS_KEY: self.s3_secret_key,
             # Only asked for by a basic-auth spec (app_name="basic-auth").
@@ -417,9 +435,27 @@ class DevTopology:
             contract.AUTH_ADMIN_PASSWORD: self.auth_admin_password,
             contract.CRYPTO_KEK_PASSPHRASE: self.kek_passphrase,
             contract.WEBHOOK_ENCRYPTION_KEY: self.webhook_encryption_key,
+            # Only asked for by a spec given auth.* (auth.mode: mlflow).
+            contract.AUTH_DECLARATION: render_declaration(self.settings.auth, self.user_passwords),
             # Only asked for with jobs on.
             contract.JOB_REDIS_URL: queue.url(self.redis_password) if (queue := self.job_queue_endpoint()) else "",
         }
+
+    def redeclare(self, auth: DockerAuthSettings) -> None:
+        """A deploy with another `auth`: new declaration (passwords of users kept, new ones
+        drawn), every server restarted with it, as the stacks replace their containers."""
+        lengths = contract.GENERATED_SECRET_LENGTHS
+        self.user_passwords = {
+            name: self.user_passwords.get(name) or random_secret(lengths[contract.AUTH_USER_PASSWORD])
+            for name in auth.users
+        }
+        self.settings = self.settings.model_copy(update={"auth": auth})
+        self.stop_mlflow()
+        for inst in self.instances:
+            path = Path(inst.env[f"{contract.AUTH_DECLARATION}_FILE"])
+            path.unlink(missing_ok=True)
+            _write_secret(path, self._secret_values()[contract.AUTH_DECLARATION])
+        self.start_mlflow()
 
     def _create_instances(self) -> None:
         assert self.base_dir is not None and self.venv is not None
@@ -443,8 +479,10 @@ class DevTopology:
                 port=port,
                 scratch_dir=str(scratch),
                 app_name=self.app_name,
-                # As the dev stack: nginx authenticates and names the user to the audit log.
-                trust_proxy_user=self.with_nginx,
+                # As the dev stack: nginx authenticates and names the user to the audit log
+                # (auth.mode: proxy); with auth.mode: mlflow, MLflow does and nginx vouches for nobody.
+                trust_proxy_user=self.with_nginx and not self.mlflow_auth,
+                access=self.settings.auth if self.mlflow_auth else None,
                 public_origins=proxy_origins(self.settings.proxy) if self.with_nginx else (),
                 # The e2e's scraper (and Prometheus) reach each server at its own address.
                 metrics_hosts=[f"{HOST}:{port}"],
@@ -613,6 +651,7 @@ class DevTopology:
                 paths=paths,
                 worker_user=None,
                 clients_reach_object_store=self.artifact_endpoint().reachable_by_clients,
+                authenticate=not self.mlflow_auth,
             )
             conf = root / "nginx.conf"
             conf.write_text(self.proxy_spec.config_text)
@@ -688,6 +727,16 @@ class DevTopology:
             entry["urt"] = None if entry["urt"] == "-" else float(entry["urt"].split(",")[-1].strip() or 0)
             entries.append(entry)
         return entries
+
+    def wait_for_access_log(
+        self, where: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """The entries `where` selects, once there is one: nginx logs a request when it frees it,
+        which for an early answer (413 before the body) is after its lingering close, not at once."""
+        deadline = time.monotonic() + timeout
+        while not (found := [e for e in self.access_log() if where(e)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
 
     # -- logs ----------------------------------------------------------------
 

@@ -14,6 +14,9 @@ install, as pip does, so a server's first start does not pay for it.
 
 from __future__ import annotations
 
+import concurrent.futures
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -54,3 +57,44 @@ def build_venv(venv: Path, requirements: Path, *, python: str = sys.executable) 
                 f"building {venv} from {requirements} failed at `{label}`:\n{done.stdout}{done.stderr}"
             )
     return target
+
+
+def cache_root() -> Path:
+    """Where venvs built for the tests are kept between sessions: outside the repo, per machine."""
+    base = os.environ.get("MLFLOW_PLATFORM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mlflow-platform"
+    )
+    return Path(base)
+
+
+def cached_venv_path(pins: Path, name: str) -> Path:
+    digest = hashlib.sha256(pins.read_bytes()).hexdigest()[:12]
+    return cache_root() / "venvs" / f"{name}-{digest}"
+
+
+def cached_venv(pins: Path, name: str) -> Path:
+    """A venv of exactly `pins`, built on first use and reused while the pins are the same (the
+    path carries their hash). Two builders of one venv (sessions, or a test and the background
+    prebuild) wait for each other on a lock file rather than build it twice."""
+    venv = cached_venv_path(pins, name)
+    done = venv / ".complete"
+    if done.exists():
+        return venv
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            build_venv(venv, pins)
+            done.write_text(pins.read_text())
+    return venv
+
+
+_prebuilds = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="venv-prebuild")
+
+
+def prebuild(pins: Path, name: str) -> None:
+    """Start building a cached venv in the background (one at a time), so a test that needs it
+    later finds it ready: on a fresh machine the old MLflow venvs take minutes, mostly downloads.
+    A failure is not raised here: the test's own cached_venv() call builds again and says why."""
+    if not (cached_venv_path(pins, name) / ".complete").exists():
+        _prebuilds.submit(cached_venv, pins, name)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from testkit.mlflow_client import client_state, restore_client_state
+from testkit.venvs import prebuild
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # An in-process MLflow call made while no tracking URI is set (after a test restored the unset
@@ -24,12 +25,7 @@ _LEFTOVER = REPO_ROOT / "mlflow.db"
 _HAD_LEFTOVER = _LEFTOVER.exists()
 
 
-@pytest.fixture(autouse=True)
-def _mlflow_client_left_as_found():
-    """A test that leaves the in-process client pointed at its server (a URI, a registry URI,
-    credentials, a workspace) sends a later test's calls there: fail the test that did it."""
-    before = client_state()
-    yield
+def _check_client_left_as_found(before: dict[str, str | None], who: str) -> None:
     after = client_state()
     if after != before:
         restore_client_state(before)
@@ -39,7 +35,37 @@ def _mlflow_client_left_as_found():
             for name in before
             if before[name] != after[name]
         }
-        pytest.fail(f"the test left mlflow's client state changed (use testkit.mlflow_client): {changed}")
+        pytest.fail(f"{who} left mlflow's client state changed (use testkit.mlflow_client): {changed}")
+
+
+# A test or fixture that leaves the in-process client pointed at its server (a URI, a registry
+# URI, credentials, a workspace) sends a later test's calls there: fail the one that did it.
+# Autouse fixtures are set up first in their scope, so the module one also sees module fixtures.
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_client_left_as_found_by_the_module():
+    before = client_state()
+    yield
+    _check_client_left_as_found(before, "a module-scoped fixture of this module")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_client_left_as_found():
+    before = client_state()
+    yield
+    _check_client_left_as_found(before, "the test")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the venvs that selected modules declare (PREBUILD_VENVS: (pins, name)
+    pairs), in the order their tests run: on a fresh machine they take minutes, mostly downloads,
+    which then overlap the tests that run before them instead of adding to the suite's time."""
+    seen: set[object] = set()
+    for item in session.items:
+        module = getattr(item, "module", None)
+        if module is not None and module not in seen:
+            seen.add(module)
+            for pins, name in getattr(module, "PREBUILD_VENVS", ()):
+                prebuild(pins, name)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

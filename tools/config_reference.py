@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from components.config.access import AccessSettings, Grants, RoleSettings, UserSettings
 from components.config.aws import AwsSettings
 from components.config.base import DatabaseSettings, GcSettings, TrackingSettings
 from components.config.docker import DockerSettings
@@ -27,7 +28,7 @@ from components.sizes import nginx_size, parse_size
 from tools.generated_blocks import replace_block, write_or_check
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-COMMON_MODELS = (TrackingSettings, DatabaseSettings, GcSettings)
+COMMON_MODELS = (TrackingSettings, DatabaseSettings, GcSettings, AccessSettings, Grants, RoleSettings, UserSettings)
 # Where each table lives: (file, table name).
 TABLES = {"common": "README.md", "docker": "README.md", "aws": "docs/aws.md"}
 TOOL = "python -m tools.config_reference"
@@ -57,6 +58,8 @@ def shown(value: Any, info: FieldInfo) -> str:
         return f"`{str(value).lower()}`"
     if isinstance(value, int) and is_size(info):
         return f"`{nginx_size(value)}`"
+    if isinstance(value, dict):
+        return f"`{{{', '.join(str(key) for key in value)}}}`" if value else "`{}`"
     if isinstance(value, (list, tuple)):
         return f"`[{', '.join(str(item) for item in value)}]`"
     if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv4Network, int, str)):

@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import access
 from components.aws.lib.secrets import SecretRef, contract_secret
 from components.config.aws import AuthSettings
 from components.generated import generated_secret
@@ -21,6 +22,7 @@ LENGTHS = contract.GENERATED_SECRET_LENGTHS
 
 ADMIN_PASSWORD_KEY = "admin_password"
 SESSION_KEY_KEY = "flask_secret_key"
+DECLARATION_KEY = "auth_declaration"
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,15 @@ class BasicAuthCredentialsArgs:
 
 
 class BasicAuthCredentials(pulumi.ComponentResource):
-    """The admin credentials and session key of MLflow's basic-auth app."""
+    """The admin credentials and session key of MLflow's basic-auth app, and the declared users
+    (auth.users, auth.roles) with their generated passwords."""
 
     username: str
     password: pulumi.Output[str]
-    # contract.AUTH_ADMIN_PASSWORD and contract.FLASK_SECRET_KEY -> their keys of the secret.
+    # contract.AUTH_ADMIN_PASSWORD, FLASK_SECRET_KEY and AUTH_DECLARATION -> their keys of the secret.
     secrets: dict[str, SecretRef]
+    # user -> generated password (the `users` stack output), secret.
+    users: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: BasicAuthCredentialsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:aws:BasicAuthCredentials", name, None, opts)
@@ -46,12 +51,17 @@ class BasicAuthCredentials(pulumi.ComponentResource):
         # Shared by every worker of every task, or sessions break between them.
         session_key = generated_secret(f"{name}-session", LENGTHS[contract.FLASK_SECRET_KEY], child)
         self.username = settings.admin_username
+        passwords = access.user_passwords(name, settings, child)
+        self.users = access.users_output(passwords)
+        # One secret, so a changed declaration is a new version of it, and the task definition
+        # (pinned to version ids) a new revision: the service rolls, each new task's boot applies it.
         secret, self.secrets = contract_secret(
             name,
-            "MLflow basic-auth: admin password and session key",
+            "MLflow basic-auth: admin password, session key, declared users and roles",
             {
                 contract.AUTH_ADMIN_PASSWORD: (ADMIN_PASSWORD_KEY, self.password),
                 contract.FLASK_SECRET_KEY: (SESSION_KEY_KEY, session_key),
+                contract.AUTH_DECLARATION: (DECLARATION_KEY, access.declaration(settings, passwords)),
             },
             args.kms_key_arn,
             child,

@@ -58,6 +58,8 @@ def server_spec(settings: AwsSettings, shape: ServerShape, database: DatabaseEnd
         keep_alive_seconds=settings.load_balancer.idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS,
         app_name=contract.BASIC_AUTH_APP if settings.auth.mode == "basic-auth" else contract.PLATFORM_APP,
         auth_admin_username=settings.auth.admin_username,
+        # basic-auth: the declared users and roles, applied at every task's boot.
+        access=settings.auth if settings.auth.mode == "basic-auth" else None,
         public_origins=load_balancer_origins(settings.load_balancer.domain_name),
         # A rolling deploy keeps the old tasks writing: servers never migrate, the one-off
         # upgrade task does, with every server stopped (deploy/aws/upgrade.py).
@@ -286,6 +288,7 @@ class AwsPlatform(pulumi.ComponentResource):
             tracking_uri=balancer.url,
             username=pulumi.Output.from_input(credentials.username) if credentials else None,
             password=credentials.password if credentials else None,
+            users=credentials.users if credentials else None,
             schema_upgrade=pulumi.Output.all(
                 database_instance=database.instance_identifier, server=server.schema_upgrade
             ).apply(lambda values: {**values["server"], "dbInstanceIdentifier": values["database_instance"]}),

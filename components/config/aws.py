@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, SecretStr, model_validator
 
+from components.config.access import AccessSettings
 from components.config.base import BucketName, ConfigModel, DatabaseSettings, GcSettings, TrackingSettings
 from components.sizes import server_memory_mib
 from components.specs.connections import (
@@ -241,7 +242,7 @@ class CognitoSettings(ConfigModel):
     session_timeout_seconds: int = Field(default=28800, ge=60, le=604800)
 
 
-class AuthSettings(ConfigModel):
+class AuthSettings(AccessSettings):
     # basic-auth: MLflow's own users (UI and API clients); oidc/cognito: the ALB signs browsers in
     # (API clients cannot follow that redirect); none: only behind a restricted ingress range.
     mode: Literal["basic-auth", "oidc", "cognito", "none"] = "basic-auth"
@@ -609,6 +610,11 @@ class AwsSettings(ConfigModel):
                     (f"auth.{section}", f"is ignored unless auth.mode is '{section}' (it is {auth.mode!r}); remove it")
                 )
         public = [str(cidr) for cidr in lb.ingress_cidrs if public_addresses(cidr)]
+        if auth.users and auth.mode != "basic-auth":
+            problems.append(("auth.users", f"needs auth.mode: basic-auth (MLflow's users); it is {auth.mode!r}"))
+        problems += auth.access_problems(
+            "auth", admin_username=auth.admin_username, workspaces=self.tracking.workspaces
+        )
         if auth.mode == "none" and not lb.internal and public:
             problems.append(
                 (

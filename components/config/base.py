@@ -12,7 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from components.sizes import parse_size
 from components.versions import MINIMUM_SAFE_MLFLOW, pinned_mlflow_version, version_tuple
-from images.mlflow.server_contract import SERVER_DB_ROLE
+from images.mlflow.server_contract import MONITOR_DB_ROLE, SERVER_DB_ROLE
 
 
 class ConfigModel(BaseModel):
@@ -100,6 +100,8 @@ SqlIdentifier = Annotated[str, AfterValidator(_check_identifier)]
 def _check_owner_role(value: str) -> str:
     if value == SERVER_DB_ROLE:
         raise ValueError(f"'{SERVER_DB_ROLE}' is the servers' own limited role: the owner needs another name")
+    if value == MONITOR_DB_ROLE:
+        raise ValueError(f"'{MONITOR_DB_ROLE}' is the metrics exporter's own role: the owner needs another name")
     return value
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, IPvAnyAddress, ValidationInfo, field_validator
 
+from components.config.access import AccessSettings
 from components.config.base import (
     BucketName,
     ByteSize,
@@ -18,7 +19,16 @@ from components.config.base import (
     Port,
     TrackingSettings,
 )
-from components.versions import MINIO_IMAGE, NGINX_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SEAWEEDFS_IMAGE
+from components.versions import (
+    GRAFANA_IMAGE,
+    MINIO_IMAGE,
+    NGINX_IMAGE,
+    POSTGRES_EXPORTER_IMAGE,
+    POSTGRES_IMAGE,
+    PROMETHEUS_IMAGE,
+    REDIS_IMAGE,
+    SEAWEEDFS_IMAGE,
+)
 
 
 def is_allowed_host(host: str, allowed: list[str]) -> bool:
@@ -84,6 +94,23 @@ class ProxySettings(ConfigModel):
     """pinned nginx image (Debian-based: glibc crypt, SHA-512 htpasswd; 1.27.3+ for upstream `resolve`; components/versions.py says why this tag)"""
 
 
+class ObservabilitySettings(ConfigModel):
+    """Prometheus, Grafana and postgres_exporter on the backend network (off: the four services only)."""
+
+    enabled: bool = False
+    """add Prometheus (scraping the servers and the database), postgres_exporter and Grafana (provisioned dashboard, published on 127.0.0.1 only)"""
+    grafana_port: Port = 3000
+    """Grafana's port on 127.0.0.1 (its admin password is the secret output `grafanaPassword`)"""
+    retention_days: int = Field(default=15, ge=1, le=365)
+    """how long Prometheus keeps samples (its volume is kept like the stores')"""
+    prometheus_image: PinnedImage = PROMETHEUS_IMAGE
+    """pinned Prometheus image (the release the end-to-end tests run)"""
+    grafana_image: PinnedImage = GRAFANA_IMAGE
+    """pinned Grafana OSS image"""
+    postgres_exporter_image: PinnedImage = POSTGRES_EXPORTER_IMAGE
+    """pinned postgres_exporter image (PostgreSQL 17 support)"""
+
+
 class DockerHostSettings(ConfigModel):
     # The Docker engine to deploy to, passed to an explicit provider. None: the active `docker context`'s
     # endpoint, resolved while the program runs (components/docker/engine.py).
@@ -92,6 +119,18 @@ class DockerHostSettings(ConfigModel):
     # Volumes outlive `pulumi destroy` unless this is false.
     keep_data_on_destroy: bool = True
     """`pulumi destroy` keeps the database and object-store volumes"""
+
+
+class DockerAuthSettings(AccessSettings):
+    """Who authenticates the dev stack's users: nginx (one generated user) or MLflow itself."""
+
+    # proxy: nginx's basic auth, one user (proxy.username), every request full access.
+    # mlflow: MLflow's basic-auth app with the users and roles of auth.users/auth.roles; nginx
+    # stays the only published port but authenticates nobody itself.
+    mode: Literal["proxy", "mlflow"] = "proxy"
+    """`proxy`: nginx's basic auth with one generated user (`proxy.username`), who may do everything; `mlflow`: MLflow's basic-auth app (`auth.users`, `auth.roles`, an admin), nginx still the only published port"""
+    admin_username: str = Field(default="admin", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """`mode: mlflow`: MLflow's admin, created by MLflow at first start (password generated: `pulumi stack output password --show-secrets`)"""
 
 
 class DockerSettings(ConfigModel):
@@ -104,10 +143,17 @@ class DockerSettings(ConfigModel):
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     docker: DockerHostSettings = Field(default_factory=DockerHostSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
+    auth: DockerAuthSettings = Field(default_factory=DockerAuthSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """Rules across keys, as (key path, reason)."""
         problems = self.tracking.semantic_problems()
+        if self.auth.users and self.auth.mode != "mlflow":
+            problems.append(("auth.users", "needs auth.mode: mlflow (with 'proxy' nginx knows one user only)"))
+        problems += self.auth.access_problems(
+            "auth", admin_username=self.auth.admin_username, workspaces=self.tracking.workspaces
+        )
         image = self.artifact_store.image or ""
         if image.startswith(("minio/", "docker.io/minio/", "index.docker.io/minio/")):
             # Docker Hub answers "pull access denied" for minio/minio since September 2026.
@@ -132,6 +178,11 @@ class DockerSettings(ConfigModel):
                     "set proxy.tls: true or bind to 127.0.0.1",
                 )
             )
+        if self.observability.enabled and self.observability.grafana_port == self.proxy.port:
+            problems.append((
+                "observability.grafanaPort",
+                f"{self.proxy.port} is proxy.port: Grafana and the proxy are both published on this machine; pick another port",
+            ))  # fmt: skip
         if self.proxy.tls:
             for host in self.proxy.tls_hostnames:
                 if not is_allowed_host(host, self.tracking.allowed_hosts):

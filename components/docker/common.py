@@ -3,7 +3,8 @@ aliases that keep a child's deployed state when it takes its component's name.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -68,15 +69,13 @@ def pulled_image(parent: pulumi.Resource, name: str, reference: str) -> docker.R
     )
 
 
-def stateful_container(
+def service_container(
     parent: pulumi.Resource,
     name: str,
     *,
     service: str,
     prefix: str,
     image: str,
-    data_path: str,
-    keep_data: bool,
     network: pulumi.Input[str],
     alias: str,
     envs: list[str],
@@ -85,21 +84,18 @@ def stateful_container(
     command: list[str] | None = None,
     entrypoints: list[str] | None = None,
     stop_timeout: int | None = None,
+    volumes: list[docker.ContainerVolumeArgs] | None = None,
+    ports: list[docker.ContainerPortArgs] | None = None,
+    more_networks: Sequence[pulumi.Input[str]] = (),
+    depends_on: Sequence[pulumi.Resource] = (),
 ) -> docker.Container:
-    """A data service on the backend network: pinned image, named volume, health-gated start.
+    """A service on the backend network (and `more_networks`): pinned image, health-gated start.
 
-    `name` is the component's (its children are `<name>-data`, `<name>-image`, `<name>-<service>`);
-    on the engine the container is `<prefix>-<service>` and its volume `<prefix>-<service>-data`.
+    `name` is the component's (its children are `<name>-image`, `<name>-<service>`); on the
+    engine the container is `<prefix>-<service>`.
     """
-    volume = docker.Volume(
-        f"{name}-data",
-        docker.VolumeArgs(
-            name=f"{prefix}-{service}-data",
-            labels=[docker.VolumeLabelArgs(label="mlflow-platform.data", value=service)],
-        ),
-        # `pulumi destroy` keeps the data unless the stack says otherwise.
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=keep_data, aliases=formerly("data")),
-    )
+    networks = [docker.ContainerNetworksAdvancedArgs(name=network, aliases=[alias])]
+    networks += [docker.ContainerNetworksAdvancedArgs(name=other) for other in more_networks]
     return docker.Container(
         f"{name}-{service}",
         docker.ContainerArgs(
@@ -109,8 +105,9 @@ def stateful_container(
             command=command,
             envs=envs,
             uploads=uploads,
-            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data_path)],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network, aliases=[alias])],
+            volumes=volumes,
+            ports=ports,
+            networks_advanced=networks,
             healthcheck=healthcheck_args(health),
             # Created only once healthy, so the tracking server starts against ready stores.
             wait=True,
@@ -120,5 +117,36 @@ def stateful_container(
             log_opts=LOG_OPTS,
             stop_timeout=stop_timeout,
         ),
-        opts=container_options(parent, service),
+        opts=container_options(parent, service, **({"depends_on": list(depends_on)} if depends_on else {})),
+    )
+
+
+def stateful_container(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    service: str,
+    prefix: str,
+    data_path: str,
+    keep_data: bool,
+    **container: Any,
+) -> docker.Container:
+    """service_container with a named volume at `data_path`: `<name>-data` in the program,
+    `<prefix>-<service>-data` on the engine; with `keep_data` it outlives `pulumi destroy`."""
+    volume = docker.Volume(
+        f"{name}-data",
+        docker.VolumeArgs(
+            name=f"{prefix}-{service}-data",
+            labels=[docker.VolumeLabelArgs(label="mlflow-platform.data", value=service)],
+        ),
+        # `pulumi destroy` keeps the data unless the stack says otherwise.
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=keep_data, aliases=formerly("data")),
+    )
+    return service_container(
+        parent,
+        name,
+        service=service,
+        prefix=prefix,
+        volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data_path)],
+        **container,
     )

@@ -69,6 +69,12 @@ def server_alias(index: int) -> str:
     return f"mlflow-{index}"
 
 
+def server_addresses(replicas: int, port: int) -> list[str]:
+    """`host:port` of every MLflow server on the stack's networks: where nginx proxies to and
+    Prometheus scrapes (so also the Host headers MLflow must accept from the scraper)."""
+    return [f"{server_alias(index)}:{port}" for index in range(replicas)]
+
+
 def server_container_name(stack: str, index: int = 0) -> str:
     """The container `docker exec` reaches the `index`-th MLflow server of `stack` by (`make gc`)."""
     return f"{platform_name(stack)}-{server_alias(index)}"

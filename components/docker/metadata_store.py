@@ -33,6 +33,9 @@ class MetadataStoreArgs:
     keep_data: bool
     """Names on the engine start with `prefix` (`<prefix>-postgres`, `<prefix>-postgres-data`);
     with `keep_data` the volume outlives `pulumi destroy`."""
+    monitored: bool = False
+    """A metrics exporter signs in too: the servers' boot step creates its role (pg_monitor) with
+    a password of its own (`monitor_password`)."""
 
 
 class MetadataStore(pulumi.ComponentResource):
@@ -43,6 +46,8 @@ class MetadataStore(pulumi.ComponentResource):
     secrets: dict[str, pulumi.Output[str]]
     """The contract's secret names -> values, for the tracking server: the server role's
     DB_PASSWORD and the owner's DB_OWNER_PASSWORD (its boot step's only)."""
+    monitor_password: pulumi.Output[str] | None
+    """The exporter's role's password (also in `secrets`, for the boot step), when `monitored`."""
     readiness: list[pulumi.Resource]
     """What a client waits for: the container, created only once healthy (depending on the whole
     component would also wait for its image and volume, and record them as dependencies)."""
@@ -84,7 +89,17 @@ class MetadataStore(pulumi.ComponentResource):
             # Let PostgreSQL finish a checkpoint on stop.
             stop_timeout=60,
         )
-        self.endpoint = platform_database(HOST_ALIAS, spec.port, settings.name, settings.username)
+        self.endpoint = platform_database(
+            HOST_ALIAS, spec.port, settings.name, settings.username, monitored=args.monitored
+        )
         self.secrets = {contract.DB_PASSWORD: server_password, contract.DB_OWNER_PASSWORD: password}
+        self.monitor_password = None
+        if args.monitored:
+            self.monitor_password = generated_secret(
+                f"{name}-monitor-password",
+                contract.GENERATED_SECRET_LENGTHS[contract.DB_MONITOR_PASSWORD],
+                pulumi.ResourceOptions(parent=self),
+            )
+            self.secrets[contract.DB_MONITOR_PASSWORD] = self.monitor_password
         self.readiness = [container]
         self.register_outputs({"host": HOST_ALIAS, "container": container.name})

@@ -14,6 +14,23 @@ import pulumi_docker as docker
 from components.docker.common import formerly
 
 
+def bridge_network(
+    parent: pulumi.Resource, name: str, prefix: str, role: str, *, internal: bool = False
+) -> docker.Network:
+    """`<name>-<role>` in the program, `<prefix>-<role>` on the engine, labelled with its role;
+    `internal`: no route out, and nothing on it alone can be published."""
+    return docker.Network(
+        f"{name}-{role}",
+        docker.NetworkArgs(
+            name=f"{prefix}-{role}",
+            driver="bridge",
+            internal=True if internal else None,
+            labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value=role)],
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=formerly(role)),
+    )
+
+
 @dataclass(frozen=True)
 class NetworkArgs:
     prefix: str
@@ -31,25 +48,8 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlflow-platform:docker:Network", name, None, opts)
-        backend = docker.Network(
-            f"{name}-backend",
-            docker.NetworkArgs(
-                name=f"{args.prefix}-backend",
-                driver="bridge",
-                internal=True,
-                labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value="backend")],
-            ),
-            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("backend")),
-        )
-        frontend = docker.Network(
-            f"{name}-frontend",
-            docker.NetworkArgs(
-                name=f"{args.prefix}-frontend",
-                driver="bridge",
-                labels=[docker.NetworkLabelArgs(label="mlflow-platform.role", value="frontend")],
-            ),
-            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("frontend")),
-        )
+        backend = bridge_network(self, name, args.prefix, "backend", internal=True)
+        frontend = bridge_network(self, name, args.prefix, "frontend")
         self.backend_name = backend.name
         self.frontend_name = frontend.name
         self.register_outputs({"backend": self.backend_name, "frontend": self.frontend_name})

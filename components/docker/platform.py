@@ -10,17 +10,28 @@ import pulumi_tls as tls
 from components.config.docker import DockerSettings
 from components.docker.artifact_store import ArtifactStoreArgs, MinioArtifactStore
 from components.docker.encryption_keys import EncryptionKeys, EncryptionKeysArgs
-from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host
+from components.docker.engine import NO_ENGINE_HELP, image_platform, resolve_docker_host, server_addresses
 from components.docker.job_queue import JobQueue, JobQueueArgs
 from components.docker.metadata_store import MetadataStore, MetadataStoreArgs
+from components.docker.mlflow_auth import MlflowAuth, MlflowAuthArgs
 from components.docker.network import Network, NetworkArgs
+from components.docker.observability import (
+    Grafana,
+    GrafanaArgs,
+    PostgresExporter,
+    PostgresExporterArgs,
+    Prometheus,
+    PrometheusArgs,
+)
 from components.docker.proxy import Proxy, ProxyArgs
 from components.docker.seaweedfs_store import SeaweedfsArtifactStore
 from components.docker.tracking_server import TrackingServer, TrackingServerArgs
 from components.outputs import PlatformOutputs
 from components.specs.connections import ConnectionBudget, engines_per_worker
-from components.specs.mlflow_server import mlflow_server_spec
+from components.specs.mlflow_server import SERVER_PORT, mlflow_server_spec
 from components.specs.origins import proxy_origins
+from components.specs.prometheus import PROMETHEUS_HOST, PROMETHEUS_PORT, ScrapeTargets
+from images.mlflow import server_contract as contract
 
 
 class Platform(pulumi.ComponentResource):
@@ -55,6 +66,9 @@ class Platform(pulumi.ComponentResource):
         # Every resource under the components takes its package's provider from here (parent=self).
         child = pulumi.ResourceOptions(parent=self, providers=[docker_provider, random_provider, tls_provider])
         keep_data = settings.docker.keep_data_on_destroy
+        # auth.mode mlflow: MLflow's basic-auth app with the declared users; nginx checks nobody.
+        mlflow_auth = settings.auth.mode == "mlflow"
+        observed = settings.observability.enabled
 
         network = Network("network", NetworkArgs(prefix=prefix), opts=child)
         database = MetadataStore(
@@ -63,14 +77,16 @@ class Platform(pulumi.ComponentResource):
                 settings.database,
                 network=network.backend_name,
                 # Every pool of every worker of every replica (no overlap: containers are replaced
-                # delete-first); the dev proxy's basic auth is nginx's, so two pools per worker.
+                # delete-first); with auth.mode proxy the basic auth is nginx's, so two pools per
+                # worker, three with MLflow's basic-auth app.
                 max_connections=ConnectionBudget(
                     workers=settings.tracking.workers,
                     servers=settings.tracking.replicas,
-                    engines=engines_per_worker(basic_auth=False),
+                    engines=engines_per_worker(basic_auth=mlflow_auth),
                 ).total,
                 prefix=prefix,
                 keep_data=keep_data,
+                monitored=observed,
             ),
             opts=child,
         )
@@ -87,6 +103,7 @@ class Platform(pulumi.ComponentResource):
         )
 
         keys = EncryptionKeys("encryption-keys", EncryptionKeysArgs(), opts=child)
+        auth = MlflowAuth("auth", MlflowAuthArgs(settings.auth), opts=child) if mlflow_auth else None
         queue = None
         if settings.tracking.job_execution:
             queue = JobQueue(
@@ -100,15 +117,26 @@ class Platform(pulumi.ComponentResource):
             database.endpoint,
             artifacts.endpoint,
             public_origins=proxy_origins(settings.proxy),
-            # nginx authenticates every request and names the user to the audit log.
-            trust_proxy_user=True,
+            # proxy: nginx authenticates every request and names the user to the audit log.
+            trust_proxy_user=not mlflow_auth,
+            app_name=contract.BASIC_AUTH_APP if mlflow_auth else contract.PLATFORM_APP,
+            auth_admin_username=settings.auth.admin_username,
+            access=settings.auth if mlflow_auth else None,
+            # The Host header Prometheus sends each server (the address it scrapes).
+            metrics_hosts=server_addresses(settings.tracking.replicas, SERVER_PORT) if observed else (),
             job_queue=queue.endpoint if queue else None,
         )
         server = TrackingServer(
             "tracking-server",
             TrackingServerArgs(
                 spec,
-                secrets={**database.secrets, **artifacts.secrets, **keys.secrets, **(queue.secrets if queue else {})},
+                secrets={
+                    **database.secrets,
+                    **artifacts.secrets,
+                    **keys.secrets,
+                    **(auth.secrets if auth else {}),
+                    **(queue.secrets if queue else {}),
+                },
                 networks=[network.backend_name, network.frontend_name],
                 prefix=prefix,
                 replicas=settings.tracking.replicas,
@@ -125,6 +153,7 @@ class Platform(pulumi.ComponentResource):
                 prefix=prefix,
                 upstreams=server.upstreams,
                 clients_reach_object_store=artifacts.endpoint.reachable_by_clients,
+                authenticate=not mlflow_auth,
                 start_after=server.readiness,
                 replace_with=server.replacement_triggers,
             ),
@@ -132,11 +161,67 @@ class Platform(pulumi.ComponentResource):
         )
         self.outputs = PlatformOutputs(
             tracking_uri=proxy.tracking_uri,
-            username=proxy.username,
-            password=proxy.password,
+            # Who the stack hands out: nginx's one user, or MLflow's admin.
+            username=auth.username if auth else proxy.username,
+            password=auth.password if auth else proxy.password,
             tls_certificate=proxy.certificate,
+            users=auth.users if auth else None,
         )
+        if observed:
+            grafana = self._observability(settings, prefix, database, server, network, child)
+            self.outputs.grafana_url = grafana.url
+            self.outputs.grafana_password = grafana.password
         self.register_outputs({"trackingUri": proxy.tracking_uri})
+
+    def _observability(
+        self,
+        settings: DockerSettings,
+        prefix: str,
+        database: MetadataStore,
+        server: TrackingServer,
+        network: Network,
+        child: pulumi.ResourceOptions,
+    ) -> Grafana:
+        """observability.enabled: the exporter (once the servers' boot step made its role),
+        Prometheus scraping what the other components say they run, Grafana reading Prometheus."""
+        obs, keep_data = settings.observability, settings.docker.keep_data_on_destroy
+        assert database.monitor_password is not None  # MetadataStore(monitored=True)
+        exporter = PostgresExporter(
+            "postgres-exporter",
+            PostgresExporterArgs(
+                database.endpoint,
+                password=database.monitor_password,
+                image=obs.postgres_exporter_image,
+                network=network.backend_name,
+                prefix=prefix,
+                start_after=server.readiness,
+            ),
+            opts=child,
+        )
+        targets = ScrapeTargets(
+            mlflow=server.upstreams,
+            postgres_exporter=[exporter.target],
+            prometheus=[f"{PROMETHEUS_HOST}:{PROMETHEUS_PORT}"],
+        )
+        prometheus = Prometheus(
+            "prometheus",
+            PrometheusArgs(
+                obs,
+                targets,
+                network=network.backend_name,
+                prefix=prefix,
+                keep_data=keep_data,
+                start_after=exporter.readiness,
+            ),
+            opts=child,
+        )
+        return Grafana(
+            "grafana",
+            GrafanaArgs(
+                obs, network=network.backend_name, prefix=prefix, keep_data=keep_data, start_after=prometheus.readiness
+            ),
+            opts=child,
+        )
 
 
 # components/platform.py (shared with the AWS target, outside this change) imports this name.

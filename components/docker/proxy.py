@@ -48,6 +48,9 @@ class ProxyArgs:
     clients_reach_object_store: bool
     """`host:port` of each MLflow server (TrackingServer.upstreams), and whether clients can reach the
     artifact store's S3 endpoint themselves (if not, nginx withholds presigned transfers)."""
+    authenticate: bool = True
+    """nginx's own basic auth with one generated user (`auth.mode: proxy`); False where MLflow's
+    basic-auth app checks every request (`auth.mode: mlflow`): no user, no htpasswd."""
     start_after: Sequence[pulumi.Resource] = ()
     replace_with: Sequence[pulumi.Resource] = ()
     """The tracking server's `readiness` and `replacement_triggers`: nginx starts once MLflow is
@@ -55,11 +58,12 @@ class ProxyArgs:
 
 
 class Proxy(pulumi.ComponentResource):
-    """Exposes `tracking_uri`, `username`, the secret `password` and, with TLS, `certificate`."""
+    """Exposes `tracking_uri`, `username` and the secret `password` (None unless it
+    authenticates) and, with TLS, `certificate`."""
 
     tracking_uri: pulumi.Output[str]
-    username: pulumi.Output[str]
-    password: pulumi.Output[str]
+    username: pulumi.Output[str] | None
+    password: pulumi.Output[str] | None
     certificate: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ProxyArgs, opts: pulumi.ResourceOptions | None = None):
@@ -73,27 +77,12 @@ class Proxy(pulumi.ComponentResource):
             paths=paths,
             resolver=DOCKER_DNS,
             clients_reach_object_store=args.clients_reach_object_store,
+            authenticate=args.authenticate,
         )
-        self.password = generated_secret(
-            f"{name}-password",
-            contract.PROXY_PASSWORD_LENGTH,
-            pulumi.ResourceOptions(parent=self, aliases=formerly("password")),
-        )
-        # A stable salt keeps the htpasswd (and so the container) unchanged between `pulumi up`s.
-        salt = random.RandomString(
-            f"{name}-htpasswd-salt",
-            random.RandomStringArgs(length=16, special=False),
-            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("htpasswd-salt")),
-        )
-        self.username = pulumi.Output.from_input(settings.username)
-        htpasswd = pulumi.Output.all(self.password, salt.result).apply(
-            lambda values: htpasswd_line(settings.username, values[0], values[1])
-        )
-
-        uploads = [
-            docker.ContainerUploadArgs(file="/etc/nginx/nginx.conf", content=spec.config_text),
-            secret_upload(paths.htpasswd, htpasswd, owner=NGINX_UID),
-        ]
+        uploads = [docker.ContainerUploadArgs(file="/etc/nginx/nginx.conf", content=spec.config_text)]
+        self.username, self.password = None, None
+        if args.authenticate:
+            uploads.append(self._htpasswd(name, settings, paths))
         self.certificate = None
         if settings.tls:
             key, cert = self._self_signed(name, settings)
@@ -133,6 +122,25 @@ class Proxy(pulumi.ComponentResource):
         scheme = "https" if settings.tls else "http"
         self.tracking_uri = pulumi.Output.from_input(f"{scheme}://{tracking_host(settings)}:{settings.port}")
         self.register_outputs({"trackingUri": self.tracking_uri, "container": container.name})
+
+    def _htpasswd(self, name: str, settings: ProxySettings, paths: NginxPaths) -> docker.ContainerUploadArgs:
+        """nginx's one user: a generated password, its htpasswd line as a file only nginx reads."""
+        password = generated_secret(
+            f"{name}-password",
+            contract.PROXY_PASSWORD_LENGTH,
+            pulumi.ResourceOptions(parent=self, aliases=formerly("password")),
+        )
+        # A stable salt keeps the htpasswd (and so the container) unchanged between `pulumi up`s.
+        salt = random.RandomString(
+            f"{name}-htpasswd-salt",
+            random.RandomStringArgs(length=16, special=False),
+            opts=pulumi.ResourceOptions(parent=self, aliases=formerly("htpasswd-salt")),
+        )
+        self.username, self.password = pulumi.Output.from_input(settings.username), password
+        htpasswd = pulumi.Output.all(password, salt.result).apply(
+            lambda values: htpasswd_line(settings.username, values[0], values[1])
+        )
+        return secret_upload(paths.htpasswd, htpasswd, owner=NGINX_UID)
 
     def _self_signed(self, name: str, settings: ProxySettings) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
         key = tls.PrivateKey(

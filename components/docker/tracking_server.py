@@ -17,7 +17,7 @@ from components.docker.common import (
     healthcheck_args,
     secret_upload,
 )
-from components.docker.engine import server_alias
+from components.docker.engine import server_addresses, server_alias
 from components.image import mlflow_image
 from components.specs.image_layout import IMAGE_UID
 from components.specs.mlflow_server import ServerSpec, jobs_enabled, periodic_tasks_owner
@@ -79,7 +79,6 @@ class TrackingServer(pulumi.ComponentResource):
         ]
 
         containers: list[pulumi.Resource] = []
-        self.upstreams = []
         for index in range(args.replicas):
             alias = server_alias(index)
             # The first server schedules MLflow's periodic tasks; the others only consume jobs.
@@ -115,7 +114,7 @@ class TrackingServer(pulumi.ComponentResource):
                 opts=container_options(self, alias, depends_on=list(args.start_after)),
             )
             containers.append(container)
-            self.upstreams.append(f"{alias}:{spec.port}")
+        self.upstreams = server_addresses(args.replicas, spec.port)
         self.readiness = containers
         self.replacement_triggers = containers
         self.register_outputs({"image": image.image_name, "upstreams": self.upstreams})

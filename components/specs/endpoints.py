@@ -21,6 +21,9 @@ class DatabaseEndpoint:
     # ...and the role that owns the schema, used only by the boot step (migrations, the server's
     # role and its grants). None: the servers sign in as the owner (tools, not the stacks).
     owner: str | None = None
+    # The metrics exporter's role (contract.MONITOR_DB_ROLE), which the boot step creates as the
+    # owner where the stack runs an exporter; None: no exporter role.
+    monitor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,11 +66,13 @@ class JobQueueEndpoint:
 
 
 def platform_database(host: str, port: int, name: str, owner: str, *, sslmode: str = "disable",
-                      sslrootcert: str | None = None) -> DatabaseEndpoint:  # fmt: skip
+                      sslrootcert: str | None = None, monitored: bool = False) -> DatabaseEndpoint:  # fmt: skip
     """The platform's database as every stack hands it to the servers: they sign in as
-    contract.SERVER_DB_ROLE, and only their boot step as `owner` (the superuser / master user)."""
+    contract.SERVER_DB_ROLE, and only their boot step as `owner` (the superuser / master user).
+    `monitored`: their boot step also creates the metrics exporter's contract.MONITOR_DB_ROLE."""
     return DatabaseEndpoint(host=host, port=port, name=name, user=contract.SERVER_DB_ROLE, owner=owner,
-                            sslmode=sslmode, sslrootcert=sslrootcert)  # fmt: skip
+                            sslmode=sslmode, sslrootcert=sslrootcert,
+                            monitor=contract.MONITOR_DB_ROLE if monitored else None)  # fmt: skip
 
 
 def private_s3_endpoint(bucket: str, region: str, host: str, port: int) -> ArtifactEndpoint:

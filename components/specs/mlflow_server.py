@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from components.config.access import AccessSettings
 from components.config.base import TrackingSettings
 from components.specs import origins
+from components.specs.access import promoter_roles
 from components.specs.connections import DB_MAX_OVERFLOW, DB_POOL_RECYCLE_SECONDS, DB_POOL_SIZE
 from components.specs.endpoints import ArtifactEndpoint, DatabaseEndpoint, JobQueueEndpoint
 from components.specs.health import HealthCheck
@@ -127,6 +129,7 @@ def mlflow_server_spec(
     schema_upgrades: str = contract.SCHEMA_MIGRATE,
     metrics_hosts: Sequence[str] = (),
     job_queue: JobQueueEndpoint | None = None,
+    access: AccessSettings | None = None,
 ) -> ServerSpec:
     """The one definition of how MLflow runs, given where its stores are.
 
@@ -140,6 +143,8 @@ def mlflow_server_spec(
     `app_name` (contract.APP_NAMES): ours around MLflow's app, with or without MLflow's basic-auth.
     `trust_proxy_user`: the audit log names the user from the proxy's header (the dev nginx
     authenticates and sets it; never on prod, whose ALB passes client headers through).
+    `access` (basic-auth only): the stack's `auth.*` users and roles: the boot step applies them
+    (a secret declaration, contract.AUTH_DECLARATION), the server enforces the promotion rule.
     `job_queue`: the Redis every replica's job consumers share (`tracking.jobExecution` needs
     one); the spec schedules no periodic task: `periodic_tasks_owner` makes the one server's spec
     that does."""
@@ -212,6 +217,8 @@ def mlflow_server_spec(
         env[contract.DB_SSLROOTCERT] = database.sslrootcert
     if database.owner:
         env[contract.DB_OWNER_USER] = database.owner
+        if database.monitor:
+            env[contract.DB_MONITOR_USER] = database.monitor
     if artifacts.s3_endpoint_url:
         env["MLFLOW_S3_ENDPOINT_URL"] = artifacts.s3_endpoint_url
     if artifacts.create_bucket:
@@ -225,6 +232,9 @@ def mlflow_server_spec(
     if database.owner:
         # Read by the boot step only, which drops it before the server starts.
         secret_env.append(contract.DB_OWNER_PASSWORD)
+        if database.monitor:
+            # The exporter's role's, set by the boot step (which drops it too).
+            secret_env.append(contract.DB_MONITOR_PASSWORD)
     if artifacts.static_credentials:
         secret_env += [contract.S3_ACCESS_KEY_ID, contract.S3_SECRET_ACCESS_KEY]
     if tracking.job_execution:
@@ -239,6 +249,12 @@ def mlflow_server_spec(
         secret_env.append(contract.AUTH_ADMIN_PASSWORD)
         # Shared by every worker and replica, or sessions break between them.
         secret_env.append(contract.FLASK_SECRET_KEY)
+        if access is not None:
+            env["MLFLOW_BOOT_AUTH_DEFAULT_PERMISSION"] = access.default_permission
+            env[contract.PROMOTER_ROLES] = ",".join(promoter_roles(access))
+            secret_env.append(contract.AUTH_DECLARATION)
+    elif access is not None:
+        raise ValueError(f"users and roles need app_name={contract.BASIC_AUTH_APP!r}")
 
     return ServerSpec(
         command=tuple(command),

@@ -86,7 +86,15 @@ def nginx_health_check(health_port: int = HEALTH_PORT) -> HealthCheck:
     )
 
 
-def otlp_traces_location(htpasswd: str) -> str:
+def basic_auth_lines(htpasswd: str, authenticate: bool = True) -> str:
+    """A location's basic-auth lines (12 spaces in): nginx's check, or none where MLflow's
+    basic-auth app checks every request itself (auth.mode: mlflow)."""
+    if not authenticate:
+        return "# MLflow's basic-auth app checks the credentials (auth.mode: mlflow)."
+    return f'auth_basic "MLflow";\n            auth_basic_user_file {htpasswd};'
+
+
+def otlp_traces_location(htpasswd: str, authenticate: bool = True) -> str:
     """OTLP/HTTP trace export: the REST API's basic auth, a body limit sized for span batches.
 
     A batch is read whole before it goes upstream (MLflow parses nothing before it has all of it),
@@ -95,8 +103,7 @@ def otlp_traces_location(htpasswd: str) -> str:
     return f"""
         # OpenTelemetry exporters (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): same credentials as the API.
         location = {TRACES_PATH} {{
-            auth_basic "MLflow";
-            auth_basic_user_file {htpasswd};
+            {basic_auth_lines(htpasswd, authenticate)}
             client_max_body_size {nginx_size(MAX_BATCH_BYTES)};
             client_body_buffer_size 1m;
             proxy_request_buffering on;
@@ -130,6 +137,7 @@ def nginx_proxy_spec(
     worker_user: str | None = "nginx",
     resolver: str | None = None,
     clients_reach_object_store: bool = False,
+    authenticate: bool = True,
 ) -> ProxySpec:
     """The proxy for `upstreams` (host:port of each MLflow server).
 
@@ -137,6 +145,7 @@ def nginx_proxy_spec(
     `clients_reach_object_store`: False where clients cannot reach the server's S3 endpoint (the
     dev stack's `http://minio:9000`): MLflow's offer of presigned transfers is then answered
     "not available", so every client, with no setting of its own, sends every byte through here.
+    `authenticate`: False where MLflow's basic-auth app authenticates (auth.mode: mlflow).
     """
     if not upstreams:
         raise ValueError("nginx needs at least one MLflow upstream")
@@ -151,6 +160,7 @@ def nginx_proxy_spec(
         worker_user=worker_user,
         resolver=resolver,
         clients_reach_object_store=clients_reach_object_store,
+        authenticate=authenticate,
     )
     return ProxySpec(config_text=text, listen_port=port, health=nginx_health_check(health_port), paths=paths)
 
@@ -175,8 +185,18 @@ def render_nginx_conf(
     worker_user: str | None,
     resolver: str | None = None,
     clients_reach_object_store: bool = False,
+    authenticate: bool = True,
 ) -> str:
     timeout = f"{proxy.timeout_seconds}s"
+    if authenticate:
+        identity_headers = f"""        # nginx checked the password; MLflow never needs to see it.
+        proxy_set_header Authorization "";
+        # Who nginx authenticated, for the servers' audit log; replaces any client-sent value.
+        proxy_set_header {contract.PROXY_USER_HEADER_NAME} $remote_user;"""
+    else:
+        identity_headers = f"""        # MLflow checks the credentials (Authorization passes through); nginx vouches for nobody:
+        # an empty value drops any client-sent one.
+        proxy_set_header {contract.PROXY_USER_HEADER_NAME} "";"""
     listen = f"{listen_address}:{listen_port}" if listen_address else str(listen_port)
     health_listen = f"{listen_address or '127.0.0.1'}:{health_port}"
     servers = "\n".join(f"        {upstream_server(upstream, resolve=bool(resolver))}" for upstream in upstreams)
@@ -199,8 +219,7 @@ def render_nginx_conf(
         # Clients cannot reach the server's S3 endpoint: MLflow's capability answer must not send
         # them there (presigned uploads and downloads), or a plain client fails on big artifacts.
         location ~ {SERVER_INFO_PATH} {{
-            auth_basic "MLflow";
-            auth_basic_user_file {paths.htpasswd};
+            {basic_auth_lines(paths.htpasswd, authenticate)}
             # No proxy_set_header here: one would drop every header set for the server. MLflow
             # does not compress, so sub_filter sees the JSON as it is.
             proxy_pass http://mlflow;
@@ -285,24 +304,20 @@ http {{
         proxy_set_header X-Forwarded-For $remote_addr;
         proxy_set_header X-Forwarded-Proto $scheme;
         proxy_set_header X-Forwarded-Host $host;
-        # nginx checked the password; MLflow never needs to see it.
-        proxy_set_header Authorization "";
-        # Who nginx authenticated, for the servers' audit log; replaces any client-sent value.
-        proxy_set_header {contract.PROXY_USER_HEADER_NAME} $remote_user;
+{identity_headers}
 
         add_header X-Content-Type-Options nosniff always;
 
         # Every 401 nginx gives (wrong or missing credentials) goes through the failed-login limit.
         error_page 401 = {AUTH_FAILED_LOCATION};
-{server_info}{otlp_traces_location(paths.htpasswd)}{metrics_refused_location()}
+{server_info}{otlp_traces_location(paths.htpasswd, authenticate)}{metrics_refused_location()}
         location = {contract.HEALTH_PATH} {{
             auth_basic off;
             proxy_pass http://mlflow;
         }}
 
         location / {{
-            auth_basic "MLflow";
-            auth_basic_user_file {paths.htpasswd};
+            {basic_auth_lines(paths.htpasswd, authenticate)}
             proxy_pass http://mlflow;
         }}
 

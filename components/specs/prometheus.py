@@ -12,11 +12,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.specs.health import HealthCheck
 from components.versions import REPO_ROOT
 from images.mlflow import server_contract as contract
 
 PROMETHEUS_PORT = 9090
 POSTGRES_EXPORTER_PORT = 9187
+# Their names on the dev stack's backend network (Grafana's data source names Prometheus's).
+PROMETHEUS_HOST = "prometheus"
+POSTGRES_EXPORTER_HOST = "postgres-exporter"
 RULES_DIR = REPO_ROOT / "observability" / "prometheus"
 ALERT_RULES = RULES_DIR / "alerts.yml"
 # Job names: the alert rules select on them (`up{job="mlflow"}`).
@@ -78,3 +82,39 @@ def scrape_config(
 def render_scrape_config(targets: ScrapeTargets, *, rule_files: Sequence[str], **intervals: int) -> str:
     """The config file's text: JSON, which Prometheus' YAML parser reads as it is."""
     return json.dumps(scrape_config(targets, rule_files=rule_files, **intervals), indent=2) + "\n"
+
+
+# The dev container (the official image: busybox, /bin/prometheus as its entrypoint, uid nobody).
+CONFIG_FILE = "/etc/prometheus/prometheus.yml"
+CONTAINER_RULES_DIR = "/etc/prometheus/rules"
+DATA_DIR = "/prometheus"
+
+
+@dataclass(frozen=True)
+class PrometheusContainer:
+    command: tuple[str, ...]
+    uploads: tuple[tuple[str, str], ...]
+    """(path in the container, content): the rendered scrape config and the repo's rule files."""
+    health: HealthCheck
+    data_dir: str = DATA_DIR
+
+
+def prometheus_container(targets: ScrapeTargets, *, retention_days: int) -> PrometheusContainer:
+    """Prometheus as the dev stack runs it: the same render of the scrape config as the e2e, the
+    repo's alert rules beside it, samples kept `retention_days` on its volume."""
+    rules = {f"{CONTAINER_RULES_DIR}/{ALERT_RULES.name}": ALERT_RULES.read_text()}
+    config = render_scrape_config(targets, rule_files=sorted(rules))
+    return PrometheusContainer(
+        command=(
+            f"--config.file={CONFIG_FILE}",
+            f"--storage.tsdb.path={DATA_DIR}",
+            f"--storage.tsdb.retention.time={retention_days}d",
+            f"--web.listen-address=:{PROMETHEUS_PORT}",
+        ),
+        uploads=((CONFIG_FILE, config), *sorted(rules.items())),
+        # busybox's wget; /-/ready answers 200 once the TSDB is open and the config loaded.
+        health=HealthCheck(
+            command=("wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"),
+            start_period_seconds=60,
+        ),
+    )

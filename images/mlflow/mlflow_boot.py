@@ -21,9 +21,15 @@ Preparing means:
    creates or updates the server's own role (MLFLOW_DB_USER: LOGIN, DML on MLflow's tables and
    sequences, no DDL); the owner's password is dropped from the environment before the exec, so
    the server process never holds it and every SQL session of the server is the limited role.
+   With MLFLOW_DB_MONITOR_USER set too (dev with observability), the owner also creates or updates
+   the metrics exporter's role the same way (LOGIN, pg_monitor, no table privilege); its password
+   is dropped before the exec like the owner's. Without it, that role (if an earlier boot made it)
+   may no longer sign in.
 4. With MLFLOW_BOOT_AUTH_DB_NAME set (`--app-name basic-auth`), the auth database is created
    and migrated under the same lock (and granted to the server's role), and the auth app's ini
-   is written to MLFLOW_AUTH_CONFIG_PATH.
+   is written to MLFLOW_AUTH_CONFIG_PATH. With MLFLOW_PLATFORM_AUTH_DECLARATION set (a secret:
+   the stack's users, roles and passwords), MLflow's auth database is reconciled to it, under the
+   same lock (auth_reconcile.py), and the declaration is dropped from the environment.
 5. With MLFLOW_BOOT_CREATE_BUCKET set (the dev object store), the artifact bucket is created if missing,
    after waiting (bounded) for the object store to answer: after a reboot it may start later.
    With MLFLOW_BOOT_BUCKET_ENCRYPTION set too (`AES256`), its default encryption is set, every boot:
@@ -50,14 +56,18 @@ from collections.abc import Mapping, MutableMapping
 from typing import NamedTuple
 
 from server_contract import (
+    AUTH_DECLARATION,
     BOOT_SCHEMA,
     BUCKET_ENCRYPTION,
+    DB_MONITOR_PASSWORD,
+    DB_MONITOR_USER,
     DB_OWNER_PASSWORD,
     DB_OWNER_USER,
     DB_PASSWORD,
     DB_USER,
     EXPOSE_PROMETHEUS_FLAG,
     FILE_SUFFIX,
+    MONITOR_DB_ROLE,
     SCHEMA_MIGRATE,
     SCHEMA_MODES,
     SCHEMA_REQUIRE_CURRENT,
@@ -293,7 +303,8 @@ SERVER_SEQUENCE_PRIVILEGES = "USAGE, SELECT"
 
 
 def ensure_server_role(engine, role: str, password: str) -> None:
-    """Create the server's role, or bring it to `password` (LOGIN, no other attribute).
+    """Create the server's role (or the metrics exporter's), or bring it to `password` (LOGIN, no
+    other attribute).
 
     The password travels as the SCRAM-SHA-256 verifier libpq computes (psycopg2's
     encrypt_password), never as text: `log_statement = ddl` (RDS's parameter group) logs every
@@ -319,38 +330,72 @@ def ensure_server_role(engine, role: str, password: str) -> None:
     log.info("database role %s: ready", role)
 
 
+@contextlib.contextmanager
+def _owner_cursor(engine):
+    """A psycopg2 cursor on `engine`'s database and that database's name (an Identifier),
+    committed when the block ends without an error."""
+    from psycopg2 import sql
+
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_database()")
+            yield cursor, sql.Identifier(cursor.fetchone()[0])
+        connection.commit()
+    finally:
+        raw.close()
+
+
 def grant_server_access(engine, role: str) -> None:
     """In the database `engine` is connected to: the server's role may connect and use the rows
     of every table and sequence of the public schema, now and those the owner creates later
     (migrations of the next MLflow version), and may not create anything."""
     from psycopg2 import sql
 
-    raw = engine.raw_connection()
-    try:
-        connection = raw.driver_connection
-        ident = sql.Identifier(role)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_database()")
-            database = sql.Identifier(cursor.fetchone()[0])
-            for statement in (
-                "GRANT CONNECT ON DATABASE {database} TO {role}",
-                "GRANT USAGE ON SCHEMA public TO {role}",
-                f"GRANT {SERVER_TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {{role}}",
-                f"GRANT {SERVER_SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA public TO {{role}}",
-                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_TABLE_PRIVILEGES} ON TABLES TO {{role}}",
-                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_SEQUENCE_PRIVILEGES} ON SEQUENCES TO {{role}}",
-            ):
-                cursor.execute(sql.SQL(statement).format(database=database, role=ident))
-            # PostgreSQL before 15 lets every role create in `public`; the owner takes that back.
+    ident = sql.Identifier(role)
+    with _owner_cursor(engine) as (cursor, database):
+        for statement in (
+            "GRANT CONNECT ON DATABASE {database} TO {role}",
+            "GRANT USAGE ON SCHEMA public TO {role}",
+            f"GRANT {SERVER_TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {{role}}",
+            f"GRANT {SERVER_SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA public TO {{role}}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_TABLE_PRIVILEGES} ON TABLES TO {{role}}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SERVER_SEQUENCE_PRIVILEGES} ON SEQUENCES TO {{role}}",
+        ):
+            cursor.execute(sql.SQL(statement).format(database=database, role=ident))
+        # PostgreSQL before 15 lets every role create in `public`; the owner takes that back.
+        cursor.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (role,))
+        if cursor.fetchone()[0]:
+            cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
             cursor.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (role,))
             if cursor.fetchone()[0]:
-                cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-                cursor.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (role,))
-                if cursor.fetchone()[0]:
-                    raise BootError(f"role {role} may still create objects in schema public of {database}")
-        connection.commit()
-    finally:
-        raw.close()
+                raise BootError(f"role {role} may still create objects in schema public of {database}")
+
+
+def grant_monitor_access(engine, role: str) -> None:
+    """The metrics exporter's role: PostgreSQL's pg_monitor (statistics and settings views,
+    database sizes), nothing on MLflow's tables; CONNECT to the database it signs in to."""
+    from psycopg2 import sql
+
+    ident = sql.Identifier(role)
+    with _owner_cursor(engine) as (cursor, database):
+        cursor.execute(sql.SQL("GRANT pg_monitor TO {}").format(ident))
+        cursor.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, ident))
+
+
+def disable_login(engine, role: str) -> bool:
+    """`role` may no longer sign in (NOLOGIN), if it exists; whether it did."""
+    from psycopg2 import sql
+
+    with _owner_cursor(engine) as (cursor, _database):
+        cursor.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (role,))
+        row = cursor.fetchone()
+        if not row or not row[0]:
+            return False
+        cursor.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+    log.info("database role %s: login disabled (no exporter configured)", role)
+    return True
 
 
 def prepare_auth(engine, uri: str, environ: Mapping[str, str], *, server_uri: str | None = None,
@@ -379,6 +424,17 @@ def prepare_auth(engine, uri: str, environ: Mapping[str, str], *, server_uri: st
             grant_server_access(auth_engine, server_role)
     finally:
         auth_engine.dispose()
+    if environ.get(AUTH_DECLARATION):
+        # Still under the lock: with several replicas booting, one applies it, the others find
+        # nothing to change.
+        import auth_reconcile
+
+        try:
+            auth_reconcile.apply(
+                auth_uri, environ[AUTH_DECLARATION], admin_username=environ.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin")
+            )
+        except auth_reconcile.ReconcileError as error:
+            raise BootError(f"auth declaration: {error}") from None
 
 
 def write_auth_config(path: str, auth_uri: str, environ: Mapping[str, str]) -> None:
@@ -505,14 +561,27 @@ def prepare(environ: MutableMapping[str, str], *, mode: str | None = None, bucke
             if server_role:
                 ensure_server_role(engine, server_role, environ[DB_PASSWORD])
                 grant_server_access(engine, server_role)
+            monitor_role = environ.get(DB_MONITOR_USER) if owner_uri else None
+            if monitor_role:
+                if not environ.get(DB_MONITOR_PASSWORD):
+                    raise BootError(f"{DB_MONITOR_USER} is set without {DB_MONITOR_PASSWORD} (or its _FILE)")
+                if monitor_role in (environ[DB_USER], environ[DB_OWNER_USER]):
+                    raise BootError(f"{DB_MONITOR_USER} must name a role of its own, not the server's or the owner's")
+                ensure_server_role(engine, monitor_role, environ[DB_MONITOR_PASSWORD])
+                grant_monitor_access(engine, monitor_role)
+            elif owner_uri:
+                # Observability switched off: the exporter's role keeps no working password.
+                disable_login(engine, MONITOR_DB_ROLE)
             if environ.get("MLFLOW_BOOT_AUTH_DB_NAME"):
                 prepare_auth(engine, owner_uri or uri, environ, server_uri=uri, server_role=server_role, mode=mode)
     finally:
         engine.dispose()
     log.info("database schema: %s", outcome)
     # The server signs in as its own role; the owner's credentials stop here.
-    for name in (DB_OWNER_PASSWORD, f"{DB_OWNER_PASSWORD}{FILE_SUFFIX}"):
-        environ.pop(name, None)
+    # The users' passwords too (the auth declaration): applied, the server never needs them.
+    for secret in (DB_OWNER_PASSWORD, DB_MONITOR_PASSWORD, AUTH_DECLARATION):
+        for name in (secret, f"{secret}{FILE_SUFFIX}"):
+            environ.pop(name, None)
     environ["MLFLOW_BACKEND_STORE_URI"] = uri
     name = environ.get("MLFLOW_BOOT_CREATE_BUCKET")
     if name and bucket:

@@ -320,4 +320,10 @@ def create_basic_auth_app() -> ASGIApp:
     """`--app-name basic-auth`: MLflow's basic-auth app, the same way."""
     from mlflow.server.auth import create_app as create_mlflow_auth_app
 
-    return wrap(create_mlflow_auth_app())
+    app = create_mlflow_auth_app()
+    promoters = os.environ.get(contract.PROMOTER_ROLES)
+    if promoters is not None:  # the stack declares its users: the promotion rule applies
+        import promotion_guard
+
+        promotion_guard.install(name for name in promoters.split(",") if name)
+    return wrap(app)

@@ -31,16 +31,22 @@ DB_USER = "MLFLOW_DB_USER"
 # The role that owns the schema (the PostgreSQL superuser, RDS's master user): the boot step
 # signs in as it to migrate and to create the server's own role, then the server runs as DB_USER.
 DB_OWNER_USER = "MLFLOW_DB_OWNER_USER"
+# The metrics exporter's own role (pg_monitor, no table access), where a stack runs one (dev with
+# observability.enabled): created by the boot step as DB_OWNER_USER, like the server's role.
+DB_MONITOR_USER = "MLFLOW_DB_MONITOR_USER"
 DB_SSLMODE = "MLFLOW_DB_SSLMODE"
 DB_SSLROOTCERT = "MLFLOW_DB_SSLROOTCERT"
 
 # Secrets: given as NAME_FILE (a file, Docker) or NAME (an ECS secret), never on a command line.
 DB_PASSWORD = "MLFLOW_DB_PASSWORD"
 DB_OWNER_PASSWORD = "MLFLOW_DB_OWNER_PASSWORD"
+DB_MONITOR_PASSWORD = "MLFLOW_DB_MONITOR_PASSWORD"
 S3_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 S3_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 AUTH_ADMIN_PASSWORD = "MLFLOW_AUTH_ADMIN_PASSWORD"
 FLASK_SECRET_KEY = "MLFLOW_FLASK_SERVER_SECRET_KEY"
+# Not an environment name: the key of a declared user's generated password in the lengths below.
+AUTH_USER_PASSWORD = "auth.users.*.password"
 # MLflow's own encryption keys, read from the environment by the server:
 # - the AI Gateway wraps each stored provider API key with a KEK derived (PBKDF2) from this
 #   passphrase (mlflow/utils/crypto.py, KEKManager); unset, MLflow uses a passphrase printed in
@@ -54,13 +60,31 @@ ENCRYPTION_KEY_NAMES = (CRYPTO_KEK_PASSPHRASE, WEBHOOK_ENCRYPTION_KEY)
 # The server jobs' queue (MLflow's Huey on Redis), read by MLflow itself from the environment
 # only (no *_FILE of its own): the whole redis:// or rediss:// URL, password included, is the secret.
 JOB_REDIS_URL = "MLFLOW_SERVER_JOB_HUEY_REDIS_URL"
+# basic-auth: the stack's users and roles as JSON, with the users' passwords (a secret): applied
+# by the boot step (images/mlflow/auth_reconcile.py) and dropped from the environment before the
+# server starts. The roles whose members may promote models are plain (promotion_guard.py).
+AUTH_DECLARATION = "MLFLOW_PLATFORM_AUTH_DECLARATION"
+PROMOTER_ROLES = "MLFLOW_PLATFORM_PROMOTER_ROLES"
+# What marks the platform's own roles in MLflow's auth database (never reword it: roles with the
+# old text would look foreign to the next deploy, which then refuses to take them over) (and so its users: each is a
+# member of its own `mlflow-platform.user.<name>` role). MLflow reserves `__user_` for itself.
+USER_ROLE_PREFIX = "mlflow-platform.user."
+# The declaration's format version, and the workspace MLflow uses when workspaces are off
+# (mlflow.utils.workspace_utils.DEFAULT_WORKSPACE_NAME): where resource grants live.
+AUTH_DECLARATION_VERSION = 1
+DEFAULT_WORKSPACE = "default"
+MANAGED_ROLE_DESCRIPTION = (
+    "managed by mlflow-platform (stack config auth.*): changes made here are undone at the next deploy"
+)
 SECRET_NAMES = (
     DB_PASSWORD,
     DB_OWNER_PASSWORD,
+    DB_MONITOR_PASSWORD,
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,
     AUTH_ADMIN_PASSWORD,
     FLASK_SECRET_KEY,
+    AUTH_DECLARATION,
     *ENCRYPTION_KEY_NAMES,
     JOB_REDIS_URL,
 )
@@ -70,9 +94,11 @@ FILE_SUFFIX = "_FILE"
 GENERATED_SECRET_LENGTHS = {
     DB_PASSWORD: 32,
     DB_OWNER_PASSWORD: 32,
+    DB_MONITOR_PASSWORD: 32,
     S3_ACCESS_KEY_ID: 20,
     S3_SECRET_ACCESS_KEY: 40,
     AUTH_ADMIN_PASSWORD: 32,  # MLflow's basic-auth wants 12+; 32 letters and digits are ~190 bits
+    AUTH_USER_PASSWORD: 32,  # each declared user's, the same
     FLASK_SECRET_KEY: 64,
     CRYPTO_KEK_PASSPHRASE: 64,  # ~380 bits; MLflow derives the KEK from it with PBKDF2
 }
@@ -92,6 +118,9 @@ FERNET_KEY_BYTES = 32
 # The least-privilege role every MLflow server signs in as (DML on MLflow's tables, no DDL):
 # created and granted by the boot step as DB_OWNER_USER, on both targets.
 SERVER_DB_ROLE = "mlflow_server"
+# The metrics exporter's role (DB_MONITOR_USER): LOGIN and pg_monitor only, so it reads the
+# statistics and settings views but no row of MLflow's tables.
+MONITOR_DB_ROLE = "mlflow_monitor"
 # The dev object stores' default bucket encryption, set by mlflow_boot at every boot
 # (PutBucketEncryption, idempotent): SSE-S3, the store's own keys (MinIO: its KMS key; SeaweedFS:
 # its KEK). "AES256" is the S3 API's name for SSE-S3. Prod's bucket is encrypted by the program.

@@ -9,29 +9,41 @@ from .base import UNKNOWN, Res, as_list, get, items, number, resource_rule, secr
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 IMAGE = "docker:index/image:Image"
-# The program's proxy component: its container is the only one that may publish a port.
+# The program's proxy component: its container is the only one that may publish a port, beside
+# Grafana's (observability.enabled), which may publish on the loopback address only.
 PROXY_COMPONENT = "mlflow-platform:docker:Proxy"
+GRAFANA_COMPONENT = "mlflow-platform:docker:Grafana"
+LOOPBACK = ("127.0.0.1", "::1")
 
 
-def _in_proxy(urn: str) -> bool:
+def _in(urn: str, component: str) -> bool:
     # A URN names its ancestors' types: ...::mlflow-platform:docker:Platform$mlflow-platform:docker:Proxy$docker:...
     type_chain = urn.split("::")[2] if urn.count("::") >= 3 else ""
-    return PROXY_COMPONENT in type_chain.split("$")
+    return component in type_chain.split("$")
+
+
+def _ports_text(ports: list) -> str:
+    # Numbers arrive as floats over the wire (protobuf Struct): print 5000, not 5000.0.
+    return ", ".join(f"{number(get(p, 'external', get(p, 'internal'))) or 0:g}" for p in ports)
 
 
 @resource_rule(
     "docker-only-proxy-published",
     ["CIS Docker 5.8", "CIS Docker 5.13"],
-    "Only the proxy container publishes a port on the host",
+    "Only the proxy container publishes a port on the host (and Grafana, on 127.0.0.1 only)",
     [CONTAINER],
 )
 def only_proxy_published(r: Res) -> list[str]:
     ports = items(r.get("ports"))
-    if not ports or _in_proxy(r.urn):
+    if not ports or _in(r.urn, PROXY_COMPONENT):
         return []
-    # Numbers arrive as floats over the wire (protobuf Struct): print 5000, not 5000.0.
-    published = ", ".join(f"{number(get(p, 'external', get(p, 'internal'))) or 0:g}" for p in as_list(ports))
-    return [f"publishes {published}: only the proxy ({PROXY_COMPONENT}) may publish a port"]
+    if _in(r.urn, GRAFANA_COMPONENT):
+        # An address unknown during a preview is checked at `up`.
+        beyond = [p for p in as_list(ports) if get(p, "ip") is not UNKNOWN and get(p, "ip") not in LOOPBACK]
+        if not beyond:
+            return []
+        return [f"publishes {_ports_text(beyond)} beyond this machine: Grafana may publish on 127.0.0.1 only"]
+    return [f"publishes {_ports_text(as_list(ports))}: only the proxy ({PROXY_COMPONENT}) may publish a port"]
 
 
 def _unpinned(reference: str) -> str | None:

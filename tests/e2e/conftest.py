@@ -24,7 +24,9 @@ IN_CI = os.environ.get("CI") == "true"
 # The proxy limit for the shared topology: small, so a body over it is cheap to
 # send, and still above the >= 200 MB artifact the scenario uploads.
 MAX_UPLOAD = "300m"
-SHARED_SETTINGS = {"proxy": {"maxUploadSize": MAX_UPLOAD}}
+# With observability on, as a monitored dev stack: the servers' boot step also creates the metrics
+# exporter's role (test_database_roles, test_prometheus sign in as it).
+SHARED_SETTINGS = {"proxy": {"maxUploadSize": MAX_UPLOAD}, "observability": {"enabled": True}}
 
 _live: list[DevTopology] = []
 
@@ -89,10 +91,14 @@ def tracking(stack):
 
 
 def pytest_collection_modifyitems(items):
-    # The restart test snapshots everything on the shared stack: run it last so the
-    # snapshot holds what the other modules logged. sort() is stable.
-    restart = Path(__file__).with_name("test_restart.py")
-    items.sort(key=lambda item: item.path == restart)
+    # The restart test snapshots everything on the shared stack: run it after the other e2e
+    # modules so the snapshot holds what they logged (the hook sees the whole session's items).
+    here = Path(__file__).parent
+    restart = [item for item in items if item.path == here / "test_restart.py"]
+    others = [item for item in items if item.path != here / "test_restart.py"]
+    e2e = [i for i, item in enumerate(others) if here in item.path.parents]
+    at = e2e[-1] + 1 if e2e else len(others)
+    items[:] = others[:at] + restart + others[at:]
 
 
 @pytest.hookimpl(hookwrapper=True)

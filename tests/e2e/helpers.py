@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from pathlib import Path
+
+from images.mlflow import server_contract as contract
 
 MODEL_CODE = """
 import mlflow
@@ -44,3 +47,29 @@ def write_random(path: Path, size: int) -> str:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def audit_lines(topo) -> list[dict]:
+    """Every server's audit.jsonl, parsed (each line must be one JSON object)."""
+    lines = []
+    for inst in topo.instances:
+        path = Path(inst.spec.scratch_dir) / contract.AUDIT_LOG_SUBDIR / contract.AUDIT_LOG_FILE
+        if path.exists():
+            lines += [json.loads(line) for line in path.read_text().splitlines()]
+    return lines
+
+
+def server_environments(topo) -> list[tuple[int, set[str], str]]:
+    """(pid, variable names, raw environment) of every process of every server of `topo`: what
+    each one was exec'd with, after the boot step."""
+    from testkit.processes import _descendants
+
+    found = []
+    for inst in topo.instances:
+        for pid in [inst.process.pid, *_descendants(inst.process.pid)]:
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            found.append((pid, {entry.partition("=")[0] for entry in environ.split("\0")}, environ))
+    return found

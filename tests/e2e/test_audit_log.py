@@ -7,7 +7,6 @@ to stdout and to <scratch>/audit/audit.jsonl, with no secret in any log of the t
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -20,19 +19,9 @@ from mlflow.exceptions import MlflowException
 from images.mlflow import server_contract as contract
 from testkit.mlflow_client import pointed_at
 
-from .helpers import unique
+from .helpers import audit_lines, unique
 
 pytestmark = pytest.mark.e2e
-
-
-def audit_lines(topo) -> list[dict]:
-    """Every server's audit.jsonl, parsed (each line must be one JSON object)."""
-    lines = []
-    for inst in topo.instances:
-        path = Path(inst.spec.scratch_dir) / contract.AUDIT_LOG_SUBDIR / contract.AUDIT_LOG_FILE
-        if path.exists():
-            lines += [json.loads(line) for line in path.read_text().splitlines()]
-    return lines
 
 
 def lines_for(topo, **match) -> list[dict]:

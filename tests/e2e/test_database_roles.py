@@ -8,7 +8,6 @@ password before it execs the server. Proved on the shared dev topology, through 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -18,6 +17,8 @@ from psycopg2 import errors
 from components.versions import MLFLOW_IMAGE_DIR
 from images.mlflow import server_contract as contract
 from testkit.postgres import LocalPostgres
+
+from .helpers import server_environments
 
 pytestmark = pytest.mark.e2e
 
@@ -100,24 +101,17 @@ def test_the_server_role_reads_and_writes_rows(stack, client):
 
 def test_the_owner_password_never_reaches_the_server_process(stack, client):
     """The boot step reads it, then execs the server without it: no variable, no value."""
-    from testkit.processes import _descendants
-
     client.search_experiments()  # every server is up and has served
 
-    checked = 0
-    for inst in stack.instances:
-        for pid in [inst.process.pid, *_descendants(inst.process.pid)]:
-            try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            checked += 1
-            names = {entry.partition("=")[0] for entry in environ.split("\0")}
-            assert not {contract.DB_OWNER_PASSWORD, f"{contract.DB_OWNER_PASSWORD}_FILE"} & names, pid
-            assert stack.db_owner_password not in environ, pid
-            # The server's own password is there: the check above can see a secret when it is.
-            assert contract.DB_USER in names
-    assert checked >= len(stack.instances)
+    processes = server_environments(stack)
+    for pid, names, environ in processes:
+        for secret in (contract.DB_OWNER_PASSWORD, contract.DB_MONITOR_PASSWORD):
+            assert not {secret, f"{secret}_FILE"} & names, pid
+        assert stack.db_owner_password not in environ, pid
+        assert stack.db_monitor_password not in environ, pid
+        # The server's own password is there: the check above can see a secret when it is.
+        assert contract.DB_USER in names
+    assert len(processes) >= len(stack.instances)
 
 
 @pytest.fixture
@@ -129,6 +123,31 @@ def boot_module():
         yield mlflow_boot
     finally:
         sys.path.remove(str(MLFLOW_IMAGE_DIR))
+
+
+def test_the_monitor_role_reads_statistics_but_no_row(stack, client):
+    """The exporter's role, made by the servers' boot step: pg_monitor's views, no MLflow table."""
+    client.create_experiment("roles-monitor")
+    conn = stack.postgres.connect(
+        stack.settings.database.name, user=contract.MONITOR_DB_ROLE, password=stack.db_monitor_password
+    )
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_has_role(current_user, 'pg_monitor', 'member'), rolsuper, rolcreaterole "
+                           "FROM pg_roles WHERE rolname = current_user")  # fmt: skip
+            assert cursor.fetchone() == (True, False, False)
+            # What the exporter reads: other roles' sessions (pg_read_all_stats), sizes, settings.
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND query <> '<insufficient privilege>'",
+                (contract.SERVER_DB_ROLE,),
+            )
+            assert cursor.fetchone()[0] >= 1
+            cursor.execute("SELECT pg_database_size(current_database()) > 0")
+            assert cursor.fetchone() == (True,)
+            with pytest.raises(errors.InsufficientPrivilege):
+                cursor.execute("SELECT name FROM experiments")
+    finally:
+        conn.close()
 
 
 def test_the_role_password_never_appears_in_the_statement_log(boot_module):
@@ -163,3 +182,27 @@ def test_the_role_password_never_appears_in_the_statement_log(boot_module):
                     cursor.execute("CREATE TABLE intruder (id int)")
         finally:
             conn.close()
+
+
+def test_a_monitor_role_left_by_an_earlier_boot_is_locked_when_no_exporter_is_configured(boot_module):
+    """observability switched off: the boot step's disable_login makes the role NOLOGIN."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    with LocalPostgres(password="owner-pw-xyz") as pg:
+        engine = sqlalchemy.create_engine(
+            f"postgresql+psycopg2://postgres:owner-pw-xyz@{pg.host}:{pg.port}/postgres", poolclass=NullPool
+        )
+        try:
+            assert boot_module.disable_login(engine, contract.MONITOR_DB_ROLE) is False  # no such role: nothing
+            boot_module.ensure_server_role(engine, contract.MONITOR_DB_ROLE, "monitor-pw-123")
+            boot_module.grant_monitor_access(engine, contract.MONITOR_DB_ROLE)
+            pg.connect("postgres", user=contract.MONITOR_DB_ROLE, password="monitor-pw-123").close()
+            assert boot_module.disable_login(engine, contract.MONITOR_DB_ROLE) is True
+            with pytest.raises(psycopg2.OperationalError, match="not permitted to log in"):
+                pg.connect("postgres", user=contract.MONITOR_DB_ROLE, password="monitor-pw-123")
+            # Switched on again: the boot step's ensure gives it LOGIN back.
+            boot_module.ensure_server_role(engine, contract.MONITOR_DB_ROLE, "monitor-pw-456")
+            pg.connect("postgres", user=contract.MONITOR_DB_ROLE, password="monitor-pw-456").close()
+        finally:
+            engine.dispose()

@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from testkit import old_server_venv
 from testkit.old_server_venv import require_old_server_venv
 from testkit.topology import TopologyError
 
 from .conftest import start_topology, stop_topology
 
 pytestmark = pytest.mark.e2e
+# Built in the background from the session's start (tests/conftest.py).
+PREBUILD_VENVS = [(old_server_venv.PINS, old_server_venv.NAME)]
 
 SCENARIO = Path(__file__).with_name("upgrade_scenario.py")
 # 3.0.0's `mlflow server` has neither --allowed-hosts nor --uvicorn-opts: the flags it has, same stores.

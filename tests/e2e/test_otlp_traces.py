@@ -119,5 +119,5 @@ def test_a_batch_over_the_otlp_limit_is_refused_before_mlflow(tracking):
         assert connection.getresponse().status == 413
     finally:
         connection.close()
-    refused = [e for e in tracking.access_log() if e["path"] == otlp.TRACES_PATH and e["status"] == 413]
+    refused = tracking.wait_for_access_log(lambda e: e["path"] == otlp.TRACES_PATH and e["status"] == 413)
     assert refused and all(e["urt"] is None for e in refused)  # MLflow never saw it

@@ -7,6 +7,7 @@ topology's servers: stopping the shared database would break the other modules' 
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,7 +17,10 @@ import pytest
 import requests
 
 from components.specs import prometheus
+from components.specs.postgres_exporter import exporter_command, exporter_env
 from components.specs.prometheus import ScrapeTargets, render_scrape_config
+from components.versions import MLFLOW_IMAGE_DIR
+from images.mlflow import server_contract as contract
 from testkit.postgres import LocalPostgres
 from testkit.processes import ManagedProcess, free_ports, wait_for_http
 
@@ -55,34 +59,55 @@ class Prometheus:
             time.sleep(0.5)
 
 
+def own_monitor_role(postgres: LocalPostgres, password: str) -> None:
+    """The exporter's role in a database of the test's own, made by the boot step's functions."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    sys.path.insert(0, str(MLFLOW_IMAGE_DIR))
+    try:
+        import mlflow_boot
+    finally:
+        sys.path.remove(str(MLFLOW_IMAGE_DIR))
+    uri = f"postgresql+psycopg2://{postgres.superuser}:{postgres.password}@{postgres.host}:{postgres.port}/postgres"
+    engine = sqlalchemy.create_engine(uri, poolclass=NullPool)
+    try:
+        mlflow_boot.ensure_server_role(engine, contract.MONITOR_DB_ROLE, password)
+        mlflow_boot.grant_monitor_access(engine, contract.MONITOR_DB_ROLE)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module")
-def monitored(stack) -> Iterator[tuple[Prometheus, LocalPostgres]]:
-    """Prometheus scraping the shared topology's servers and a database of its own, every 2 s
-    (the exporter takes about 1 s to give up on a stopped database: within the scrape timeout)."""
+def monitored(stack) -> Iterator[tuple[Prometheus, LocalPostgres, str]]:
+    """Prometheus scraping the shared topology's servers and database, and a database of its own,
+    every 2 s (the exporter takes about 1 s to give up on a stopped database: within the scrape
+    timeout). Each exporter runs as the stack's does: the monitor role (the shared database's made
+    by the servers' boot step), its password in a file (components/specs/postgres_exporter.py)."""
     base = Path(tempfile.mkdtemp(prefix="mlflow-prometheus-"))
     processes: list[ManagedProcess] = []
     postgres = LocalPostgres(password="monitor-test-pw").start()
     try:
-        exporter_port, prometheus_port = free_ports(2, HOST)
-        password_file = base / "pg-password"
-        password_file.write_text(postgres.password)
-        password_file.chmod(0o400)
-        exporter_env = {
-            "DATA_SOURCE_URI": f"{HOST}:{postgres.port}/postgres?sslmode=disable",
-            "DATA_SOURCE_USER": postgres.superuser,
-            "DATA_SOURCE_PASS_FILE": str(password_file),
+        own_password = "own-monitor-pw"
+        own_monitor_role(postgres, own_password)
+        shared_port, own_port, prometheus_port = free_ports(3, HOST)
+        databases = {
+            "shared": (stack.postgres.port, stack.settings.database.name, stack.db_monitor_password, shared_port),
+            "own": (postgres.port, "postgres", own_password, own_port),
         }
-        processes.append(
-            ManagedProcess(
-                [binary(EXPORTER), f"--web.listen-address={HOST}:{exporter_port}"],
-                base,
-                name="postgres-exporter",
-                env=exporter_env,
+        for name, (db_port, database, password, port) in databases.items():
+            password_file = base / f"{name}-password"
+            password_file.write_text(password)
+            password_file.chmod(0o400)
+            env = exporter_env(HOST, db_port, database, contract.MONITOR_DB_ROLE, password_file=str(password_file))
+            processes.append(
+                ManagedProcess(
+                    [binary(EXPORTER), *exporter_command(HOST, port)], base, name=f"postgres-exporter-{name}", env=env
+                )
             )
-        )
         targets = ScrapeTargets(
             mlflow=[f"{HOST}:{inst.port}" for inst in stack.instances],
-            postgres_exporter=[f"{HOST}:{exporter_port}"],
+            postgres_exporter=[f"{HOST}:{shared_port}", f"{HOST}:{own_port}"],
         )
         config = base / "prometheus.yml"
         config.write_text(
@@ -107,7 +132,7 @@ def monitored(stack) -> Iterator[tuple[Prometheus, LocalPostgres]]:
         )
         url = f"http://{HOST}:{prometheus_port}"
         wait_for_http(f"{url}/-/ready", timeout=30)
-        yield Prometheus(url), postgres
+        yield Prometheus(url), postgres, f"{HOST}:{own_port}"
     finally:
         for process in reversed(processes):
             process.stop()
@@ -116,14 +141,15 @@ def monitored(stack) -> Iterator[tuple[Prometheus, LocalPostgres]]:
 
 
 def test_prometheus_scrapes_every_server_and_the_database(monitored, stack):
-    prom, _ = monitored
+    prom, _, _ = monitored
     for inst in stack.instances:  # a counted request, so the request families exist
         with requests.Session() as session:
             session.trust_env = False
             assert session.get(f"{inst.url}/api/2.0/mlflow/experiments/search?max_results=1", timeout=30).ok
     servers = prom.wait_for('up{job="mlflow"} == 1', count=len(stack.instances))
     assert {s["metric"]["instance"] for s in servers} == {f"{HOST}:{inst.port}" for inst in stack.instances}
-    prom.wait_for("pg_up == 1")
+    # Both databases, the shared one through the role its servers' boot step made.
+    prom.wait_for("pg_up == 1", count=2)
     # What the alert rules and the dashboard read is there, under the names they use.
     for metric in prometheus.SCRAPED_METRICS:
         prom.wait_for(metric)
@@ -131,12 +157,12 @@ def test_prometheus_scrapes_every_server_and_the_database(monitored, stack):
 
 
 def test_a_stopped_database_is_the_postgres_down_alert_condition(monitored):
-    prom, postgres = monitored
-    prom.wait_for("pg_up == 1")
+    prom, postgres, own_exporter = monitored
+    prom.wait_for("pg_up == 1", count=2)
     postgres.stop()
     # The exporter answers and says the database does not.
     down = prom.wait_for("pg_up == 0", timeout=30)
-    assert down[0]["metric"]["job"] == prometheus.POSTGRES_JOB
+    assert [(d["metric"]["job"], d["metric"]["instance"]) for d in down] == [(prometheus.POSTGRES_JOB, own_exporter)]
     assert prom.query('up{job="postgres"} == 1')
     # The rule saw it: pending now, firing after its `for`.
     alert = prom.wait_for('ALERTS{alertname="PostgresDown"}', timeout=30)

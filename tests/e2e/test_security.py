@@ -141,6 +141,7 @@ def test_no_secret_on_any_command_line(stack):
     from testkit.processes import _descendants
 
     secrets = {"db password": stack.db_password, "db owner password": stack.db_owner_password,
+               "db monitor password": stack.db_monitor_password,
                "S3 secret key": stack.s3_secret_key, "proxy password": stack.password}  # fmt: skip
     checked = 0
     for name, process in stack.processes().items():

@@ -1,4 +1,4 @@
-"""One topology for the whole fault suite: PostgreSQL, S3, two MLflow servers behind nginx.
+"""One topology for the fault tests of test_faults.py: PostgreSQL, S3, two MLflow servers behind nginx.
 
 Its own, not the e2e suite's shared stack: these tests kill that topology's processes. Each test
 restores what it broke before it returns, so the next one starts from a healthy topology.
@@ -23,7 +23,9 @@ from tests.e2e.conftest import require_nginx, start_topology, stop_topology
 SETTINGS = {"proxy": {"maxUploadSize": "300m"}, "tracking": {"replicas": 2, "workers": 1}}
 
 
-@pytest.fixture(scope="session")
+# Module scope: only test_faults.py uses it, and a session one would keep four servers running
+# (and the in-process client pointed at them) through every later directory of the suite.
+@pytest.fixture(scope="module")
 def faulty() -> Iterator[DevTopology]:
     require_nginx()
     try:

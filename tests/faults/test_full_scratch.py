@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from images.mlflow import server_contract as contract
 from testkit import topology
 from testkit.server_venv import ServerVenvError, require_server_venv
 from testkit.topology import DevTopology
+
+from .load import WriterLoad
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
@@ -80,45 +81,26 @@ def small_scratch():
         topo.stop()
 
 
-class MetricWriter(threading.Thread):
-    """Logs one metric step after another; keeps the steps the client reported as written."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(daemon=True)
-        self.run_id, self.acked, self.errors = run_id, [], []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        client, step = MlflowClient(), 0
-        while not self.halt.is_set():
-            try:
-                client.log_metric(self.run_id, "m", float(step), step=step)
-                self.acked.append(step)
-            except Exception as error:  # recorded: the test asserts there were none
-                self.errors.append(repr(error))
-            step += 1
-            time.sleep(0.01)
-
-
 def spool_files(scratch: str) -> list[str]:
     """What is left in the scratch dir besides the audit log and the Prometheus exporter's files."""
     kept = {Path(scratch) / contract.AUDIT_LOG_SUBDIR, Path(scratch) / contract.METRICS_SUBDIR}
     return [str(p) for p in Path(scratch).rglob("*") if p.is_file() and not kept & set(p.parents)]
 
 
-def test_a_full_scratch_answers_507_fast_and_loses_no_acked_write(small_scratch, tmp_path):
+def test_a_full_scratch_answers_507_fast_and_loses_no_acked_write(small_scratch, tmp_path, record_fault):
     topo = small_scratch
     scratch = topo.instances[0].spec.scratch_dir
     client = MlflowClient()
-    run = client.create_run(client.create_experiment(f"full-scratch-{os.getpid()}"))
+    experiment_id = client.create_experiment(f"full-scratch-{os.getpid()}")
+    run = client.create_run(experiment_id)
     run_id = run.info.run_id
-    writer = MetricWriter(run_id)
-    writer.start()
+    load = WriterLoad(experiment_id, threads=1).start()
     try:
+        load.wait_for_acks(10)
         big = tmp_path / "big.bin"
         with big.open("wb") as f:
             f.truncate(2 * SCRATCH_BYTES)
-        started = time.monotonic()
+        fault_at = started = time.monotonic()
         with pytest.raises(requests.HTTPError) as declared:
             mlflow.log_artifact(str(big), run_id=run_id)
         declared_seconds = time.monotonic() - started
@@ -143,14 +125,12 @@ def test_a_full_scratch_answers_507_fast_and_loses_no_acked_write(small_scratch,
         small.write_text("fits")
         mlflow.log_artifact(str(small), run_id=run_id)
         assert [f.path for f in client.list_artifacts(run_id)] == ["small.txt"]
-        time.sleep(0.5)
+        load.wait_for_acks(10)
     finally:
-        writer.halt.set()
-        writer.join(timeout=30)
+        load.stop()
 
-    assert writer.errors == []
-    history = [m.step for m in client.get_metric_history(run_id, "m")]
-    assert len(writer.acked) > 10
-    assert sorted(set(writer.acked) - set(history)) == [], "acked writes lost"
-    assert len(history) == len(set(history)), "duplicated writes"
+    outcome = load.outcome(fault_at)
+    record_fault(outcome.row("the servers' scratch (64 MiB) fills during uploads"))
+    assert load.errors() == []
+    assert (outcome.lost, outcome.duplicates) == (0, 0), outcome
     assert topo.error_lines() == {name: [] for name in topo.error_lines()}

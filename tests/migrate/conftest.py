@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -125,6 +126,8 @@ def mlflow_server(
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        # No test here runs a job; MLflow's job runner would start seven huey consumer processes.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         **s3.env(),
         "MLFLOW_BACKEND_STORE_URI": backend_url,
     }
@@ -153,6 +156,9 @@ def mlflow_server(
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", timeout=90)
+        # The client's first call probes server-info with a 3 s timeout and no retry; the server's
+        # first answer to it (stores built lazily) can take longer on a busy machine. Let it.
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/3.0/mlflow/server-info", timeout=60).close()
     except TimeoutError:
         proc.stop()
         raise AssertionError("mlflow server did not start:\n" + proc.tail(60)) from None

@@ -20,11 +20,14 @@ import pandas as pd
 import pytest
 from conftest import migrate_env, mlflow_server, run_migrate
 from mlflow import MlflowClient
-from old_client import VERSIONS, write_source
+from old_client import VERSIONS, requirements, venv_name, write_source
 
 from testkit.mlflow_client import pointed_at
 
 pytestmark = pytest.mark.e2e  # real PostgreSQL and S3 servers, and old clients from PyPI
+
+# Built in the background from the session's start (tests/conftest.py).
+PREBUILD_VENVS = [(requirements(version), venv_name(version)) for version in VERSIONS]
 
 
 @pytest.fixture(scope="module", params=VERSIONS)

@@ -25,9 +25,10 @@ DUMP = r"""
 import json, sys
 from tests.pulumi_mocks import reveal, run_program, stack_config
 from tests.mocks.aws_fixtures import aws_calls, aws_outputs
-stack = sys.argv[1]
+stack, extra = sys.argv[1], json.loads(sys.argv[2])
 kwargs = {"outputs": aws_outputs, "calls": aws_calls} if stack == "prod" else {}
-run = run_program(stack_config(stack), stack=stack, **kwargs)
+config = {**stack_config(stack), **{key: json.dumps(value) for key, value in extra.items()}}
+run = run_program(config, stack=stack, **kwargs)
 rows = sorted([r.typ, r.name, r.parent, reveal(r.inputs)] for r in run.resources)
 print(json.dumps({"resources": rows, "outputs": run.outputs}, sort_keys=True, default=str))
 """
@@ -51,11 +52,11 @@ def copy_repo(destination: Path) -> Path:
     return destination
 
 
-def program_inputs(checkout: Path, stack: str) -> dict:
+def program_inputs(checkout: Path, stack: str, extra: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env["PYTHONPATH"] = str(checkout)
     done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", DUMP, stack],
+        [sys.executable, "-W", "ignore", "-c", DUMP, stack, json.dumps(extra)],
         cwd=checkout,
         env=env,
         capture_output=True,
@@ -73,9 +74,18 @@ def checkouts(tmp_path_factory):
     return first, second
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_input_is_the_same_from_two_checkout_paths(checkouts, stack):
-    first, second = (program_inputs(path, stack) for path in checkouts)
+# observability.enabled uploads files of the repo (rules, provisioning, dashboards): their content.
+CONFIGS = {
+    "dev": ("dev", {}),
+    "prod": ("prod", {}),
+    "dev-observability": ("dev", {"mlflow-platform:observability": {"enabled": True}}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIGS))
+def test_every_input_is_the_same_from_two_checkout_paths(checkouts, case):
+    stack, extra = CONFIGS[case]
+    first, second = (program_inputs(path, stack, extra) for path in checkouts)
     assert len(first["resources"]) > 20
     assert len(first["resources"]) == len(second["resources"])
     differences = [(a[0], a[1]) for a, b in zip(first["resources"], second["resources"], strict=True) if a != b]

@@ -33,6 +33,7 @@ OTHER_CONFIGS = {
     "tls": {"mlflow-platform:proxy": {"tls": True}},
     "seaweedfs": {"mlflow-platform:artifactStore": {"engine": "seaweedfs"}},
     "replicas": {"mlflow-platform:tracking": {"replicas": 2}},
+    "observability": {"mlflow-platform:observability": {"enabled": True}},
 }
 
 
@@ -89,7 +90,7 @@ def test_each_resource_takes_its_package_s_provider_from_the_platform(config_nam
 
 
 # Children first created under their prefixed name: no stack ever deployed an older one.
-ADDED_AFTER_THE_RENAME = {"server-password"}
+ADDED_AFTER_THE_RENAME = {"server-password", "monitor-password"}
 # Components first deployed after the rename: nothing of theirs was ever deployed under an old name.
 ADDED_COMPONENTS = {"job-queue"}
 

@@ -35,12 +35,16 @@ def oidc_run():
     return run_prod(secret_keys=AUTH_IS_SECRET, auth={"mode": "oidc", "oidc": OIDC})
 
 
-def test_basic_auth_hands_the_tasks_two_keys_of_one_secret(prod_run):
-    """The admin password and the session key: one secret, each key an ECS secret of its own,
-    pinned to the version this program wrote."""
+def test_basic_auth_hands_the_tasks_three_keys_of_one_secret(prod_run):
+    """The admin password, the session key and the users' declaration: one secret, each key an
+    ECS secret of its own, pinned to the version this program wrote."""
     secret = prod_run.one("aws:secretsmanager/secret:Secret", "auth")
     version = prod_run.one("aws:secretsmanager/secretVersion:SecretVersion", "auth")
-    assert set(json.loads(reveal(version.inputs["secretString"]))) == {"admin_password", "flask_secret_key"}
+    assert set(json.loads(reveal(version.inputs["secretString"]))) == {
+        "admin_password",
+        "flask_secret_key",
+        "auth_declaration",
+    }
     arn, version_id = (
         aws_outputs(secret.typ, secret.name, {})["arn"],
         aws_outputs(version.typ, version.name, {})["versionId"],
@@ -48,6 +52,7 @@ def test_basic_auth_hands_the_tasks_two_keys_of_one_secret(prod_run):
     secrets = {s["name"]: s["valueFrom"] for s in container(prod_run)["secrets"]}
     assert secrets["MLFLOW_AUTH_ADMIN_PASSWORD"] == f"{arn}:admin_password::{version_id}"
     assert secrets["MLFLOW_FLASK_SERVER_SECRET_KEY"] == f"{arn}:flask_secret_key::{version_id}"
+    assert secrets["MLFLOW_PLATFORM_AUTH_DECLARATION"] == f"{arn}:auth_declaration::{version_id}"
 
 
 @pytest.mark.parametrize("mode", ["oidc", "cognito"])

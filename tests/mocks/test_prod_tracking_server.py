@@ -54,6 +54,8 @@ def test_task_definition_passes_secrets_as_ecs_secrets_never_as_environment(prod
         "MLFLOW_DB_OWNER_PASSWORD",
         "MLFLOW_AUTH_ADMIN_PASSWORD",
         "MLFLOW_FLASK_SERVER_SECRET_KEY",
+        # The declared users and roles, with their passwords (tests/mocks/test_prod_access.py).
+        "MLFLOW_PLATFORM_AUTH_DECLARATION",
         "MLFLOW_CRYPTO_KEK_PASSPHRASE",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
         # The job queue's rediss:// URL, auth token included (MLflow reads it from the env only).

@@ -1160,10 +1160,36 @@ DOCKER_GOOD = [
     res(REMOTE_IMAGE, "minio-image", {"name": "minio/minio@sha256:" + "ef" * 32}),
     res(IMAGE, "mlflow-image", {"imageName": "mlflow-platform/mlflow:3.17.2-0123456789ab"}),
 ]
+grafana = res(
+    CONTAINER,
+    "grafana",
+    {**DOCKER_CONTAINER, "ports": [{"internal": 3000, "external": 3000, "ip": "127.0.0.1"}]},
+    parents=(PLATFORM, "mlflow-platform:docker:Grafana"),
+)
 CASES["docker-only-proxy-published"] = Case(
-    DOCKER_GOOD,
-    [nginx, with_props(mlflow, ports=[{"internal": 5000, "external": 5000}])],
-    [("mlflow-0", "publishes 5000: only the proxy (mlflow-platform:docker:Proxy) may publish a port")],
+    [*DOCKER_GOOD, grafana],
+    [
+        nginx,
+        with_props(mlflow, ports=[{"internal": 5000, "external": 5000}]),
+        # Grafana's own component, published beyond loopback (or on Docker's default, every address).
+        res(
+            CONTAINER,
+            "grafana-lan",
+            {**grafana.props, "ports": [{"internal": 3000, "external": 3000, "ip": "0.0.0.0"}]},
+            parents=(PLATFORM, "mlflow-platform:docker:Grafana"),
+        ),
+        res(
+            CONTAINER,
+            "grafana-default",
+            {**grafana.props, "ports": [{"internal": 3000, "external": 3300}]},
+            parents=(PLATFORM, "mlflow-platform:docker:Grafana"),
+        ),
+    ],
+    [
+        ("mlflow-0", "publishes 5000: only the proxy (mlflow-platform:docker:Proxy) may publish a port"),
+        ("grafana-lan", "publishes 3000 beyond this machine: Grafana may publish on 127.0.0.1 only"),
+        ("grafana-default", "publishes 3300 beyond this machine: Grafana may publish on 127.0.0.1 only"),
+    ],
 )
 CASES["docker-images-pinned"] = Case(
     DOCKER_GOOD,

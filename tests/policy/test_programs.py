@@ -52,6 +52,16 @@ def test_the_dev_stack_with_tls_and_replicas_passes_every_rule():
     assert analyze(record(config, "dev").resources(raw=True), "dev") == []
 
 
+def test_the_dev_stack_with_observability_passes_every_rule():
+    """Grafana publishes, on loopback: the one port the rule allows beside the proxy's."""
+    config = stack_config("dev")
+    config["mlflow-platform:observability"] = json.dumps({"enabled": True})
+    recorded = record(config, "dev")
+    published = [r.name for r in recorded.resources() if r.props.get("ports")]
+    assert sorted(published) == ["grafana-grafana", "proxy-nginx"]
+    assert analyze(recorded.resources(raw=True), "dev") == []
+
+
 def test_the_dev_stack_with_seaweedfs_passes_every_rule():
     config = stack_config("dev")
     config["mlflow-platform:artifactStore"] = json.dumps({"engine": "seaweedfs"})

@@ -13,13 +13,15 @@ from components.specs.nginx import DOCKER_DNS, NginxPaths, nginx_proxy_spec
 from components.versions import NGINX_IMAGE, NGINX_RESOLVE_SINCE
 from tests.static.conftest import ON_CI, tool
 
-RENDERS = {"plain": {"tls": False, "port": 8080}, "tls": {"tls": True, "port": 8443}}
+RENDERS = {"plain": {"tls": False, "port": 8080}, "tls": {"tls": True, "port": 8443}, "mlflow-auth": {"tls": False}}
 
 
 def deployed_config(render: str) -> str:
-    """The file the proxy container gets (default paths), for the dev stack's replicas."""
+    """The file the proxy container gets (default paths), for the dev stack's replicas; `mlflow-auth`:
+    auth.mode mlflow, where nginx checks no password."""
     proxy = parse_settings({"target": "docker", "proxy": RENDERS[render]}).proxy
-    return nginx_proxy_spec(proxy, ["mlflow-0:5000", "mlflow-1:5000"], resolver=DOCKER_DNS).config_text
+    upstreams = ["mlflow-0:5000", "mlflow-1:5000"]
+    return nginx_proxy_spec(proxy, upstreams, resolver=DOCKER_DNS, authenticate=render != "mlflow-auth").config_text
 
 
 def gixy(conf, *extra: str) -> tuple[int, list[dict], str]:

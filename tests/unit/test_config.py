@@ -91,6 +91,25 @@ def test_specific_wildcards_that_cannot_match_foreign_hosts_are_allowed():
             "not in tracking.allowedHosts",
         ),
         ({"target": "aws", "proxy": {"port": 8080}}, "proxy", "only valid when target is 'docker'"),
+        (
+            {"target": "docker", "database": {"username": "mlflow_monitor"}},
+            "database.username",
+            "the metrics exporter's own role",
+        ),
+        ({"target": "docker", "observability": {"enabled": "sometimes"}}, "observability.enabled", "valid boolean"),
+        ({"target": "docker", "observability": {"retentionDays": 0}}, "observability.retentionDays", "greater than"),
+        (
+            {"target": "docker", "observability": {"grafanaImage": "grafana/grafana"}},
+            "observability.grafanaImage",
+            "pin",
+        ),
+        ({"target": "docker", "observability": {"grafana": True}}, "observability.grafana", "did you mean"),
+        (
+            {"target": "docker", "observability": {"enabled": True, "grafanaPort": 8080}},
+            "observability.grafanaPort",
+            "is proxy.port",
+        ),
+        ({"target": "aws", "observability": {"enabled": True}}, "observability", "only valid when target is 'docker'"),
     ],
 )
 def test_bad_config_names_the_key_and_why(raw, path, reason):

@@ -7,13 +7,21 @@ from __future__ import annotations
 import os
 
 import mlflow
+import pytest
 
 from testkit.mlflow_client import client_state, pointed_at, restore_client_state
 
 
-def test_the_registry_uri_is_unset_again_after_the_block():
-    assert client_state()["registry URI global"] is None
-    assert "MLFLOW_REGISTRY_URI" not in os.environ
+@pytest.fixture
+def no_registry_uri():
+    """The state of a session where no registry URI was ever set (as at its start)."""
+    saved = client_state()
+    restore_client_state({**saved, "registry URI global": None, "MLFLOW_REGISTRY_URI": None})
+    yield
+    restore_client_state(saved)
+
+
+def test_the_registry_uri_is_unset_again_after_the_block(no_registry_uri):
     with pointed_at("http://127.0.0.1:1", {"MLFLOW_TRACKING_USERNAME": "someone"}):
         assert mlflow.get_registry_uri() == "http://127.0.0.1:1"
         assert os.environ["MLFLOW_TRACKING_USERNAME"] == "someone"
@@ -33,7 +41,7 @@ def test_the_session_tracking_uri_survives_a_block_that_unsets_it():
     assert mlflow.get_tracking_uri() == session_uri
 
 
-def test_every_change_is_seen_and_undone():
+def test_every_change_is_seen_and_undone(no_registry_uri):
     before = client_state()
     mlflow.set_registry_uri("http://127.0.0.1:2")
     mlflow.set_workspace("team-a")
