@@ -2,7 +2,8 @@
 server, a user granted one workspace cannot read the other's experiments or registered models,
 and a client that knows nothing of workspaces still works, in the `default` workspace.
 
-One server, no nginx (the basic-auth app checks the credentials itself, as on the AWS stack).
+Through nginx, with the dev stack's `auth.mode: mlflow` (the basic-auth app checks the
+credentials, as on the AWS stack; nginx passes the client's workspace header on).
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from mlflow.tracking import MlflowClient
 
 from testkit.mlflow_client import client_state, pointed_at, restore_client_state
 
-from .conftest import start_topology, stop_topology
+from .conftest import require_nginx, start_topology, stop_topology
 from .helpers import unique
 
 pytestmark = pytest.mark.e2e
 
-HOST = {"Host": "127.0.0.1"}
 TEAMS = ("team-a", "team-b")
 USER, USER_PASSWORD = "alice", "alice-password-123"
 # The team's role in its workspace: create there, read every experiment and model of it.
@@ -31,15 +31,16 @@ REFUSED = "PERMISSION_DENIED|RESOURCE_DOES_NOT_EXIST|Permission denied|403|404"
 
 @pytest.fixture(scope="module")
 def shared(server_venv):
-    tracking = {"workspaces": True, "allowedHosts": ["127.0.0.1", "127.0.0.1:*"]}
-    topo = start_topology(settings={"tracking": tracking}, nginx=False, app_name="basic-auth")
+    require_nginx()
+    settings = {"tracking": {"workspaces": True, "replicas": 1}, "auth": {"mode": "mlflow"}}
+    topo = start_topology(settings=settings)
     yield topo
     stop_topology(topo)
 
 
 @pytest.fixture
 def as_user(monkeypatch, shared):
-    uri = shared.instances[0].url
+    uri = shared.tracking_uri
 
     def use(username: str, password: str, workspace: str | None) -> MlflowClient:
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", username)
@@ -56,7 +57,7 @@ def as_user(monkeypatch, shared):
 @pytest.fixture(scope="module")
 def teams(shared):
     """Per team: a workspace with an experiment and a registered model; `alice` may use team-a only."""
-    uri = shared.instances[0].url
+    uri = shared.tracking_uri
     made: dict[str, tuple[str, str]] = {}
     admin = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": shared.auth_admin_password}
     with pointed_at(uri, admin):
@@ -126,14 +127,14 @@ def test_a_client_that_knows_nothing_of_workspaces_uses_the_default_one(teams, a
     assert experiment in found and not found & {teams[t][0] for t in TEAMS}
     # Plain REST, no workspace header: the same experiment.
     response = requests.get(
-        f"{shared.instances[0].url}/api/2.0/mlflow/experiments/get",
+        f"{shared.tracking_uri}/api/2.0/mlflow/experiments/get",
         params={"experiment_id": experiment},
-        headers=HOST,
         auth=("admin", shared.auth_admin_password),
         timeout=10,
     )
     assert response.status_code == 200 and response.json()["experiment"]["experiment_id"] == experiment
 
 
-def test_the_servers_run_with_workspaces_on(shared):
+def test_the_servers_run_with_workspaces_on_and_the_teams_went_through_nginx(teams, shared):
     assert "--enable-workspaces" in shared.instances[0].spec.command
+    assert [e for e in shared.access_log() if e["path"] == "/api/2.0/mlflow/experiments/create" and e["status"] == 200]
