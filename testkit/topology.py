@@ -728,16 +728,6 @@ class DevTopology:
             entries.append(entry)
         return entries
 
-    def wait_for_access_log(
-        self, where: Callable[[dict[str, Any]], bool], timeout: float = 10.0
-    ) -> list[dict[str, Any]]:
-        """The entries `where` selects, once there is one: nginx logs a request when it frees it,
-        which for an early answer (413 before the body) is after its lingering close, not at once."""
-        deadline = time.monotonic() + timeout
-        while not (found := [e for e in self.access_log() if where(e)]) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return found
-
     # -- logs ----------------------------------------------------------------
 
     def processes(self) -> dict[str, ManagedProcess]:

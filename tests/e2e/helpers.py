@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -72,4 +73,13 @@ def server_environments(topo) -> list[tuple[int, set[str], str]]:
             except OSError:
                 continue
             found.append((pid, {entry.partition("=")[0] for entry in environ.split("\0")}, environ))
+    return found
+
+
+def wait_for(find, timeout: float = 10.0) -> list:
+    """`find()` once it returns something: a log line is written after its response is sent
+    (nginx logs an early answer, a 413 before the body, only after its lingering close)."""
+    deadline = time.monotonic() + timeout
+    while not (found := find()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return found

@@ -7,7 +7,6 @@ to stdout and to <scratch>/audit/audit.jsonl, with no secret in any log of the t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import mlflow
@@ -19,21 +18,13 @@ from mlflow.exceptions import MlflowException
 from images.mlflow import server_contract as contract
 from testkit.mlflow_client import pointed_at
 
-from .helpers import audit_lines, unique
+from .helpers import audit_lines, unique, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 def lines_for(topo, **match) -> list[dict]:
     return [line for line in audit_lines(topo) if all(line.get(k) == v for k, v in match.items())]
-
-
-def wait_for(find, timeout: float = 10.0) -> list[dict]:
-    """`find()` once it returns lines: a line is written when the response has been sent."""
-    deadline = time.monotonic() + timeout
-    while not (found := find()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return found
 
 
 def all_logs(topo) -> str:

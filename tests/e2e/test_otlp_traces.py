@@ -22,7 +22,7 @@ from opentelemetry.trace import Span, SpanKind
 from components.specs import otlp
 from testkit.topology import HOST
 
-from .helpers import unique
+from .helpers import unique, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -119,5 +119,7 @@ def test_a_batch_over_the_otlp_limit_is_refused_before_mlflow(tracking):
         assert connection.getresponse().status == 413
     finally:
         connection.close()
-    refused = tracking.wait_for_access_log(lambda e: e["path"] == otlp.TRACES_PATH and e["status"] == 413)
+    refused = wait_for(
+        lambda: [e for e in tracking.access_log() if e["path"] == otlp.TRACES_PATH and e["status"] == 413]
+    )
     assert refused and all(e["urt"] is None for e in refused)  # MLflow never saw it
