@@ -31,8 +31,12 @@ PROMETHEUS_JOB = "prometheus"
 # (tests/e2e/test_prometheus.py) shows each one scraped from the real servers and exporter.
 SCRAPED_METRICS = (
     "up",
-    "mlflow_http_request_total",
-    "mlflow_http_request_duration_seconds_bucket",
+    # The server image's own series (images/mlflow/request_metrics.py), by route template.
+    contract.METRIC_REQUESTS + "_total",
+    contract.METRIC_LATENCY + "_bucket",
+    contract.METRIC_REQUEST_BYTES + "_total",
+    contract.METRIC_RESPONSE_BYTES + "_total",
+    contract.METRIC_MEMORY,
     "pg_up",
     "pg_settings_max_connections",
     "pg_stat_activity_count",

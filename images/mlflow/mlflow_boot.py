@@ -73,6 +73,7 @@ from server_contract import (
     SCHEMA_REQUIRE_CURRENT,
     SCHEMA_STATUS_EXIT_CODES,
     SECRET_NAMES,
+    SERVER_ROOT_PID,
     MissingSettings,
 )
 from server_contract import backend_store_uri as _backend_store_uri
@@ -667,6 +668,7 @@ def main(argv: list[str]) -> int:
     if argv[0] == "prepare":
         return 0
     reset_metrics_dir(argv)
+    os.environ[SERVER_ROOT_PID] = str(os.getpid())  # exec keeps the pid: the server's root
     os.execvp(argv[0], argv)
     return 1  # not reached
 

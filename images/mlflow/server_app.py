@@ -300,13 +300,17 @@ async def _send_507(send: Send, message: str) -> None:
 
 
 def wrap(app: ASGIApp) -> ASGIApp:
-    """MLflow's app inside ours: the audit log outermost, so it records the guard's 507s too."""
+    """MLflow's app inside ours: the audit log around the guard, so it records the guard's 507s
+    too, and the request metrics outermost (they see every answer, and time all of it)."""
+    import request_metrics
+
     guarded = UploadSpaceGuard(app, tempfile.gettempdir())
-    return AuditLog(
+    audited = AuditLog(
         guarded,
         audit_logger(os.environ.get(contract.AUDIT_LOG_DIR)),
         trusted_user_header=os.environ.get(contract.PROXY_USER_HEADER) or None,
     )
+    return request_metrics.instrument(audited)
 
 
 def create_app() -> ASGIApp:

@@ -21,6 +21,17 @@ METRICS_PATH = "/metrics"
 EXPOSE_PROMETHEUS_FLAG = "--expose-prometheus"
 # Under the scratch dir: the exporter's multiprocess files, one set per worker pid.
 METRICS_SUBDIR = "prometheus"
+# What MLflow's CLI sets to the --expose-prometheus directory in the server's environment.
+PROMETHEUS_MULTIPROC_ENV = "prometheus_multiproc_dir"
+# Our own series beside MLflow's (images/mlflow/request_metrics.py), by route template.
+METRIC_REQUESTS = "mlflow_platform_http_requests"
+METRIC_LATENCY = "mlflow_platform_http_request_duration_seconds"
+METRIC_REQUEST_BYTES = "mlflow_platform_http_request_body_bytes"
+METRIC_RESPONSE_BYTES = "mlflow_platform_http_response_body_bytes"
+METRIC_MEMORY = "mlflow_platform_server_memory_pss_bytes"
+METRIC_PROCESSES = "mlflow_platform_server_processes"
+# The boot step's pid, which it execs into `mlflow server`: the root of the tree METRIC_MEMORY sums.
+SERVER_ROOT_PID = "MLFLOW_PLATFORM_SERVER_PID"
 POSTGRES_PORT = 5432
 
 # Where the database is: plain settings.

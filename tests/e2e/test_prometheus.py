@@ -142,10 +142,11 @@ def monitored(stack) -> Iterator[tuple[Prometheus, LocalPostgres, str]]:
 
 def test_prometheus_scrapes_every_server_and_the_database(monitored, stack):
     prom, _, _ = monitored
-    for inst in stack.instances:  # a counted request, so the request families exist
+    for inst in stack.instances:  # a counted request with a body each way, so every family exists
         with requests.Session() as session:
             session.trust_env = False
-            assert session.get(f"{inst.url}/api/2.0/mlflow/experiments/search?max_results=1", timeout=30).ok
+            search = f"{inst.url}/api/2.0/mlflow/experiments/search"
+            assert session.post(search, json={"max_results": 1}, timeout=30).ok
     servers = prom.wait_for('up{job="mlflow"} == 1', count=len(stack.instances))
     assert {s["metric"]["instance"] for s in servers} == {f"{HOST}:{inst.port}" for inst in stack.instances}
     # Both databases, the shared one through the role its servers' boot step made.

@@ -10,6 +10,7 @@ import yaml
 
 from components.specs import prometheus
 from components.specs.prometheus import ScrapeTargets, render_scrape_config
+from testkit.promql import series_names
 
 RULE_TESTS = prometheus.RULES_DIR / "tests" / "alerts_test.yml"
 
@@ -33,6 +34,14 @@ def test_every_alert_rule_has_a_firing_case():
     assert alerts == fired
     # The conditions prod alarms on: server down, 5xx, p99, 4xx/413, database down/connections/size.
     assert len(alerts) == 8
+
+
+def test_alert_rules_read_only_series_the_e2e_shows_scraped():
+    rules = yaml.safe_load(prometheus.ALERT_RULES.read_text())
+    named = set().union(*(series_names(rule["expr"]) for group in rules["groups"] for rule in group["rules"]))
+    assert named <= set(prometheus.SCRAPED_METRICS), named - set(prometheus.SCRAPED_METRICS)
+    # Requests by every route the server answers: ours, not MLflow's (which misses FastAPI's).
+    assert "mlflow_http_request_total" not in named
 
 
 def test_rendered_scrape_config_passes_promtool(tmp_path):
