@@ -193,8 +193,12 @@ class RequestMetrics:
 
 
 def instrument(app: ASGIApp) -> ASGIApp:
-    """`app` inside RequestMetrics when this server exports metrics (--expose-prometheus), else as is."""
-    if not (os.environ.get(contract.PROMETHEUS_MULTIPROC_ENV) or os.environ.get("PROMETHEUS_MULTIPROC_DIR")):
+    """`app` inside RequestMetrics when this server exports metrics, else as is: MLflow's own test
+    (the variable its CLI sets from --expose-prometheus), so our series exist exactly when its
+    exporter serves them."""
+    from mlflow.server.constants import PROMETHEUS_EXPORTER_ENV_VAR
+
+    if not os.environ.get(PROMETHEUS_EXPORTER_ENV_VAR):
         return app
     from mlflow.server import app as flask_app
 

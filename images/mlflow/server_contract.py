@@ -21,8 +21,6 @@ METRICS_PATH = "/metrics"
 EXPOSE_PROMETHEUS_FLAG = "--expose-prometheus"
 # Under the scratch dir: the exporter's multiprocess files, one set per worker pid.
 METRICS_SUBDIR = "prometheus"
-# What MLflow's CLI sets to the --expose-prometheus directory in the server's environment.
-PROMETHEUS_MULTIPROC_ENV = "prometheus_multiproc_dir"
 # Our own series beside MLflow's (images/mlflow/request_metrics.py), by route template.
 METRIC_REQUESTS = "mlflow_platform_http_requests"
 METRIC_LATENCY = "mlflow_platform_http_request_duration_seconds"

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from mlflow.server import app as flask_app
+from mlflow.server.constants import PROMETHEUS_EXPORTER_ENV_VAR
 from prometheus_client import CollectorRegistry
 
 from components.versions import MLFLOW_IMAGE_DIR
@@ -139,7 +140,6 @@ def test_the_root_is_the_boot_steps_pid_or_else_the_parent():
 
 
 def test_without_the_exporter_the_app_is_not_wrapped(monkeypatch):
-    monkeypatch.delenv(contract.PROMETHEUS_MULTIPROC_ENV, raising=False)
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.delenv(PROMETHEUS_EXPORTER_ENV_VAR, raising=False)
     inner = Recorder()
     assert request_metrics.instrument(inner) is inner
