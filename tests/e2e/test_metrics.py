@@ -40,17 +40,22 @@ def scrape(url: str) -> dict[str, list]:
     return {family.name: family.samples for family in text_string_to_metric_families(response.text)}
 
 
-def posts_answered(samples: dict[str, list]) -> float:
-    """POSTs the server answered 200, over all its workers (multiprocess files summed)."""
+def sample_sum(samples: dict[str, list], family: str, suffix: str = "_total", **labels: str) -> float:
+    """A family's `suffix` samples with these labels, summed over every worker and other label."""
     return sum(
         s.value
-        for s in samples.get(REQUESTS, [])
-        if s.name == f"{REQUESTS}_total" and s.labels["method"] == "POST" and s.labels["status"] == "200"
+        for s in samples.get(family, [])
+        if s.name == family + suffix and all(s.labels.get(k) == v for k, v in labels.items())
     )
 
 
+def posts_answered(samples: dict[str, list]) -> float:
+    """POSTs the server answered 200, over all its workers (multiprocess files summed)."""
+    return sample_sum(samples, REQUESTS, method="POST", status="200")
+
+
 def duration_count(samples: dict[str, list]) -> float:
-    return sum(s.value for s in samples.get(DURATION, []) if s.name == f"{DURATION}_count")
+    return sample_sum(samples, DURATION, "_count")
 
 
 def test_each_server_exports_request_counters_and_latency_histograms(stack):
@@ -75,16 +80,8 @@ def test_counters_move_when_the_client_logs(tracking):
     assert sum(map(duration_count, after)) - sum(map(duration_count, before)) >= metrics + 3
 
 
-def platform_samples(samples: dict[str, list], family: str, suffix: str = "_total", **labels: str) -> float:
-    return sum(
-        s.value
-        for s in samples.get(family, [])
-        if s.name == family + suffix and all(s.labels.get(k) == v for k, v in labels.items())
-    )
-
-
 def total_over(instances, family: str, suffix: str = "_total", **labels: str) -> float:
-    return sum(platform_samples(scrape(inst.url), family, suffix, **labels) for inst in instances)
+    return sum(sample_sum(scrape(inst.url), family, suffix, **labels) for inst in instances)
 
 
 UPLOAD_TEMPLATE = "/api/2.0/mlflow-artifacts/artifacts/{artifact_path:path}"
@@ -129,8 +126,8 @@ def test_upload_and_download_bytes_are_counted_under_the_template_not_the_file_n
 def test_each_scrape_measures_the_whole_server_tree_memory(stack):
     for inst in stack.instances:
         samples = scrape(inst.url)
-        memory = platform_samples(samples, contract.METRIC_MEMORY, "")
-        processes = platform_samples(samples, contract.METRIC_PROCESSES, "")
+        memory = sample_sum(samples, contract.METRIC_MEMORY, "")
+        processes = sample_sum(samples, contract.METRIC_PROCESSES, "")
         # The mlflow CLI, uvicorn's supervisor and a worker at least; a Python server is
         # never under 100 MiB, and this machine's whole memory is its upper bound.
         assert processes >= 3, (inst.name, processes)
