@@ -95,6 +95,14 @@ POSTGRES_EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1
 # than the new major: its file provisioning and `__FILE` settings are the ones documented here.
 # The image is Alpine with curl (grafana/grafana Dockerfile), uid 472.
 GRAFANA_IMAGE = "grafana/grafana:12.4.3"
+# mtail, counting nginx's request lines (components/specs/proxy_metrics.py). It publishes no image
+# (google/mtail's .goreleaser.yml releases binaries only), so images/mtail installs Debian's package
+# on Debian's image: the package the end-to-end tests run (bookworm's, a unit test compares it with
+# the installed one). Shown to exist: docker-library/official-images library/debian (commit
+# 00c85064a0) lists the tag bookworm-20260202-slim ("Debian 12.13 Released 10 January 2026").
+MTAIL_IMAGE_DIR = REPO_ROOT / "images" / "mtail"
+MTAIL_BASE_IMAGE = "debian:bookworm-20260202-slim"
+MTAIL_DEBIAN_VERSION = "3.0.0~rc50-1+b6"
 
 # The oldest Pulumi CLI this program runs under: the first whose engine supports the `replaceWith`
 # resource option (CHANGELOG 3.207.0, "[engine] Add `ReplaceWith` resource option"), which

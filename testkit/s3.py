@@ -100,6 +100,7 @@ class LocalS3:
         secret_key: str | None = None,
         sse_kek: str | None = None,
         start_timeout: float = 30.0,
+        metrics: bool = False,
     ) -> None:
         self.access_key = access_key or "TK" + secrets.token_hex(9).upper()
         self.secret_key = secret_key or secrets.token_urlsafe(30)
@@ -107,6 +108,10 @@ class LocalS3:
         # server on the same data, or what it encrypted is unreadable.
         self.sse_kek = sse_kek or secrets.token_hex(SSE_KEK_BYTES)
         self.start_timeout = start_timeout
+        # `metrics`: its Prometheus series on `metrics_port`, as a monitored dev stack's
+        # (components/specs/seaweedfs.py: -metricsPort).
+        self.metrics = metrics
+        self.metrics_port: int | None = None
         self._given_dir = Path(base_dir) if base_dir is not None else None
         self.base_dir: Path | None = None
         self.process: ManagedProcess | None = None
@@ -174,6 +179,8 @@ class LocalS3:
         if not self._ports:  # a restart keeps the address clients and servers were given
             drawn = free_ports(8, self.host)
             self._ports = [*drawn, *_admin_port_pair(self.host)]
+            if self.metrics:
+                self.metrics_port = free_ports(1, self.host)[0]
         (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin, admin_grpc) = self._ports
         self.port = s3
         argv = [
@@ -206,6 +213,8 @@ class LocalS3:
             f"-filer.localSocket={self._dir / 'filer.sock'}",
             f"-s3.localSocket={self._dir / 's3.sock'}",
         ]
+        if self.metrics_port is not None:
+            argv += [f"-metricsPort={self.metrics_port}", f"-metricsIp={self.host}"]
         # AWS_* would make mini create its own identity; WEED_* overrides config.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WEED_"))}
         env.update(TMPDIR=str(tmp), HOME=str(self._dir))

@@ -38,6 +38,7 @@ from typing import Any
 
 from components.config import DockerSettings, parse_settings
 from components.config.docker import DockerAuthSettings
+from components.specs import proxy_metrics
 from components.specs.access import render_declaration
 from components.specs.endpoints import (
     ArtifactEndpoint,
@@ -85,6 +86,14 @@ _ACCESS_LINE = re.compile(
 
 class TopologyError(RuntimeError):
     """A process of the topology failed to start; the message carries its log tail."""
+
+
+def debian_tool(package: str) -> str:
+    """The path of a tool its Debian package of the same name installs, or what to install."""
+    binary = shutil.which(package)
+    if binary is None:
+        raise TopologyError(f"{package} is not installed (Debian: apt-get install {package})")
+    return binary
 
 
 def random_secret(length: int) -> str:
@@ -236,10 +245,19 @@ class DevTopology:
         self.proxy_spec: ProxySpec | None = None
         self.nginx_port: int | None = None
         self.nginx_health_port: int | None = None
+        # observability.enabled: mtail counting nginx's request lines, as the dev stack runs it.
+        self.proxy_metrics: ManagedProcess | None = None
+        self.proxy_metrics_port: int | None = None
+        self.proxy_syslog_port: int | None = None
         self.venv: Path | None = None
         # proxy.tls: the certificate nginx serves, made at start (as the stack's pulumi_tls one is).
         self.tls: SelfSigned | None = None
         self.tls_certificate_path: Path | None = None
+
+    @property
+    def monitored(self) -> bool:
+        """observability.enabled: the stores and the proxy export metrics, as on the dev stack."""
+        return self.settings.observability.enabled
 
     # -- addresses -----------------------------------------------------------
 
@@ -310,7 +328,9 @@ class DevTopology:
         self.base_dir = Path(tempfile.mkdtemp(prefix="testkit-topology-"))
         try:
             self._start_postgres()
-            self.s3 = LocalS3(access_key=self.s3_access_key, secret_key=self.s3_secret_key).start()
+            self.s3 = LocalS3(
+                access_key=self.s3_access_key, secret_key=self.s3_secret_key, metrics=self.monitored
+            ).start()
             if self.jobs:
                 self._start_redis()
             if self.with_nginx:
@@ -321,6 +341,8 @@ class DevTopology:
             self._create_instances()
             self.start_mlflow()
             if self.with_nginx:
+                if self.monitored:
+                    self._start_proxy_metrics()
                 self._start_nginx()
         except BaseException as error:
             report = self.log_report()
@@ -340,6 +362,7 @@ class DevTopology:
         """Stop everything by PID (nginx first, databases last) and delete the temp dirs."""
         errors: list[BaseException] = []
         steps: list[Callable[[], object]] = [lambda: self.nginx.stop(5) if self.nginx else None]
+        steps += [lambda: self.proxy_metrics.stop(5) if self.proxy_metrics else None]
         # MLflow is killed: nothing here needs its graceful stop, which takes seconds.
         steps += [lambda: self.stop_mlflow(kill=True) if self.instances else None]
         steps += [
@@ -391,9 +414,7 @@ class DevTopology:
         """Debian's redis-server from the dev stack's spec: its config file (0400, password
         inside), append-only file in a data dir, health-gated by the spec's own check."""
         assert self.base_dir is not None
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise TopologyError("redis-server is not installed (Debian: apt-get install redis-server)")
+        binary = debian_tool("redis-server")
         root = self.base_dir / "redis"
         (root / "data").mkdir(parents=True)
         self.redis_port = free_ports(1, HOST)[0]
@@ -652,6 +673,7 @@ class DevTopology:
                 worker_user=None,
                 clients_reach_object_store=self.artifact_endpoint().reachable_by_clients,
                 authenticate=not self.mlflow_auth,
+                metrics_log=f"{HOST}:{self.proxy_syslog_port}" if self.proxy_metrics else None,
             )
             conf = root / "nginx.conf"
             conf.write_text(self.proxy_spec.config_text)
@@ -664,6 +686,24 @@ class DevTopology:
                 self.nginx.kill()
                 if "Address already in use" not in log or attempt == 2:
                     raise TopologyError(f"nginx did not start:\n{log}") from None
+
+    def _start_proxy_metrics(self) -> None:
+        """mtail with the spec's program, reading nginx's lines on UDP (before nginx, which
+        sends to it from its first request)."""
+        assert self.base_dir is not None
+        binary = debian_tool("mtail")
+        root = self.base_dir / "mtail"
+        (root / "progs").mkdir(parents=True)
+        (root / "progs" / proxy_metrics.PROGRAM_NAME).write_text(proxy_metrics.mtail_program())
+        self.proxy_metrics_port, self.proxy_syslog_port = free_ports(2, HOST)
+        argv = [
+            binary,
+            *proxy_metrics.mtail_command(
+                str(root / "progs"), port=self.proxy_metrics_port, syslog_port=self.proxy_syslog_port, host=HOST
+            ),
+        ]
+        self.proxy_metrics = ManagedProcess(argv, root, name="mtail", cwd=root)
+        wait_for_http(f"http://{HOST}:{self.proxy_metrics_port}/metrics", timeout=15)
 
     def _launch_nginx(self, binary: str, root: Path) -> None:
         """nginx on the config in `root`, until both its health port and the servers answer."""
@@ -743,6 +783,8 @@ class DevTopology:
                 found[inst.name] = inst.process
         if self.nginx:
             found["nginx"] = self.nginx
+        if self.proxy_metrics:
+            found["mtail"] = self.proxy_metrics
         return found
 
     def logs(self) -> dict[str, str]:

@@ -98,7 +98,7 @@ class ObservabilitySettings(ConfigModel):
     """Prometheus, Grafana and postgres_exporter on the backend network (off: the four services only)."""
 
     enabled: bool = False
-    """add Prometheus (scraping the servers and the database), postgres_exporter and Grafana (provisioned dashboard, published on 127.0.0.1 only)"""
+    """add Prometheus (scraping the servers, the database, the artifact store and the proxy), postgres_exporter, mtail (nginx's own answers) and Grafana (provisioned dashboard, published on 127.0.0.1 only)"""
     grafana_port: Port = 3000
     """Grafana's port on 127.0.0.1 (its admin password is the secret output `grafanaPassword`)"""
     retention_days: int = Field(default=15, ge=1, le=365)

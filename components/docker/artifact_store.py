@@ -40,6 +40,16 @@ class ArtifactStoreArgs:
     keep_data: bool
     """Names on the engine start with `prefix` (`<prefix>-minio`, `<prefix>-minio-data`); with
     `keep_data` the volume outlives `pulumi destroy`."""
+    monitored: bool = False
+    """observability.enabled: the engine serves its metrics (bucket sizes) to Prometheus."""
+
+
+@dataclass(frozen=True)
+class StoreMetrics:
+    """Where Prometheus scrapes an artifact store: `host:port` on the backend network, and the path."""
+
+    target: str
+    path: str
 
 
 def generated_s3_keys(parent: pulumi.Resource, name: str) -> dict[str, pulumi.Output[str]]:
@@ -86,10 +96,12 @@ class MinioArtifactStore(pulumi.ComponentResource):
     readiness: list[pulumi.Resource]
     """What a client waits for: the container, created only once healthy (depending on the whole
     component would also wait for its image and volume, and record them as dependencies)."""
+    metrics: StoreMetrics | None
+    """Where Prometheus scrapes its bucket metrics (monitored), else None."""
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ARTIFACT_STORE_TYPE, name, None, opts)
-        spec = minio_spec(args.settings)
+        spec = minio_spec(args.settings, monitored=args.monitored)
         self.secrets = generated_s3_keys(self, name)
         config_env = with_key_pair(self.secrets, minio_config_env)
         kms_key = generated_encryption_key(self, name, KMS_KEY_BYTES).base64.apply(minio_kms_secret_key)
@@ -112,6 +124,7 @@ class MinioArtifactStore(pulumi.ComponentResource):
             health=spec.health,
         )
         self.endpoint = private_s3_endpoint(spec.bucket, REGION, HOST_ALIAS, spec.port)
+        self.metrics = StoreMetrics(f"{HOST_ALIAS}:{spec.port}", spec.metrics_path) if spec.metrics_path else None
         self.readiness = [container]
         self.register_outputs(
             {"endpoint": self.endpoint.s3_endpoint_url, "bucket": spec.bucket, "container": container.name}

@@ -75,7 +75,7 @@ def service_container(
     *,
     service: str,
     prefix: str,
-    image: str,
+    image: str | docker.Image,
     network: pulumi.Input[str],
     alias: str,
     envs: list[str],
@@ -87,20 +87,25 @@ def service_container(
     volumes: list[docker.ContainerVolumeArgs] | None = None,
     ports: list[docker.ContainerPortArgs] | None = None,
     more_networks: Sequence[pulumi.Input[str]] = (),
+    more_aliases: Sequence[str] = (),
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> docker.Container:
-    """A service on the backend network (and `more_networks`): pinned image, health-gated start.
+    """A service on the backend network (and `more_networks`, under `more_aliases`): pinned image
+    (a reference it pulls, or an image built by the program), health-gated start.
 
     `name` is the component's (its children are `<name>-image`, `<name>-<service>`); on the
     engine the container is `<prefix>-<service>`.
     """
     networks = [docker.ContainerNetworksAdvancedArgs(name=network, aliases=[alias])]
-    networks += [docker.ContainerNetworksAdvancedArgs(name=other) for other in more_networks]
+    networks += [
+        docker.ContainerNetworksAdvancedArgs(name=other, aliases=list(more_aliases) or None) for other in more_networks
+    ]
+    image_ref = image.image_name if isinstance(image, docker.Image) else pulled_image(parent, name, image).image_id
     return docker.Container(
         f"{name}-{service}",
         docker.ContainerArgs(
             name=f"{prefix}-{service}",
-            image=pulled_image(parent, name, image).image_id,
+            image=image_ref,
             entrypoints=entrypoints,
             command=command,
             envs=envs,

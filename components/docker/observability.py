@@ -1,6 +1,7 @@
-"""observability.enabled on Docker: postgres_exporter, Prometheus and Grafana on the backend network.
+"""observability.enabled on Docker: postgres_exporter, the proxy's mtail, Prometheus and Grafana.
 
-One component per service. Only Grafana is published, on 127.0.0.1, through a network of its own
+One component per service, on the backend network (mtail on the frontend one too, where nginx
+sends it its lines). Only Grafana is published, on 127.0.0.1, through a network of its own
 (Docker publishes nothing from an internal network); Prometheus and the exporter are reachable
 from the backend network only. Every file goes in as uploaded content: the pulumi-docker provider
 marks `upload` ForceNew (terraform-provider-docker, resource_docker_container.go), so a changed
@@ -25,7 +26,9 @@ from components.docker.common import (
 )
 from components.docker.network import bridge_network
 from components.generated import generated_secret
+from components.image import mtail_image
 from components.specs import postgres_exporter as exporter_spec
+from components.specs import proxy_metrics as proxy_metrics_spec
 from components.specs.endpoints import DatabaseEndpoint
 from components.specs.grafana import ADMIN_USER, GRAFANA_UID, grafana_spec
 from components.specs.prometheus import (
@@ -84,6 +87,50 @@ class PostgresExporter(pulumi.ComponentResource):
         self.target = f"{POSTGRES_EXPORTER_HOST}:{POSTGRES_EXPORTER_PORT}"
         self.readiness = [container]
         self.register_outputs({"container": container.name})
+
+
+@dataclass(frozen=True)
+class ProxyMetricsArgs:
+    backend_network: pulumi.Input[str]
+    """Where Prometheus scrapes it."""
+    frontend_network: pulumi.Input[str]
+    """Where nginx sends it each request's line (nginx joins no other network)."""
+    prefix: str
+    image_platform: str | None = None
+    """The engine's platform, which the image is built for."""
+
+
+class ProxyMetrics(pulumi.ComponentResource):
+    """mtail with the spec's program. Exposes `log_address` (where nginx sends its lines, a name it
+    resolves once at start: nginx must start after it and be replaced with it), `target` (what
+    Prometheus scrapes) and `container`."""
+
+    log_address: str
+    target: str
+    container: docker.Container
+
+    def __init__(self, name: str, args: ProxyMetricsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlflow-platform:docker:ProxyMetrics", name, None, opts)
+        spec = proxy_metrics_spec.mtail_container()
+        image = mtail_image(f"{name}-image", opts=pulumi.ResourceOptions(parent=self), platform=args.image_platform)
+        self.container = service_container(
+            self,
+            name,
+            service="mtail",
+            prefix=args.prefix,
+            image=image,
+            network=args.backend_network,
+            alias=proxy_metrics_spec.HOST,
+            more_networks=[args.frontend_network],
+            more_aliases=[proxy_metrics_spec.HOST],
+            envs=[],
+            entrypoints=list(spec.entrypoint),
+            uploads=[docker.ContainerUploadArgs(file=path, content=text) for path, text in spec.uploads],
+            health=spec.health,
+        )
+        self.log_address = f"{proxy_metrics_spec.HOST}:{proxy_metrics_spec.SYSLOG_PORT}"
+        self.target = f"{proxy_metrics_spec.HOST}:{proxy_metrics_spec.MTAIL_PORT}"
+        self.register_outputs({"container": self.container.name})
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from components.docker.observability import (
     PostgresExporterArgs,
     Prometheus,
     PrometheusArgs,
+    ProxyMetrics,
+    ProxyMetricsArgs,
 )
 from components.docker.proxy import Proxy, ProxyArgs
 from components.docker.seaweedfs_store import SeaweedfsArtifactStore
@@ -98,6 +100,7 @@ class Platform(pulumi.ComponentResource):
                 network=network.backend_name,
                 prefix=prefix,
                 keep_data=keep_data,
+                monitored=observed,
             ),
             opts=child,
         )
@@ -145,6 +148,19 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # Before nginx, which resolves mtail's name once, when it starts.
+        proxy_metrics = None
+        if observed:
+            proxy_metrics = ProxyMetrics(
+                "proxy-metrics",
+                ProxyMetricsArgs(
+                    backend_network=network.backend_name,
+                    frontend_network=network.frontend_name,
+                    prefix=prefix,
+                    image_platform=build_platform,
+                ),
+                opts=child,
+            )
         proxy = Proxy(
             "proxy",
             ProxyArgs(
@@ -154,8 +170,9 @@ class Platform(pulumi.ComponentResource):
                 upstreams=server.upstreams,
                 clients_reach_object_store=artifacts.endpoint.reachable_by_clients,
                 authenticate=not mlflow_auth,
-                start_after=server.readiness,
-                replace_with=server.replacement_triggers,
+                metrics_log=proxy_metrics.log_address if proxy_metrics else None,
+                start_after=[*server.readiness, *([proxy_metrics.container] if proxy_metrics else [])],
+                replace_with=[*server.replacement_triggers, *([proxy_metrics.container] if proxy_metrics else [])],
             ),
             opts=child,
         )
@@ -168,7 +185,8 @@ class Platform(pulumi.ComponentResource):
             users=auth.users if auth else None,
         )
         if observed:
-            grafana = self._observability(settings, prefix, database, server, network, child)
+            assert proxy_metrics is not None
+            grafana = self._observability(settings, prefix, database, artifacts, server, proxy_metrics, network, child)
             self.outputs.grafana_url = grafana.url
             self.outputs.grafana_password = grafana.password
         self.register_outputs({"trackingUri": proxy.tracking_uri})
@@ -178,14 +196,19 @@ class Platform(pulumi.ComponentResource):
         settings: DockerSettings,
         prefix: str,
         database: MetadataStore,
+        artifacts: MinioArtifactStore | SeaweedfsArtifactStore,
         server: TrackingServer,
+        proxy_metrics: ProxyMetrics,
         network: Network,
         child: pulumi.ResourceOptions,
     ) -> Grafana:
         """observability.enabled: the exporter (once the servers' boot step made its role),
-        Prometheus scraping what the other components say they run, Grafana reading Prometheus."""
+        Prometheus scraping what the other components say they run (the servers, the exporter,
+        the proxy's mtail, the artifact store), Grafana reading Prometheus."""
         obs, keep_data = settings.observability, settings.docker.keep_data_on_destroy
         assert database.monitor_password is not None  # MetadataStore(monitored=True)
+        store_metrics = artifacts.metrics
+        assert store_metrics is not None  # ArtifactStoreArgs(monitored=True)
         exporter = PostgresExporter(
             "postgres-exporter",
             PostgresExporterArgs(
@@ -202,6 +225,9 @@ class Platform(pulumi.ComponentResource):
             mlflow=server.upstreams,
             postgres_exporter=[exporter.target],
             prometheus=[f"{PROMETHEUS_HOST}:{PROMETHEUS_PORT}"],
+            proxy=[proxy_metrics.target],
+            object_store=[store_metrics.target],
+            object_store_path=store_metrics.path,
         )
         prometheus = Prometheus(
             "prometheus",

@@ -51,6 +51,9 @@ class ProxyArgs:
     authenticate: bool = True
     """nginx's own basic auth with one generated user (`auth.mode: proxy`); False where MLflow's
     basic-auth app checks every request (`auth.mode: mlflow`): no user, no htpasswd."""
+    metrics_log: str | None = None
+    """Where nginx sends each request's line for mtail (ProxyMetrics.log_address, observability
+    on); ProxyMetrics' container belongs in `start_after` and `replace_with` then."""
     start_after: Sequence[pulumi.Resource] = ()
     replace_with: Sequence[pulumi.Resource] = ()
     """The tracking server's `readiness` and `replacement_triggers`: nginx starts once MLflow is
@@ -78,6 +81,7 @@ class Proxy(pulumi.ComponentResource):
             resolver=DOCKER_DNS,
             clients_reach_object_store=args.clients_reach_object_store,
             authenticate=args.authenticate,
+            metrics_log=args.metrics_log,
         )
         uploads = [docker.ContainerUploadArgs(file="/etc/nginx/nginx.conf", content=spec.config_text)]
         self.username, self.password = None, None

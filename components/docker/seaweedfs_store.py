@@ -8,6 +8,7 @@ import pulumi
 from components.docker.artifact_store import (
     ARTIFACT_STORE_TYPE,
     ArtifactStoreArgs,
+    StoreMetrics,
     generated_encryption_key,
     generated_s3_keys,
     private_s3_endpoint,
@@ -15,7 +16,7 @@ from components.docker.artifact_store import (
 )
 from components.docker.common import secret_upload, stateful_container
 from components.specs.endpoints import ArtifactEndpoint
-from components.specs.seaweedfs import REGION, SSE_KEK_BYTES, s3_identities, seaweedfs_spec, security_toml
+from components.specs.seaweedfs import METRICS_PATH, REGION, SSE_KEK_BYTES, s3_identities, seaweedfs_spec, security_toml
 
 HOST_ALIAS = "seaweedfs"
 
@@ -32,10 +33,12 @@ class SeaweedfsArtifactStore(pulumi.ComponentResource):
     """The contract's secret names -> values, for the tracking server: the S3 key pair."""
     readiness: list[pulumi.Resource]
     """What a client waits for: the container, created only once healthy."""
+    metrics: StoreMetrics | None
+    """Where Prometheus scrapes its series, bucket sizes among them (monitored), else None."""
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ARTIFACT_STORE_TYPE, name, None, opts)
-        spec = seaweedfs_spec(args.settings)
+        spec = seaweedfs_spec(args.settings, monitored=args.monitored)
         self.secrets = generated_s3_keys(self, name)
         identities = with_key_pair(self.secrets, s3_identities)
         security = generated_encryption_key(self, name, SSE_KEK_BYTES).hex.apply(security_toml)
@@ -59,6 +62,7 @@ class SeaweedfsArtifactStore(pulumi.ComponentResource):
             health=spec.health,
         )
         self.endpoint = private_s3_endpoint(spec.bucket, REGION, HOST_ALIAS, spec.port)
+        self.metrics = StoreMetrics(f"{HOST_ALIAS}:{spec.metrics_port}", METRICS_PATH) if spec.metrics_port else None
         self.readiness = [container]
         self.register_outputs(
             {"endpoint": self.endpoint.s3_endpoint_url, "bucket": spec.bucket, "container": container.name}

@@ -27,6 +27,12 @@ KMS_SECRET_KEY_FILE = "/run/secrets/minio-kms-key"
 # Recorded in every encrypted object's metadata: renaming it makes those objects unreadable.
 KMS_KEY_NAME = "mlflow-dev-sse"
 KMS_KEY_BYTES = 32
+# observability on: MinIO's v2 bucket metrics on its S3 port, for Prometheus on the backend network
+# (docs/metrics/prometheus/list.md of minio/minio: the bucket metrics, at this path). The scrape
+# signs nothing: MINIO_PROMETHEUS_AUTH_TYPE=public, as nothing outside the internal network reaches
+# the port; MinIO's other choice, a JWT signed with the root secret, would put that in the scrape config.
+METRICS_PATH = "/minio/v2/metrics/bucket"
+BUCKET_SIZE_METRIC = "minio_bucket_usage_total_bytes"
 
 
 @dataclass(frozen=True)
@@ -40,9 +46,11 @@ class MinioSpec:
     data_dir: str = DATA_DIR
     config_env_file: str = CONFIG_ENV_FILE
     kms_secret_key_file: str = KMS_SECRET_KEY_FILE
+    metrics_path: str | None = None
+    """Where Prometheus scrapes the bucket metrics on `port` (observability on), else None."""
 
 
-def minio_spec(store: DockerArtifactStoreSettings) -> MinioSpec:
+def minio_spec(store: DockerArtifactStoreSettings, *, monitored: bool = False) -> MinioSpec:
     env = {
         "MINIO_CONFIG_ENV_FILE": CONFIG_ENV_FILE,
         "MINIO_REGION": REGION,
@@ -51,6 +59,8 @@ def minio_spec(store: DockerArtifactStoreSettings) -> MinioSpec:
         # A path, not the key (the image's own default names a missing /run/secrets/kms_master_key).
         "MINIO_KMS_SECRET_KEY_FILE": KMS_SECRET_KEY_FILE,
     }
+    if monitored:
+        env["MINIO_PROMETHEUS_AUTH_TYPE"] = "public"
     health = HealthCheck(
         # `mc` ships in the image; `local` is its built-in alias for this server.
         command=("mc", "ready", "local"),
@@ -66,6 +76,7 @@ def minio_spec(store: DockerArtifactStoreSettings) -> MinioSpec:
         env=MappingProxyType(env),
         health=health,
         bucket=store.bucket,
+        metrics_path=METRICS_PATH if monitored else None,
     )
 
 

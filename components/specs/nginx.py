@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from components.config.docker import ProxySettings
 from components.sizes import nginx_size
+from components.specs import proxy_metrics
 from components.specs.health import HealthCheck
 from components.specs.otlp import MAX_BATCH_BYTES, TRACES_PATH
 from images.mlflow import server_contract as contract
@@ -138,6 +139,7 @@ def nginx_proxy_spec(
     resolver: str | None = None,
     clients_reach_object_store: bool = False,
     authenticate: bool = True,
+    metrics_log: str | None = None,
 ) -> ProxySpec:
     """The proxy for `upstreams` (host:port of each MLflow server).
 
@@ -146,6 +148,7 @@ def nginx_proxy_spec(
     dev stack's `http://minio:9000`): MLflow's offer of presigned transfers is then answered
     "not available", so every client, with no setting of its own, sends every byte through here.
     `authenticate`: False where MLflow's basic-auth app authenticates (auth.mode: mlflow).
+    `metrics_log`: where mtail reads each request's line (host:port, observability on), else None.
     """
     if not upstreams:
         raise ValueError("nginx needs at least one MLflow upstream")
@@ -161,6 +164,7 @@ def nginx_proxy_spec(
         resolver=resolver,
         clients_reach_object_store=clients_reach_object_store,
         authenticate=authenticate,
+        metrics_log=metrics_log,
     )
     return ProxySpec(config_text=text, listen_port=port, health=nginx_health_check(health_port), paths=paths)
 
@@ -186,6 +190,7 @@ def render_nginx_conf(
     resolver: str | None = None,
     clients_reach_object_store: bool = False,
     authenticate: bool = True,
+    metrics_log: str | None = None,
 ) -> str:
     timeout = f"{proxy.timeout_seconds}s"
     if authenticate:
@@ -228,6 +233,12 @@ def render_nginx_conf(
 {rewrites}
         }}
 """
+    metrics_lines = ""
+    if metrics_log:
+        metrics_lines = f"""
+    # The same requests, as the lines mtail counts (components/specs/proxy_metrics.py).
+    {proxy_metrics.nginx_log_format()}
+    {proxy_metrics.nginx_access_log(metrics_log)}"""
     tls = ""
     if proxy.tls:
         tls = f"""
@@ -266,7 +277,7 @@ http {{
     # Who called what, how long MLflow took; never the Authorization header.
     log_format mlflow '$remote_addr $remote_user [$time_local] "$request" $status '
                       '$body_bytes_sent $request_length rt=$request_time urt=$upstream_response_time';
-    access_log {paths.access_log} mlflow;
+    access_log {paths.access_log} mlflow;{metrics_lines}
 
     # Counts failed logins only: applied where a 401 is redirected to, see {AUTH_FAILED_LOCATION}.
     limit_req_zone $binary_remote_addr zone={AUTH_FAILURE_ZONE}:{AUTH_FAILURE_ZONE_SIZE} rate={AUTH_FAILURE_RATE};

@@ -1,7 +1,8 @@
 """Prometheus for the dev stack: the scrape config, rendered from the topology.
 
 One job per kind of target: the MLflow servers (their `--expose-prometheus` endpoint, on
-the backend network), postgres_exporter, and Prometheus itself. The alert rules are a file
+the backend network), postgres_exporter, the proxy's mtail (nginx's own answers), the object
+store (its bucket sizes), and Prometheus itself. The alert rules are a file
 of the repo (observability/prometheus/alerts.yml), the same conditions as prod's alarms;
 Docker uploads it, the e2e points Prometheus at it where it is.
 """
@@ -12,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.specs import minio, proxy_metrics, seaweedfs
 from components.specs.health import HealthCheck
 from components.versions import REPO_ROOT
 from images.mlflow import server_contract as contract
@@ -27,6 +29,8 @@ ALERT_RULES = RULES_DIR / "alerts.yml"
 MLFLOW_JOB = "mlflow"
 POSTGRES_JOB = "postgres"
 PROMETHEUS_JOB = "prometheus"
+PROXY_JOB = "proxy"
+OBJECT_STORE_JOB = "object-store"
 # Series the alert rules and the Grafana dashboard read, as Prometheus stores them; the e2e
 # (tests/e2e/test_prometheus.py) shows each one scraped from the real servers and exporter.
 SCRAPED_METRICS = (
@@ -41,7 +45,19 @@ SCRAPED_METRICS = (
     "pg_settings_max_connections",
     "pg_stat_activity_count",
     "pg_database_size_bytes",
+    # nginx's request lines, counted by mtail (components/specs/proxy_metrics.py).
+    proxy_metrics.METRIC_REQUESTS,
+    proxy_metrics.METRIC_DURATION + "_bucket",
+    proxy_metrics.METRIC_UPSTREAM_DURATION + "_bucket",
+    proxy_metrics.METRIC_REQUEST_BYTES,
+    proxy_metrics.METRIC_RESPONSE_BYTES,
+    # The bucket's size, as the e2e's S3 server (SeaweedFS) reports it.
+    seaweedfs.BUCKET_SIZE_METRIC,
 )
+# What the dashboard reads that no test here can show scraped: MinIO's bucket size (the dev
+# default's engine; the e2e's S3 server is SeaweedFS, and no MinIO binary is installable here).
+# Its name and path are MinIO's documented v2 bucket metrics (components/specs/minio.py).
+MINIO_ONLY_METRICS = (minio.BUCKET_SIZE_METRIC,)
 # Short enough that a stopped server or database is seen within a minute.
 SCRAPE_INTERVAL_SECONDS = 15
 EVALUATION_INTERVAL_SECONDS = 15
@@ -54,6 +70,11 @@ class ScrapeTargets:
     mlflow: Sequence[str]
     postgres_exporter: Sequence[str] = ()
     prometheus: Sequence[str] = ()
+    proxy: Sequence[str] = ()
+    """mtail, counting nginx's request lines."""
+    object_store: Sequence[str] = ()
+    object_store_path: str = "/metrics"
+    """The S3 server's metrics (MinIO serves them on its S3 port, under its own path)."""
 
 
 def scrape_config(
@@ -68,6 +89,8 @@ def scrape_config(
         (MLFLOW_JOB, contract.METRICS_PATH, targets.mlflow),
         (POSTGRES_JOB, "/metrics", targets.postgres_exporter),
         (PROMETHEUS_JOB, "/metrics", targets.prometheus),
+        (PROXY_JOB, "/metrics", targets.proxy),
+        (OBJECT_STORE_JOB, targets.object_store_path, targets.object_store),
     ]
     return {
         "global": {

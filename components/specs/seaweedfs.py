@@ -41,6 +41,11 @@ SSE_KEK_BYTES = 32
 IDENTITY_NAME = "mlflow"
 # The actions SeaweedFS knows; "Admin" alone would do, the rest is explicit.
 ADMIN_ACTIONS = ("Admin", "Read", "List", "Tagging", "Write")
+# observability on: every component's Prometheus series on one port (`weed mini -metricsPort`,
+# on -ip.bind), the S3 gateway's bucket sizes among them, refreshed about once a minute.
+METRICS_PORT = 9327
+METRICS_PATH = "/metrics"
+BUCKET_SIZE_METRIC = "SeaweedFS_s3_bucket_size_bytes"
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,11 @@ class SeaweedfsSpec:
     identities_file: str = IDENTITIES_FILE
     security_file: str = SECURITY_FILE
     file_owner: str = WEED_UID
+    metrics_port: int | None = None
+    """Where Prometheus scrapes its series (observability on), else None."""
 
 
-def seaweedfs_spec(store: DockerArtifactStoreSettings) -> SeaweedfsSpec:
+def seaweedfs_spec(store: DockerArtifactStoreSettings, *, monitored: bool = False) -> SeaweedfsSpec:
     command = (
         # The subcommand and S3 options of testkit/s3.py; its local ports and sockets aside.
         "mini",
@@ -75,6 +82,7 @@ def seaweedfs_spec(store: DockerArtifactStoreSettings) -> SeaweedfsSpec:
         "-webdav=false",
         "-admin.ui=false",
         "-master.telemetry=false",  # never phone home
+        *((f"-metricsPort={METRICS_PORT}",) if monitored else ()),
     )
     health = HealthCheck(
         # Answers 200 without auth once the S3 API serves; curl ships in the image.
@@ -91,6 +99,7 @@ def seaweedfs_spec(store: DockerArtifactStoreSettings) -> SeaweedfsSpec:
         command=command,
         health=health,
         bucket=store.bucket,
+        metrics_port=METRICS_PORT if monitored else None,
     )
 
 

@@ -28,8 +28,6 @@ from server_app import ASGIApp, Message, Receive, Scope, Send
 # Not counted, like MLflow's own exporter: the probes and the scrape itself.
 UNCOUNTED_PATHS = frozenset({contract.HEALTH_PATH, "/version", contract.METRICS_PATH})
 UNMATCHED = "unmatched"
-# Seconds; up to two minutes for large artifact transfers.
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 ROUTE_CACHE_SIZE = 4096
 
 
@@ -58,7 +56,7 @@ class PlatformMetrics:
             ),
             latency=Histogram(
                 contract.METRIC_LATENCY, "Time from request to the end of the response, by route template",
-                by_endpoint, buckets=LATENCY_BUCKETS, registry=registry,
+                by_endpoint, buckets=contract.LATENCY_BUCKETS, registry=registry,
             ),
             request_bytes=Counter(
                 contract.METRIC_REQUEST_BYTES, "Request body bytes received (uploads), by route template",

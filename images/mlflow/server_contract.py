@@ -28,6 +28,9 @@ METRIC_REQUEST_BYTES = "mlflow_platform_http_request_body_bytes"
 METRIC_RESPONSE_BYTES = "mlflow_platform_http_response_body_bytes"
 METRIC_MEMORY = "mlflow_platform_server_memory_pss_bytes"
 METRIC_PROCESSES = "mlflow_platform_server_processes"
+# Latency histogram buckets, seconds (up to two minutes for large artifact transfers); the
+# proxy's histograms (components/specs/proxy_metrics.py) use the same, so the two compare.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 # The boot step's pid, which it execs into `mlflow server`: the root of the tree METRIC_MEMORY sums.
 SERVER_ROOT_PID = "MLFLOW_PLATFORM_SERVER_PID"
 POSTGRES_PORT = 5432

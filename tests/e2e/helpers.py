@@ -9,6 +9,9 @@ import time
 import uuid
 from pathlib import Path
 
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
 from images.mlflow import server_contract as contract
 
 MODEL_CODE = """
@@ -83,3 +86,27 @@ def wait_for(find, timeout: float = 10.0) -> list:
     while not (found := find()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return found
+
+
+def get(url: str) -> requests.Response:
+    # Straight to the server, as the scraper on the private network does: no proxy, no netrc.
+    with requests.Session() as session:
+        session.trust_env = False
+        return session.get(url, timeout=30)
+
+
+def scrape(url: str) -> dict[str, list]:
+    """Samples by family name, as Prometheus reads them (a labelled family appears once a
+    request has been counted in it)."""
+    response = get(url + contract.METRICS_PATH)
+    assert response.status_code == 200, response.text[:300]
+    return {family.name: family.samples for family in text_string_to_metric_families(response.text)}
+
+
+def sample_sum(samples: dict[str, list], family: str, suffix: str = "_total", **labels: str) -> float:
+    """A family's `suffix` samples with these labels, summed over every worker and other label."""
+    return sum(
+        s.value
+        for s in samples.get(family, [])
+        if s.name == family + suffix and all(s.labels.get(k) == v for k, v in labels.items())
+    )

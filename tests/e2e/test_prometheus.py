@@ -1,11 +1,14 @@
 """The real Prometheus scrapes the dev topology with the repo's scrape config and alert rules;
-a database that stops shows up as the PostgresDown alert condition.
+a database that stops shows up as the PostgresDown alert condition, an upload nginx refuses
+(413) shows up in the proxy's series and not the servers', and the bucket's size is scraped.
 
 The database stopped is one of its own (with its own postgres_exporter), next to the shared
 topology's servers: stopping the shared database would break the other modules' tests."""
 
 from __future__ import annotations
 
+import http.client
+import os
 import shutil
 import sys
 import tempfile
@@ -16,13 +19,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from components.specs import prometheus
+from components.specs import prometheus, proxy_metrics, seaweedfs
 from components.specs.postgres_exporter import exporter_command, exporter_env
 from components.specs.prometheus import ScrapeTargets, render_scrape_config
 from components.versions import MLFLOW_IMAGE_DIR
 from images.mlflow import server_contract as contract
 from testkit.postgres import LocalPostgres
 from testkit.processes import ManagedProcess, free_ports, wait_for_http
+
+from .helpers import sample_sum, scrape
 
 pytestmark = pytest.mark.e2e
 
@@ -108,6 +113,8 @@ def monitored(stack) -> Iterator[tuple[Prometheus, LocalPostgres, str]]:
         targets = ScrapeTargets(
             mlflow=[f"{HOST}:{inst.port}" for inst in stack.instances],
             postgres_exporter=[f"{HOST}:{shared_port}", f"{HOST}:{own_port}"],
+            proxy=[f"{HOST}:{stack.proxy_metrics_port}"],
+            object_store=[f"{HOST}:{stack.s3.metrics_port}"],
         )
         config = base / "prometheus.yml"
         config.write_text(
@@ -140,21 +147,88 @@ def monitored(stack) -> Iterator[tuple[Prometheus, LocalPostgres, str]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def search_experiments(url: str, auth: tuple[str, str] | None = None) -> None:
+    """A counted request with a body each way."""
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.post(
+            f"{url}/api/2.0/mlflow/experiments/search", json={"max_results": 1}, auth=auth, timeout=30
+        )
+    assert response.ok, response.text
+
+
+def sample(prom: Prometheus, expr: str) -> float:
+    """The value of a query that returns one series, 0 when it returns none."""
+    result = prom.query(expr)
+    assert len(result) <= 1, result
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def wait_until(prom: Prometheus, expr: str, done, *, timeout: float = 60.0) -> float:
+    """Poll `expr` (one series) until `done(value)`; returns the value."""
+    deadline = time.monotonic() + timeout
+    while not done(value := sample(prom, expr)):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{expr!r} is {value} after {timeout}s")
+        time.sleep(0.5)
+    return value
+
+
 def test_prometheus_scrapes_every_server_and_the_database(monitored, stack):
     prom, _, _ = monitored
-    for inst in stack.instances:  # a counted request with a body each way, so every family exists
-        with requests.Session() as session:
-            session.trust_env = False
-            search = f"{inst.url}/api/2.0/mlflow/experiments/search"
-            assert session.post(search, json={"max_results": 1}, timeout=30).ok
+    for inst in stack.instances:  # so every family of the servers' exists
+        search_experiments(inst.url)
+    search_experiments(stack.tracking_uri, auth=stack.credentials)  # and the proxy's
     servers = prom.wait_for('up{job="mlflow"} == 1', count=len(stack.instances))
     assert {s["metric"]["instance"] for s in servers} == {f"{HOST}:{inst.port}" for inst in stack.instances}
     # Both databases, the shared one through the role its servers' boot step made.
     prom.wait_for("pg_up == 1", count=2)
-    # What the alert rules and the dashboard read is there, under the names they use.
+    prom.wait_for(f'up{{job="{prometheus.PROXY_JOB}"}} == 1')
+    prom.wait_for(f'up{{job="{prometheus.OBJECT_STORE_JOB}"}} == 1')
+    # What the alert rules and the dashboard read is there, under the names they use. SeaweedFS
+    # measures its buckets about once a minute, so the bucket size may take that long to appear.
     for metric in prometheus.SCRAPED_METRICS:
-        prom.wait_for(metric)
+        prom.wait_for(metric, timeout=150)
     assert prom.query('ALERTS{alertname="PostgresDown"}') == []
+
+
+def test_an_upload_nginx_refuses_is_counted_by_the_proxy_not_the_servers(monitored, stack):
+    """A body over client_max_body_size: nginx answers 413 from the headers alone, before any
+    server sees the request, so only the proxy's series can count it."""
+    prom, _, _ = monitored
+    proxy_413 = f'sum({proxy_metrics.METRIC_REQUESTS}{{status="413"}})'
+    search_experiments(stack.tracking_uri, auth=stack.credentials)
+    prom.wait_for(proxy_metrics.METRIC_REQUESTS)
+
+    def servers_413() -> float:  # each server's own count, read from it now
+        return sum(sample_sum(scrape(inst.url), contract.METRIC_REQUESTS, status="413") for inst in stack.instances)
+
+    before, servers_before = sample(prom, proxy_413), servers_413()
+    connection = http.client.HTTPConnection(HOST, stack.nginx_port, timeout=30)
+    try:
+        # Declared, not sent: nginx decides on Content-Length.
+        connection.putrequest("PUT", "/api/2.0/mlflow-artifacts/artifacts/e2e/too-large.bin")
+        connection.putheader("Content-Length", str(400 << 20))
+        connection.endheaders()
+        assert connection.getresponse().status == 413
+    finally:
+        connection.close()
+    assert wait_until(prom, proxy_413, lambda value: value >= before + 1) == before + 1
+    assert servers_413() == servers_before
+
+
+def test_the_bucket_size_follows_what_is_stored(monitored, stack):
+    prom, _, _ = monitored
+    size = 1 << 20
+    key = "e2e-prometheus/bucket-size.bin"
+    expr = f'{seaweedfs.BUCKET_SIZE_METRIC}{{bucket="{stack.bucket}"}}'
+    before = wait_until(prom, expr, lambda value: True)
+    s3 = stack.s3_client()
+    s3.put_object(Bucket=stack.bucket, Key=key, Body=os.urandom(size))  # random: not compressible
+    try:
+        wait_until(prom, expr, lambda value: value >= before + size, timeout=150)
+    finally:
+        s3.delete_object(Bucket=stack.bucket, Key=key)
 
 
 def test_a_stopped_database_is_the_postgres_down_alert_condition(monitored):

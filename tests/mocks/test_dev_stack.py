@@ -92,7 +92,7 @@ def test_each_resource_takes_its_package_s_provider_from_the_platform(config_nam
 # Children first created under their prefixed name: no stack ever deployed an older one.
 ADDED_AFTER_THE_RENAME = {"server-password", "monitor-password"}
 # Components first deployed after the rename: nothing of theirs was ever deployed under an old name.
-ADDED_COMPONENTS = {"job-queue"}
+ADDED_COMPONENTS = {"job-queue", "proxy-metrics"}
 
 
 @pytest.mark.parametrize("config_name", ["committed", *OTHER_CONFIGS])

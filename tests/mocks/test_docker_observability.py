@@ -1,5 +1,5 @@
 """observability.enabled on the dev stack (components/docker/observability.py): postgres_exporter,
-Prometheus and Grafana, from Pulumi.dev.yaml with observability switched on.
+the proxy's mtail, Prometheus and Grafana, from Pulumi.dev.yaml with observability switched on.
 
 Off (the committed config) registers none of it. On, every input of the three containers is
 asserted; the scrape targets are the addresses the stack's own containers answer on (one source of
@@ -14,10 +14,20 @@ import json
 
 import pytest
 
+from components.image import MTAIL_BUILD_ARGS, mtail_image_tag
 from components.specs import grafana as grafana_spec
+from components.specs import minio as minio_spec
 from components.specs import prometheus as prom_spec
+from components.specs import proxy_metrics
 from components.specs.prometheus import ScrapeTargets, render_scrape_config
-from components.versions import GRAFANA_IMAGE, POSTGRES_EXPORTER_IMAGE, PROMETHEUS_IMAGE, REPO_ROOT
+from components.versions import (
+    GRAFANA_IMAGE,
+    MTAIL_BASE_IMAGE,
+    MTAIL_DEBIAN_VERSION,
+    POSTGRES_EXPORTER_IMAGE,
+    PROMETHEUS_IMAGE,
+    REPO_ROOT,
+)
 from images.mlflow import server_contract as contract
 from tests.mocks.docker_finders import MLFLOW, NGINX, PASSWORD, VOLUME, containers, generated_value
 from tests.pulumi_mocks import is_secret, reveal, run_program, secret_paths, stack_config
@@ -26,7 +36,9 @@ from tests.unit.test_durations import is_go_canonical
 PROMETHEUS = "prometheus-prometheus"
 GRAFANA = "grafana-grafana"
 EXPORTER = "postgres-exporter-postgres-exporter"
+MTAIL = "proxy-metrics-mtail"
 NEW_COMPONENTS = {
+    "mlflow-platform:docker:ProxyMetrics",
     "mlflow-platform:docker:Prometheus",
     "mlflow-platform:docker:Grafana",
     "mlflow-platform:docker:PostgresExporter",
@@ -86,11 +98,11 @@ def test_off_by_default_the_stack_is_the_five_services(dev_run):
     assert not {"grafanaUrl", "grafanaPassword"} & set(dev_run.outputs)
 
 
-def test_on_it_adds_the_three_components_and_their_containers(observed):
+def test_on_it_adds_the_four_components_and_their_containers(observed):
     assert NEW_COMPONENTS <= {r.typ for r in observed.resources}
     assert set(containers(observed)) == {
         "metadata-store-postgres", "artifact-store-minio", MLFLOW, NGINX, PROMETHEUS, GRAFANA, EXPORTER,
-        "job-queue-redis",
+        MTAIL, "job-queue-redis",
     }  # fmt: skip
     images = {r.name: r.inputs["name"] for r in observed.of_type("docker:index/remoteImage:RemoteImage")}
     assert images["prometheus-image"] == PROMETHEUS_IMAGE == "quay.io/prometheus/prometheus:v2.42.0"
@@ -192,7 +204,12 @@ def test_prometheus_gets_the_e2e_s_render_and_the_repo_s_rules(observed):
     config = uploads["/etc/prometheus/prometheus.yml"]["content"]
     # The same function the e2e renders with (tests/e2e/test_prometheus.py), given this topology.
     targets = ScrapeTargets(
-        mlflow=["mlflow-0:5000"], postgres_exporter=["postgres-exporter:9187"], prometheus=["prometheus:9090"]
+        mlflow=["mlflow-0:5000"],
+        postgres_exporter=["postgres-exporter:9187"],
+        prometheus=["prometheus:9090"],
+        proxy=["proxy-metrics:3903"],
+        object_store=["minio:9000"],
+        object_store_path="/minio/v2/metrics/bucket",
     )
     assert config == render_scrape_config(targets, rule_files=["/etc/prometheus/rules/alerts.yml"])
 
@@ -220,6 +237,14 @@ def test_scrape_targets_are_the_containers_the_stack_creates(replicas, observed)
         container = by_name[name]
         port = flag(container.plain["command"], "--web.listen-address").rsplit(":", 1)[1]
         assert jobs[job] == [f"{backend_alias(run, container)}:{port}"], job
+    # mtail: its alias on the backend network and its --port; MinIO: its S3 port and bucket path.
+    mtail = by_name[MTAIL]
+    assert jobs[prom_spec.PROXY_JOB] == [f"{backend_alias(run, mtail)}:{flag(mtail.plain['entrypoints'], '--port')}"]
+    minio = by_name["artifact-store-minio"]
+    minio_port = flag(minio.plain["command"], "--address").rsplit(":", 1)[1]
+    assert jobs[prom_spec.OBJECT_STORE_JOB] == [f"{backend_alias(run, minio)}:{minio_port}"]
+    paths = {job["job_name"]: job["metrics_path"] for job in config["scrape_configs"]}
+    assert paths[prom_spec.OBJECT_STORE_JOB] == minio_spec.METRICS_PATH
     # Grafana's data source is that Prometheus, by the same alias and port.
     datasource = uploads_of(by_name[GRAFANA])["/etc/grafana/provisioning/datasources/prometheus.yml"]["content"]
     assert f"url: http://{jobs[prom_spec.PROMETHEUS_JOB][0]}\n" in datasource
@@ -229,8 +254,13 @@ def test_only_nginx_and_grafana_publish_and_both_on_loopback(observed):
     published = {name: c.plain["ports"] for name, c in containers(observed).items() if c.inputs.get("ports")}
     assert set(published) == {NGINX, GRAFANA}
     assert published[GRAFANA] == [{"internal": 3000, "external": 3000, "ip": "127.0.0.1", "protocol": "tcp"}]
-    # Prometheus and the exporter sit on the internal network only.
+    # Prometheus and the exporter sit on the internal network only; mtail also on nginx's.
     internal = {n.inputs["name"] for n in observed.of_type(NETWORK) if n.inputs.get("internal")}
+    assert {n["name"] for n in containers(observed)[MTAIL].plain["networksAdvanced"]} == {
+        "mlflow-dev-backend",
+        "mlflow-dev-frontend",
+    }
+    assert internal >= {"mlflow-dev-backend"}
     for name in (PROMETHEUS, EXPORTER):
         assert {n["name"] for n in containers(observed)[name].plain["networksAdvanced"]} == internal, name
 
@@ -407,3 +437,84 @@ def test_every_input_of_the_other_new_resources(observed):
         parent = observed.by_urn(by_name[name].parent)
         assert name.startswith(f"{parent.name}-"), (name, parent.name)
     assert by_name["prometheus-data"].retain_on_delete and by_name["grafana-data"].retain_on_delete
+
+
+def test_every_input_of_mtail_and_its_image_built_from_the_repo(observed):
+    """mtail has no published image: the program builds images/mtail (Debian's package on Debian's
+    image, both pins passed as build args) and runs the spec's program, uploaded."""
+    mtail = containers(observed)[MTAIL]
+    inputs = dict(mtail.plain)
+    uploads = inputs.pop("uploads")
+    image = observed.exactly("docker:index/image:Image", "proxy-metrics-image")
+    assert inputs.pop("image") == image.plain["imageName"] == f"mlflow-platform/mtail:{mtail_image_tag()}"
+    assert inputs == {
+        **COMMON,
+        "name": "mlflow-dev-mtail",
+        "entrypoints": ["/usr/bin/mtail", "--progs=/etc/mtail", "--logs=udp://:5140", "--port=3903",
+                        "--emit_prog_label=false", "--logtostderr"],
+        "envs": [],
+        "networksAdvanced": [
+            {"name": "mlflow-dev-backend", "aliases": ["proxy-metrics"]},
+            {"name": "mlflow-dev-frontend", "aliases": ["proxy-metrics"]},
+        ],
+        "healthcheck": {**health(["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3903"], start_period="20s")},
+    }  # fmt: skip
+    assert uploads == [{"file": "/etc/mtail/proxy.mtail", "content": proxy_metrics.mtail_program()}]
+    assert mtail.delete_before_replace
+    build = image.plain["build"]
+    assert build == {
+        "context": "images/mtail",
+        "dockerfile": "images/mtail/Dockerfile",
+        "args": {"BASE_IMAGE": MTAIL_BASE_IMAGE, "MTAIL_VERSION": MTAIL_DEBIAN_VERSION},
+        "builderVersion": "BuilderBuildKit",
+        # Built for the engine's platform, as the MLflow image is.
+        "platform": observed.exactly("docker:index/image:Image", "tracking-server-image").plain["build"]["platform"],
+    }
+    assert image.plain["skipPush"] is True and "registry" not in image.plain
+    # The Dockerfile takes exactly those args, and pins nothing of its own.
+    dockerfile = (REPO_ROOT / "images" / "mtail" / "Dockerfile").read_text()
+    assert set(MTAIL_BUILD_ARGS) == {line.split()[1] for line in dockerfile.splitlines() if line.startswith("ARG ")}
+    assert "FROM ${BASE_IMAGE}" in dockerfile and '"mtail=${MTAIL_VERSION}"' in dockerfile
+
+
+def test_a_changed_mtail_pin_is_a_new_image_tag(monkeypatch):
+    from components import image as image_module
+
+    before = mtail_image_tag()
+    monkeypatch.setitem(image_module.MTAIL_BUILD_ARGS, "MTAIL_VERSION", "3.0.0~rc51-1")
+    assert mtail_image_tag() != before
+
+
+def test_nginx_sends_mtail_its_lines_and_starts_and_is_replaced_with_it(observed, dev_run):
+    by_name = containers(observed)
+    nginx, mtail = by_name[NGINX], by_name[MTAIL]
+    config = uploads_of(nginx)["/etc/nginx/nginx.conf"]["content"]
+    assert proxy_metrics.nginx_access_log(f"{backend_alias(observed, mtail)}:{proxy_metrics.SYSLOG_PORT}") in config
+    assert proxy_metrics.nginx_log_format() in config
+    assert "--logs=udp://:5140" in mtail.plain["entrypoints"]
+    # nginx resolves mtail's name when it starts: after mtail, and again whenever mtail is replaced.
+    assert observed.depends_on(nginx, mtail)
+    assert mtail.urn in nginx.replace_with
+    # Off: no line for a collector that does not exist.
+    assert "syslog:" not in uploads_of(containers(dev_run)[NGINX])["/etc/nginx/nginx.conf"]["content"]
+
+
+def test_the_artifact_store_serves_bucket_metrics_only_when_observed(observed, dev_run):
+    """MinIO's metrics endpoint is open (no JWT) only on a monitored stack, and only on the internal
+    network: the container publishes nothing."""
+    observed_minio = containers(observed)["artifact-store-minio"]
+    assert env_of(observed_minio)["MINIO_PROMETHEUS_AUTH_TYPE"] == "public"
+    assert not observed_minio.inputs.get("ports")
+    assert "MINIO_PROMETHEUS_AUTH_TYPE" not in env_of(containers(dev_run)["artifact-store-minio"])
+
+
+def test_seaweedfs_serves_its_metrics_port_when_observed():
+    config = observed_config()
+    config["mlflow-platform:artifactStore"] = json.dumps({"engine": "seaweedfs"})
+    run = run_program(config, stack="dev")
+    weed = containers(run)["artifact-store-seaweedfs"]
+    assert "-metricsPort=9327" in weed.plain["command"]
+    prometheus = json.loads(uploads_of(containers(run)[PROMETHEUS])["/etc/prometheus/prometheus.yml"]["content"])
+    (job,) = [job for job in prometheus["scrape_configs"] if job["job_name"] == prom_spec.OBJECT_STORE_JOB]
+    assert job["static_configs"][0]["targets"] == [f"{backend_alias(run, weed)}:9327"]
+    assert job["metrics_path"] == "/metrics"

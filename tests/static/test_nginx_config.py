@@ -13,7 +13,15 @@ from components.specs.nginx import DOCKER_DNS, NginxPaths, nginx_proxy_spec
 from components.versions import NGINX_IMAGE, NGINX_RESOLVE_SINCE
 from tests.static.conftest import ON_CI, tool
 
-RENDERS = {"plain": {"tls": False, "port": 8080}, "tls": {"tls": True, "port": 8443}, "mlflow-auth": {"tls": False}}
+RENDERS = {
+    "plain": {"tls": False, "port": 8080},
+    "tls": {"tls": True, "port": 8443},
+    "mlflow-auth": {"tls": False},
+    "observed": {"tls": False},
+}
+# `observed`: observability on, each request's line also to mtail over syslog (the name nginx
+# resolves at load: the container's alias on the stack, this machine's for `nginx -t`).
+METRICS_LOG = {"observed": "proxy-metrics:5140"}
 
 
 def deployed_config(render: str) -> str:
@@ -21,7 +29,9 @@ def deployed_config(render: str) -> str:
     auth.mode mlflow, where nginx checks no password."""
     proxy = parse_settings({"target": "docker", "proxy": RENDERS[render]}).proxy
     upstreams = ["mlflow-0:5000", "mlflow-1:5000"]
-    return nginx_proxy_spec(proxy, upstreams, resolver=DOCKER_DNS, authenticate=render != "mlflow-auth").config_text
+    return nginx_proxy_spec(
+        proxy, upstreams, resolver=DOCKER_DNS, authenticate=render != "mlflow-auth", metrics_log=METRICS_LOG.get(render)
+    ).config_text
 
 
 def gixy(conf, *extra: str) -> tuple[int, list[dict], str]:
@@ -90,7 +100,9 @@ def test_nginx_t_accepts_the_config(tmp_path, render):
         paths=paths,
         worker_user=None,
         resolver="127.0.0.1",
+        metrics_log="localhost:5140" if render in METRICS_LOG else None,
     ).config_text
+    assert ("syslog:server=localhost:5140" in text) == (render in METRICS_LOG)
     # Debian's nginx (1.22) predates the upstream `resolve` parameter (1.27.3+, the pinned image
     # has it: test_the_pinned_nginx_supports_upstream_resolve); everything else is checked as is.
     assert text.count(" resolve;") == 1

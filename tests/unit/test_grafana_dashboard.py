@@ -1,5 +1,6 @@
 """The provisioned Grafana dashboard: it parses, reads the provisioned data source, and every
-series it queries is one the e2e shows Prometheus scraping (prometheus.SCRAPED_METRICS)."""
+series it queries is one the e2e shows Prometheus scraping (prometheus.SCRAPED_METRICS), but for
+MinIO's bucket size (prometheus.MINIO_ONLY_METRICS), which only MinIO serves."""
 
 from __future__ import annotations
 
@@ -29,7 +30,11 @@ def test_dashboard_parses_and_queries_only_scraped_series():
         assert panel["datasource"]["uid"] == uid, panel["title"]
         exprs += [target["expr"] for target in panel["targets"]]
     named = set().union(*map(series_names, exprs))
-    assert named <= set(prometheus.SCRAPED_METRICS), named - set(prometheus.SCRAPED_METRICS)
+    known = {*prometheus.SCRAPED_METRICS, *prometheus.MINIO_ONLY_METRICS}
+    assert named <= known, named - known
+    # MinIO's series only beside the SeaweedFS one the e2e shows, in the same panel.
+    (bucket_size,) = [e for e in exprs if set(prometheus.MINIO_ONLY_METRICS) & series_names(e)]
+    assert series_names(bucket_size) == {*prometheus.MINIO_ONLY_METRICS, "SeaweedFS_s3_bucket_size_bytes"}
     # The panels the issue asks for that the scraped series can draw.
     titles = {panel["title"] for panel in dashboard["panels"]}
     assert {
@@ -43,5 +48,7 @@ def test_dashboard_parses_and_queries_only_scraped_series():
         "Server memory (PSS of each server's process tree)",
         "DB size",
         "DB connections vs max_connections",
+        "Bucket size",
+        "Proxy answers by status",
     } <= titles
     assert len(dashboard["panels"]) == len({panel["id"] for panel in dashboard["panels"]})
