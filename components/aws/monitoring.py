@@ -37,6 +37,8 @@ class MonitoringArgs:
     cluster: pulumi.Input[str]
     service: pulumi.Input[str]
     db_instance: pulumi.Input[str]
+    bucket: pulumi.Input[str]
+    """The artifact bucket's name."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,8 @@ class Monitoring(pulumi.ComponentResource):
             m.CLUSTER: args.cluster,
             m.SERVICE: args.service,
             m.DB_INSTANCE: args.db_instance,
+            m.BUCKET: args.bucket,
+            m.STORAGE_TYPE: m.STANDARD_STORAGE,
         }
 
     @staticmethod
@@ -246,6 +250,8 @@ PANELS: list[tuple[str, list[tuple[m.Metric, str]]]] = [
     ("RDS connections", [(m.DB_CONNECTIONS, "Maximum")]),
     ("RDS free storage (bytes)", [(m.DB_FREE_STORAGE, "Minimum")]),
     ("RDS freeable memory (bytes)", [(m.DB_FREEABLE_MEMORY, "Minimum")]),
+    ("Uploads + downloads through the ALB (bytes)", [(m.PROCESSED_BYTES, "Sum")]),
+    ("Artifact bucket size (bytes, daily)", [(m.BUCKET_SIZE, "Average")]),
 ]  # fmt: skip
 
 
@@ -257,7 +263,10 @@ def dashboard_body(region: str, values: dict[str, str], max_connections: int | N
         rows = []
         for metric, stat in series:
             pairs = [part for dimension in metric.dimensions for part in (dimension, values[dimension])]
-            rows.append([metric.namespace, metric.name, *pairs, {"stat": stat, "label": f"{metric.name} {stat}"}])
+            options: dict[str, Any] = {"stat": stat, "label": f"{metric.name} {stat}"}
+            if metric.namespace == m.S3:
+                options["period"] = m.DAILY_SECONDS
+            rows.append([metric.namespace, metric.name, *pairs, options])
         properties: dict[str, Any] = {"title": title, "region": region, "view": "timeSeries", "stacked": False,
                                       "period": PERIOD_SECONDS, "metrics": rows}  # fmt: skip
         if max_connections is not None and any(metric == m.DB_CONNECTIONS for metric, _ in series):

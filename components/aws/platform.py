@@ -281,7 +281,8 @@ class AwsPlatform(pulumi.ComponentResource):
             f"{name}-monitoring",
             MonitoringArgs(settings=settings, ctx=ctx, load_balancer=balancer.arn_suffix,
                            target_group=balancer.target_group_arn_suffix, cluster=server.cluster_name,
-                           service=server.service_name, db_instance=database.instance_identifier),
+                           service=server.service_name, db_instance=database.instance_identifier,
+                           bucket=artifacts.bucket_name),
             child,
         )  # fmt: skip
         self.outputs = PlatformOutputs(

@@ -70,6 +70,24 @@ def test_the_dashboard_body_is_cloudwatch_json_naming_only_metrics_of_the_table(
     (connections,) = [w for w in widgets if w["properties"]["title"] == "RDS connections"]
     limit = prod_settings().database_max_connections()
     assert connections["properties"]["annotations"]["horizontal"][0]["value"] == limit
+    # The artifact bucket's size: this stack's bucket, its Standard storage, at S3's daily period
+    # (S3 publishes storage metrics once a day; at the widget's 5 minutes the panel would be empty).
+    (bucket_size,) = [w for w in widgets if metrics.BUCKET_SIZE.name in json.dumps(w["properties"]["metrics"])]
+    (row,) = bucket_size["properties"]["metrics"]
+    bucket = prod_run.exactly("aws:s3/bucket:Bucket", "mlflow-prod-artifacts")
+    # The name the engine gives the bucket (the mocks' rule: tests/mocks/aws_fixtures.py).
+    assert row[:6] == [
+        metrics.S3,
+        "BucketSizeBytes",
+        metrics.BUCKET,
+        f"{bucket.name}-0a1b2c3",
+        metrics.STORAGE_TYPE,
+        "StandardStorage",
+    ]
+    assert row[6]["period"] == 86400
+    # Every other row keeps the widget's period.
+    others = [r for w in widgets for r in w["properties"]["metrics"] if r[0] != metrics.S3]
+    assert all("period" not in r[-1] for r in others)
 
 
 def test_every_alarm_has_a_threshold_a_deliberate_missing_data_policy_and_notifies_the_topic(prod_run):

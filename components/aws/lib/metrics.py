@@ -1,6 +1,7 @@
 """The CloudWatch metrics the dashboard and the alarms read: one table of namespaces, metric
 names and the dimensions each is published under (ALB, ECS Container Insights and RDS user
-guides, "CloudWatch metrics")."""
+guides, "CloudWatch metrics"; S3's daily storage metrics, "Amazon S3 daily storage metrics for
+buckets in CloudWatch")."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ ALB = "AWS/ApplicationELB"
 CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 ECS = "AWS/ECS"
 RDS = "AWS/RDS"
+S3 = "AWS/S3"
 
 # Dimension names, by what they name.
 LOAD_BALANCER = "LoadBalancer"
@@ -17,6 +19,13 @@ TARGET_GROUP = "TargetGroup"
 CLUSTER = "ClusterName"
 SERVICE = "ServiceName"
 DB_INSTANCE = "DBInstanceIdentifier"
+BUCKET = "BucketName"
+STORAGE_TYPE = "StorageType"
+# The artifact bucket's objects are all S3 Standard (no lifecycle moves them): BucketSizeBytes is
+# published per storage type, and this one holds every byte.
+STANDARD_STORAGE = "StandardStorage"
+# S3 publishes its storage metrics once a day: a shorter period draws nothing.
+DAILY_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,9 @@ class Metric:
 
 
 REQUEST_COUNT = Metric(ALB, "RequestCount", (LOAD_BALANCER,))
+# Bytes in and out through the ALB (uploads and downloads together: the ALB does not split them).
+PROCESSED_BYTES = Metric(ALB, "ProcessedBytes", (LOAD_BALANCER,))
+BUCKET_SIZE = Metric(S3, "BucketSizeBytes", (BUCKET, STORAGE_TYPE))
 TARGET_RESPONSE_TIME = Metric(ALB, "TargetResponseTime", (LOAD_BALANCER,))
 ELB_5XX = Metric(ALB, "HTTPCode_ELB_5XX_Count", (LOAD_BALANCER,))
 ELB_4XX = Metric(ALB, "HTTPCode_ELB_4XX_Count", (LOAD_BALANCER,))
@@ -46,5 +58,5 @@ DB_FREEABLE_MEMORY = Metric(RDS, "FreeableMemory", (DB_INSTANCE,))
 ALL = (
     REQUEST_COUNT, TARGET_RESPONSE_TIME, ELB_5XX, ELB_4XX, TARGET_5XX, TARGET_4XX, HEALTHY_HOSTS,
     UNHEALTHY_HOSTS, RUNNING_TASKS, DESIRED_TASKS, SERVICE_CPU, SERVICE_MEMORY, DB_CPU, DB_CONNECTIONS,
-    DB_FREE_STORAGE, DB_FREEABLE_MEMORY,
+    DB_FREE_STORAGE, DB_FREEABLE_MEMORY, PROCESSED_BYTES, BUCKET_SIZE,
 )  # fmt: skip
