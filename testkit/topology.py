@@ -656,7 +656,9 @@ class DevTopology:
             mime_types=NginxPaths.mime_types,
         )
         _write_secret(
-            Path(paths.htpasswd), htpasswd_line(self.username, self.password, self.htpasswd_salt), owner=worker
+            Path(paths.htpasswd),
+            htpasswd_line(self.username, self.password, self.htpasswd_salt, generated=True),
+            owner=worker,
         )
         if self.settings.proxy.tls:
             self._write_certificate(root, paths)

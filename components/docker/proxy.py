@@ -142,7 +142,7 @@ class Proxy(pulumi.ComponentResource):
         )
         self.username, self.password = pulumi.Output.from_input(settings.username), password
         htpasswd = pulumi.Output.all(password, salt.result).apply(
-            lambda values: htpasswd_line(settings.username, values[0], values[1])
+            lambda values: htpasswd_line(settings.username, values[0], values[1], generated=True)
         )
         return secret_upload(paths.htpasswd, htpasswd, owner=NGINX_UID)
 

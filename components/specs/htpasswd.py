@@ -14,6 +14,12 @@ import re
 from passlib.hash import sha512_crypt as _sha512_crypt
 
 DEFAULT_ROUNDS = 5000  # the spec's default; also what `openssl passwd -6` uses
+# For a password the stack generates: the spec's minimum. nginx runs crypt() on every request, so
+# the rounds are CPU per request (bench/auth_cost.py measures it). A work factor slows guessing
+# by that factor, which protects only a guessable password: a generated one has 32 characters of
+# [A-Za-z0-9], 32 x log2(62) = 190 bits, and 5000 rounds instead of 1000 add log2(5) = 2.3 bits
+# to an unguessable 190. A password a person chose (none today) must keep DEFAULT_ROUNDS or more.
+GENERATED_PASSWORD_ROUNDS = 1000
 
 
 def sha512_crypt(password: str, salt: str, rounds: int = DEFAULT_ROUNDS) -> str:
@@ -26,9 +32,11 @@ def sha512_crypt(password: str, salt: str, rounds: int = DEFAULT_ROUNDS) -> str:
     return _sha512_crypt.using(salt=salt, rounds=rounds).hash(password)
 
 
-def htpasswd_line(username: str, password: str, salt: str) -> str:
+def htpasswd_line(username: str, password: str, salt: str, *, generated: bool) -> str:
     """One `user:hash` line. The salt is passed in (a stable random value) so the
-    file, and the container holding it, do not change on every `pulumi up`."""
+    file, and the container holding it, do not change on every `pulumi up`. `generated`: the
+    password is one the stack drew (GENERATED_PASSWORD_ROUNDS), else DEFAULT_ROUNDS."""
     if ":" in username or "\n" in username:
         raise ValueError("a username cannot contain ':' or a newline")
-    return f"{username}:{sha512_crypt(password, salt)}\n"
+    rounds = GENERATED_PASSWORD_ROUNDS if generated else DEFAULT_ROUNDS
+    return f"{username}:{sha512_crypt(password, salt, rounds=rounds)}\n"
