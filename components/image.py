@@ -30,7 +30,6 @@ FARGATE_PLATFORM = "linux/amd64"
 # path would differ between a laptop and CI (or after a rename), and a changed context input
 # rebuilds and pushes the same tag again, which an IMMUTABLE repository refuses.
 BUILD_CONTEXT = MLFLOW_IMAGE_DIR.relative_to(REPO_ROOT).as_posix()
-DOCKERFILE = f"{BUILD_CONTEXT}/Dockerfile"
 MTAIL_BUILD_CONTEXT = MTAIL_IMAGE_DIR.relative_to(REPO_ROOT).as_posix()
 # The Dockerfile's ARGs: the pins live in components/versions.py only.
 MTAIL_BUILD_ARGS = {"BASE_IMAGE": MTAIL_BASE_IMAGE, "MTAIL_VERSION": MTAIL_DEBIAN_VERSION}
@@ -59,23 +58,41 @@ def mtail_image_tag() -> str:
     return f"{version}-{build_context_hash(MTAIL_IMAGE_DIR, MTAIL_BUILD_ARGS)}"
 
 
-def mtail_image(name: str, opts: pulumi.ResourceOptions, platform: str | None = None) -> docker.Image:
-    """Build images/mtail on the dev stack's engine (nothing to push): `mlflow-platform/mtail:<tag>`."""
+def _built_image(
+    name: str,
+    image_name: pulumi.Input[str],
+    context: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    args: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    registry: docker.RegistryArgs | None = None,
+) -> docker.Image:
+    """Build `<context>/Dockerfile` as image_name; push it only given a registry."""
     return docker.Image(
         name,
         docker.ImageArgs(
-            image_name=f"mlflow-platform/mtail:{mtail_image_tag()}",
+            image_name=image_name,
             build=docker.DockerBuildArgs(
-                context=MTAIL_BUILD_CONTEXT,
-                dockerfile=f"{MTAIL_BUILD_CONTEXT}/Dockerfile",
-                args=dict(MTAIL_BUILD_ARGS),
+                context=context,
+                dockerfile=f"{context}/Dockerfile",
+                args=dict(args) if args is not None else None,
                 platform=platform,
+                # BuildKit: the MLflow Dockerfile uses `ADD --chmod`.
                 builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
             ),
-            skip_push=True,
+            registry=registry,
+            # Local Docker: nothing to push to. ECR: push.
+            skip_push=registry is None,
         ),
         opts=opts,
     )
+
+
+def mtail_image(name: str, opts: pulumi.ResourceOptions, platform: str | None = None) -> docker.Image:
+    """Build images/mtail on the dev stack's engine (nothing to push): `mlflow-platform/mtail:<tag>`."""
+    image_name = f"mlflow-platform/mtail:{mtail_image_tag()}"
+    return _built_image(name, image_name, MTAIL_BUILD_CONTEXT, opts, args=MTAIL_BUILD_ARGS, platform=platform)
 
 
 def mlflow_image(
@@ -92,20 +109,4 @@ def mlflow_image(
     image_name = pulumi.Output.from_input(repository).apply(lambda repo: f"{repo}:{tag}")
     if tag_suffix is not None:
         image_name = pulumi.Output.concat(image_name, "-", tag_suffix)
-    return docker.Image(
-        name,
-        docker.ImageArgs(
-            image_name=image_name,
-            build=docker.DockerBuildArgs(
-                context=BUILD_CONTEXT,
-                dockerfile=DOCKERFILE,
-                platform=platform,
-                # BuildKit: the Dockerfile uses `ADD --chmod`.
-                builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
-            ),
-            registry=registry,
-            # Local Docker: nothing to push to. ECR: push.
-            skip_push=registry is None,
-        ),
-        opts=opts,
-    )
+    return _built_image(name, image_name, BUILD_CONTEXT, opts, platform=platform, registry=registry)
