@@ -26,9 +26,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-import psutil  # noqa: E402
 import requests  # noqa: E402
 
+from bench.cpu import tree_cpu_seconds  # noqa: E402
 from components.config import parse_settings  # noqa: E402
 from components.specs.htpasswd import DEFAULT_ROUNDS, GENERATED_PASSWORD_ROUNDS, sha512_crypt  # noqa: E402
 from components.specs.nginx import HEALTH_PATH, NginxPaths, nginx_proxy_spec  # noqa: E402
@@ -37,16 +37,6 @@ from testkit.processes import ManagedProcess, free_ports, wait_for_http  # noqa:
 from testkit.topology import random_secret  # noqa: E402
 
 HOST = "127.0.0.1"
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of `pid` and its children (nginx's master and workers)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        times = process.cpu_times()
-        total += times.user + times.system
-    return total
 
 
 def measure(rounds: int, count: int, base: Path) -> tuple[float, float]:

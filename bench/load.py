@@ -23,7 +23,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,62 +34,22 @@ os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", "64")
 os.environ.setdefault("MLFLOW_HTTP_POOL_CONNECTIONS", "64")
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # keep stdout for the table
 
+from bench import workloads  # noqa: E402
 from testkit.topology import DevTopology  # noqa: E402
 
-MB = 1024 * 1024
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return float("nan")
-    index = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
-    return sorted_values[index]
+MB = workloads.MB
 
 
 def run_calls(topo: DevTopology, kind: str, clients: int, duration: float, max_calls: int, experiment_id: str) -> dict:
     from mlflow import MlflowClient
-    from mlflow.entities import Metric
 
     client = MlflowClient()
-    run_ids = [client.create_run(experiment_id, run_name=f"{kind}-{clients}-{i}").info.run_id for i in range(clients)]
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors: list[str] = []
-    start_gate = threading.Barrier(clients + 1)
-    stop_at: list[float] = [0.0]
-
-    def worker(index: int) -> None:
-        run_id, mine = run_ids[index], latencies[index]
-        start_gate.wait()
-        step = 0
-        while step < max_calls and time.perf_counter() < stop_at[0]:
-            now_ms = int(time.time() * 1000)
-            began = time.perf_counter()
-            try:
-                if kind == "log_metric":
-                    client.log_metric(run_id, "loss", 1.0 / (step + 1), timestamp=now_ms, step=step)
-                else:
-                    client.log_batch(
-                        run_id, metrics=[Metric(f"m{k}", float(k + step), now_ms, step) for k in range(100)]
-                    )
-                mine.append(time.perf_counter() - began)
-            except Exception as error:  # counted and shown, not hidden in the averages
-                errors.append(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
-            step += 1
-
+    run_ids = workloads.new_runs(experiment_id, clients, f"{kind}-{clients}")
+    call = workloads.log_metric_call(run_ids) if kind == "log_metric" else workloads.log_batch_call(run_ids)
     logged_before = len(topo.access_log())
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    stop_at[0] = time.perf_counter() + duration
-    began = time.perf_counter()
-    start_gate.wait()
-    for thread in threads:
-        thread.join(duration + 120)
-    elapsed = time.perf_counter() - began
+    calls = workloads.drive(clients, duration, max_calls, call)
     for run_id in run_ids:
         client.set_terminated(run_id)
-    flat = sorted(x for mine in latencies for x in mine)
     # What nginx adds: its request time minus MLflow's response time, per request.
     endpoint = "/api/2.0/mlflow/runs/log-metric" if kind == "log_metric" else "/api/2.0/mlflow/runs/log-batch"
     overhead = sorted(
@@ -99,25 +58,16 @@ def run_calls(topo: DevTopology, kind: str, clients: int, duration: float, max_c
     return {
         "kind": kind,
         "clients": clients,
-        "calls": len(flat),
-        "seconds": elapsed,
-        "calls_per_s": len(flat) / elapsed,
-        "p50_ms": percentile(flat, 50) * 1000,
-        "p95_ms": percentile(flat, 95) * 1000,
-        "nginx_p50_ms": percentile(overhead, 50) * 1000,
-        "nginx_p95_ms": percentile(overhead, 95) * 1000,
-        "errors": len(errors),
-        "first_error": errors[0] if errors else None,
+        "calls": len(calls.latencies),
+        "seconds": calls.seconds,
+        "calls_per_s": calls.per_second,
+        "p50_ms": calls.p(50),
+        "p95_ms": calls.p(95),
+        "nginx_p50_ms": workloads.percentile(overhead, 50) * 1000,
+        "nginx_p95_ms": workloads.percentile(overhead, 95) * 1000,
+        "errors": len(calls.errors),
+        "first_error": calls.errors[0] if calls.errors else None,
     }
-
-
-def write_random_file(path: Path, size: int) -> None:
-    with open(path, "wb") as handle:
-        left = size
-        while left:
-            chunk = os.urandom(min(left, 8 * MB))
-            handle.write(chunk)
-            left -= len(chunk)
 
 
 def run_artifacts(topo: DevTopology, size_mb: int, repeats: int, experiment_id: str, work: Path) -> list[dict]:
@@ -127,7 +77,7 @@ def run_artifacts(topo: DevTopology, size_mb: int, repeats: int, experiment_id: 
 
     client = MlflowClient()
     path = work / "artifact.bin"
-    write_random_file(path, size_mb * MB)
+    workloads.write_random_file(path, size_mb * MB)
     s3 = topo.s3_client()
     rows = {
         "upload via nginx -> MLflow -> S3": [],

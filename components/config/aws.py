@@ -263,7 +263,7 @@ class AwsWafSettings(ConfigModel):
     """a web ACL of the program's own on the load balancer: AWS's common and known-bad-inputs rule groups (sized for multi-GB artifact uploads) and a per-IP rate limit, its verdicts logged; `false` is refused on an internet-facing load balancer unless `loadBalancer.wafAclArn` names another ACL"""
     # 20 requests/s sustained per client address: far above a training job or a browser, far
     # below a flood or a password-guessing run. A whole cluster behind one NAT address counts once.
-    rate_limit_per_5_minutes: int = Field(default=6000, ge=WAF_MIN_RATE_LIMIT, le=2_000_000_000)
+    rate_limit_per_5_minutes: int = Field(default=60000, ge=WAF_MIN_RATE_LIMIT, le=2_000_000_000)
     """requests one client address may send in any 5 minutes; past that WAF answers 403 until its rate drops (AWS's minimum: 10)"""
 
 
@@ -306,12 +306,12 @@ class AwsTaskSettings(ConfigModel):
     # Fargate ephemeral storage: the writable scratch where proxied uploads are spooled.
     ephemeral_storage_gib: int = Field(default=50, ge=21, le=200)
     """21-200; the scratch space for proxied uploads (≥ largest artifact × concurrent uploads per task)"""
-    max_count: int = Field(default=6, ge=2, le=100)
-    """autoscaling ceiling"""
+    max_count: int = Field(default=8, ge=2, le=100)
+    """autoscaling ceiling; 8 is the 200-active-user row of docs/sizing.md"""
     target_cpu_percent: int = Field(default=60, ge=10, le=90)
     """CPU target"""
-    target_requests_per_task: int = Field(default=1000, ge=10, le=1_000_000)
-    """ALB requests per target per minute"""
+    target_requests_per_task: int = Field(default=1600, ge=10, le=1_000_000)
+    """ALB requests per target per minute; 1600 is what a 1-vCPU task serves at the CPU target under docs/sizing.md's mix"""
     # `pulumi up` waits for the new tasks to be healthy (and fails if the rollout rolls back).
     wait_for_steady_state: bool = True
     """`pulumi up` waits for healthy tasks"""

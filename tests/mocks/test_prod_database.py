@@ -62,7 +62,7 @@ def test_rds_parameter_group_forces_tls(prod_run):
 
 
 def test_the_servers_reach_the_database_through_rds_proxy_over_verified_tls(prod_run):
-    """3,070 connections at worst (three pools of 42 per worker, 2 workers, 12 tasks in a rollout
+    """4,090 connections at worst (three pools of 42 per worker, 2 workers, 16 tasks in a rollout
     at the maximum) against a 4 GiB instance: RDS Proxy multiplexes them onto the instance's own."""
     proxy = prod_run.one("aws:rds/proxy:Proxy")
     plain = proxy.plain
@@ -125,7 +125,7 @@ def test_without_the_proxy_a_default_instance_is_refused_naming_the_worst_case()
     run = run_prod(raise_errors=False, database={**prod_section("database"), "proxy": False})
     assert isinstance(run.error, ConfigError) and run.resources == []
     message = str(run.error)
-    assert "mlflow-platform:database.proxy" in message and "3070 connections" in message
+    assert "mlflow-platform:database.proxy" in message and "4090 connections" in message
     assert "db.t4g.medium (4 GiB) should run at most 450" in message
 
 
@@ -135,7 +135,7 @@ def test_without_the_proxy_the_instance_takes_the_servers_worst_case():
     settings = prod_settings()
     budget = ConnectionBudget(workers=settings.tracking.workers, servers=settings.tasks.max_count, engines=3, surge=2)
     params = {p["name"]: p for p in run.one("aws:rds/parameterGroup:ParameterGroup").plain["parameters"]}
-    assert params["max_connections"]["value"] == str(budget.total) == "3070"
+    assert params["max_connections"]["value"] == str(budget.total) == "4090"
     assert params["max_connections"]["applyMethod"] == "pending-reboot"
     env = container_env(run)
     assert env["MLFLOW_DB_SSLROOTCERT"] == "/etc/ssl/certs/rds-global-bundle.pem"

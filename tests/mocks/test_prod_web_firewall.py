@@ -70,7 +70,7 @@ def test_the_rate_limit_counts_per_client_address_over_the_configured_five_minut
 
 def test_the_committed_rate_limit_is_the_default(prod_run):
     statement = rules(prod_run)["rate-limit-per-ip"]["statement"]["rateBasedStatement"]
-    assert statement["limit"] == prod_section("loadBalancer")["waf"]["rateLimitPer5Minutes"] == 6000
+    assert statement["limit"] == prod_section("loadBalancer")["waf"]["rateLimitPer5Minutes"] == 60000
 
 
 def test_known_bad_inputs_judge_every_request_unchanged(prod_run):

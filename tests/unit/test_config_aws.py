@@ -61,7 +61,7 @@ def test_minimal_prod_config_gets_production_defaults():
     assert s.artifact_store.force_destroy is False
     assert s.tasks.ephemeral_storage_gib == 50
     # Issue 11: WAF on, a year of CloudWatch logs, no force-deleted images, no registry-wide scanning change.
-    assert s.load_balancer.waf.enabled is True and s.load_balancer.waf.rate_limit_per_5_minutes == 6000
+    assert s.load_balancer.waf.enabled is True and s.load_balancer.waf.rate_limit_per_5_minutes == 60000
     assert s.logs.retention_days == 365
     assert s.registry.force_delete is False and s.registry.enhanced_scanning is False
 

@@ -21,11 +21,11 @@ def test_a_pool_is_large_enough_that_log_batch_cannot_deadlock():
 
 
 def test_the_prod_worst_case_counts_every_pool_worker_task_and_the_rollout_surge():
-    budget = ConnectionBudget(workers=2, servers=6, engines=engines_per_worker(basic_auth=True), surge=2.0)
-    # 12 tasks during a rollout at the autoscaling maximum, 2 workers of 3 pools of 42, the CLI's 3.
-    assert budget.peak_servers == 12
-    assert budget.total == 12 * (2 * 3 * 42 + 3) + 10 == 3070
-    assert "12 servers at peak" in budget.explain()
+    budget = ConnectionBudget(workers=2, servers=8, engines=engines_per_worker(basic_auth=True), surge=2.0)
+    # 16 tasks during a rollout at the autoscaling maximum, 2 workers of 3 pools of 42, the CLI's 3.
+    assert budget.peak_servers == 16
+    assert budget.total == 16 * (2 * 3 * 42 + 3) + 10 == 4090
+    assert "16 servers at peak" in budget.explain()
 
 
 def test_the_dev_budget_has_no_surge_and_no_auth_pool():
