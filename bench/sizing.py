@@ -1,6 +1,6 @@
 """Capacity for a team, from the per-call CPU bench/compare.py measured (docs/sizing.md).
 
-    python bench/sizing.py            # prints the sizing table of docs/sizing.md
+    python bench/sizing.py            # prints the two tables of docs/sizing.md
 
 The measured figures and the load an active user puts on the server are constants here, so the
 table, docs/sizing.md and the prod defaults (a test holds them to the 200-user row) come from one
@@ -81,6 +81,21 @@ def row(users: int) -> Row:
 
 
 USERS = (50, 200, 500)
+CALL_NAMES = {
+    "log_metric": "`log_metric`",
+    "log_batch": "`log_batch` (100 metrics)",
+    "search_runs": "`search_runs` (100 of 1,000 runs, ordered by a metric)",
+    "get_metric_history": "`get_metric_history` (20,000 points)",
+}
+
+
+def cost_table() -> str:
+    """The measured per-call CPU, and what one vCPU of MLflow serves of each call alone."""
+    lines = ["| call | MLflow CPU ms | PostgreSQL CPU ms | calls/s per vCPU of MLflow |", "|---|---:|---:|---:|"]
+    for call, name in CALL_NAMES.items():
+        mlflow = MLFLOW_CPU_MS[call]
+        lines.append(f"| {name} | {mlflow:g} | {POSTGRES_CPU_MS[call]:g} | {1000 / mlflow:.3g} |")
+    return "\n".join(lines)
 
 
 def table() -> str:
@@ -100,4 +115,4 @@ def table() -> str:
 
 
 if __name__ == "__main__":
-    print(table())
+    print(cost_table(), table(), sep="\n\n")
