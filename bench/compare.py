@@ -286,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     transfers: list[Transfer] = []
     try:
         for setup in setups:
+            started.append(setup)  # before start(): a setup that fails half-way stops what it started
             setup.start()
-            started.append(setup)
             print(f"{setup.name} up: {setup.client_env()['MLFLOW_TRACKING_URI']}", file=sys.stderr)
         prepared = [Prepared(s, args.search_runs, args.history_points) for s in setups]
         for round_ in range(1, args.rounds + 1):

@@ -129,9 +129,11 @@ class Blog(_MlflowServer):
         self.s3: LocalS3 | None = None
         self.server: ManagedProcess | None = None
         self.nginx: ManagedProcess | None = None
-        self.root = Path(tempfile.mkdtemp(prefix="bench-blog-"))
+        self.root: Path | None = None
 
     def start(self) -> None:
+        # Made here, not in __init__: a setup that never starts (another one failed first) leaves nothing.
+        self.root = Path(tempfile.mkdtemp(prefix="bench-blog-"))
         self.postgres = LocalPostgres().start()
         self.postgres.create_database("mlflow")
         self.s3 = LocalS3().start()
@@ -167,7 +169,8 @@ class Blog(_MlflowServer):
         for store in (self.s3, self.postgres):
             if store is not None:
                 store.close()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     # Its S3 answers on 127.0.0.1 here, so its clients take MLflow's offer of presigned S3
     # transfers and bypass the proxy; in the posts' compose file the URLs name `minio:9000`, which
@@ -195,9 +198,10 @@ class Solo(_MlflowServer):
 
     def __init__(self) -> None:
         self.server: ManagedProcess | None = None
-        self.root = Path(tempfile.mkdtemp(prefix="bench-solo-"))
+        self.root: Path | None = None
 
     def start(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="bench-solo-"))
         args = ["--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
                 "--artifacts-destination", str(self.root / "mlartifacts")]  # fmt: skip
         self._launch(self.root, args, {})
@@ -205,7 +209,8 @@ class Solo(_MlflowServer):
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop(10)
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def client_env(self) -> dict[str, str]:
         return {"MLFLOW_TRACKING_URI": f"http://{HOST}:{self.server_port}"}
