@@ -147,9 +147,18 @@ class LocalS3:
         if first:
             self.base_dir = working_dir(self._given_dir, "testkit-s3-")
         try:
-            self._remove_sockets()
-            self._launch()
-            self._wait_ready()
+            # A free port can be taken before weed binds it: the first start draws again (a
+            # restart must keep its address, so it does not).
+            for attempt in range(3 if first else 1):
+                self._remove_sockets()
+                self._launch()
+                try:
+                    self._wait_ready()
+                    break
+                except _PortTaken:
+                    if not first or attempt == 2:
+                        raise
+                    self._ports, self.metrics_port = [], None
         except BaseException:
             self.close() if first else self.stop()
             raise
@@ -229,7 +238,9 @@ class LocalS3:
         deadline = time.monotonic() + self.start_timeout
         while True:
             if not process.is_running():
-                raise RuntimeError(f"weed exited during startup:\n{process.tail(40)}")
+                tail = process.tail(40)
+                error = _PortTaken if "Port allocation failed" in tail else RuntimeError
+                raise error(f"weed exited during startup:\n{tail}")
             try:
                 client.list_buckets()
                 return
@@ -303,3 +314,7 @@ class LocalS3:
 
     def __repr__(self) -> str:
         return f"<LocalS3 {self.endpoint_url} pid={self.pid} dir={self.base_dir}>"
+
+
+class _PortTaken(RuntimeError):
+    """weed exited because another process bound one of its drawn ports first."""

@@ -313,3 +313,29 @@ def test_the_topology_certificate_is_the_kind_the_stack_makes():
     assert made.spki_sha256_b64 == base64.b64encode(hashlib.sha256(spki).digest()).decode()
     private = serialization.load_pem_private_key(made.key_pem.encode(), password=None)
     assert private.public_key().public_numbers() == key.public_numbers()
+
+
+def test_s3_draws_its_ports_again_when_one_is_taken_before_weed_binds_it(monkeypatch):
+    """Seen in CI: a port free_ports() returned was bound by another process first, weed exited
+    ("Port allocation failed") and a whole module's topology failed."""
+    import socket
+
+    from testkit import s3 as s3_module
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    real, draws = s3_module.free_ports, []
+
+    def first_draw_collides(count, host="127.0.0.1"):
+        drawn = real(count, host)
+        draws.append(drawn)
+        return [taken.getsockname()[1], *drawn[1:]] if len(draws) == 1 else drawn
+
+    monkeypatch.setattr(s3_module, "free_ports", first_draw_collides)
+    try:
+        with LocalS3() as store:
+            assert len(draws) == 2 and taken.getsockname()[1] not in store._ports
+            store.client().create_bucket(Bucket="after-a-collision")
+    finally:
+        taken.close()
