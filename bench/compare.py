@@ -83,7 +83,6 @@ class Prepared:
             # Warm-up: every worker's store, pool and imports before the first measured cell.
             runs = workloads.new_runs(self.experiment_id, 4, "warm-up")
             workloads.drive(4, 2.0, 100, workloads.log_metric_call(runs))
-        self.search_runs = search_runs
         self.history_points = history_points
 
     def meter(self) -> CpuMeter:

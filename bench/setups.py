@@ -77,6 +77,29 @@ def apr1_line(user: str, password: str) -> str:
     return f"{user}:{done.stdout.strip()}\n"
 
 
+def start_blog_nginx(root: Path, upstream_port: int, password: str) -> tuple[ManagedProcess, int]:
+    """The posts' nginx in `root` (made here) in front of `upstream_port`, with BLOG_USER's APR1
+    line; (the process, its port) once it answers."""
+    (root / "temp").mkdir(parents=True)
+    htpasswd = root / "htpasswd"
+    htpasswd.write_text(apr1_line(BLOG_USER, password))
+    if os.geteuid() == 0:  # its workers run as nobody, who must reach and read the htpasswd file
+        os.chmod(root, 0o711)
+        os.chmod(htpasswd, 0o644)
+    port = free_ports(1, HOST)[0]
+    conf = root / "nginx.conf"
+    conf.write_text(blog_nginx_config(port, upstream_port, htpasswd, root))
+    argv = [nginx_binary() or "nginx", "-e", "stderr", "-c", str(conf), "-g", "daemon off;"]
+    process = ManagedProcess(argv, root, name="nginx", cwd=root)
+    try:
+        # Basic auth covers every path: a 401 says nginx is up.
+        wait_for_http(f"http://{HOST}:{port}/health", timeout=15, expect_status=(401,))
+    except BaseException:
+        process.stop(5)
+        raise
+    return process, port
+
+
 class Ours:
     """The dev topology, as `make up` runs it (same specs, same settings). Given `settings` (stack
     config keys, e.g. {"tracking": {"workers": 1}}) or `server_env` (extra MLflow server env), a
@@ -146,21 +169,9 @@ class Blog(_MlflowServer):
         self._launch(
             self.root, ["--artifacts-destination", f"s3://{BLOG_BUCKET}", "--disable-security-middleware"], env
         )
-        nginx_root = self.root / "nginx"
-        (nginx_root / "temp").mkdir(parents=True)
-        htpasswd = nginx_root / "htpasswd"
-        htpasswd.write_text(apr1_line(BLOG_USER, self.password))
-        self.nginx_port = free_ports(1, HOST)[0]
-        conf = nginx_root / "nginx.conf"
-        conf.write_text(blog_nginx_config(self.nginx_port, self.server_port, htpasswd, nginx_root))
-        if os.geteuid() == 0:  # its workers run as nobody, who must read the htpasswd file
-            for path in (self.root, nginx_root):
-                os.chmod(path, 0o711)
-            os.chmod(htpasswd, 0o644)
-        binary = nginx_binary() or "nginx"
-        self.nginx = ManagedProcess([binary, "-e", "stderr", "-c", str(conf), "-g", "daemon off;"], nginx_root,
-                                    name="nginx", cwd=nginx_root)  # fmt: skip
-        wait_for_http(f"http://{HOST}:{self.nginx_port}/health", timeout=15, expect_status=(401,))
+        if os.geteuid() == 0:  # nginx's workers (nobody) pass through it to their own directory
+            os.chmod(self.root, 0o711)
+        self.nginx, self.nginx_port = start_blog_nginx(self.root / "nginx", self.server_port, self.password)
 
     def stop(self) -> None:
         for process in (self.nginx, self.server):

@@ -18,7 +18,7 @@ import requests
 from bench import setups
 from bench.compare import Cell, render_calls
 from bench.cpu import CpuMeter
-from testkit.processes import ManagedProcess, free_ports, wait_for_http
+from testkit.processes import ManagedProcess, free_ports
 from testkit.topology import nginx_binary, random_secret
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,30 +51,21 @@ def test_the_blog_venv_is_its_three_packages_at_the_image_s_versions():
 
 @pytest.fixture
 def blog_nginx():
-    """The blog's nginx config and password file, in front of a closed port: nginx answers 502
+    """The blog setup's nginx (bench/setups.py), in front of a closed port: nginx answers 502
     itself once a request passed basic auth, 401 before."""
     if nginx_binary() is None:
         pytest.fail("nginx is not installed (Debian: apt-get install nginx-light)")
     # Not pytest's tmp_path: started as root, nginx's workers run as nobody, who must reach the
     # password file, and pytest's base directory is private to its user.
-    tmp_path = Path(tempfile.mkdtemp(prefix="bench-blog-nginx-"))
-    os.chmod(tmp_path, 0o711)
-    (tmp_path / "temp").mkdir()
+    base = Path(tempfile.mkdtemp(prefix="bench-blog-nginx-"))
+    os.chmod(base, 0o711)
     password = random_secret(32)
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_text(setups.apr1_line(setups.BLOG_USER, password))
-    htpasswd.chmod(0o644)
-    port, closed = free_ports(2)
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(setups.blog_nginx_config(port, closed, htpasswd, tmp_path))
-    process = ManagedProcess([nginx_binary(), "-e", "stderr", "-c", str(conf), "-g", "daemon off;"], tmp_path,
-                             name="nginx", cwd=tmp_path)  # fmt: skip
+    process, port = setups.start_blog_nginx(base / "nginx", free_ports(1)[0], password)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/", timeout=15, expect_status=(401,))
-        yield f"http://127.0.0.1:{port}", password, conf
+        yield f"http://127.0.0.1:{port}", password, base / "nginx" / "nginx.conf"
     finally:
         process.stop(5)
-        shutil.rmtree(tmp_path, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_the_blog_nginx_is_the_minimal_one_and_checks_its_apr1_password(blog_nginx):
